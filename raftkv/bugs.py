@@ -1,0 +1,106 @@
+"""The bug catalogue: switchable, documented known bugs in raftkv's own code.
+
+Each bug is off by default.  A run switches bugs on by name (``Scenario.bugs``,
+``raftkv explore --bug NAME``); the code consults ``name in bugs`` at the place the
+bug lives.  The property suites must find every bug here, which is how we know the
+checkers can fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = ["BUGS", "Bug", "BugSet", "NO_BUGS", "UnknownBugError", "bug_set"]
+
+
+@attrs.frozen(kw_only=True)
+class Bug:
+    name: str
+    layer: str  # "raft", "kv" or "client"
+    summary: str
+    reference: str
+
+
+_CATALOGUE = (
+    Bug(
+        name="figure8_commit",
+        layer="raft",
+        summary="A leader commits an entry of a previous term by counting replicas.",
+        reference="Raft paper, section 5.4.2 and Figure 8",
+    ),
+    Bug(
+        name="vote_not_persisted",
+        layer="raft",
+        summary="Term and vote are not fsynced before a vote is granted.",
+        reference="Raft paper, Figure 2 (persistent state); etcd-io/raft Ready.HardState",
+    ),
+    Bug(
+        name="no_conflict_truncation",
+        layer="raft",
+        summary="A follower overwrites conflicting entries but keeps the stale suffix after them.",
+        reference="Raft paper, Figure 2, AppendEntries receiver rule 3",
+    ),
+    Bug(
+        name="read_without_readindex",
+        layer="raft",
+        summary="A leader serves linearizable reads from local state without confirming leadership.",
+        reference="Raft thesis, section 6.4 (ReadIndex); etcd issue #741",
+    ),
+    Bug(
+        name="lease_read_skew",
+        layer="raft",
+        summary="Lease-based reads trust the local clock with no drift margin (stale under clock skew).",
+        reference="Raft thesis, section 6.4.1; etcd-io/raft ReadOnlyLeaseBased",
+    ),
+    Bug(
+        name="apply_before_durable",
+        layer="raft",
+        summary="A leader applies and acknowledges entries once they are in its own log, before a majority has them.",
+        reference="Raft paper, section 5.3 (commitment)",
+    ),
+    Bug(
+        name="no_pending_conf_guard",
+        layer="raft",
+        summary="A second membership change is accepted while one is still pending.",
+        reference="Raft thesis, section 4.1; etcd-io/raft pendingConfIndex",
+    ),
+    Bug(
+        name="conf_change_before_term_commit",
+        layer="raft",
+        summary="A new leader changes membership before committing an entry of its own term.",
+        reference="Ongaro, 'bug in single-server membership changes' (raft-dev, 2015)",
+    ),
+    Bug(
+        name="lease_no_extend_on_leader_change",
+        layer="kv",
+        summary="A new leader does not extend lease TTLs, so leases expire early after an election.",
+        reference="etcd lessor Promote(); etcd issue #9880",
+    ),
+    Bug(
+        name="watch_resume_at_last_revision",
+        layer="client",
+        summary="A reconnecting watch resumes at the last seen revision instead of the next one.",
+        reference="etcd clientv3 watcher resume (WithRev(lastRev+1))",
+    ),
+)
+
+BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
+
+BugSet = frozenset[str]
+NO_BUGS: BugSet = frozenset()
+
+
+class UnknownBugError(ValueError):
+    pass
+
+
+def bug_set(names: Iterable[str]) -> BugSet:
+    """Validate bug names and return them as a :data:`BugSet`."""
+    names = tuple(names)
+    for name in names:
+        if name not in BUGS:
+            known = ", ".join(sorted(BUGS))
+            raise UnknownBugError(f"unknown bug {name!r}; known bugs: {known}")
+    return frozenset(names)
