@@ -1,0 +1,171 @@
+"""The ``raftkv`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from raftkv.bugs import BUGS, UnknownBugError, bug_set
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_VIOLATION, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
+
+
+class InputError(Exception):
+    """Bad input from the user: printed as one line, exit code 3."""
+
+
+def _seconds_to_us(value: float) -> int:
+    return round(value * 1_000_000)
+
+
+def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sim", help="run one simulated scenario and print its summary",
+        description="Run one scenario in the deterministic simulator: from a seed (a random fault "
+                    "schedule is drawn from it) or from a scenario JSON file. Prints the scenario, "
+                    "what happened, the checks' verdict and the token that replays it exactly.")
+    p.add_argument("--demo", action="store_true", help="run the built-in demo (gossiping counters under faults)")
+    p.add_argument("--file", type=Path, help="scenario JSON file to run (overrides the generator options)")
+    p.add_argument("--seed", type=int, default=1, help="the seed of the run (default 1)")
+    p.add_argument("--system", default="kv", choices=("kv", "raft", "demo"),
+                   help="what runs on the cluster: the etcd-like store with clients (kv), bare Raft, or the demo")
+    p.add_argument("--members", type=int, default=3, help="cluster size, 1-7 (default 3)")
+    p.add_argument("--duration", type=float, default=10.0, help="simulated seconds of faults and workload (default 10)")
+    p.add_argument("--settle", type=float, default=5.0, help="simulated seconds to recover after faults heal (default 5)")
+    p.add_argument("--faults", type=int, default=6, help="number of random faults to draw (default 6)")
+    p.add_argument("--clients", type=int, default=3, help="number of clients (default 3)")
+    p.add_argument("--rate", type=int, default=30, help="client operations per simulated second (default 30)")
+    p.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="turn on a catalogued bug (repeatable); see 'raftkv bugs'")
+    p.add_argument("--save", type=Path, help="also write the scenario as JSON to this file")
+    _add_output_options(p)
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trace", action="store_true", help="print the whole trace timeline")
+    p.add_argument("--tail", type=int, default=None, metavar="N",
+                   help="print the last N trace events (default: 30 when a check fails, else 0)")
+    p.add_argument("--html", type=Path, metavar="OUT", help="write the checker's HTML report of the history here")
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replay", help="re-run a scenario exactly from its token or JSON file",
+        description="Re-run a scenario exactly (same seed, same faults, same trace), re-check it "
+                    "and print the report. TOKEN is what a failing run printed (starts with rk1_); "
+                    "FILE is a scenario JSON file (e.g. scenario.json in an explore output folder).")
+    p.add_argument("scenario", metavar="TOKEN|FILE")
+    _add_output_options(p)
+
+
+def _load_scenario_arg(text: str):  # type: ignore[no-untyped-def]
+    from raftkv.sim import scenario_from_json, scenario_from_token
+
+    if text.startswith("rk1_"):
+        return scenario_from_token(text)
+    path = Path(text)
+    if path.is_dir() and (path / "scenario.json").exists():
+        path = path / "scenario.json"
+    if not path.exists():
+        raise InputError(f"{text}: no such file, and not a scenario token (tokens start with rk1_)")
+    try:
+        content = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    return scenario_from_json(content)
+
+
+def _run_and_report(scenario, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from raftkv.report import run_report
+    from raftkv.sim import run_scenario
+
+    result = run_scenario(scenario)
+    tail = args.tail if args.tail is not None else (0 if result.ok else 30)
+    print(run_report(result, tail=tail, full_trace=args.trace))
+    if args.html:
+        _write_html(result, args.html)
+    return EXIT_OK if result.ok else EXIT_VIOLATION
+
+
+def _write_html(result, path: Path) -> None:  # type: ignore[no-untyped-def]
+    from raftkv.check import render_html_for_run
+
+    render_html_for_run(result, path)
+    print(f"html report: {path}")
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from raftkv.sim import random_scenario, scenario_to_json
+
+    if args.file:
+        scenario = _load_scenario_arg(str(args.file))
+    else:
+        system = "demo" if args.demo else args.system
+        bugs = tuple(sorted(bug_set(args.bug)))
+        scenario = random_scenario(
+            args.seed, system=system, members=args.members, duration_us=_seconds_to_us(args.duration),
+            settle_us=_seconds_to_us(args.settle), faults=args.faults, clients=args.clients,
+            ops_per_s=args.rate, bugs=bugs)
+        from raftkv.sim.scenario import validate
+
+        validate(scenario)
+    if args.save:
+        args.save.write_text(scenario_to_json(scenario) + "\n")
+    return _run_and_report(scenario, args)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    return _run_and_report(_load_scenario_arg(args.scenario), args)
+
+
+def _cmd_bugs(args: argparse.Namespace) -> int:
+    for bug in BUGS.values():
+        print(f"{bug.name:<34} [{bug.layer}] {bug.summary}  ({bug.reference})")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raftkv",
+        description="A consistency-testing framework for Raft/etcd-style systems: a deterministic "
+                    "simulated Raft key-value store with etcd v3 semantics, fault injection, history "
+                    "checkers and property-based exploration.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_sim(sub)
+    _add_replay(sub)
+    sub.add_parser("bugs", help="list the bug catalogue (bugs --bug NAME can switch on)",
+                   description="List the catalogued, switchable known bugs of raftkv's own code.")
+    p = sub.add_parser("check", help="check a history file for linearizability (see 'raftkv check --help')",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from raftkv.sim import ScenarioError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "check":
+        from raftkv.check.cli import main as check_main
+
+        return check_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs}
+    if args.command not in handlers:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return handlers[args.command](args)
+    except (ScenarioError, InputError, UnknownBugError) as exc:
+        print(f"raftkv: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. piped into head
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Applying a scenario's :class:`~raftkv.sim.scenario.Fault` events to a :class:`World`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .network import Latency
+from .scenario import Fault, NetworkSpec
+from .world import World
+
+__all__ = ["MembershipControl", "apply_fault", "heal_everything", "network_latency"]
+
+
+class MembershipControl(Protocol):
+    """What a hosted system offers for membership faults."""
+
+    def add_member(self, node: str, learner: bool) -> None: ...
+
+    def remove_member(self, node: str) -> None: ...
+
+    def promote(self, node: str) -> None: ...
+
+
+def network_latency(spec: NetworkSpec, spike_prob: float | None = None,
+                    spike_us: int | None = None) -> Latency:
+    return Latency(
+        min_us=spec.min_latency_us, max_us=spec.max_latency_us,
+        spike_prob=spec.spike_prob if spike_prob is None else spike_prob,
+        spike_us=spec.spike_us if spike_us is None else spike_us,
+    )
+
+
+def apply_fault(world: World, fault: Fault, spec: NetworkSpec,
+                membership: MembershipControl | None) -> None:
+    kind = fault.kind
+    if kind in ("crash", "restart", "pause", "resume", "clock", "clock_jump") \
+            and fault.node not in world.nodes:
+        world.record("fault_skipped", node=fault.node, fault=kind, why="no such node now")
+        return
+    if kind == "partition":
+        world.partition([[n for n in group if n in world.nodes] for group in fault.groups])
+    elif kind == "cut":
+        for src, dst in fault.links:
+            if src in world.nodes and dst in world.nodes:
+                world.cut(src, dst)
+    elif kind == "shape":
+        node = fault.node if fault.node in world.nodes else None
+        world.partition_shape(fault.shape, node)
+    elif kind == "heal":
+        world.heal()
+    elif kind == "crash":
+        world.crash(fault.node, torn=fault.torn)
+    elif kind == "restart":
+        world.restart(fault.node)
+    elif kind == "pause":
+        world.pause(fault.node)
+    elif kind == "resume":
+        world.resume(fault.node)
+    elif kind == "clock":
+        world.set_clock(fault.node, offset_us=fault.offset_us, drift_ppm=fault.drift_ppm)
+    elif kind == "clock_jump":
+        world.jump_clock(fault.node, fault.delta_us)
+    elif kind == "network":
+        world.set_network(loss=fault.loss, duplicate=fault.duplicate,
+                          latency=network_latency(spec, fault.spike_prob, fault.spike_us))
+    elif kind in ("add_member", "remove_member", "promote"):
+        if membership is None:
+            world.record("fault_skipped", node=fault.node, fault=kind, why="system has no membership")
+        elif kind == "add_member":
+            membership.add_member(fault.node, fault.learner)
+        elif kind == "remove_member":
+            membership.remove_member(fault.node)
+        else:
+            membership.promote(fault.node)
+    else:  # validated scenarios never get here
+        raise AssertionError(f"unknown fault kind {kind!r}")
+
+
+def heal_everything(world: World, spec: NetworkSpec) -> None:
+    """End of the fault phase: heal the network, resume and restart every process.
+
+    Clock offsets stay (a real clock does not jump back), but drift stops.
+    """
+    world.heal()
+    world.set_network(loss=spec.loss, duplicate=spec.duplicate, latency=network_latency(spec))
+    for name in world.nodes:
+        if world.is_paused(name):
+            world.resume(name)
+        if not world.is_up(name):
+            world.restart(name)
+        offset = world.local_time_us(name) - world.now_us
+        world.set_clock(name, offset_us=offset, drift_ppm=0)

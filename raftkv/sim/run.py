@@ -1,0 +1,162 @@
+"""Running a scenario end to end: build the world, inject faults, heal, check.
+
+A *system* is what runs on the simulated cluster (the etcd-like KV store with its
+clients, a bare Raft cluster, or the demo).  Systems register a builder in
+:data:`SYSTEM_BUILDERS`; :func:`run_scenario` drives any of them the same way:
+
+1. the fault phase (``duration_us``): the workload runs and faults are injected;
+2. the settle phase (``settle_us``): every fault is healed, clients stop starting
+   new operations, and the system must become live again (liveness);
+3. the checks: what the system's checkers say about the history.
+
+Safety checkers that watch the run continuously raise :class:`PropertyViolation`,
+which stops the run at once and is reported like any other violation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from .faults import MembershipControl, apply_fault, heal_everything, network_latency
+from .scenario import Fault, Scenario, scenario_to_token, validate
+from .trace import Trace, format_time_us
+from .world import World
+
+__all__ = ["SYSTEM_BUILDERS", "PropertyViolation", "RunResult", "System", "Violation", "run_scenario"]
+
+
+class PropertyViolation(Exception):
+    """Raised by a continuous checker: stops the run.  ``property`` names what broke."""
+
+    def __init__(self, property: str, report: str) -> None:
+        super().__init__(f"{property}: {report}")
+        self.property = property
+        self.report = report
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    property: str  # e.g. "raft.election_safety", "linearizability", "liveness"
+    message: str  # multi-line explanation
+    time_us: int | None = None
+
+
+class System(Protocol):
+    """What :func:`run_scenario` needs from a hosted system."""
+
+    membership: MembershipControl | None
+
+    def start(self) -> None:
+        """Add members and clients to the world (time 0)."""
+
+    def quiesce(self) -> None:
+        """The fault phase is over: clients stop starting new operations."""
+
+    def is_live(self) -> bool:
+        """Liveness: a leader exists and no client request is pending."""
+
+    def liveness_report(self) -> str:
+        """Why the system is not live (what is pending, who leads)."""
+
+    def history(self) -> list[Any]:
+        """The client history (events as the checkers read them)."""
+
+    def check(self) -> list[Violation]:
+        """Post-run checks (linearizability, watches, leases...)."""
+
+    def summary(self) -> dict[str, Any]:
+        """A few figures for the run summary."""
+
+
+SystemBuilder = Callable[[Scenario, World], System]
+SYSTEM_BUILDERS: dict[str, SystemBuilder] = {}
+
+
+@attrs.define
+class RunResult:
+    scenario: Scenario
+    world: World
+    system: System
+    violations: list[Violation]
+    end_us: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def trace(self) -> Trace:
+        return self.world.trace
+
+    @property
+    def token(self) -> str:
+        return scenario_to_token(self.scenario)
+
+    def first_violation(self) -> Violation | None:
+        return self.violations[0] if self.violations else None
+
+    def summary(self) -> str:
+        lines = [
+            f"simulated {format_time_us(self.end_us).strip()}: {self.world.events_processed} events, "
+            f"{self.world.messages_sent} messages, {len(self.trace)} trace events",
+        ]
+        for key, value in self.system.summary().items():
+            lines.append(f"{key}: {value}")
+        if self.ok:
+            lines.append("result: OK (every check passed)")
+        else:
+            lines.append(f"result: FAILED ({len(self.violations)} violation(s))")
+            for v in self.violations:
+                at = f" at {format_time_us(v.time_us).strip()}" if v.time_us is not None else ""
+                lines.append(f"  {v.property}{at}: {v.message.splitlines()[0] if v.message else ''}")
+        return "\n".join(lines)
+
+
+def _load_systems() -> None:
+    # Importing the system modules registers their builders.
+    for name in ("demo",):
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
+                 check: bool = True) -> RunResult:
+    """Run ``scenario`` deterministically and check it; never raises on a violation."""
+    validate(scenario)
+    _load_systems()
+    if scenario.system not in SYSTEM_BUILDERS:
+        raise ValueError(f"system {scenario.system!r} is not available in this build")
+    world = World(scenario.seed, trace_messages=trace_messages)
+    spec = scenario.network
+    world.set_network(loss=spec.loss, duplicate=spec.duplicate, latency=network_latency(spec))
+    system = SYSTEM_BUILDERS[scenario.system](scenario, world)
+    violations: list[Violation] = []
+
+    def inject(fault: Fault) -> Callable[[], None]:
+        return lambda: apply_fault(world, fault, spec, system.membership)
+
+    try:
+        system.start()
+        for fault in scenario.faults:
+            world.schedule(fault.at_us, inject(fault))
+        world.run_until(scenario.duration_us)
+        heal_everything(world, spec)
+        system.quiesce()
+        world.record("settle", until_us=scenario.duration_us + scenario.settle_us)
+        if scenario.settle_us:
+            live = world.run_until_pred(system.is_live, scenario.settle_us)
+            if not live:
+                violations.append(Violation(
+                    property="liveness",
+                    message=f"not live {scenario.settle_us / 1e6:g}s after every fault healed: "
+                            f"{system.liveness_report()}",
+                    time_us=world.now_us))
+    except PropertyViolation as exc:
+        violations.append(Violation(property=exc.property, message=exc.report, time_us=world.now_us))
+    if check and not any(v.property != "liveness" for v in violations):
+        violations.extend(system.check())
+    return RunResult(scenario=scenario, world=world, system=system, violations=violations,
+                     end_us=world.now_us)

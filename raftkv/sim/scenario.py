@@ -1,0 +1,361 @@
+"""Scenarios: a whole simulated run as plain data.
+
+A :class:`Scenario` holds the seed, the cluster shape, the network, a schedule of
+timed :class:`Fault` events, the workload and the run length.  It round-trips
+through JSON (:func:`scenario_to_json` / :func:`scenario_from_json`) and through a
+short URL-safe token (:func:`scenario_to_token` / :func:`scenario_from_token`).
+
+Malformed input raises :class:`ScenarioError` whose message names the field and
+what is wrong with it, e.g. ``scenario.faults[2].node: unknown node 'n9'``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import types
+import typing
+import zlib
+from typing import Any
+
+import attrs
+
+from raftkv.bugs import BUGS
+
+from .shapes import SHAPES
+
+__all__ = [
+    "FAULT_KINDS", "SYSTEMS", "ClusterSpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "WorkloadSpec", "DEFAULT_MIX", "client_names", "member_names",
+    "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
+]
+
+TOKEN_PREFIX = "rk1_"
+SYSTEMS = ("kv", "raft", "demo")
+MAX_MEMBERS = 7
+
+
+class ScenarioError(ValueError):
+    """A scenario (file, token or value) that cannot be run; the message says why."""
+
+
+@attrs.frozen(kw_only=True)
+class ClusterSpec:
+    members: int = 3
+    tick_us: int = 10_000
+    election_timeout_ticks: int = 10
+    heartbeat_ticks: int = 1
+    pre_vote: bool = True
+    check_quorum: bool = True
+    read_only: str = "safe"  # "safe" (ReadIndex) or "lease" (unsafe under clock skew)
+    snapshot_interval_entries: int = 200
+
+
+@attrs.frozen(kw_only=True)
+class NetworkSpec:
+    min_latency_us: int = 1_000
+    max_latency_us: int = 5_000
+    spike_prob: float = 0.0
+    spike_us: int = 50_000
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+
+DEFAULT_MIX: tuple[tuple[str, int], ...] = (
+    ("get", 20), ("stale_get", 5), ("put", 25), ("delete", 5), ("cas", 15),
+    ("put_lease", 5), ("lease_keepalive", 5), ("lease_revoke", 2), ("watch", 3), ("compact", 1),
+)
+OPS = tuple(name for name, _ in DEFAULT_MIX)
+
+
+@attrs.frozen(kw_only=True)
+class WorkloadSpec:
+    clients: int = 3
+    ops_per_s: int = 30  # for the whole workload, in simulated time
+    keys: int = 3
+    mix: tuple[tuple[str, int], ...] = DEFAULT_MIX
+    op_timeout_us: int = 1_000_000
+    lease_ttl_s: int = 3
+
+
+FAULT_KINDS: dict[str, tuple[str, ...]] = {
+    # kind -> fields it uses (besides at_us and kind)
+    "partition": ("groups",),
+    "cut": ("links",),
+    "shape": ("shape", "node"),
+    "heal": (),
+    "crash": ("node", "torn"),
+    "restart": ("node",),
+    "pause": ("node",),
+    "resume": ("node",),
+    "clock": ("node", "offset_us", "drift_ppm"),
+    "clock_jump": ("node", "delta_us"),
+    "network": ("loss", "duplicate", "spike_prob", "spike_us"),
+    "add_member": ("node", "learner"),
+    "remove_member": ("node",),
+    "promote": ("node",),
+}
+_NODE_REQUIRED = ("crash", "restart", "pause", "resume", "clock", "clock_jump", "add_member",
+                  "remove_member", "promote")
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """One timed fault; ``kind`` says which of the other fields matter (see FAULT_KINDS)."""
+
+    at_us: int
+    kind: str
+    node: str = ""
+    groups: tuple[tuple[str, ...], ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    shape: str = ""
+    torn: bool = False
+    offset_us: int = 0
+    drift_ppm: int = 0
+    delta_us: int = 0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    spike_prob: float = 0.0
+    spike_us: int = 0
+    learner: bool = False
+
+    def describe(self) -> str:
+        used = FAULT_KINDS.get(self.kind, ())
+        parts = [f"{name}={getattr(self, name)!r}" for name in used
+                 if getattr(self, name) != attrs.fields_dict(Fault)[name].default]
+        return f"{self.at_us / 1e6:8.3f}s {self.kind} {' '.join(parts)}".rstrip()
+
+
+@attrs.frozen(kw_only=True)
+class Scenario:
+    seed: int
+    system: str = "kv"
+    cluster: ClusterSpec = ClusterSpec()
+    network: NetworkSpec = NetworkSpec()
+    faults: tuple[Fault, ...] = ()
+    workload: WorkloadSpec = WorkloadSpec()
+    duration_us: int = 10_000_000
+    settle_us: int = 5_000_000
+    bugs: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A few lines a person can read: the shape of the run and its faults."""
+        c, w = self.cluster, self.workload
+        lines = [
+            f"seed {self.seed}, {self.system} system, {c.members} members, "
+            f"{self.duration_us / 1e6:g}s + {self.settle_us / 1e6:g}s settle",
+            f"workload: {w.clients} clients, {w.ops_per_s} ops/s on {w.keys} keys",
+        ]
+        if self.bugs:
+            lines.append(f"bugs on: {', '.join(self.bugs)}")
+        lines.append(f"faults ({len(self.faults)}):" if self.faults else "faults: none")
+        lines.extend("  " + fault.describe() for fault in self.faults)
+        return "\n".join(lines)
+
+
+def member_names(count: int) -> tuple[str, ...]:
+    return tuple(f"n{i}" for i in range(1, count + 1))
+
+
+def client_names(count: int) -> tuple[str, ...]:
+    return tuple(f"c{i}" for i in range(1, count + 1))
+
+
+# -- validation -------------------------------------------------------------------
+
+
+def validate(scenario: Scenario) -> Scenario:
+    """Check the meaning of a well-typed scenario; raise :class:`ScenarioError` if off."""
+    c, n, w = scenario.cluster, scenario.network, scenario.workload
+
+    def need(ok: bool, path: str, why: str) -> None:
+        if not ok:
+            raise ScenarioError(f"scenario.{path}: {why}")
+
+    need(scenario.system in SYSTEMS, "system", f"unknown system {scenario.system!r}; one of {', '.join(SYSTEMS)}")
+    need(1 <= c.members <= MAX_MEMBERS, "cluster.members", f"must be 1..{MAX_MEMBERS}, got {c.members}")
+    need(c.tick_us > 0, "cluster.tick_us", f"must be positive, got {c.tick_us}")
+    need(c.heartbeat_ticks >= 1, "cluster.heartbeat_ticks", f"must be >= 1, got {c.heartbeat_ticks}")
+    need(c.election_timeout_ticks > c.heartbeat_ticks, "cluster.election_timeout_ticks",
+         f"must exceed heartbeat_ticks ({c.heartbeat_ticks}), got {c.election_timeout_ticks}")
+    need(c.read_only in ("safe", "lease"), "cluster.read_only", f"must be 'safe' or 'lease', got {c.read_only!r}")
+    need(c.snapshot_interval_entries >= 1, "cluster.snapshot_interval_entries", "must be >= 1")
+    need(0 <= n.min_latency_us <= n.max_latency_us, "network",
+         f"need 0 <= min_latency_us <= max_latency_us, got {n.min_latency_us}, {n.max_latency_us}")
+    for name in ("spike_prob", "loss", "duplicate"):
+        value = getattr(n, name)
+        need(0.0 <= value <= 1.0, f"network.{name}", f"must be a probability in [0, 1], got {value}")
+    need(n.spike_us >= 0, "network.spike_us", "must be >= 0")
+    need(w.clients >= 0, "workload.clients", f"must be >= 0, got {w.clients}")
+    need(w.ops_per_s >= 0, "workload.ops_per_s", f"must be >= 0, got {w.ops_per_s}")
+    need(w.keys >= 1, "workload.keys", f"must be >= 1, got {w.keys}")
+    need(w.op_timeout_us > 0, "workload.op_timeout_us", "must be positive")
+    need(w.lease_ttl_s >= 1, "workload.lease_ttl_s", "must be >= 1")
+    for i, (op, weight) in enumerate(w.mix):
+        need(op in OPS, f"workload.mix[{i}]", f"unknown operation {op!r}; known: {', '.join(OPS)}")
+        need(weight >= 0, f"workload.mix[{i}]", f"weight must be >= 0, got {weight}")
+    need(scenario.duration_us > 0, "duration_us", f"must be positive, got {scenario.duration_us}")
+    need(scenario.settle_us >= 0, "settle_us", f"must be >= 0, got {scenario.settle_us}")
+    for i, bug in enumerate(scenario.bugs):
+        need(bug in BUGS, f"bugs[{i}]", f"unknown bug {bug!r}; known: {', '.join(sorted(BUGS))}")
+
+    known = set(member_names(c.members))
+    for i, fault in enumerate(scenario.faults):
+        path = f"faults[{i}]"
+        need(fault.kind in FAULT_KINDS, f"{path}.kind",
+             f"unknown fault {fault.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        need(0 <= fault.at_us <= scenario.duration_us, f"{path}.at_us",
+             f"must be within the run (0..{scenario.duration_us}), got {fault.at_us}")
+        if i:
+            need(fault.at_us >= scenario.faults[i - 1].at_us, f"{path}.at_us", "faults must be in time order")
+        if fault.kind == "add_member":
+            need(bool(fault.node), f"{path}.node", "add_member needs a node name")
+            need(fault.node not in known, f"{path}.node", f"node {fault.node!r} already exists")
+            known.add(fault.node)
+            continue
+        if fault.kind in _NODE_REQUIRED:
+            need(bool(fault.node), f"{path}.node", f"{fault.kind} needs a node")
+        if fault.node:
+            need(fault.node in known, f"{path}.node", f"unknown node {fault.node!r}")
+        for g, group in enumerate(fault.groups):
+            for node in group:
+                need(node in known, f"{path}.groups[{g}]", f"unknown node {node!r}")
+        for link in fault.links:
+            need(link[0] in known and link[1] in known, f"{path}.links", f"unknown node in link {link!r}")
+        if fault.kind == "shape":
+            need(fault.shape in SHAPES, f"{path}.shape", f"unknown shape {fault.shape!r}; known: {', '.join(SHAPES)}")
+        if fault.kind == "network":
+            for name in ("loss", "duplicate", "spike_prob"):
+                value = getattr(fault, name)
+                need(0.0 <= value <= 1.0, f"{path}.{name}", f"must be a probability in [0, 1], got {value}")
+        if fault.kind == "clock":
+            need(fault.drift_ppm > -500_000, f"{path}.drift_ppm", "must be > -500000")
+    return scenario
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+
+def _to_plain(value: Any) -> Any:
+    if attrs.has(type(value)):
+        out = {}
+        for field in attrs.fields(type(value)):
+            item = getattr(value, field.name)
+            if field.default is not attrs.NOTHING and item == field.default and field.name != "kind":
+                continue
+            out[field.name] = _to_plain(item)
+        return out
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    return {"raftkv_scenario": 1, **_to_plain(scenario)}
+
+
+def scenario_to_json(scenario: Scenario, indent: int | None = 2) -> str:
+    separators = (",", ":") if indent is None else None
+    return json.dumps(scenario_to_dict(scenario), indent=indent, sort_keys=True, separators=separators)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if attrs.has(tp):
+        return _from_dict(tp, value, path)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ScenarioError(f"{path}: expected a list, got {json.dumps(value)}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ScenarioError(f"{path}: expected a list of {len(args)} items, got {len(value)}")
+        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError("unions are not used in scenarios")
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a field type this converter does not know
+        raise AssertionError(f"no converter for {tp!r}")
+    if not ok:
+        raise ScenarioError(f"{path}: expected {_TYPE_NAMES[tp]}, got {json.dumps(value)}")
+    return value
+
+
+def _from_dict(cls: Any, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected an object, got {json.dumps(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = attrs.fields_dict(cls)
+    for name in sorted(data):
+        if name not in fields:
+            raise ScenarioError(f"{path}: unknown field {name!r}")
+    kwargs = {}
+    for name, field in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{path}.{name}")
+        elif field.default is attrs.NOTHING:
+            raise ScenarioError(f"{path}: missing field {name!r}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def scenario_from_dict(data: Any) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario: expected a JSON object, got {json.dumps(data)[:40]}")
+    data = dict(data)
+    version = data.pop("raftkv_scenario", 1)
+    if version != 1:
+        raise ScenarioError(f"scenario.raftkv_scenario: unsupported version {version!r} (this raftkv reads 1)")
+    scenario = _from_dict(Scenario, data, "scenario")
+    assert isinstance(scenario, Scenario)
+    return validate(scenario)
+
+
+def scenario_from_json(text: str) -> Scenario:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"scenario: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    return scenario_from_dict(data)
+
+
+# -- tokens -------------------------------------------------------------------------
+
+
+def scenario_to_token(scenario: Scenario) -> str:
+    """A short URL-safe string: ``rk1_`` + base64url(zlib(compact JSON))."""
+    raw = scenario_to_json(scenario, indent=None).encode()
+    packed = base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+    return TOKEN_PREFIX + packed
+
+
+def scenario_from_token(token: str) -> Scenario:
+    token = token.strip()
+    if not token.startswith(TOKEN_PREFIX):
+        raise ScenarioError(f"token: does not start with {TOKEN_PREFIX!r} (is it a raftkv scenario token?)")
+    body = token[len(TOKEN_PREFIX):]
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        raw = zlib.decompress(packed)
+    except (binascii.Error, ValueError, zlib.error):
+        raise ScenarioError("token: corrupted (it does not decode; was it cut short when copied?)") from None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ScenarioError("token: corrupted (the decoded scenario is not text)") from None
+    return scenario_from_json(text)

@@ -1,0 +1,86 @@
+"""The command line: help on every command, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from raftkv.cli import main
+from raftkv.sim import Scenario, scenario_to_json, scenario_to_token
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "raftkv.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["sim", "replay", "bugs", "check"])
+def test_every_command_explains_itself(command: str) -> None:
+    proc = _run(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout and len(proc.stdout) > 100
+
+
+def test_sim_demo_prints_summary_and_replay_token(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--demo", "--seed", "3", "--duration", "3", "--settle", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "result: OK" in out and "raftkv replay rk1_" in out
+
+
+def test_replay_reproduces_the_same_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["sim", "--demo", "--seed", "9", "--duration", "2", "--settle", "1"])
+    first = capsys.readouterr().out
+    token = first.rsplit("raftkv replay ", 1)[1].strip()
+    assert main(["replay", token]) == 0
+    second = capsys.readouterr().out
+    hash_line = [line for line in first.splitlines() if line.startswith("trace:")]
+    assert hash_line and hash_line == [line for line in second.splitlines() if line.startswith("trace:")]
+
+
+def test_replay_from_file_and_save(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.json"
+    assert main(["sim", "--demo", "--seed", "2", "--duration", "1", "--settle", "0", "--save", str(path)]) == 0
+    assert main(["replay", str(path)]) == 0
+    assert "result: OK" in capsys.readouterr().out
+
+
+def test_bad_token_is_one_line_exit_3() -> None:
+    proc = _run("replay", "rk1_garbage!")
+    assert proc.returncode == 3
+    assert proc.stderr.strip().count("\n") == 0 and "corrupted" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_file_is_one_line_exit_3() -> None:
+    proc = _run("replay", "/nonexistent/scenario.json")
+    assert proc.returncode == 3 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_scenario_file_names_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.json"
+    path.write_text('{"seed": 1, "cluster": {"members": "three"}}')
+    proc = _run("replay", str(path))
+    assert proc.returncode == 3
+    assert "scenario.cluster.members: expected an integer" in proc.stderr
+
+
+def test_unknown_bug_is_refused() -> None:
+    proc = _run("sim", "--demo", "--bug", "nope")
+    assert proc.returncode == 3 and "unknown bug 'nope'" in proc.stderr
+
+
+def test_bugs_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bugs"]) == 0
+    out = capsys.readouterr().out
+    assert "figure8_commit" in out and "watch_resume_at_last_revision" in out
+
+
+def test_token_and_json_are_accepted_interchangeably(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    scenario = Scenario(seed=5, system="demo", duration_us=500_000, settle_us=0)
+    path = tmp_path / "x.json"
+    path.write_text(scenario_to_json(scenario))
+    assert main(["replay", str(path)]) == 0
+    a = capsys.readouterr().out
+    assert main(["replay", scenario_to_token(scenario)]) == 0
+    assert a == capsys.readouterr().out
