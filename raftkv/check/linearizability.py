@@ -1,0 +1,349 @@
+"""Linearizability checking: Wing & Gong / Lowe depth-first search with memoization.
+
+The search keeps the history's invocations and completions in a doubly linked list
+ordered by position.  In a configuration (set of linearized operations as an int
+bitset, model state), the candidates are the calls that come before the first
+completion still in the list; each is tried in turn (non-``info`` first).  A
+configuration seen before is not explored again; one whose linearized ``info``
+operations are a superset of a seen configuration with the same other operations and
+state is dominated by it and skipped too (an ``info`` operation may also never take
+effect).  An operation that leaves the state unchanged is committed to without
+trying its siblings (moving it to the front of any linearization keeps it valid).
+
+The search succeeds once every non-``info`` operation is linearized; ``info``
+operations may take effect at any point after their invocation, or never.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from .history import History, Operation
+from .models import INCONSISTENT, Model
+
+__all__ = [
+    "Budget",
+    "KeyResult",
+    "LinearizabilityResult",
+    "Step",
+    "check_linearizable",
+    "check_operations",
+]
+
+Verdict = Literal["ok", "fail", "unknown"]
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """One operation of a (partial) linearization with the states around it."""
+
+    op_id: int
+    state_before: Any
+    state_after: Any
+
+
+@attrs.frozen(kw_only=True)
+class KeyResult:
+    """The verdict for one partition (key) of the history."""
+
+    key: Hashable
+    verdict: Verdict
+    op_ids: tuple[int, ...]  # operations of this partition, checked ones
+    linearization: tuple[Step, ...]  # the one found, or the longest partial one
+    blocked_op: int | None = None  # first operation that cannot be placed
+    blocked_reasons: tuple[str, ...] = ()  # why each candidate failed at that point
+    steps: int = 0
+    configurations: int = 0
+
+    @property
+    def linearized_ops(self) -> int:
+        return len(self.linearization)
+
+
+@attrs.frozen(kw_only=True)
+class LinearizabilityResult:
+    verdict: Verdict
+    model: str
+    per_key: tuple[KeyResult, ...]
+    explanation: str
+    operations: tuple[Operation, ...]  # all operations of the history, by id
+    steps: int
+    elapsed_s: float
+    excluded: tuple[int, ...] = ()  # operations not checked (fail, info reads, not in model)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def failed_keys(self) -> tuple[KeyResult, ...]:
+        return tuple(k for k in self.per_key if k.verdict == "fail")
+
+
+class Budget:
+    """A step counter and/or a wall-clock deadline shared by all partitions.
+
+    With only ``max_steps`` the verdict is deterministic.  ``clock`` is injectable.
+    """
+
+    def __init__(self, *, timeout_s: float | None = None, max_steps: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.deadline = None if timeout_s is None else clock() + timeout_s
+        self.max_steps = max_steps
+        self.steps = 0
+
+    def spend(self, n: int) -> bool:
+        """Count ``n`` steps; False when the budget is exhausted."""
+        self.steps += n
+        if self.max_steps is not None and self.steps > self.max_steps:
+            return False
+        return not (self.deadline is not None and self.clock() > self.deadline)
+
+
+class _Exhausted(Exception):
+    pass
+
+
+_CHECK_EVERY = 256
+
+
+def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budget) -> KeyResult:
+    """Check one partition.  ``ops`` are sorted by invocation position."""
+    n = len(ops)
+    fns = [model.step_fn(op) for op in ops]
+    is_info = [op.outcome == "info" for op in ops]
+    required = sum(1 for x in is_info if not x)
+    info_mask = 0
+    for i, x in enumerate(is_info):
+        if x:
+            info_mask |= 1 << i
+    core_mask = ((1 << n) - 1) & ~info_mask
+
+    # entries: 1..n calls (entry i+1 is op i's call), n+1..2n returns; 0 is the head.
+    positions: list[tuple[float, int]] = []
+    for i, op in enumerate(ops):
+        positions.append((op.invoke_index, i + 1))
+        ret = float("inf") if is_info[i] or op.complete_index is None else op.complete_index
+        positions.append((ret, n + i + 1))
+    positions.sort()
+    size = 2 * n + 1
+    nxt = [0] * (size + 1)
+    prv = [0] * (size + 1)
+    order = [e for _, e in positions]
+    last = 0
+    for e in order:
+        nxt[last] = e
+        prv[e] = last
+        last = e
+    nxt[last] = -1  # end of list
+    END = -1
+
+    def lift(i: int) -> None:
+        for e in (i + 1, n + i + 1):
+            p, q = prv[e], nxt[e]
+            nxt[p] = q
+            if q != END:
+                prv[q] = p
+
+    def unlift(i: int) -> None:
+        for e in (n + i + 1, i + 1):
+            p, q = prv[e], nxt[e]
+            nxt[p] = e
+            if q != END:
+                prv[q] = e
+
+    def candidates() -> tuple[list[int], int | None]:
+        plain: list[int] = []
+        infos: list[int] = []
+        e = nxt[0]
+        while e != END:
+            if e <= n:
+                i = e - 1
+                (infos if is_info[i] else plain).append(i)
+            else:
+                i = e - n - 1
+                if not is_info[i]:
+                    return plain + infos, i
+                break
+            e = nxt[e]
+        return plain + infos, None
+
+    state: Any = model.init_state()
+    lin = 0
+    done_required = 0
+    # frame: (candidates, next index, state before, op applied, forced)
+    stack: list[tuple[list[int], int, Any, int, bool]] = []
+    seen: set[tuple[int, Any]] = set()
+    seen_info: dict[tuple[int, Any], list[int]] = {}
+    use_dominance = info_mask != 0
+    steps = 0
+    best: tuple[tuple[Step, ...], int | None, tuple[str, ...]] | None = None
+    best_len = -1
+
+    cands, blocked = candidates()
+    idx = 0
+    while True:
+        if done_required == required:
+            return KeyResult(key=key, verdict="ok", op_ids=tuple(op.id for op in ops),
+                             linearization=_steps_of(stack, state, ops), steps=steps,
+                             configurations=len(seen) + len(seen_info))
+        advanced = False
+        while idx < len(cands):
+            i = cands[idx]
+            idx += 1
+            steps += 1
+            if steps % _CHECK_EVERY == 0 and not budget.spend(_CHECK_EVERY):
+                raise _Exhausted(key, steps)
+            new = fns[i](state)
+            if new is INCONSISTENT:
+                continue
+            bit = 1 << i
+            new_lin = lin | bit
+            identity = not is_info[i] and (new is state or new == state)
+            if use_dominance:
+                core = (new_lin & core_mask, new)
+                info_bits = new_lin & info_mask
+                prior = seen_info.get(core)
+                if prior is not None and any(p & ~info_bits == 0 for p in prior):
+                    if identity:
+                        idx = len(cands)
+                        break
+                    continue
+                if prior is None:
+                    seen_info[core] = [info_bits]
+                else:
+                    prior.append(info_bits)
+            else:
+                memo = (new_lin, new)
+                if memo in seen:
+                    if identity:
+                        idx = len(cands)
+                        break
+                    continue
+                seen.add(memo)
+            stack.append((cands, len(cands) if identity else idx, state, i, identity))
+            lift(i)
+            lin = new_lin
+            state = new
+            if not is_info[i]:
+                done_required += 1
+            cands, blocked = candidates()
+            idx = 0
+            advanced = True
+            break
+        if advanced:
+            continue
+        if len(stack) > best_len:
+            best_len = len(stack)
+            reasons = tuple(model.explain(state, ops[c]) for c in cands
+                            if not is_info[c] and fns[c](state) is INCONSISTENT)
+            best = (_steps_of(stack, state, ops), blocked, reasons)
+        if not stack:
+            assert best is not None
+            lin_steps_t, blocked_i, reasons = best
+            return KeyResult(
+                key=key, verdict="fail", op_ids=tuple(op.id for op in ops),
+                linearization=lin_steps_t,
+                blocked_op=None if blocked_i is None else ops[blocked_i].id,
+                blocked_reasons=reasons, steps=steps,
+                configurations=len(seen) + len(seen_info))
+        cands, idx, state, i, _forced = stack.pop()
+        unlift(i)
+        lin &= ~(1 << i)
+        if not is_info[i]:
+            done_required -= 1
+
+
+def _steps_of(stack: list[tuple[list[int], int, Any, int, bool]], state: Any,
+              ops: Sequence[Operation]) -> tuple[Step, ...]:
+    out = []
+    for k, (_c, _i, before, op_i, _f) in enumerate(stack):
+        after = stack[k + 1][2] if k + 1 < len(stack) else state
+        out.append(Step(op_id=ops[op_i].id, state_before=before, state_after=after))
+    return tuple(out)
+
+
+def _partition(ops: Sequence[Operation], model: Model) -> list[tuple[Hashable, list[Operation]]]:
+    if not model.partitioned:
+        return [(None, list(ops))]
+    groups: dict[Hashable, list[Operation]] = {}
+    for op in ops:
+        groups.setdefault(op.key, []).append(op)
+    return sorted(groups.items(), key=lambda kv: (type(kv[0]).__name__, repr(kv[0])))
+
+
+def check_operations(operations: Sequence[Operation], model: Model, *,
+                     timeout_s: float | None = None, max_steps: int | None = None,
+                     clock: Callable[[], float] = time.monotonic) -> LinearizabilityResult:
+    """Check paired operations against ``model``."""
+    start = clock()
+    budget = Budget(timeout_s=timeout_s, max_steps=max_steps, clock=clock)
+    checked = [op for op in operations if model.relevant(op)]
+    checked.sort(key=lambda op: op.invoke_index)
+    checked_ids = {op.id for op in checked}
+    excluded = tuple(op.id for op in operations if op.id not in checked_ids)
+    results: list[KeyResult] = []
+    verdict: Verdict = "ok"
+    total_steps = 0
+    for key, group in _partition(checked, model):
+        if verdict == "fail":
+            break
+        try:
+            res = _search(key, group, model, budget)
+        except _Exhausted as exc:
+            res = KeyResult(key=key, verdict="unknown", op_ids=tuple(op.id for op in group),
+                            linearization=(), steps=int(exc.args[1]))
+            verdict = "unknown"
+        total_steps += res.steps
+        results.append(res)
+        if res.verdict == "fail":
+            verdict = "fail"
+    by_id = {op.id: op for op in operations}
+    explanation = _explain(verdict, results, model, by_id)
+    return LinearizabilityResult(verdict=verdict, model=model.name, per_key=tuple(results),
+                                 explanation=explanation, operations=tuple(operations),
+                                 steps=total_steps, elapsed_s=clock() - start, excluded=excluded)
+
+
+def check_linearizable(history: History | Sequence[Operation], model: Model, *,
+                       timeout_s: float | None = None, max_steps: int | None = None,
+                       clock: Callable[[], float] = time.monotonic) -> LinearizabilityResult:
+    """Is ``history`` linearizable with respect to ``model``?
+
+    Verdict ``ok``, ``fail`` or ``unknown`` (``timeout_s`` or ``max_steps`` ran out).
+    """
+    ops = history.operations if isinstance(history, History) else tuple(history)
+    return check_operations(ops, model, timeout_s=timeout_s, max_steps=max_steps, clock=clock)
+
+
+def _explain(verdict: Verdict, results: Sequence[KeyResult], model: Model,
+             by_id: dict[int, Operation]) -> str:
+    if verdict == "ok":
+        n = sum(len(r.op_ids) for r in results)
+        return f"linearizable: {n} operations on {len(results)} key(s) ({model.name} model)"
+    if verdict == "unknown":
+        unk = [r for r in results if r.verdict == "unknown"]
+        return (f"unknown: the time/step budget ran out while checking key {unk[0].key!r} "
+                f"({len(unk[0].op_ids)} operations)")
+    lines = []
+    for r in results:
+        if r.verdict != "fail":
+            continue
+        lines.append(f"not linearizable: key {r.key!r} ({model.name} model): "
+                     f"longest linearizable prefix has {len(r.linearization)} of "
+                     f"{len(r.op_ids)} operations")
+        if r.blocked_op is not None:
+            lines.append(f"  cannot place {by_id[r.blocked_op].describe()}")
+        last = r.linearization[-1].state_after if r.linearization else model.init_state()
+        if r.linearization:
+            s = r.linearization[-1]
+            lines.append(f"  last linearized: {by_id[s.op_id].describe()}: state "
+                         f"{model.show_state(s.state_before)!r} -> {model.show_state(s.state_after)!r}")
+        lines.append(f"  state at that point: {model.show_state(last)!r}")
+        for reason in r.blocked_reasons[:8]:
+            lines.append(f"  - {reason}")
+    return "\n".join(lines)

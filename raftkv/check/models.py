@@ -1,0 +1,372 @@
+"""Sequential specifications (models) for the linearizability checker.
+
+A model turns each operation into a *step function* ``state -> state`` that returns
+:data:`INCONSISTENT` when the operation, with the outcome it reported, cannot happen
+in that state.  States are hashable (they go into the search's memo table).  For an
+``info`` operation the step function returns the state *if it took effect*; the
+checker itself covers the "never took effect" case.
+
+Models with ``partitioned = True`` are checked one key at a time (P-compositionality):
+every operation they accept touches exactly one key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from .history import Operation, to_json
+
+__all__ = [
+    "INCONSISTENT",
+    "CASRegisterModel",
+    "EtcdModel",
+    "KVModel",
+    "MODELS",
+    "Model",
+    "ModelError",
+    "RegisterModel",
+    "StepFn",
+]
+
+
+class _Inconsistent:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INCONSISTENT"
+
+
+INCONSISTENT: Final = _Inconsistent()
+
+StepFn = Callable[[Any], Any]
+
+
+class ModelError(ValueError):
+    """An operation the model does not understand (one-line reason)."""
+
+
+READ_F = frozenset({"read", "get", "r"})
+WRITE_F = frozenset({"write", "put", "w"})
+
+
+class Model:
+    """Base class.  Subclasses define ``step_fn``."""
+
+    name: str = "model"
+    partitioned: bool = False
+
+    def init_state(self) -> Any:
+        return None
+
+    def relevant(self, op: Operation) -> bool:
+        """Whether the linearizability check includes ``op`` (fail ops never are)."""
+        return op.outcome != "fail" and not (op.outcome == "info" and self.is_read(op))
+
+    def is_read(self, op: Operation) -> bool:
+        return op.f in READ_F
+
+    def step_fn(self, op: Operation) -> StepFn:
+        raise NotImplementedError
+
+    def step(self, state: Any, op: Operation) -> Any:
+        return self.step_fn(op)(state)
+
+    def show_state(self, state: Any) -> Any:
+        """A JSON-ready rendering of a state."""
+        return to_json(state)
+
+    def explain(self, state: Any, op: Operation) -> str:
+        return f"{op.describe()} is not possible in state {self.show_state(state)!r}"
+
+
+def _pair(op: Operation) -> tuple[Any, Any]:
+    v = op.value
+    if not isinstance(v, tuple) or len(v) != 2:
+        raise ModelError(f"operation #{op.id} ({op.f}): value must be a pair [expected, new], got {to_json(v)!r}")
+    return v[0], v[1]
+
+
+class RegisterModel(Model):
+    """A single read/write register (Jepsen's ``register`` / knossos ``register``).
+
+    ``nil_read_is_unknown``: a read that returns null is taken as "value unknown" and
+    matches any state, as knossos does.  Off by default: null is a real value.
+    Operations with a key are checked one key at a time (Jepsen's ``independent``).
+    """
+
+    name = "register"
+    partitioned = True
+
+    def __init__(self, initial: Any = None, *, nil_read_is_unknown: bool = False) -> None:
+        self.initial = initial
+        self.nil_read_is_unknown = nil_read_is_unknown
+
+    def init_state(self) -> Any:
+        return self.initial
+
+    def _read(self, op: Operation) -> StepFn:
+        v = op.value
+        if v is None and self.nil_read_is_unknown:
+            return lambda s: s
+        return lambda s: s if s == v else INCONSISTENT
+
+    def step_fn(self, op: Operation) -> StepFn:
+        if op.f in READ_F:
+            return self._read(op)
+        if op.f in WRITE_F:
+            v = op.value
+            return lambda s: v
+        raise ModelError(f"operation #{op.id}: model {self.name} has no operation f={op.f!r}")
+
+    def explain(self, state: Any, op: Operation) -> str:
+        if op.f in READ_F:
+            return f"{op.describe()}: cannot read {to_json(op.value)!r} from register holding {to_json(state)!r}"
+        return super().explain(state, op)
+
+
+class CASRegisterModel(RegisterModel):
+    """A register with compare-and-set (knossos ``cas-register``).
+
+    ``cas`` takes ``[expected, new]``.  An ``ok`` cas succeeded unless it carries
+    ``succeeded: false`` (then the state must differ from ``expected``); a ``fail``
+    cas did not happen (Jepsen's convention) and is not checked.
+    """
+
+    name = "cas-register"
+
+    def step_fn(self, op: Operation) -> StepFn:
+        if op.f == "cas":
+            exp, new = _pair(op)
+            if op.outcome == "ok" and op.succeeded is False:
+                return lambda s: s if s != exp else INCONSISTENT
+            return lambda s: new if s == exp else INCONSISTENT
+        return super().step_fn(op)
+
+    def explain(self, state: Any, op: Operation) -> str:
+        if op.f == "cas":
+            exp, new = _pair(op)
+            if op.outcome == "ok" and op.succeeded is False:
+                return f"{op.describe()}: compare failed, but register holds the expected {to_json(exp)!r}"
+            return f"{op.describe()}: can't CAS {to_json(state)!r} from {to_json(exp)!r} to {to_json(new)!r}"
+        return super().explain(state, op)
+
+
+def _append(s: Any, x: Any) -> Any:
+    if isinstance(x, str) and (s is None or isinstance(s, str)):
+        return (s or "") + x
+    if s is None:
+        return (x,)
+    if isinstance(s, tuple):
+        return (*s, x)
+    return INCONSISTENT
+
+
+class KVModel(Model):
+    """A map of independent keys: get/read, put/write, append, cas, delete.
+
+    ``append x``: strings concatenate (absent counts as ""); any other ``x`` is
+    added to a list (absent counts as []).  ``initial`` is every key's value before
+    the history (default: absent, null).  Checked one key at a time.
+    """
+
+    name = "kv"
+    partitioned = True
+
+    def __init__(self, initial: Any = None) -> None:
+        self.initial = initial
+
+    def init_state(self) -> Any:
+        return self.initial
+
+    def step_fn(self, op: Operation) -> StepFn:
+        if op.key is None:
+            raise ModelError(f"operation #{op.id} ({op.f}): the kv model needs a key")
+        f = op.f
+        if f in READ_F:
+            v = op.value
+            return lambda s: s if s == v else INCONSISTENT
+        if f in WRITE_F:
+            w = op.value
+            return lambda s: w
+        if f == "append":
+            x = op.value
+            return lambda s: _append(s, x)
+        if f == "delete":
+            if op.outcome == "ok" and op.deleted is not None:
+                if op.deleted:
+                    return lambda s: None if s is not None else INCONSISTENT
+                return lambda s: s if s is None else INCONSISTENT
+            return lambda s: None
+        if f == "cas":
+            exp, new = _pair(op)
+            if op.outcome == "ok" and op.succeeded is False:
+                return lambda s: s if s != exp else INCONSISTENT
+            return lambda s: new if s == exp else INCONSISTENT
+        raise ModelError(f"operation #{op.id}: model {self.name} has no operation f={f!r}")
+
+    def explain(self, state: Any, op: Operation) -> str:
+        if op.f in READ_F:
+            return f"{op.describe()}: cannot read {to_json(op.value)!r}; key holds {to_json(state)!r}"
+        if op.f == "cas":
+            exp, _new = _pair(op)
+            if op.outcome == "ok" and op.succeeded is False:
+                return f"{op.describe()}: compare failed, but the key holds the expected {to_json(exp)!r}"
+            return f"{op.describe()}: compare needs {to_json(exp)!r}; key holds {to_json(state)!r}"
+        return super().explain(state, op)
+
+
+# ------------------------------------------------------------------------- etcd
+#
+# Per-key state: (value, mod_revision, exact, lease).  value None = key absent.
+# ``exact`` False makes mod_revision a strict lower bound (after an info write, or a
+# key vanishing with its lease).  A key with a lease may vanish at any point (its
+# lease may expire); lease timing is the lease checker's job.
+
+EtcdState = tuple[Any, int, bool, int]
+ETCD_KEY_OPS = frozenset({"get", "put", "delete", "cas", "txn"})
+
+
+def _vanish(s: EtcdState) -> EtcdState | None:
+    """The state after the key's lease expired, if it has one."""
+    if s[0] is not None and s[3]:
+        return (None, s[1], False, 0)
+    return None
+
+
+def _rev_after(s: EtcdState, r: int | None) -> bool:
+    return r is None or r > s[1]
+
+
+class EtcdModel(Model):
+    """etcd's KV for single-key operations, with revisions.
+
+    Checked ops: ``get`` (value or null, ``mod_revision``), ``put`` (new ``revision``,
+    optional ``lease``), ``delete`` (``deleted`` count, ``revision``) and ``cas`` /
+    ``txn`` (value ``[expected, new]``, expected null = key absent; ``succeeded`` and
+    ``revision``).  Ignored: ``stale_get`` (serializable reads are not linearizable),
+    lease operations, ``compact`` and watches (see the other checkers).
+    Revisions prune the search: per key, every write must return a revision above
+    the key's last one, and a get's ``mod_revision`` must name the last write.
+    """
+
+    name = "etcd"
+    partitioned = True
+
+    def init_state(self) -> EtcdState:
+        return (None, 0, False, 0)
+
+    def relevant(self, op: Operation) -> bool:
+        return op.f in ETCD_KEY_OPS and super().relevant(op)
+
+    def is_read(self, op: Operation) -> bool:
+        return op.f == "get"
+
+    def step_fn(self, op: Operation) -> StepFn:
+        if op.key is None:
+            raise ModelError(f"operation #{op.id} ({op.f}): the etcd model needs a key")
+        f = op.f
+        ok = op.outcome == "ok"
+        if f == "get":
+            return self._get(op)
+        if f == "put":
+            v, lease = op.value, op.lease or 0
+            if ok and op.revision is not None:
+                r = op.revision
+                return lambda s: (v, r, True, lease) if r > s[1] else INCONSISTENT
+            return lambda s: (v, s[1], False, lease)
+        if f == "delete":
+            return self._delete(op)
+        if f in ("cas", "txn"):
+            return self._cas(op)
+        raise ModelError(f"operation #{op.id}: model {self.name} has no operation f={f!r}")
+
+    def _get(self, op: Operation) -> StepFn:
+        v, m = op.value, op.mod_revision
+        if v is None:
+            def get_absent(s: EtcdState) -> Any:
+                if s[0] is None:
+                    return s
+                gone = _vanish(s)
+                return gone if gone is not None else INCONSISTENT
+            return get_absent
+        if m is None:
+            return lambda s: s if s[0] == v else INCONSISTENT
+
+        def get_present(s: EtcdState) -> Any:
+            if s[0] != v:
+                return INCONSISTENT
+            if s[2]:
+                return s if m == s[1] else INCONSISTENT
+            return (v, m, True, s[3]) if m > s[1] else INCONSISTENT
+        return get_present
+
+    def _delete(self, op: Operation) -> StepFn:
+        r = op.revision
+        if op.outcome == "ok" and op.deleted is not None:
+            if op.deleted:
+                def delete_one(s: EtcdState) -> Any:
+                    if s[0] is None or not _rev_after(s, r):
+                        return INCONSISTENT
+                    return (None, r, True, 0) if r is not None else (None, s[1], False, 0)
+                return delete_one
+
+            def delete_none(s: EtcdState) -> Any:
+                if s[0] is None:
+                    return s
+                gone = _vanish(s)
+                return gone if gone is not None else INCONSISTENT
+            return delete_none
+        # unknown outcome: if it took effect on a present key, the key is gone
+        return lambda s: (None, s[1], False, 0) if s[0] is not None else s
+
+    def _cas(self, op: Operation) -> StepFn:
+        exp, new = _pair(op)
+        r = op.revision
+        if op.outcome == "ok" and op.succeeded is False:
+            def cas_failed(s: EtcdState) -> Any:
+                if s[0] != exp:
+                    return s
+                if exp is not None:
+                    gone = _vanish(s)
+                    if gone is not None:
+                        return gone
+                return INCONSISTENT
+            return cas_failed
+        exact = op.outcome == "ok" and r is not None
+
+        def cas_succeeded(s: EtcdState) -> Any:
+            if s[0] != exp:
+                if exp is None and _vanish(s) is not None:
+                    s = _vanish(s)  # type: ignore[assignment]
+                else:
+                    return INCONSISTENT
+            if exact:
+                return (new, r, True, 0) if r > s[1] else INCONSISTENT  # type: ignore[operator]
+            return (new, s[1], False, 0)
+        return cas_succeeded
+
+    def show_state(self, state: Any) -> Any:
+        value, rev, exact, lease = state
+        out: dict[str, Any] = {"value": to_json(value), "mod_revision": rev if exact else f">{rev}"}
+        if lease:
+            out["lease"] = lease
+        return out
+
+    def explain(self, state: Any, op: Operation) -> str:
+        shown = self.show_state(state)
+        if op.f == "get" and op.value is not None and op.mod_revision is not None and state[0] == op.value:
+            return (f"{op.describe()}: read mod_revision {op.mod_revision}, "
+                    f"but the key's last write is at {shown['mod_revision']}")
+        if op.f in ("put", "delete", "cas", "txn") and op.revision is not None and op.revision <= state[1]:
+            return (f"{op.describe()}: returned revision {op.revision}, "
+                    f"not above the key's mod_revision {state[1]}")
+        return f"{op.describe()} is not possible in state {shown!r}"
+
+
+MODELS: dict[str, Callable[..., Model]] = {
+    "register": RegisterModel,
+    "cas-register": CASRegisterModel,
+    "kv": KVModel,
+    "etcd": EtcdModel,
+}
