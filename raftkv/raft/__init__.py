@@ -1,0 +1,27 @@
+"""raftkv.raft: Raft consensus, sans-IO (pure core), plus a host that drives it for an actor."""
+
+from .config import RaftConfig, RaftConfigError
+from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role, SoftState
+from .log import LogCompactedError, RaftLog, entry_size
+from .messages import (
+    CAMPAIGN_TRANSFER,
+    ConfChange,
+    ConfChangeType,
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    MessageType,
+    ReadState,
+    Snapshot,
+)
+from .progress import Progress, ProgressState
+from .quorum import ClusterConfig, VoteResult, committed_index, vote_result
+
+__all__ = [
+    "CAMPAIGN_TRANSFER", "ClusterConfig", "ConfChange", "ConfChangeRefused", "ConfChangeType",
+    "Entry", "EntryKind", "HardState", "LogCompactedError", "Message", "MessageType",
+    "Progress", "ProgressState", "ProposalDropped", "Raft", "RaftConfig", "RaftConfigError",
+    "RaftLog", "ReadState", "Ready", "Role", "Snapshot", "SoftState", "VoteResult", "committed_index",
+    "entry_size", "vote_result",
+]
