@@ -1,0 +1,175 @@
+"""Hypothesis strategies for scenarios: the public way to write your own property tests.
+
+Fault schedules are drawn as *episodes* (a crash and its restart, a pause and its
+resume, a partition and its heal), so when hypothesis shrinks a failing schedule it
+drops or shortens whole episodes and a counterexample ends as the few faults that
+matter.  Times shrink towards the start of the run, sizes towards the smallest
+cluster, workloads towards fewer clients and operations.
+
+Example::
+
+    from hypothesis import given
+    from raftkv.strategies import scenarios
+    from raftkv.sim import run_scenario
+
+    @given(scenarios(members=3))
+    def test_my_property(scenario):
+        result = run_scenario(scenario)
+        assert result.ok, result.summary()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+from raftkv.sim.scenario import (
+    DEFAULT_MIX,
+    ClusterSpec,
+    Fault,
+    NetworkSpec,
+    Scenario,
+    WorkloadSpec,
+    member_names,
+)
+from raftkv.sim.shapes import SHAPES
+
+__all__ = ["NEMESES", "cluster_specs", "fault_schedules", "scenarios", "workloads"]
+
+NEMESES = ("partition", "shape", "cut", "crash", "pause", "clock", "clock_jump", "network", "membership")
+
+_SECOND = 1_000_000
+_ANY_SIZE = st.integers(1, 7)
+_DURATIONS = st.sampled_from((5, 10, 20)).map(lambda s: s * _SECOND)
+
+
+def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
+                  read_only: Sequence[str] = ("safe",)) -> st.SearchStrategy[ClusterSpec]:
+    sizes = st.just(members) if isinstance(members, int) else members
+    return st.builds(
+        ClusterSpec,
+        members=sizes,
+        election_timeout_ticks=st.sampled_from((10, 12, 15)),
+        read_only=st.sampled_from(tuple(read_only)),
+        snapshot_interval_entries=st.sampled_from((200, 50, 20)),
+    )
+
+
+def workloads(max_clients: int = 4) -> st.SearchStrategy[WorkloadSpec]:
+    return st.builds(
+        WorkloadSpec,
+        clients=st.integers(1, max_clients),
+        ops_per_s=st.integers(10, 60),
+        keys=st.integers(1, 4),
+        mix=st.just(DEFAULT_MIX),
+    )
+
+
+@st.composite
+def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
+             nemeses: Sequence[str]) -> list[Fault]:
+    kind = draw(st.sampled_from(tuple(nemeses)))
+    start = draw(st.integers(0, duration_us - 1))
+    length = draw(st.integers(50_000, 4 * _SECOND))
+    end = min(duration_us, start + length)
+    node = draw(st.sampled_from(tuple(nodes)))
+    if kind == "partition":
+        sides = draw(st.lists(st.booleans(), min_size=len(nodes), max_size=len(nodes)))
+        left = tuple(n for n, s in zip(nodes, sides) if s)
+        right = tuple(n for n, s in zip(nodes, sides) if not s)
+        groups = tuple(g for g in (left, right) if g)
+        return [Fault(at_us=start, kind="partition", groups=groups), Fault(at_us=end, kind="heal")]
+    if kind == "shape":
+        shape = draw(st.sampled_from(SHAPES))
+        return [Fault(at_us=start, kind="shape", shape=shape, node=node), Fault(at_us=end, kind="heal")]
+    if kind == "cut":
+        others = [n for n in nodes if n != node]
+        if not others:
+            return []
+        dst = draw(st.sampled_from(others))
+        return [Fault(at_us=start, kind="cut", links=((node, dst),)), Fault(at_us=end, kind="heal")]
+    if kind == "crash":
+        torn = draw(st.booleans())
+        return [Fault(at_us=start, kind="crash", node=node, torn=torn),
+                Fault(at_us=end, kind="restart", node=node)]
+    if kind == "pause":
+        return [Fault(at_us=start, kind="pause", node=node), Fault(at_us=end, kind="resume", node=node)]
+    if kind == "clock":
+        offset = draw(st.integers(-2 * _SECOND, 2 * _SECOND))
+        drift = draw(st.integers(-200_000, 200_000))
+        return [Fault(at_us=start, kind="clock", node=node, offset_us=offset, drift_ppm=drift)]
+    if kind == "clock_jump":
+        delta = draw(st.integers(-5 * _SECOND, 5 * _SECOND))
+        return [Fault(at_us=start, kind="clock_jump", node=node, delta_us=delta)]
+    if kind == "network":
+        loss = draw(st.sampled_from((0.0, 0.05, 0.2, 0.5)))
+        dup = draw(st.sampled_from((0.0, 0.05, 0.2)))
+        spike = draw(st.sampled_from((0.0, 0.05, 0.3)))
+        return [Fault(at_us=start, kind="network", loss=loss, duplicate=dup, spike_prob=spike,
+                      spike_us=draw(st.integers(10_000, 300_000))),
+                Fault(at_us=end, kind="network")]
+    assert kind == "membership", kind
+    return []  # membership episodes are drawn by fault_schedules, which knows the member names
+
+
+def fault_schedules(members: int, duration_us: int, *, max_episodes: int = 6,
+                    nemeses: Sequence[str] = NEMESES) -> st.SearchStrategy[tuple[Fault, ...]]:
+    """Time-ordered faults for a cluster of ``members`` over ``duration_us``."""
+    nodes = member_names(members)
+    plain = [n for n in nemeses if n != "membership"]
+    assert plain, "need at least one nemesis besides membership"
+    episodes = st.lists(_episode(nodes, duration_us, plain), max_size=max_episodes)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[Fault, ...]:
+        faults = [f for ep in draw(episodes) for f in ep]
+        if "membership" in nemeses:
+            faults += draw(_membership(nodes, duration_us))
+        faults.sort(key=lambda f: f.at_us)
+        return tuple(faults)
+
+    return build()
+
+
+@st.composite
+def _membership(draw: st.DrawFn, nodes: Sequence[str], duration_us: int) -> list[Fault]:
+    """Add fresh members (as learners, later promoted, or as voters) and remove members."""
+    out: list[Fault] = []
+    changes = draw(st.integers(0, 2))
+    fresh = [f"n{len(nodes) + i}" for i in range(1, changes + 1)]
+    for name in fresh:
+        at = draw(st.integers(0, duration_us - 1))
+        learner = draw(st.booleans())
+        out.append(Fault(at_us=at, kind="add_member", node=name, learner=learner))
+        if learner and draw(st.booleans()):
+            out.append(Fault(at_us=min(duration_us, at + draw(st.integers(0, 3 * _SECOND))),
+                             kind="promote", node=name))
+    if len(nodes) > 1 and draw(st.booleans()):
+        out.append(Fault(at_us=draw(st.integers(0, duration_us - 1)), kind="remove_member",
+                         node=draw(st.sampled_from(tuple(nodes)))))
+    return out
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, *, system: str = "kv",
+              members: int | st.SearchStrategy[int] = _ANY_SIZE,
+              duration_us: int | st.SearchStrategy[int] = _DURATIONS,
+              settle_us: int = 5 * _SECOND, max_episodes: int = 6, nemeses: Sequence[str] = NEMESES,
+              bugs: Sequence[str] = (), read_only: Sequence[str] = ("safe",),
+              workload: st.SearchStrategy[WorkloadSpec] | None = None) -> Scenario:
+    """A whole scenario: seed, cluster, faults, workload, run length."""
+    cluster = draw(cluster_specs(members, read_only))
+    duration = duration_us if isinstance(duration_us, int) else draw(duration_us)
+    faults = draw(fault_schedules(cluster.members, duration, max_episodes=max_episodes, nemeses=nemeses))
+    return Scenario(
+        seed=draw(st.integers(0, 2**32 - 1)),
+        system=system,
+        cluster=cluster,
+        network=NetworkSpec(),
+        faults=faults,
+        workload=draw(workload if workload is not None else workloads()),
+        duration_us=duration,
+        settle_us=settle_us,
+        bugs=tuple(sorted(bugs)),
+    )
