@@ -121,6 +121,46 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return _run_and_report(_load_scenario_arg(args.scenario), args)
 
 
+def _parse_duration(text: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise InputError(f"--time: {text!r} is not a duration (e.g. 90, 90s, 5m, 1h)") from None
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from raftkv.explore import explore
+    from raftkv.suites import SUITES
+
+    suites = args.suite or list(SUITES)
+    for name in suites:
+        if name not in SUITES:
+            raise InputError(f"unknown suite {name!r}; suites: {', '.join(SUITES)}")
+    bugs = sorted(bug_set(args.bug))
+    seconds = None if args.examples and not args.time else _parse_duration(args.time or "60s")
+    if seconds is not None and seconds <= 0:
+        raise InputError("--time must be positive")
+    summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
+                      workers=args.workers, seed=args.seed, out_dir=args.out, show_progress=not args.quiet)
+    print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
+          f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min)")
+    for name, stats in summary.stats.items():
+        print(f"  {name:<16} {stats.examples:>6} examples {stats.simulated_us / 1e6:>9,.0f} simulated s "
+              f"{stats.failures:>3} failures")
+    if not summary.failures:
+        print("no property failed" + (f" (bugs on: {', '.join(bugs)})" if bugs else ""))
+        return EXIT_OK
+    print(f"{len(summary.failures)} suite(s) failed; each failure is saved with its token, scenario, "
+          "trace and reports:")
+    for suite, prop, folder in summary.failures:
+        token = (Path(folder) / "token.txt").read_text().strip()
+        print(f"  {suite}: {prop}\n    {folder}/report.txt\n    raftkv replay {token}")
+    return EXIT_VIOLATION
+
+
 def _cmd_bugs(args: argparse.Namespace) -> int:
     for bug in BUGS.values():
         print(f"{bug.name:<34} [{bug.layer}] {bug.summary}  ({bug.reference})")
@@ -136,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_sim(sub)
     _add_replay(sub)
+    p = sub.add_parser(
+        "explore", help="the main job: run the property suites for a budget on all cores",
+        description="Run the property suites (Raft safety, linearizability, watch and lease "
+                    "guarantees, liveness, membership, determinism) against the simulated cluster for "
+                    "a time or example budget, in parallel worker processes. Every failure is shrunk "
+                    "and saved (token, scenario JSON, trace, text and HTML reports) in the output folder.")
+    p.add_argument("--time", metavar="DURATION", help="wall-clock budget, e.g. 90s, 5m, 1h (default 60s)")
+    p.add_argument("--examples", type=int, metavar="N", help="stop after about N scenarios in all")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--suite", action="append", metavar="NAME", help="run only this suite (repeatable)")
+    p.add_argument("--bug", action="append", default=[], metavar="NAME", help="turn on a catalogued bug")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the exploration (default 0)")
+    p.add_argument("--out", type=Path, default=Path("explore-out"), help="where failures are saved")
+    p.add_argument("--quiet", action="store_true", help="no live progress display")
     sub.add_parser("bugs", help="list the bug catalogue (bugs --bug NAME can switch on)",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
     p = sub.add_parser("check", help="check a history file for linearizability (see 'raftkv check --help')",
@@ -154,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs}
+    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
     if args.command not in handlers:
         parser.print_help()
         return EXIT_BAD_INPUT

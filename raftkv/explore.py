@@ -1,0 +1,168 @@
+"""``raftkv explore``: the property suites for a time or example budget, on every core.
+
+Each worker process runs :func:`raftkv.hunt.hunt` on the suites in turn with fresh
+seeds; the parent shows live progress and, at the end, a summary table.  Every
+failure is saved in the output folder as ``token.txt``, ``scenario.json``,
+``trace.txt``, ``report.txt`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from raftkv.sim import Scenario, Violation, run_scenario, scenario_to_json, scenario_to_token
+
+__all__ = ["ExploreSummary", "explore", "save_finding"]
+
+
+@attrs.define
+class SuiteStats:
+    examples: int = 0
+    simulated_us: int = 0
+    failures: int = 0
+
+
+@attrs.define
+class ExploreSummary:
+    seconds: float
+    stats: dict[str, SuiteStats]
+    failures: list[tuple[str, str, str]]  # (suite, property, folder)
+
+    @property
+    def examples(self) -> int:
+        return sum(s.examples for s in self.stats.values())
+
+
+def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Violation, index: int) -> Path:
+    """Replay the (shrunk) scenario with a full trace and write everything about it."""
+    from raftkv.report import run_report
+
+    folder = out_dir / f"{index:03d}-{suite}-{violation.property.replace('.', '_')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    result = run_scenario(scenario, trace_messages=True)
+    token = scenario_to_token(scenario)
+    (folder / "token.txt").write_text(token + "\n")
+    (folder / "scenario.json").write_text(scenario_to_json(scenario) + "\n")
+    (folder / "trace.txt").write_text(result.trace.render() + "\n")
+    html = folder / "report.html"
+    try:
+        from raftkv.check.report import render_run_html
+
+        render_run_html(result, html)
+    except ImportError:  # pragma: no cover - the checker package always has it
+        html = None  # type: ignore[assignment]
+    report = run_report(result, tail=40)
+    if result.ok:
+        report += ("\n\nnote: this replay passed; the failure was seen in exploration as "
+                   f"{violation.property}: {violation.message.splitlines()[0] if violation.message else ''}")
+    if html is not None:
+        report += f"\nhtml report: {html}"
+    (folder / "report.txt").write_text(report + "\n")
+    return folder
+
+
+def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: float,
+            max_examples: int | None, seed: int, events: Any) -> None:
+    from raftkv.hunt import hunt
+
+    done_suites: set[str] = set()
+    examples_left = max_examples
+    round_ = 0
+    while time.time() < deadline and (examples_left is None or examples_left > 0):
+        active = [s for s in suites if s not in done_suites]
+        if not active:
+            break
+        name = active[round_ % len(active)]
+        round_ += 1
+        batch = 10 if examples_left is None else min(10, examples_left)
+
+        def on_example(scenario: Scenario, violation: Violation | None, name: str = name) -> None:
+            events.put(("example", worker, name, scenario.duration_us + scenario.settle_us))
+
+        result = hunt(name, bugs=bugs, max_examples=batch, seed=seed * 1_000_003 + worker * 10_007 + round_,
+                      deadline_s=max(0.0, deadline - time.time()), on_example=on_example,
+                      shrink_budget_s=max(10.0, min(120.0, deadline - time.time())))
+        if examples_left is not None:
+            examples_left -= max(1, result.examples)
+        if result.finding is not None:
+            f = result.finding
+            events.put(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
+                        f.violation.property, f.violation.message))
+            done_suites.add(name)
+    events.put(("done", worker))
+
+
+def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float | None = 60.0,
+            max_examples: int | None = None, workers: int | None = None, seed: int = 0,
+            out_dir: Path = Path("explore-out"), show_progress: bool = True) -> ExploreSummary:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from raftkv.sim import scenario_from_json
+
+    workers = workers or os.cpu_count() or 1
+    start = time.time()
+    deadline = start + (seconds if seconds is not None else 10**9)
+    per_worker = None if max_examples is None else max(1, -(-max_examples // workers))
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(w, list(suites), list(bugs), deadline, per_worker, seed, events),
+                         daemon=True) for w in range(workers)]
+    for p in procs:
+        p.start()
+    stats = {name: SuiteStats() for name in suites}
+    failures: list[tuple[str, str, str]] = []
+    reported: set[str] = set()
+    console = Console(stderr=True)
+
+    def table() -> Table:
+        t = Table(title=f"raftkv explore: {time.time() - start:5.0f}s elapsed, {workers} workers")
+        for col in ("suite", "examples", "simulated", "failures"):
+            t.add_column(col, justify="right" if col != "suite" else "left")
+        for name, s in stats.items():
+            t.add_row(name, str(s.examples), f"{s.simulated_us / 1e6:,.0f}s",
+                      f"[red]{s.failures}[/red]" if s.failures else "0")
+        return t
+
+    running = workers
+    with Live(table(), console=console, refresh_per_second=2, transient=False,
+              auto_refresh=show_progress) as live:
+        while running:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    break
+                if show_progress:
+                    live.update(table())
+                continue
+            if event[0] == "example":
+                _, _w, name, sim_us = event
+                stats[name].examples += 1
+                stats[name].simulated_us += sim_us
+            elif event[0] == "finding":
+                _, _w, name, scenario_json, prop, message = event
+                stats[name].failures += 1
+                if name in reported:
+                    continue
+                reported.add(name)
+                scenario = scenario_from_json(scenario_json)
+                folder = save_finding(out_dir, name, scenario, Violation(property=prop, message=message),
+                                      len(failures) + 1)
+                failures.append((name, prop, str(folder)))
+            elif event[0] == "done":
+                running -= 1
+            if show_progress:
+                live.update(table())
+    for p in procs:
+        p.join(timeout=5)
+    return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures)

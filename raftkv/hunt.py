@@ -1,0 +1,120 @@
+"""Hunting for a failure with hypothesis: generate, run, judge, shrink.
+
+:func:`hunt` runs one suite for a bounded number of examples (or until a deadline),
+and when a scenario fails, lets hypothesis shrink it to a minimal one.  It returns
+what was found: the shrunk scenario, the violation it shows, how many examples it
+took to find the first failure, and how long.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import attrs
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from raftkv.sim import Scenario, Violation
+from raftkv.suites import SUITES, Suite
+
+__all__ = ["Finding", "HuntResult", "hunt"]
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    suite: str
+    scenario: Scenario  # shrunk
+    violation: Violation
+    first_scenario: Scenario  # as first found, before shrinking
+    examples_to_first: int
+    seconds_to_first: float
+    shrink_seconds: float
+
+
+@attrs.frozen(kw_only=True)
+class HuntResult:
+    suite: str
+    examples: int
+    simulated_us: int
+    seconds: float
+    finding: Finding | None
+
+
+class _Found(AssertionError):
+    pass
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@attrs.define
+class _State:
+    examples: int = 0
+    simulated_us: int = 0
+    first: Scenario | None = None
+    first_at: float = 0.0
+    first_n: int = 0
+    best: tuple[Scenario, Violation] | None = None
+
+
+def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 100, seed: int = 0,
+         deadline_s: float | None = None, shrink: bool = True, shrink_budget_s: float = 120.0,
+         on_example: Callable[[Scenario, Violation | None], None] | None = None) -> HuntResult:
+    """Run ``suite`` until a failure is found and shrunk, or the budget is spent.
+
+    ``on_example`` is called after every generated example (not during shrinking).
+    """
+    suite = SUITES[suite] if isinstance(suite, str) else suite
+    start = time.perf_counter()
+    state = _State()
+
+    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+              phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
+              print_blob=False)
+    @given(suite.scenarios(bugs))
+    def prop(scenario: Scenario) -> None:
+        now = time.perf_counter()
+        if state.best is None:
+            if deadline_s is not None and now - start > deadline_s:
+                raise _OutOfTime()
+        elif now - state.first_at > shrink_budget_s:
+            # Shrinking has had its time: only the best failure so far keeps failing.
+            if scenario == state.best[0]:
+                raise _Found(state.best[1].property)
+            return
+        state.examples += 1
+        state.simulated_us += scenario.duration_us + scenario.settle_us
+        _result, violation = suite.run(scenario)
+        if on_example is not None and state.first is None:
+            on_example(scenario, violation)
+        if violation is None:
+            return
+        if state.first is None:
+            state.first = scenario
+            state.first_at = time.perf_counter()
+            state.first_n = state.examples
+        if state.best is None or _size(scenario) <= _size(state.best[0]):
+            state.best = (scenario, violation)
+        raise _Found(violation.property)
+
+    prop = hypothesis_seed(seed)(prop)
+    try:
+        prop()
+    except (_Found, _OutOfTime):
+        pass
+    finding = None
+    if state.best is not None and state.first is not None:
+        finding = Finding(suite=suite.name, scenario=state.best[0], violation=state.best[1],
+                          first_scenario=state.first, examples_to_first=state.first_n,
+                          seconds_to_first=state.first_at - start,
+                          shrink_seconds=time.perf_counter() - state.first_at)
+    return HuntResult(suite=suite.name, examples=state.examples, simulated_us=state.simulated_us,
+                      seconds=time.perf_counter() - start, finding=finding)
+
+
+def _size(scenario: Scenario) -> tuple[int, int, int, int]:
+    """Smaller is simpler: fewer faults, members, clients, shorter."""
+    return (len(scenario.faults), scenario.cluster.members, scenario.workload.clients, scenario.duration_us)

@@ -1,0 +1,101 @@
+"""The property suites: what each one generates and which violations it judges.
+
+A suite pairs a scenario strategy with the properties it checks.  The pytest
+suites under ``property_tests/``, ``raftkv explore`` and the bug-catalogue checks
+all run the same :data:`SUITES`, so a failure found by one replays in the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+from hypothesis import strategies as st
+
+from raftkv.sim import RunResult, Scenario, Violation, run_scenario
+from raftkv.strategies import NEMESES, scenarios, workloads
+
+__all__ = ["SUITES", "Suite", "judge"]
+
+_SECOND = 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class Suite:
+    name: str
+    description: str
+    # Violations whose property starts with one of these make the suite fail.
+    properties: tuple[str, ...]
+    strategy: Callable[[Sequence[str]], st.SearchStrategy[Scenario]]
+    # Run the scenario twice and compare traces (the determinism suite).
+    twice: bool = False
+
+    def scenarios(self, bugs: Sequence[str] = ()) -> st.SearchStrategy[Scenario]:
+        return self.strategy(tuple(sorted(bugs)))
+
+    def judge(self, result: RunResult) -> Violation | None:
+        return judge(result, self.properties)
+
+    def run(self, scenario: Scenario, *, trace_messages: bool = False) -> tuple[RunResult, Violation | None]:
+        result = run_scenario(scenario, trace_messages=trace_messages)
+        violation = self.judge(result)
+        if violation is None and self.twice:
+            again = run_scenario(scenario, trace_messages=trace_messages)
+            if again.trace.hash() != result.trace.hash():
+                violation = Violation(property="determinism",
+                                      message="two runs of the same scenario gave different traces "
+                                              f"({result.trace.hash()[:12]} vs {again.trace.hash()[:12]})")
+        return result, violation
+
+
+def judge(result: RunResult, properties: Sequence[str]) -> Violation | None:
+    for violation in result.violations:
+        if violation.property.startswith(tuple(properties)):
+            return violation
+    return None
+
+
+def _kv(members: st.SearchStrategy[int], nemeses: Sequence[str] = NEMESES, *,
+        read_only: Sequence[str] = ("safe",), max_episodes: int = 5,
+        durations: Sequence[int] = (5, 8)) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
+    def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
+        return scenarios(system="kv", members=members, nemeses=nemeses, bugs=bugs, read_only=read_only,
+                         max_episodes=max_episodes, settle_us=4 * _SECOND,
+                         duration_us=st.sampled_from(tuple(d * _SECOND for d in durations)),
+                         workload=workloads(max_clients=4))
+    return make
+
+
+def _raft(members: st.SearchStrategy[int], nemeses: Sequence[str]) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
+    def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
+        return scenarios(system="raft", members=members, nemeses=nemeses, bugs=bugs, max_episodes=6,
+                         settle_us=3 * _SECOND, duration_us=st.sampled_from((5 * _SECOND, 10 * _SECOND)))
+    return make
+
+
+_PLAIN = tuple(n for n in NEMESES if n != "membership")
+
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    Suite(name="raft_safety", properties=("raft.",),
+          description="Raft safety (election safety, log matching, leader completeness, state machine "
+                      "safety, durability) under every fault, on a bare Raft cluster",
+          strategy=_raft(st.integers(1, 7), _PLAIN)),
+    Suite(name="linearizability", properties=("raft.", "linearizability"),
+          description="the KV client history is linearizable (etcd model, unknown outcomes allowed)",
+          strategy=_kv(st.integers(1, 5), _PLAIN, read_only=("safe", "lease"))),
+    Suite(name="watch", properties=("watch",),
+          description="etcd watch guarantees: ordered, unique, atomic, reliable, resumable, bookmarkable",
+          strategy=_kv(st.integers(1, 5), _PLAIN)),
+    Suite(name="lease", properties=("lease",),
+          description="kept-alive leases keep their keys; expired or revoked leases delete them",
+          strategy=_kv(st.integers(1, 5), _PLAIN)),
+    Suite(name="liveness", properties=("liveness",),
+          description="once faults stop, a leader exists and every pending request finishes",
+          strategy=_kv(st.integers(1, 5), _PLAIN)),
+    Suite(name="membership", properties=("raft.", "linearizability", "liveness"),
+          description="adding, promoting and removing members under faults keeps safety and linearizability",
+          strategy=_kv(st.integers(1, 5), NEMESES)),
+    Suite(name="determinism", properties=(), twice=True,
+          description="replaying a scenario gives a byte-identical trace",
+          strategy=_kv(st.integers(1, 5), _PLAIN, durations=(3,))),
+)}
