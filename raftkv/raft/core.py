@@ -209,8 +209,8 @@ class Raft:
         if "conf_change_before_term_commit" in self.bugs:
             self.pending_conf_index = 0
         else:
-            # No membership change until everything up to here (and our no-op) is applied.
-            self.pending_conf_index = last
+            # No membership change until our no-op (an entry of our term) is applied.
+            self.pending_conf_index = last + 1
         self._append_entries([Entry(term=term, index=last + 1, kind=EntryKind.NOOP)])
 
     # --------------------------------------------------------------------- tick
@@ -365,6 +365,8 @@ class Raft:
             if (pr.state is ProgressState.SNAPSHOT
                     and self.ticks - pr.snapshot_sent_tick >= 2 * self.config.heartbeat_ticks + 2):
                 pr.become_probe()  # the snapshot may have been lost: probe again
+            elif pr.state is ProgressState.REPLICATE and pr.is_paused():
+                pr.become_probe()  # a full window with no acks: appends were probably lost
             if isinstance(m.context, int) and self.conf.is_voter(m.src):
                 self._read_ack(m.src, m.context)
             if pr.match < self.log.last_index() or pr.match < self.log.committed:
