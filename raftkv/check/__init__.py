@@ -4,6 +4,7 @@ Depends on the history format only (``raftkv.check.history``); usable on histori
 of systems other than raftkv.
 """
 
+from .builder import HistoryBuilder
 from .history import (
     History,
     HistoryEvent,
@@ -17,6 +18,7 @@ from .history import (
     read_history,
     write_jsonl,
 )
+from .lease import check_leases
 from .linearizability import (
     Budget,
     KeyResult,
@@ -35,6 +37,9 @@ from .models import (
     ModelError,
     RegisterModel,
 )
+from .report import render_html
+from .violation import Violation
+from .watch import check_watches
 
 __all__ = [
     "INCONSISTENT",
@@ -43,6 +48,7 @@ __all__ = [
     "CASRegisterModel",
     "EtcdModel",
     "History",
+    "HistoryBuilder",
     "HistoryEvent",
     "HistoryFormatError",
     "KVModel",
@@ -57,9 +63,13 @@ __all__ = [
     "WatchEvent",
     "WatchOpen",
     "WatchResponse",
+    "Violation",
+    "check_leases",
     "check_linearizable",
     "check_operations",
+    "check_watches",
     "make_history",
     "read_history",
+    "render_html",
     "write_jsonl",
 ]

@@ -1,0 +1,168 @@
+"""Lease guarantees, checked on the client operations of a history.
+
+Times are the history's ``time_us`` (one client clock).  A lease is *surely alive*
+until ``invoke time + ttl`` of its last ``ok`` grant or keepalive (the server
+started the TTL after the request was sent), unless a revoke was invoked before.
+A lease is *surely gone* after ``completion time + ttl + expiry_grace_us`` of its
+last grant/keepalive that may have taken effect (the server started the TTL before
+the reply arrived; the grace covers the server's expiry sweep and the extension a
+new leader grants), or after its revoke completed.
+
+* lease_kept_alive: a key put with a surely-alive lease is not gone: no get
+  completing before that time returns it absent (unless some other client write on
+  the key could explain it), no DELETE watch event for it is received before that
+  time without a delete from a client, and no keepalive before that time answers
+  that the lease is not found.
+* lease_expired: a linearizable get invoked after the lease is surely gone does not
+  return a key still attached to it (``lease`` field of the get result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .history import History, Key, Operation
+from .violation import Violation
+
+__all__ = ["check_leases"]
+
+_NOT_FOUND = ("lease_not_found", "not found", "notfound", "requested lease not found")
+
+
+def _not_found(op: Operation) -> bool:
+    if op.outcome == "ok":
+        return op.ttl_s is not None and op.ttl_s <= 0
+    return op.outcome == "fail" and op.error is not None and any(s in op.error.lower() for s in _NOT_FOUND)
+
+
+def check_leases(history: History, *, expiry_grace_us: int = 2_000_000) -> list[Violation]:
+    """All lease-guarantee violations in ``history`` (empty: none found)."""
+    ops = history.operations
+    out: list[Violation] = []
+    grants: dict[int, list[Operation]] = {}  # lease -> ok grants/keepalives
+    maybe: dict[int, list[Operation]] = {}  # lease -> grants/keepalives not failed
+    revokes: dict[int, list[Operation]] = {}
+    for op in ops:
+        if op.f in ("lease_grant", "lease_keepalive") and op.lease is not None:
+            if op.outcome == "ok" and not _not_found(op) and op.ttl_s:
+                grants.setdefault(op.lease, []).append(op)
+            if op.outcome != "fail" and not _not_found(op):
+                maybe.setdefault(op.lease, []).append(op)
+        elif op.f == "lease_revoke" and op.lease is not None and op.outcome != "fail":
+            revokes.setdefault(op.lease, []).append(op)
+
+    def revoke_invoked_before(lease: int, t: int) -> bool:
+        return any(r.invoke_time_us is not None and r.invoke_time_us <= t for r in revokes.get(lease, ()))
+
+    def alive_until(lease: int, before: int | None = None) -> int | None:
+        best = None
+        for g in grants.get(lease, ()):
+            if g.invoke_time_us is None or g.ttl_s is None:
+                continue
+            if before is not None and (g.complete_time_us is None or g.complete_time_us > before):
+                continue
+            t = g.invoke_time_us + g.ttl_s * 1_000_000
+            best = t if best is None else max(best, t)
+        return best
+
+    def gone_after(lease: int) -> int | None:
+        """Time after which the lease is surely gone (None: may still be alive)."""
+        ends = []
+        for r in revokes.get(lease, ()):
+            if r.outcome == "ok" and r.complete_time_us is not None:
+                ends.append(r.complete_time_us)
+        last = None
+        for g in maybe.get(lease, ()):
+            if g.complete_time_us is None or g.ttl_s is None:
+                return min(ends) if ends else None  # an unfinished keepalive may extend it
+            t = g.complete_time_us + g.ttl_s * 1_000_000 + expiry_grace_us
+            last = t if last is None else max(last, t)
+        if last is not None:
+            ends.append(last)
+        return min(ends) if ends else None
+
+    # keys -> the writes on them
+    writes: dict[Key, list[Operation]] = {}
+    for op in ops:
+        if op.key is not None and op.f in ("put", "delete", "cas", "txn") and op.outcome != "fail":
+            writes.setdefault(op.key, []).append(op)
+
+    # lease_kept_alive: keepalives answering "not found" too early
+    for op in ops:
+        if op.f != "lease_keepalive" or op.lease is None:
+            continue
+        lease = op.lease
+        if not _not_found(op) or op.complete_time_us is None:
+            continue
+        until = alive_until(lease, before=op.invoke_time_us)
+        if until is not None and op.complete_time_us < until and not revoke_invoked_before(
+                lease, op.complete_time_us):
+            out.append(Violation(
+                guarantee="lease_kept_alive",
+                message=(f"lease {lease}: keepalive answered 'not found' at {op.complete_time_us} us, "
+                         f"but the lease was kept alive until {until} us"),
+                records=tuple(i for i in (op.invoke_index, op.complete_index) if i is not None)))
+
+    for key in sorted(writes, key=repr):
+        out.extend(_check_key(key, writes[key], ops, history, alive_until, gone_after,
+                              revoke_invoked_before))
+    return out
+
+
+def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operation], history: History,
+               alive: Callable[..., int | None], gone: Callable[[int], int | None],
+               revoked: Callable[[int, int], bool]) -> list[Violation]:
+    out: list[Violation] = []
+    leased_puts = [w for w in key_writes if w.f == "put" and w.lease and w.outcome == "ok"
+                   and w.complete_time_us is not None]
+    for put in leased_puts:
+        lease = put.lease
+        assert lease is not None and put.complete_time_us is not None
+        until = alive(lease)
+        # any other write on the key invoked before the observation may explain an absence
+        others = [w for w in key_writes if w is not put and w.lease != lease]
+        if until is not None:
+            for op in ops:
+                if (op.key != key or op.f != "get" or op.outcome != "ok" or op.value is not None
+                        or op.invoke_time_us is None or op.complete_time_us is None):
+                    continue
+                if op.invoke_time_us <= put.complete_time_us or op.complete_time_us >= until:
+                    continue
+                if revoked(lease, op.complete_time_us):
+                    continue
+                if any(w.invoke_time_us is None or w.invoke_time_us <= op.complete_time_us for w in others):
+                    continue
+                out.append(Violation(
+                    guarantee="lease_kept_alive",
+                    message=(f"key {key!r} (lease {lease}, alive until {until} us) read as absent by "
+                             f"{op.describe()} completing at {op.complete_time_us} us"),
+                    records=tuple(i for i in (put.complete_index, op.complete_index) if i is not None),
+                    key=key))
+            for idx, resp in history.watch_responses:
+                if resp.time_us is None or resp.time_us >= until or resp.time_us <= put.complete_time_us:
+                    continue
+                for ev in resp.events:
+                    if ev.key != key or ev.type != "DELETE":
+                        continue
+                    if revoked(lease, resp.time_us):
+                        continue
+                    if any(w.invoke_time_us is None or w.invoke_time_us <= resp.time_us for w in others):
+                        continue
+                    out.append(Violation(
+                        guarantee="lease_kept_alive",
+                        message=(f"key {key!r} (lease {lease}, alive until {until} us) deleted at revision "
+                                 f"{ev.mod_revision}, seen at {resp.time_us} us"),
+                        records=tuple(i for i in (put.complete_index, idx) if i is not None), key=key))
+    # lease_expired: a get after the lease is surely gone still returns a key attached to it
+    for op in ops:
+        if (op.key != key or op.f != "get" or op.outcome != "ok" or op.value is None
+                or not op.lease or op.invoke_time_us is None):
+            continue
+        end = gone(op.lease)
+        if end is not None and op.invoke_time_us > end:
+            out.append(Violation(
+                guarantee="lease_expired",
+                message=(f"key {key!r} still attached to lease {op.lease}, gone since {end} us, "
+                         f"read by {op.describe()} invoked at {op.invoke_time_us} us"),
+                records=tuple(i for i in (op.invoke_index, op.complete_index) if i is not None), key=key))
+    return out
