@@ -91,10 +91,10 @@ def _run_and_report(scenario, args: argparse.Namespace) -> int:  # type: ignore[
 
 
 def _write_html(result, path: Path) -> None:  # type: ignore[no-untyped-def]
-    from raftkv.check import render_html_for_run
-
-    render_html_for_run(result, path)
-    print(f"html report: {path}")
+    if result.system.write_html(str(path)):
+        print(f"html report: {path}")
+    else:
+        print(f"no html report: the {result.scenario.system} system records no client history")
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:

@@ -52,13 +52,9 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
     (folder / "token.txt").write_text(token + "\n")
     (folder / "scenario.json").write_text(scenario_to_json(scenario) + "\n")
     (folder / "trace.txt").write_text(result.trace.render() + "\n")
-    html = folder / "report.html"
-    try:
-        from raftkv.check.report import render_run_html
-
-        render_run_html(result, html)
-    except ImportError:  # pragma: no cover - the checker package always has it
-        html = None  # type: ignore[assignment]
+    html: Path | None = folder / "report.html"
+    if not result.system.write_html(str(html)):
+        html = None
     report = run_report(result, tail=40)
     if result.ok:
         report += ("\n\nnote: this replay passed; the failure was seen in exploration as "

@@ -105,6 +105,9 @@ class DemoSystem:
     def check(self) -> list[Violation]:
         return []
 
+    def write_html(self, path: str) -> bool:
+        return False  # the demo has no client history
+
     def summary(self) -> dict[str, Any]:
         return {"counters": " ".join(f"{k}={v}" for k, v in sorted(self._counters().items()))}
 

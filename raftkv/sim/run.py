@@ -71,6 +71,9 @@ class System(Protocol):
     def summary(self) -> dict[str, Any]:
         """A few figures for the run summary."""
 
+    def write_html(self, path: str) -> bool:
+        """Write the checker's HTML report of the history to ``path``; False if none."""
+
 
 SystemBuilder = Callable[[Scenario, World], System]
 SYSTEM_BUILDERS: dict[str, SystemBuilder] = {}
