@@ -25,8 +25,7 @@ __all__ = ["HistoryBuilder"]
 class HistoryBuilder:
     """Append records in real-time order; ``time_us`` defaults to a counter.
 
-    >>> b = HistoryBuilder()
-    >>> b.invoke(0, "put", "k", "v"); b.ok(0, "put", "k", "v", revision=2)
+    Example: ``b.invoke(0, "put", "k", "v")`` then ``b.ok(0, "put", "k", "v", revision=2)``.
     """
 
     def __init__(self) -> None:
