@@ -2,7 +2,18 @@
 
 from .config import RaftConfig, RaftConfigError
 from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role, SoftState
+from .durable import CorruptRaftStateError, LogBase, recover
+from .host import (
+    TICK_TAG,
+    Dropped,
+    NotLeader,
+    OutcomeUnknown,
+    ProposalError,
+    RaftHost,
+    StateMachine,
+)
 from .log import LogCompactedError, RaftLog, entry_size
+from .member import KVStateMachine, Propose, ProposeReply, RaftMember, Read, ReadReply
 from .messages import (
     CAMPAIGN_TRANSFER,
     ConfChange,
@@ -19,6 +30,9 @@ from .progress import Progress, ProgressState
 from .quorum import ClusterConfig, VoteResult, committed_index, vote_result
 
 __all__ = [
+    "TICK_TAG", "CorruptRaftStateError", "Dropped", "KVStateMachine", "LogBase", "NotLeader",
+    "OutcomeUnknown", "Propose", "ProposeReply", "ProposalError", "RaftHost", "RaftMember",
+    "Read", "ReadReply", "StateMachine", "recover",
     "CAMPAIGN_TRANSFER", "ClusterConfig", "ConfChange", "ConfChangeRefused", "ConfChangeType",
     "Entry", "EntryKind", "HardState", "LogCompactedError", "Message", "MessageType",
     "Progress", "ProgressState", "ProposalDropped", "Raft", "RaftConfig", "RaftConfigError",

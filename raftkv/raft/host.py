@@ -1,0 +1,392 @@
+"""RaftHost: drives a pure :class:`Raft` core for an actor, through an :class:`Env`.
+
+The ready cycle, per input (message, tick, proposal), is: persist (disk append, then
+fsync) -> send -> apply -> advance.  Each step is a separate method, and every step runs
+to completion inside one actor event, so a crash between events finds the disk in one
+of the states the cycle allows.  On start the host rebuilds everything from
+``env.disk`` alone (see :mod:`raftkv.raft.durable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol
+
+import attrs
+
+from raftkv.env import Env
+
+from .config import RaftConfig
+from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role
+from .durable import HARDSTATE_FILE, LOG_FILE, SNAP_FILE, LogBase, recover
+from .messages import ConfChange, EntryKind, Message
+from .quorum import ClusterConfig
+
+__all__ = ["Dropped", "NotLeader", "OutcomeUnknown", "ProposalError", "RaftHost",
+           "StateMachine", "TICK_TAG"]
+
+TICK_TAG = "raft.tick"
+_HARDSTATE_REWRITE_AT = 512
+
+
+class StateMachine(Protocol):
+    """What a replicated state machine offers the host (the KV layer implements it)."""
+
+    def apply(self, index: int, term: int, data: object) -> object: ...
+
+    def snapshot(self) -> object: ...
+
+    def restore(self, snapshot: object) -> None: ...
+
+
+class ProposalError:
+    """Base of the error values handed to ``on_done`` / ``on_ready`` callbacks."""
+
+
+@attrs.frozen(kw_only=True)
+class NotLeader(ProposalError):
+    """Definitely not applied: there was no leader to take it (``leader_hint`` if known)."""
+
+    leader_hint: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Dropped(ProposalError):
+    """Definitely not applied (e.g. refused during a leadership transfer)."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class OutcomeUnknown(ProposalError):
+    """Timed out: the entry may or may not be (or become) applied."""
+
+    reason: str
+
+
+Callback = Callable[[Any], None]
+
+
+class RaftHost:
+    """Composed into a member actor; see the module docstring."""
+
+    def __init__(self, env: Env, peers: tuple[str, ...], config: RaftConfig,
+                 state_machine: StateMachine, tick_us: int, *,
+                 request_timeout_ticks: int | None = None) -> None:
+        if tick_us <= 0:
+            raise ValueError(f"tick_us must be positive, got {tick_us}")
+        if env.node_id not in peers:
+            raise ValueError(f"node {env.node_id!r} is not among peers {peers}")
+        self.env = env
+        self.peers = tuple(sorted(peers))
+        self.config = config
+        self.sm = state_machine
+        self.tick_us = tick_us
+        self.request_timeout_ticks = (request_timeout_ticks if request_timeout_ticks is not None
+                                      else 5 * config.election_timeout_ticks)
+        self.raft: Raft | None = None
+        self._nonce = 0
+        self._seq = 0
+        # (origin seq) -> (callback, deadline tick)
+        self._proposals: dict[int, tuple[Callback, int]] = {}
+        self._reads: dict[int, tuple[Callback, int]] = {}
+        self._reads_waiting_apply: list[tuple[int, int]] = []  # (index, ctx)
+        self._deferred: list[tuple[Callback, Any]] = []
+        self._processing = False
+        self._hs_records = 0
+        self._snap_index = 0
+        self._timer: int | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def node_id(self) -> str:
+        return self.env.node_id
+
+    def _core(self) -> Raft:
+        assert self.raft is not None, "RaftHost.start() was not called"
+        return self.raft
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft is not None and self.raft.role is Role.LEADER
+
+    @property
+    def leader_id(self) -> str | None:
+        return self.raft.lead if self.raft is not None else None
+
+    @property
+    def term(self) -> int:
+        return self._core().term
+
+    @property
+    def role(self) -> Role:
+        return self._core().role
+
+    @property
+    def applied_index(self) -> int:
+        return self._core().log.applied
+
+    @property
+    def commit_index(self) -> int:
+        return self._core().log.committed
+
+    @property
+    def last_index(self) -> int:
+        return self._core().log.last_index()
+
+    @property
+    def cluster(self) -> ClusterConfig:
+        return self._core().conf
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> None:
+        """Rebuild from disk, restore the state machine, start ticking."""
+        env = self.env
+        rec = recover(env.disk)
+        log = rec.log
+        if log.snapshot is not None:
+            self.sm.restore(log.snapshot.data)
+            self._snap_index = log.snapshot.index
+        self._hs_records = env.disk.length(HARDSTATE_FILE)
+        self.raft = Raft(node_id=env.node_id, config=self.config, rng=env.rng,
+                         cluster=ClusterConfig(voters=self.peers), hard_state=rec.hard_state,
+                         log=log)
+        self._nonce = env.rng.getrandbits(30) << 32
+        r = self.raft
+        env.record("raft.start", term=r.term, vote=r.vote, commit=r.log.committed,
+                   last_index=r.log.last_index(), last_term=r.log.last_term(),
+                   snapshot_index=self._snap_index, torn=rec.torn_files)
+        self._timer = env.set_timer(self.tick_us, TICK_TAG)
+        self._process()
+
+    # ------------------------------------------------------------------ inputs
+    def on_message(self, src: str, msg: object) -> bool:
+        if not isinstance(msg, Message):
+            return False
+        r = self.raft
+        if r is None:
+            return True
+        r.step(msg)
+        self._process()
+        return True
+
+    def on_timer(self, tag: Hashable) -> bool:
+        if tag != TICK_TAG:
+            return False
+        r = self._core()
+        self._timer = self.env.set_timer(self.tick_us, TICK_TAG)
+        r.tick()
+        if r.ticks % 8 == 0:
+            self._expire_requests(r.ticks)
+        self._process()
+        return True
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._nonce | self._seq
+
+    def propose(self, data: object, on_done: Callback) -> None:
+        """Replicate ``data``; ``on_done`` gets the state machine's result once it is
+        applied here, or a :class:`ProposalError`."""
+        r = self._core()
+        seq = self._next_seq()
+        try:
+            r.propose(data, origin=self.node_id, seq=seq)
+        except ProposalDropped as e:
+            if e.reason == "no leader":
+                self._defer(on_done, NotLeader(leader_hint=e.leader_hint))
+            else:
+                self._defer(on_done, Dropped(reason=e.reason))
+            self._process()
+            return
+        self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
+        self._process()
+
+    def propose_conf_change(self, cc: ConfChange, on_done: Callback) -> None:
+        """Propose a membership change (on the leader); ``on_done(None)`` once applied."""
+        r = self._core()
+        seq = self._next_seq()
+        try:
+            r.propose_conf_change(cc, origin=self.node_id, seq=seq)
+        except ConfChangeRefused as e:
+            self._defer(on_done, NotLeader(leader_hint=e.leader_hint) if r.role is not Role.LEADER
+                        else Dropped(reason=e.reason))
+            self._process()
+            return
+        except ProposalDropped as e:
+            self._defer(on_done, Dropped(reason=e.reason))
+            self._process()
+            return
+        self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
+        self._process()
+
+    def read_index(self, on_ready: Callback) -> None:
+        """``on_ready(None)`` once a linearizable read may be served from the local state
+        machine, or ``on_ready(error)``."""
+        r = self._core()
+        ctx = self._next_seq()
+        try:
+            r.read_index(ctx)
+        except ProposalDropped as e:
+            self._defer(on_ready, NotLeader(leader_hint=e.leader_hint))
+            self._process()
+            return
+        self._reads[ctx] = (on_ready, r.ticks + self.request_timeout_ticks)
+        self._process()
+
+    def transfer_leadership(self, to: str) -> None:
+        self._core().transfer_leadership(to)
+        self._process()
+
+    def campaign(self) -> None:
+        """Start an election now (as if the election timeout fired)."""
+        self._core().campaign(transfer=False)
+        self._process()
+
+    # ------------------------------------------------------------ ready cycle
+    def _defer(self, cb: Callback, value: Any) -> None:
+        self._deferred.append((cb, value))
+
+    def _process(self) -> None:
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            r = self._core()
+            while r.has_ready():
+                rd = r.ready()
+                self._on_soft_state(rd)
+                self._persist(rd)
+                self._send(rd)
+                self._apply(rd)
+                r.advance(rd)
+                self._after_advance(rd)
+        finally:
+            self._processing = False
+        while self._deferred:
+            cbs, self._deferred = self._deferred, []
+            for cb, value in cbs:
+                cb(value)
+
+    def _on_soft_state(self, rd: Ready) -> None:
+        ss = rd.soft_state
+        if ss is None:
+            return
+        self.env.record("raft.role", role=ss.role.value, term=ss.term, leader=ss.leader)
+        if self._reads:
+            # Outstanding reads were tied to the old leader: fail them (reads are safe to retry).
+            hint = NotLeader(leader_hint=ss.leader)
+            for cb, _ in self._reads.values():
+                self._defer(cb, hint)
+            self._reads.clear()
+            self._reads_waiting_apply.clear()
+
+    def _persist(self, rd: Ready) -> None:
+        disk = self.env.disk
+        bugs = self.config.bugs
+        if rd.snapshot is not None:
+            snap = rd.snapshot
+            disk.overwrite(SNAP_FILE, [snap])
+            disk.fsync(SNAP_FILE)
+            disk.overwrite(LOG_FILE, [LogBase(index=snap.index, term=snap.term)])
+        if rd.entries:
+            first = rd.entries[0]
+            r = self._core()
+            prev_term = r.log.term(first.index - 1)
+            for e in rd.entries:
+                disk.append(LOG_FILE, e)
+            self.env.record("raft.append", first=first.index, prev_term=prev_term,
+                            terms=tuple(e.term for e in rd.entries), role=r.role.value,
+                            term=r.term)
+        if rd.snapshot is not None or rd.entries:
+            disk.fsync(LOG_FILE)
+        hs = rd.hard_state
+        if hs is not None:
+            if self._hs_records >= _HARDSTATE_REWRITE_AT:
+                disk.overwrite(HARDSTATE_FILE, [hs])
+                self._hs_records = 1
+            else:
+                disk.append(HARDSTATE_FILE, hs)
+                self._hs_records += 1
+            if rd.must_sync and "vote_not_persisted" not in bugs:
+                disk.fsync(HARDSTATE_FILE)
+
+    def _send(self, rd: Ready) -> None:
+        send = self.env.send
+        for m in rd.messages:
+            send(m.dst, m)
+
+    def _apply(self, rd: Ready) -> None:
+        env = self.env
+        if rd.snapshot is not None:
+            snap = rd.snapshot
+            self.sm.restore(snap.data)
+            self._snap_index = snap.index
+            env.record("raft.snapshot", how="installed", index=snap.index, term=snap.term)
+        ents = rd.committed_entries
+        if ents:
+            sm = self.sm
+            me = self.node_id
+            proposals = self._proposals
+            for e in ents:
+                if e.kind is EntryKind.NORMAL:
+                    result = sm.apply(e.index, e.term, e.data)
+                elif e.kind is EntryKind.CONF:
+                    result = None
+                    env.record("raft.conf", index=e.index, change=e.data)
+                else:
+                    continue
+                if e.origin == me:
+                    waiting = proposals.pop(e.seq, None)
+                    if waiting is not None:
+                        self._defer(waiting[0], result)
+            r = self._core()
+            env.record("raft.apply", first=ents[0].index, terms=tuple(e.term for e in ents),
+                       commit=r.log.committed)
+        for rs in rd.read_states:
+            ctx = rs.context
+            if isinstance(ctx, int) and ctx in self._reads:
+                self._reads_waiting_apply.append((rs.index, ctx))
+
+    def _after_advance(self, rd: Ready) -> None:
+        r = self._core()
+        applied = r.log.applied
+        if self._reads_waiting_apply:
+            keep = []
+            for index, ctx in self._reads_waiting_apply:
+                if index <= applied:
+                    waiting = self._reads.pop(ctx, None)
+                    if waiting is not None:
+                        self._defer(waiting[0], None)
+                else:
+                    keep.append((index, ctx))
+            self._reads_waiting_apply = keep
+        if rd.committed_entries and any(e.kind is EntryKind.CONF for e in rd.committed_entries):
+            self.env.record("raft.conf_applied", voters=r.conf.voters, learners=r.conf.learners)
+        interval = self.config.snapshot_interval_entries
+        if interval and applied - self._snap_index >= interval and applied <= r.log.committed:
+            self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        r = self._core()
+        disk = self.env.disk
+        snap = r.create_snapshot(r.log.applied, self.sm.snapshot())
+        self._snap_index = snap.index
+        disk.overwrite(SNAP_FILE, [snap])
+        disk.fsync(SNAP_FILE)
+        log = r.log
+        assert log.stable_index == log.last_index(), "snapshot with unpersisted entries"
+        disk.overwrite(LOG_FILE, [LogBase(index=log.base_index, term=log.base_term), *log.entries])
+        disk.fsync(LOG_FILE)
+        self.env.record("raft.snapshot", how="created", index=snap.index, term=snap.term)
+
+    def _expire_requests(self, now_tick: int) -> None:
+        for table, err in ((self._proposals, OutcomeUnknown(reason="timeout")),
+                           (self._reads, Dropped(reason="timeout"))):
+            if not table:
+                continue
+            expired = [k for k, (_, deadline) in table.items() if deadline <= now_tick]
+            for k in expired:
+                cb, _ = table.pop(k)
+                self._defer(cb, err)
