@@ -343,7 +343,7 @@ class RaftHost:
                         self._defer(waiting[0], result)
             r = self._core()
             env.record("raft.apply", first=ents[0].index, terms=tuple(e.term for e in ents),
-                       commit=r.log.committed)
+                       commit=r.log.committed, term=r.term)
         for rs in rd.read_states:
             ctx = rs.context
             if isinstance(ctx, int) and ctx in self._reads:

@@ -1,0 +1,186 @@
+"""Continuous Raft safety checking over a simulated run.
+
+:class:`SafetyChecker` subscribes to a :class:`~raftkv.sim.World`'s trace and checks,
+incrementally, on every ``raft.*`` record the members emit:
+
+* election safety      -- at most one leader per term;
+* leader append-only   -- a leader never overwrites or truncates its own log;
+* log matching         -- an (index, term) pair always follows the same predecessor term
+                          (by induction: two logs agreeing on an entry agree on the prefix);
+* state machine safety -- no two members apply different entries at one index;
+* leader completeness  -- every entry seen applied (so committed) is in the log of every
+  later leader, at its index; since a restarted member rebuilds from its disk alone,
+  this is also the check that committed entries survive crashes.
+
+The first violation raises :class:`SafetyViolation` out of ``world.run_*`` with a report
+naming the property, the members, the term and index, and the tail of the trace.
+Members are found as ``world.actor(name).raft_host`` (a :class:`~raftkv.raft.RaftHost`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from raftkv.raft import RaftHost
+
+from .trace import TraceEvent
+from .world import World
+
+__all__ = ["SafetyChecker", "SafetyViolation"]
+
+
+class SafetyViolation(AssertionError):
+    def __init__(self, prop: str, *, nodes: tuple[str, ...], term: int | None,
+                 index: int | None, detail: str, trace_tail: str, time_us: int) -> None:
+        self.prop = prop
+        self.nodes = nodes
+        self.term = term
+        self.index = index
+        self.detail = detail
+        self.trace_tail = trace_tail
+        self.time_us = time_us
+        lines = [
+            f"Raft safety violated: {prop}",
+            f"  members: {', '.join(nodes)}",
+            f"  term: {term}   index: {index}   at: {time_us} us",
+            f"  {detail}",
+            "  trace tail:",
+            *("    " + line for line in trace_tail.splitlines()),
+        ]
+        super().__init__("\n".join(lines))
+
+
+class SafetyChecker:
+    def __init__(self, world: World, *, tail: int = 40) -> None:
+        self.world = world
+        self.tail = tail
+        self.leaders: dict[int, str] = {}
+        self.node_last: dict[str, int] = {}
+        self.node_leader_term: dict[str, int] = {}
+        self.pred_term: dict[tuple[int, int], int] = {}
+        self.applied_term: dict[int, int] = {}
+        self.applied_by: dict[int, str] = {}
+        # index -> a term T such that the entry was committed in a term <= T: every leader
+        # of a term > T must have it (the smallest current term of any member applying it)
+        self.commit_term_bound: dict[int, int] = {}
+        self.max_applied = 0
+        self.events_checked = 0
+        self._handlers: dict[str, Callable[[TraceEvent], None]] = {
+            "raft.start": self._on_start,
+            "raft.role": self._on_role,
+            "raft.append": self._on_append,
+            "raft.apply": self._on_apply,
+            "raft.snapshot": self._on_snapshot,
+        }
+        world.subscribe(self._on_event)
+
+    # --------------------------------------------------------------- plumbing
+    def _on_event(self, ev: TraceEvent) -> None:
+        handler = self._handlers.get(ev.kind)
+        if handler is not None:
+            self.events_checked += 1
+            handler(ev)
+
+    def _fail(self, prop: str, nodes: tuple[str, ...], term: int | None, index: int | None,
+              detail: str) -> None:
+        raise SafetyViolation(prop, nodes=nodes, term=term, index=index, detail=detail,
+                              trace_tail=self.world.trace.render(tail=self.tail),
+                              time_us=self.world.now_us)
+
+    def _host(self, node: str) -> RaftHost | None:
+        actor: Any = self.world.actor(node)
+        host = getattr(actor, "raft_host", None)
+        return host if isinstance(host, RaftHost) else None
+
+    # --------------------------------------------------------------- handlers
+    def _on_start(self, ev: TraceEvent) -> None:
+        self.node_last[ev.node] = ev.fields["last_index"]
+        self.node_leader_term.pop(ev.node, None)
+
+    def _on_role(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        node = ev.node
+        if f["role"] != "leader":
+            self.node_leader_term.pop(node, None)
+            return
+        term = f["term"]
+        other = self.leaders.setdefault(term, node)
+        if other != node:
+            self._fail("election safety", (other, node), term, None,
+                       f"{other} and {node} are both leader of term {term}")
+        self.node_leader_term[node] = term
+        self._check_leader_completeness(node, term)
+
+    def _check_leader_completeness(self, node: str, term: int) -> None:
+        host = self._host(node)
+        if host is None or host.raft is None:
+            return
+        log = host.raft.log
+        last = log.last_index()
+        base = log.base_index
+        applied_term = self.applied_term
+        bound = self.commit_term_bound
+        for i in range(base + 1, self.max_applied + 1):
+            want = applied_term.get(i)
+            if want is None or bound[i] >= term:
+                continue
+            if i > last:
+                self._fail("leader completeness", (node, self.applied_by[i]), term, i,
+                           f"new leader {node} (term {term}) has log up to {last}, but entry "
+                           f"{i} (term {want}) was applied by {self.applied_by[i]}")
+            got = log.entries[i - base - 1].term
+            if got != want:
+                self._fail("leader completeness", (node, self.applied_by[i]), term, i,
+                           f"new leader {node} (term {term}) has term {got} at index {i}, but "
+                           f"{self.applied_by[i]} applied the entry of term {want} there")
+
+    def _on_append(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        node = ev.node
+        first: int = f["first"]
+        terms: tuple[int, ...] = f["terms"]
+        if f["role"] == "leader" and first <= self.node_last.get(node, 0):
+            self._fail("leader append-only", (node,), f["term"], first,
+                       f"leader {node} rewrote its log from index {first} "
+                       f"(its log ended at {self.node_last.get(node, 0)})")
+        prev = f["prev_term"]
+        pred = self.pred_term
+        idx = first
+        for t in terms:
+            if prev is not None:
+                seen = pred.setdefault((idx, t), prev)
+                if seen != prev:
+                    self._fail("log matching", (node,), t, idx,
+                               f"{node} stores entry (index {idx}, term {t}) after an entry of "
+                               f"term {prev}; another log has it after term {seen}")
+            prev = t
+            idx += 1
+        self.node_last[node] = idx - 1
+
+    def _on_apply(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        node = ev.node
+        idx = f["first"]
+        applied_term = self.applied_term
+        bound = self.commit_term_bound
+        term = f["term"]
+        for t in f["terms"]:
+            seen = applied_term.get(idx)
+            if seen is None:
+                applied_term[idx] = t
+                self.applied_by[idx] = node
+                bound[idx] = term
+            elif seen != t:
+                self._fail("state machine safety", (self.applied_by[idx], node), t, idx,
+                           f"{self.applied_by[idx]} applied the entry of term {seen} at index "
+                           f"{idx}; {node} applied one of term {t}")
+            elif term < bound[idx]:
+                bound[idx] = term
+            idx += 1
+        if idx - 1 > self.max_applied:
+            self.max_applied = idx - 1
+
+    def _on_snapshot(self, ev: TraceEvent) -> None:
+        if ev.fields["how"] == "installed":
+            self.node_last[ev.node] = ev.fields["index"]
