@@ -7,8 +7,9 @@ completion still in the list; each is tried in turn (non-``info`` first).  A
 configuration seen before is not explored again; one whose linearized ``info``
 operations are a superset of a seen configuration with the same other operations and
 state is dominated by it and skipped too (an ``info`` operation may also never take
-effect).  An operation that leaves the state unchanged is committed to without
-trying its siblings (moving it to the front of any linearization keeps it valid).
+effect).  A read-only operation (the model says it never changes the state) that
+applies is committed to without trying its siblings: moving it to the front of any
+linearization keeps that linearization valid.
 
 The search succeeds once every non-``info`` operation is linearized; ``info``
 operations may take effect at any point after their invocation, or never.
@@ -111,11 +112,17 @@ class _Exhausted(Exception):
 _CHECK_EVERY = 256
 
 
-def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budget) -> KeyResult:
-    """Check one partition.  ``ops`` are sorted by invocation position."""
+def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budget,
+            explain: bool = False) -> KeyResult:
+    """Check one partition.  ``ops`` are sorted by invocation position.
+
+    With ``explain`` the longest partial linearization is recorded (slower); the
+    caller runs the search again with it only when the first run fails.
+    """
     n = len(ops)
     fns = [model.step_fn(op) for op in ops]
     is_info = [op.outcome == "info" for op in ops]
+    pure = [model.read_only(op) and op.outcome != "info" for op in ops]
     required = sum(1 for x in is_info if not x)
     info_mask = 0
     for i, x in enumerate(is_info):
@@ -157,20 +164,22 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 prv[q] = e
 
     def candidates() -> tuple[list[int], int | None]:
+        # applicable read-only operations are always safe to take first
+        reads: list[int] = []
         plain: list[int] = []
         infos: list[int] = []
         e = nxt[0]
         while e != END:
             if e <= n:
                 i = e - 1
-                (infos if is_info[i] else plain).append(i)
+                (infos if is_info[i] else reads if pure[i] else plain).append(i)
             else:
                 i = e - n - 1
                 if not is_info[i]:
-                    return plain + infos, i
+                    return reads + plain + infos, i
                 break
             e = nxt[e]
-        return plain + infos, None
+        return reads + plain + infos, None
 
     state: Any = model.init_state()
     lin = 0
@@ -203,7 +212,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 continue
             bit = 1 << i
             new_lin = lin | bit
-            identity = not is_info[i] and (new is state or new == state)
+            identity = pure[i]
             if use_dominance:
                 core = (new_lin & core_mask, new)
                 info_bits = new_lin & info_mask
@@ -237,7 +246,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             break
         if advanced:
             continue
-        if len(stack) > best_len:
+        if len(stack) > best_len and (explain or not stack):
             best_len = len(stack)
             reasons = tuple(model.explain(state, ops[c]) for c in cands
                             if not is_info[c] and fns[c](state) is INCONSISTENT)
@@ -294,6 +303,9 @@ def check_operations(operations: Sequence[Operation], model: Model, *,
             break
         try:
             res = _search(key, group, model, budget)
+            if res.verdict == "fail":
+                res = _search(key, group, model, Budget(), explain=True)
+                assert res.verdict == "fail"
         except _Exhausted as exc:
             res = KeyResult(key=key, verdict="unknown", op_ids=tuple(op.id for op in group),
                             linearization=(), steps=int(exc.args[1]))

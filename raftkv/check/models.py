@@ -66,6 +66,15 @@ class Model:
     def is_read(self, op: Operation) -> bool:
         return op.f in READ_F
 
+    def read_only(self, op: Operation) -> bool:
+        """True if ``op``'s step function, wherever it applies, returns the state unchanged.
+
+        The search commits to such an operation as soon as it applies (a sound
+        partial-order reduction); an operation that merely happens to leave one state
+        unchanged (a write of the current value) must answer False.
+        """
+        return False
+
     def step_fn(self, op: Operation) -> StepFn:
         raise NotImplementedError
 
@@ -104,6 +113,9 @@ class RegisterModel(Model):
 
     def init_state(self) -> Any:
         return self.initial
+
+    def read_only(self, op: Operation) -> bool:
+        return op.f in READ_F or (op.f == "cas" and op.outcome == "ok" and op.succeeded is False)
 
     def _read(self, op: Operation) -> StepFn:
         v = op.value
@@ -178,6 +190,10 @@ class KVModel(Model):
 
     def init_state(self) -> Any:
         return self.initial
+
+    def read_only(self, op: Operation) -> bool:
+        return (op.f in READ_F or (op.f == "cas" and op.outcome == "ok" and op.succeeded is False)
+                or (op.f == "delete" and op.outcome == "ok" and op.deleted == 0))
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
