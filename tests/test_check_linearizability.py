@@ -24,16 +24,21 @@ def verdict(b: HistoryBuilder, model: object, **kw: object) -> str:
 
 def test_register_sequential_ok() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.ok(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=1)
+    b.ok(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     assert verdict(b, RegisterModel()) == "ok"
 
 
 def test_register_stale_read_after_completed_write_fails() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.ok(0, "write", value=1)
-    b.invoke(0, "write", value=2); b.ok(0, "write", value=2)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=1)
+    b.ok(0, "write", value=1)
+    b.invoke(0, "write", value=2)
+    b.ok(0, "write", value=2)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     res = check_linearizable(b.history(), RegisterModel())
     assert res.verdict == "fail"
     (key,) = res.per_key
@@ -48,7 +53,8 @@ def test_register_stale_read_after_completed_write_fails() -> None:
 def test_register_concurrent_read_sees_either(seen: int) -> None:
     b = HistoryBuilder()
     b.invoke(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=seen)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=seen)
     b.ok(0, "write", value=1)
     assert verdict(b, RegisterModel(initial=0)) == "ok"
 
@@ -56,72 +62,92 @@ def test_register_concurrent_read_sees_either(seen: int) -> None:
 def test_register_read_of_never_written_value_fails() -> None:
     b = HistoryBuilder()
     b.invoke(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=7)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=7)
     b.ok(0, "write", value=1)
     assert verdict(b, RegisterModel()) == "fail"
 
 
 def test_register_initial_value_option() -> None:
     b = HistoryBuilder()
-    b.invoke(1, "read"); b.ok(1, "read", value=0)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=0)
     assert verdict(b, RegisterModel(initial=0)) == "ok"
     assert verdict(b, RegisterModel()) == "fail"
 
 
 def test_register_nil_read_knossos_semantics() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.ok(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=None)
+    b.invoke(0, "write", value=1)
+    b.ok(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=None)
     assert verdict(b, RegisterModel()) == "fail"
     assert verdict(b, RegisterModel(nil_read_is_unknown=True)) == "ok"
 
 
 def test_register_failed_write_never_happened() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.fail(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=1)
+    b.fail(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     assert verdict(b, RegisterModel(initial=0)) == "fail"
 
 
 def test_info_write_may_take_effect_later() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.info(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=0)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=1)
+    b.info(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=0)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     assert verdict(b, RegisterModel(initial=0)) == "ok"
 
 
 def test_info_write_may_never_take_effect() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.info(0, "write", value=1)
+    b.invoke(0, "write", value=1)
+    b.info(0, "write", value=1)
     for _ in range(3):
-        b.invoke(1, "read"); b.ok(1, "read", value=0)
+        b.invoke(1, "read")
+        b.ok(1, "read", value=0)
     assert verdict(b, RegisterModel(initial=0)) == "ok"
 
 
 def test_info_write_takes_effect_once() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.info(0, "write", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
-    b.invoke(1, "read"); b.ok(1, "read", value=0)
+    b.invoke(0, "write", value=1)
+    b.info(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=0)
     assert verdict(b, RegisterModel(initial=0)) == "fail"
 
 
 def test_info_write_cannot_take_effect_before_invocation() -> None:
     b = HistoryBuilder()
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
-    b.invoke(0, "write", value=1); b.info(0, "write", value=1)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=1)
+    b.info(0, "write", value=1)
     assert verdict(b, RegisterModel(initial=0)) == "fail"
 
 
 def test_crash_restarted_client_gets_new_process() -> None:
     # Jepsen style: process 0 crashes (info), its replacement is process 5.
     b = HistoryBuilder()
-    b.invoke(0, "write", value=1); b.info(0, "write", value=1)
-    b.invoke(5, "write", value=2); b.ok(5, "write", value=2)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)  # the crashed write landed late
+    b.invoke(0, "write", value=1)
+    b.info(0, "write", value=1)
+    b.invoke(5, "write", value=2)
+    b.ok(5, "write", value=2)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)  # the crashed write landed late
     assert verdict(b, RegisterModel(initial=0)) == "ok"
-    b.invoke(1, "read"); b.ok(1, "read", value=2)  # ... but it cannot land twice
+    b.invoke(1, "read")
+    b.ok(1, "read", value=2)  # ... but it cannot land twice
     assert verdict(b, RegisterModel(initial=0)) == "fail"
 
 
@@ -129,8 +155,10 @@ def test_crash_restarted_client_reusing_its_id() -> None:
     # A client that restarts with the same id: the pending invocation becomes info.
     b = HistoryBuilder()
     b.invoke(0, "write", value=1)
-    b.invoke(0, "write", value=2); b.ok(0, "write", value=2)
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "write", value=2)
+    b.ok(0, "write", value=2)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     h = b.history()
     assert h.operations[0].outcome == "info"
     assert h.notes and "invoked again" in h.notes[0]
@@ -140,7 +168,8 @@ def test_crash_restarted_client_reusing_its_id() -> None:
 def test_never_completed_invocation_is_info() -> None:
     b = HistoryBuilder()
     b.invoke(0, "write", value=3)
-    b.invoke(1, "read"); b.ok(1, "read", value=3)
+    b.invoke(1, "read")
+    b.ok(1, "read", value=3)
     h = b.history()
     assert h.operations[0].outcome == "info" and h.operations[0].complete_index is None
     assert check_linearizable(h, RegisterModel()).verdict == "ok"
@@ -148,7 +177,8 @@ def test_never_completed_invocation_is_info() -> None:
 
 def test_register_unknown_f_is_a_model_error() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "frobnicate", value=1); b.ok(0, "frobnicate", value=1)
+    b.invoke(0, "frobnicate", value=1)
+    b.ok(0, "frobnicate", value=1)
     with pytest.raises(ModelError, match="frobnicate"):
         check_linearizable(b.history(), RegisterModel())
 
@@ -158,49 +188,64 @@ def test_register_unknown_f_is_a_model_error() -> None:
 
 def test_concurrent_cas_both_succeeding_fails() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "cas", value=[0, 1]); b.invoke(1, "cas", value=[0, 2])
-    b.ok(0, "cas", value=[0, 1]); b.ok(1, "cas", value=[0, 2])
+    b.invoke(0, "cas", value=[0, 1])
+    b.invoke(1, "cas", value=[0, 2])
+    b.ok(0, "cas", value=[0, 1])
+    b.ok(1, "cas", value=[0, 2])
     assert verdict(b, CASRegisterModel(initial=0)) == "fail"
 
 
 def test_concurrent_cas_one_fails_ok() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "cas", value=[0, 1]); b.invoke(1, "cas", value=[0, 2])
-    b.ok(0, "cas", value=[0, 1]); b.fail(1, "cas", value=[0, 2])
-    b.invoke(2, "read"); b.ok(2, "read", value=1)
+    b.invoke(0, "cas", value=[0, 1])
+    b.invoke(1, "cas", value=[0, 2])
+    b.ok(0, "cas", value=[0, 1])
+    b.fail(1, "cas", value=[0, 2])
+    b.invoke(2, "read")
+    b.ok(2, "read", value=1)
     assert verdict(b, CASRegisterModel(initial=0)) == "ok"
 
 
 def test_concurrent_cas_chain_orders() -> None:
     b = HistoryBuilder()
-    b.invoke(1, "cas", value=[1, 2]); b.invoke(0, "cas", value=[0, 1])
-    b.ok(1, "cas", value=[1, 2]); b.ok(0, "cas", value=[0, 1])
-    b.invoke(2, "read"); b.ok(2, "read", value=2)
+    b.invoke(1, "cas", value=[1, 2])
+    b.invoke(0, "cas", value=[0, 1])
+    b.ok(1, "cas", value=[1, 2])
+    b.ok(0, "cas", value=[0, 1])
+    b.invoke(2, "read")
+    b.ok(2, "read", value=2)
     assert verdict(b, CASRegisterModel(initial=0)) == "ok"
-    b.invoke(2, "read"); b.ok(2, "read", value=1)
+    b.invoke(2, "read")
+    b.ok(2, "read", value=1)
     assert verdict(b, CASRegisterModel(initial=0)) == "fail"
 
 
 def test_cas_reported_unsucceeded_must_mismatch() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "cas", value=[0, 1]); b.ok(0, "cas", value=[0, 1], succeeded=False)
+    b.invoke(0, "cas", value=[0, 1])
+    b.ok(0, "cas", value=[0, 1], succeeded=False)
     assert verdict(b, CASRegisterModel(initial=0)) == "fail"
     assert verdict(b, CASRegisterModel(initial=5)) == "ok"
 
 
 def test_info_cas_may_apply() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "cas", value=[0, 1]); b.info(0, "cas", value=[0, 1])
-    b.invoke(1, "read"); b.ok(1, "read", value=1)
+    b.invoke(0, "cas", value=[0, 1])
+    b.info(0, "cas", value=[0, 1])
+    b.invoke(1, "read")
+    b.ok(1, "read", value=1)
     assert verdict(b, CASRegisterModel(initial=0)) == "ok"
     assert verdict(b, CASRegisterModel(initial=3)) == "fail"
 
 
 def test_cas_register_independent_keys() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "write", "x", 1); b.ok(0, "write", "x", 1)
-    b.invoke(1, "read", "y"); b.ok(1, "read", "y", None)
-    b.invoke(1, "read", "x"); b.ok(1, "read", "x", 1)
+    b.invoke(0, "write", "x", 1)
+    b.ok(0, "write", "x", 1)
+    b.invoke(1, "read", "y")
+    b.ok(1, "read", "y", None)
+    b.invoke(1, "read", "x")
+    b.ok(1, "read", "x", 1)
     res = check_linearizable(b.history(), CASRegisterModel())
     assert res.verdict == "ok" and {k.key for k in res.per_key} == {"x", "y"}
 
@@ -210,30 +255,42 @@ def test_cas_register_independent_keys() -> None:
 
 def test_kv_append_strings_order() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "append", "k", "a"); b.invoke(1, "append", "k", "b")
-    b.ok(0, "append", "k", "a"); b.ok(1, "append", "k", "b")
-    b.invoke(2, "get", "k"); b.ok(2, "get", "k", "ba")
+    b.invoke(0, "append", "k", "a")
+    b.invoke(1, "append", "k", "b")
+    b.ok(0, "append", "k", "a")
+    b.ok(1, "append", "k", "b")
+    b.invoke(2, "get", "k")
+    b.ok(2, "get", "k", "ba")
     assert verdict(b, KVModel()) == "ok"
-    b.invoke(2, "get", "k"); b.ok(2, "get", "k", "ab")
+    b.invoke(2, "get", "k")
+    b.ok(2, "get", "k", "ab")
     assert verdict(b, KVModel()) == "fail"
 
 
 def test_kv_append_lists() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "append", "k", 1); b.ok(0, "append", "k", 1)
-    b.invoke(0, "append", "k", 2); b.ok(0, "append", "k", 2)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", [1, 2])
+    b.invoke(0, "append", "k", 1)
+    b.ok(0, "append", "k", 1)
+    b.invoke(0, "append", "k", 2)
+    b.ok(0, "append", "k", 2)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", [1, 2])
     assert verdict(b, KVModel()) == "ok"
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", [2])
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", [2])
     assert verdict(b, KVModel()) == "fail"
 
 
 def test_kv_keys_are_independent_and_failure_names_the_key() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "a", 1); b.ok(0, "put", "a", 1)
-    b.invoke(0, "put", "b", 2); b.ok(0, "put", "b", 2)
-    b.invoke(1, "get", "a"); b.ok(1, "get", "a", 1)
-    b.invoke(1, "get", "b"); b.ok(1, "get", "b", None)
+    b.invoke(0, "put", "a", 1)
+    b.ok(0, "put", "a", 1)
+    b.invoke(0, "put", "b", 2)
+    b.ok(0, "put", "b", 2)
+    b.invoke(1, "get", "a")
+    b.ok(1, "get", "a", 1)
+    b.invoke(1, "get", "b")
+    b.ok(1, "get", "b", None)
     res = check_linearizable(b.history(), KVModel())
     assert res.verdict == "fail"
     assert [k.key for k in res.failed_keys()] == ["b"]
@@ -242,13 +299,19 @@ def test_kv_keys_are_independent_and_failure_names_the_key() -> None:
 
 def test_kv_cas_and_delete() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "x"); b.ok(0, "put", "k", "x")
-    b.invoke(0, "cas", "k", ["x", "y"]); b.ok(0, "cas", "k", ["x", "y"])
-    b.invoke(0, "delete", "k"); b.ok(0, "delete", "k", deleted=1)
-    b.invoke(0, "delete", "k"); b.ok(0, "delete", "k", deleted=0)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", None)
+    b.invoke(0, "put", "k", "x")
+    b.ok(0, "put", "k", "x")
+    b.invoke(0, "cas", "k", ["x", "y"])
+    b.ok(0, "cas", "k", ["x", "y"])
+    b.invoke(0, "delete", "k")
+    b.ok(0, "delete", "k", deleted=1)
+    b.invoke(0, "delete", "k")
+    b.ok(0, "delete", "k", deleted=0)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", None)
     assert verdict(b, KVModel()) == "ok"
-    b.invoke(0, "cas", "k", ["y", "z"]); b.ok(0, "cas", "k", ["y", "z"])
+    b.invoke(0, "cas", "k", ["y", "z"])
+    b.ok(0, "cas", "k", ["y", "z"])
     assert verdict(b, KVModel()) == "fail"
 
 
@@ -257,19 +320,25 @@ def test_kv_cas_and_delete() -> None:
 
 def test_etcd_revisions_ok() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=2)
-    b.invoke(1, "get", "k"); b.invoke(0, "put", "k", "b")
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(1, "get", "k")
+    b.invoke(0, "put", "k", "b")
     b.ok(1, "get", "k", "a", revision=2, mod_revision=2)
     b.ok(0, "put", "k", "b", revision=3)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "b", revision=3, mod_revision=3)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "b", revision=3, mod_revision=3)
     assert verdict(b, EtcdModel()) == "ok"
 
 
 def test_etcd_mod_revision_distinguishes_equal_values() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=2)
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=3)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "a", revision=3, mod_revision=2)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=3)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "a", revision=3, mod_revision=2)
     res = check_linearizable(b.history(), EtcdModel())
     assert res.verdict == "fail"
     assert "mod_revision 2" in res.explanation
@@ -277,14 +346,17 @@ def test_etcd_mod_revision_distinguishes_equal_values() -> None:
 
 def test_etcd_revisions_must_grow_per_key() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=5)
-    b.invoke(1, "put", "k", "b"); b.ok(1, "put", "k", "b", revision=4)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=5)
+    b.invoke(1, "put", "k", "b")
+    b.ok(1, "put", "k", "b", revision=4)
     assert verdict(b, EtcdModel()) == "fail"
 
 
 def test_etcd_concurrent_create_if_absent_both_succeed_fails() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "cas", "k", [None, "a"]); b.invoke(1, "cas", "k", [None, "b"])
+    b.invoke(0, "cas", "k", [None, "a"])
+    b.invoke(1, "cas", "k", [None, "b"])
     b.ok(0, "cas", "k", [None, "a"], succeeded=True, revision=2)
     b.ok(1, "cas", "k", [None, "b"], succeeded=True, revision=3)
     assert verdict(b, EtcdModel()) == "fail"
@@ -292,56 +364,76 @@ def test_etcd_concurrent_create_if_absent_both_succeed_fails() -> None:
 
 def test_etcd_cas_failed_and_delete() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=2)
-    b.invoke(1, "cas", "k", [None, "b"]); b.ok(1, "cas", "k", [None, "b"], succeeded=False, revision=2)
-    b.invoke(1, "cas", "k", ["a", "c"]); b.ok(1, "cas", "k", ["a", "c"], succeeded=True, revision=3)
-    b.invoke(0, "delete", "k"); b.ok(0, "delete", "k", deleted=1, revision=4)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", None, revision=4)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(1, "cas", "k", [None, "b"])
+    b.ok(1, "cas", "k", [None, "b"], succeeded=False, revision=2)
+    b.invoke(1, "cas", "k", ["a", "c"])
+    b.ok(1, "cas", "k", ["a", "c"], succeeded=True, revision=3)
+    b.invoke(0, "delete", "k")
+    b.ok(0, "delete", "k", deleted=1, revision=4)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", None, revision=4)
     assert verdict(b, EtcdModel()) == "ok"
-    b.invoke(0, "delete", "k"); b.ok(0, "delete", "k", deleted=1, revision=5)
+    b.invoke(0, "delete", "k")
+    b.ok(0, "delete", "k", deleted=1, revision=5)
     assert verdict(b, EtcdModel()) == "fail"
 
 
 def test_etcd_stale_get_is_not_checked() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=2)
-    b.invoke(0, "put", "k", "b"); b.ok(0, "put", "k", "b", revision=3)
-    b.invoke(1, "stale_get", "k"); b.ok(1, "stale_get", "k", "a", revision=2, mod_revision=2)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(0, "put", "k", "b")
+    b.ok(0, "put", "k", "b", revision=3)
+    b.invoke(1, "stale_get", "k")
+    b.ok(1, "stale_get", "k", "a", revision=2, mod_revision=2)
     res = check_linearizable(b.history(), EtcdModel())
     assert res.verdict == "ok" and 2 in res.excluded
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "a", revision=3, mod_revision=2)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "a", revision=3, mod_revision=2)
     assert verdict(b, EtcdModel()) == "fail"
 
 
 def test_etcd_leased_key_may_vanish_plain_key_may_not() -> None:
     for lease, expected in ((7, "ok"), (None, "fail")):
         b = HistoryBuilder()
-        b.invoke(0, "put", "k", "a", lease=lease); b.ok(0, "put", "k", "a", revision=2, lease=lease)
-        b.invoke(1, "get", "k"); b.ok(1, "get", "k", None, revision=3)
+        b.invoke(0, "put", "k", "a", lease=lease)
+        b.ok(0, "put", "k", "a", revision=2, lease=lease)
+        b.invoke(1, "get", "k")
+        b.ok(1, "get", "k", None, revision=3)
         assert verdict(b, EtcdModel()) == expected
 
 
 def test_etcd_info_put_revision_unknown() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "put", "k", "a"); b.ok(0, "put", "k", "a", revision=2)
-    b.invoke(0, "put", "k", "b"); b.info(0, "put", "k", "b")
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "b", revision=9, mod_revision=9)
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "b", revision=9, mod_revision=9)
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(0, "put", "k", "b")
+    b.info(0, "put", "k", "b")
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "b", revision=9, mod_revision=9)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "b", revision=9, mod_revision=9)
     assert verdict(b, EtcdModel()) == "ok"
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "b", revision=9, mod_revision=8)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "b", revision=9, mod_revision=8)
     assert verdict(b, EtcdModel()) == "fail"
 
 
 def test_etcd_reading_never_written_value_fails() -> None:
     b = HistoryBuilder()
-    b.invoke(1, "get", "k"); b.ok(1, "get", "k", "ghost", revision=3, mod_revision=3)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "ghost", revision=3, mod_revision=3)
     assert verdict(b, EtcdModel()) == "fail"
 
 
 def test_etcd_lease_and_compact_ops_ignored() -> None:
     b = HistoryBuilder()
-    b.invoke(0, "lease_grant", value=None, ttl_s=5); b.ok(0, "lease_grant", lease=1, ttl_s=5)
-    b.invoke(0, "compact", value=1); b.ok(0, "compact", value=1, revision=2)
+    b.invoke(0, "lease_grant", value=None, ttl_s=5)
+    b.ok(0, "lease_grant", lease=1, ttl_s=5)
+    b.invoke(0, "compact", value=1)
+    b.ok(0, "compact", value=1, revision=2)
     res = check_linearizable(b.history(), EtcdModel())
     assert res.verdict == "ok" and len(res.excluded) == 2
 
@@ -357,7 +449,8 @@ def _hard_history() -> HistoryBuilder:
     for p in range(n):
         b.info(p, "write", value=p)
     for v in (3, 5, 3):
-        b.invoke(99, "read"); b.ok(99, "read", value=v)
+        b.invoke(99, "read")
+        b.ok(99, "read", value=v)
     return b
 
 
