@@ -1,0 +1,182 @@
+"""etcd watch and lease guarantees."""
+
+from __future__ import annotations
+
+from raftkv.check import HistoryBuilder, KeyValue, WatchEvent, check_leases, check_watches
+
+
+def put(key: str, value: str, rev: int, version: int = 1, create: int | None = None,
+        prev: KeyValue | None = None, lease: int = 0) -> WatchEvent:
+    return WatchEvent(type="PUT", key=key, value=value, mod_revision=rev, version=version,
+                      create_revision=create or rev, prev_kv=prev, lease=lease)
+
+
+def delete(key: str, rev: int, prev: KeyValue | None = None) -> WatchEvent:
+    return WatchEvent(type="DELETE", key=key, mod_revision=rev, prev_kv=prev)
+
+
+def writes() -> HistoryBuilder:
+    """k: a@2, b@3, c@4; other@5."""
+    b = HistoryBuilder()
+    for value, rev in (("a", 2), ("b", 3), ("c", 4)):
+        b.invoke(0, "put", "k", value)
+        b.ok(0, "put", "k", value, revision=rev)
+    b.invoke(0, "put", "other", "x")
+    b.ok(0, "put", "other", "x", revision=5)
+    return b
+
+
+def guarantees(b: HistoryBuilder) -> list[str]:
+    return sorted({v.guarantee for v in check_watches(b.history())})
+
+
+def test_good_watch_with_resume_and_progress() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 2, created=True)
+    b.watch_response(1, "w", 3, [put("k", "a", 2), put("k", "b", 3, 2, 2)])
+    b.watch_open(1, "w", "k", start_revision=4, resumed=True)
+    b.watch_response(1, "w", 4, [put("k", "c", 4, 3, 2)])
+    b.watch_response(1, "w", 5, progress_notify=True)
+    assert check_watches(b.history()) == []
+
+
+def test_gap_is_unreliable() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 2, [put("k", "a", 2)])
+    b.watch_response(1, "w", 4, [put("k", "c", 4, 3, 2)])
+    assert guarantees(b) == ["reliable"]
+
+
+def test_resume_at_last_revision_duplicates() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 3, [put("k", "a", 2), put("k", "b", 3, 2, 2)])
+    b.watch_open(1, "w", "k", start_revision=3, resumed=True)
+    b.watch_response(1, "w", 4, [put("k", "b", 3, 2, 2), put("k", "c", 4, 3, 2)])
+    assert guarantees(b) == ["resumable", "unique"]
+
+
+def test_resumed_watch_must_start_at_its_start_revision() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=3)
+    b.watch_response(1, "w", 4, [put("k", "c", 4, 3, 2)])
+    assert guarantees(b) == ["resumable"]
+    b2 = writes()
+    b2.watch_open(1, "w", "k", start_revision=3)
+    b2.watch_response(1, "w", 4, [put("k", "a", 2), put("k", "b", 3, 2, 2), put("k", "c", 4, 3, 2)])
+    assert "resumable" in guarantees(b2)
+
+
+def test_out_of_order_and_split_revision() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 3, [put("k", "b", 3, 2, 2)])
+    b.watch_response(1, "w", 3, [put("k", "a", 2)])
+    assert "ordered" in guarantees(b)
+    b2 = HistoryBuilder()
+    b2.watch_open(1, "w", "a", range_end="z")
+    b2.watch_response(1, "w", 2, [put("a", "1", 2)])
+    b2.watch_response(1, "w", 2, [put("b", "1", 2)])
+    b2.watch_open(2, "v", "a", range_end="z")
+    b2.watch_response(2, "v", 2, [put("a", "1", 2), put("b", "1", 2)])
+    assert guarantees(b2) == ["atomic"]
+
+
+def test_bookmark_promises_everything_below() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 2, [put("k", "a", 2)])
+    b.watch_response(1, "w", 4, progress_notify=True)
+    assert guarantees(b) == ["bookmarkable"]
+
+
+def test_prev_kv_and_filters() -> None:
+    good_prev = KeyValue(key="k", value="a", mod_revision=2, create_revision=2, version=1)
+    bad_prev = KeyValue(key="k", value="zzz", mod_revision=2, create_revision=2, version=1)
+    for prev, expected in ((good_prev, []), (bad_prev, ["prev_kv"]), (None, ["prev_kv"])):
+        b = writes()
+        b.watch_open(1, "w", "k", start_revision=3, prev_kv=True)
+        b.watch_response(1, "w", 3, [put("k", "b", 3, 2, 2, prev=prev)])
+        assert guarantees(b) == expected, prev
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=3)
+    b.watch_response(1, "w", 3, [put("k", "b", 3, 2, 2, prev=good_prev)])
+    assert guarantees(b) == ["prev_kv"]
+    b = writes()
+    b.invoke(0, "delete", "k")
+    b.ok(0, "delete", "k", deleted=1, revision=6)
+    b.watch_open(1, "w", "k", start_revision=6, filters=("noput",))
+    b.watch_response(1, "w", 6, [delete("k", 6)])
+    assert guarantees(b) == []
+    b.watch_open(2, "v", "k", start_revision=6, filters=("nodelete",))
+    b.watch_response(2, "v", 6, [delete("k", 6)])
+    b.watch_open(3, "u", "a", range_end="c", start_revision=5)
+    b.watch_response(3, "u", 5, [put("other", "x", 5)])
+    assert guarantees(b) == ["filters"]
+
+
+def test_watchers_must_agree_with_writes() -> None:
+    b = writes()
+    b.watch_open(1, "w", "k", start_revision=2)
+    b.watch_response(1, "w", 2, [put("k", "not-a", 2)])
+    assert "agreement" in guarantees(b)
+
+
+# -------------------------------------------------------------------- leases
+
+
+def leased(ttl_s: int = 5) -> HistoryBuilder:
+    b = HistoryBuilder()
+    b.invoke(0, "lease_grant", ttl_s=ttl_s, time_us=0)
+    b.ok(0, "lease_grant", lease=9, ttl_s=ttl_s, time_us=1000)
+    b.invoke(0, "put", "k", "v", lease=9, time_us=2000)
+    b.ok(0, "put", "k", "v", lease=9, revision=2, time_us=3000)
+    return b
+
+
+def test_lease_key_deleted_while_kept_alive() -> None:
+    b = leased()
+    b.invoke(0, "lease_keepalive", lease=9, time_us=3_000_000)
+    b.ok(0, "lease_keepalive", lease=9, ttl_s=5, time_us=3_001_000)
+    b.invoke(1, "get", "k", time_us=6_000_000)
+    b.ok(1, "get", "k", None, revision=3, time_us=6_001_000)  # alive until 8 s
+    vs = check_leases(b.history())
+    assert [v.guarantee for v in vs] == ["lease_kept_alive"]
+    # the same read after the TTL ran out is fine
+    b2 = leased()
+    b2.invoke(1, "get", "k", time_us=6_000_000)
+    b2.ok(1, "get", "k", None, revision=3, time_us=6_001_000)
+    assert check_leases(b2.history()) == []
+
+
+def test_lease_revoked_keys_must_go() -> None:
+    b = leased()
+    b.invoke(0, "lease_revoke", lease=9, time_us=10_000)
+    b.ok(0, "lease_revoke", lease=9, time_us=11_000)
+    b.invoke(1, "get", "k", time_us=20_000)
+    b.ok(1, "get", "k", "v", lease=9, mod_revision=2, revision=2, time_us=21_000)
+    assert [v.guarantee for v in check_leases(b.history())] == ["lease_expired"]
+
+
+def test_lease_expired_keys_must_go_and_early_not_found() -> None:
+    b = leased(ttl_s=1)
+    b.invoke(1, "get", "k", time_us=4_000_000)  # 1 s TTL + 2 s grace after 1000 us
+    b.ok(1, "get", "k", "v", lease=9, revision=2, mod_revision=2, time_us=4_001_000)
+    assert [v.guarantee for v in check_leases(b.history())] == ["lease_expired"]
+    assert check_leases(b.history(), expiry_grace_us=5_000_000) == []
+    b2 = leased(ttl_s=10)
+    b2.invoke(0, "lease_keepalive", lease=9, time_us=100_000)
+    b2.fail(0, "lease_keepalive", lease=9, error="lease_not_found", time_us=200_000)
+    assert [v.guarantee for v in check_leases(b2.history())] == ["lease_kept_alive"]
+
+
+def test_lease_watch_delete_before_ttl() -> None:
+    b = leased(ttl_s=10)
+    b.watch_open(2, "w", "k", start_revision=3)
+    b.watch_response(2, "w", 3, [delete("k", 3)], time_us=5_000_000)
+    assert [v.guarantee for v in check_leases(b.history())] == ["lease_kept_alive"]
+    b.invoke(0, "delete", "k", time_us=4_000_000)  # a client delete explains it
+    b.ok(0, "delete", "k", deleted=1, revision=3, time_us=4_500_000)
+    assert check_leases(b.history()) == []
