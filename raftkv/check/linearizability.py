@@ -299,8 +299,6 @@ def check_operations(operations: Sequence[Operation], model: Model, *,
     verdict: Verdict = "ok"
     total_steps = 0
     for key, group in _partition(checked, model):
-        if verdict == "fail":
-            break
         try:
             res = _search(key, group, model, budget)
             if res.verdict == "fail":
@@ -309,7 +307,8 @@ def check_operations(operations: Sequence[Operation], model: Model, *,
         except _Exhausted as exc:
             res = KeyResult(key=key, verdict="unknown", op_ids=tuple(op.id for op in group),
                             linearization=(), steps=int(exc.args[1]))
-            verdict = "unknown"
+            if verdict == "ok":
+                verdict = "unknown"
         total_steps += res.steps
         results.append(res)
         if res.verdict == "fail":

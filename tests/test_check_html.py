@@ -1,0 +1,63 @@
+"""The HTML report renders its operation bars in headless Chromium (required, not skipped)."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+
+from raftkv.check import CASRegisterModel, HistoryBuilder, check_linearizable, render_html
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    raise AssertionError("chromium is not installed (apt-get install -y chromium); this test needs it")
+
+
+def _dump_dom(path: pathlib.Path) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", path.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_report_renders_bars_and_highlights_blocked_op(tmp_path: pathlib.Path) -> None:
+    b = HistoryBuilder()
+    b.invoke(0, "write", "x", 1)
+    b.ok(0, "write", "x", 1)
+    b.invoke(1, "cas", "x", [1, 2])
+    b.invoke(2, "read", "x")
+    b.ok(1, "cas", "x", [1, 2])
+    b.ok(2, "read", "x", 2)
+    b.invoke(3, "write", "y", 5)
+    b.info(3, "write", "y", 5)
+    b.invoke(2, "read", "x")
+    b.ok(2, "read", "x", 1)  # stale: cannot be placed
+    hist = b.history()
+    model = CASRegisterModel()
+    result = check_linearizable(hist, model)
+    assert result.verdict == "fail"
+    out = tmp_path / "report.html"
+    page = render_html(hist, result, out, model=model)
+    assert "http://" not in page and "https://" not in page  # self-contained
+    assert 'class="op' not in page  # the bars are made by the page's script
+
+    dom = _dump_dom(out)
+    assert 'data-rendered="yes"' in dom
+    bars = re.findall(r'<div class="op ([^"]*)"[^>]*data-op-id="(\d+)"', dom)
+    assert sorted(int(i) for _, i in bars) == [op.id for op in hist.operations]
+    classes = {int(i): c for c, i in bars}
+    blocked = result.failed_keys()[0].blocked_op
+    assert blocked == 4 and "blocked" in classes[4]
+    assert "linearized" in classes[0] and "info" in classes[3]
+    assert "cannot place" in dom and "Longest linearizable prefix" in dom
+    assert dom.count('class="lane"') == 4  # x: p0, p1, p2; y: p3
