@@ -4,6 +4,7 @@ from .config import RaftConfig, RaftConfigError
 from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role, SoftState
 from .durable import CorruptRaftStateError, LogBase, recover
 from .host import (
+    FLUSH_TAG,
     TICK_TAG,
     Dropped,
     NotLeader,
@@ -30,7 +31,7 @@ from .progress import Progress, ProgressState
 from .quorum import ClusterConfig, VoteResult, committed_index, vote_result
 
 __all__ = [
-    "TICK_TAG", "CorruptRaftStateError", "Dropped", "KVStateMachine", "LogBase", "NotLeader",
+    "FLUSH_TAG", "TICK_TAG", "CorruptRaftStateError", "Dropped", "KVStateMachine", "LogBase", "NotLeader",
     "OutcomeUnknown", "Propose", "ProposeReply", "ProposalError", "RaftHost", "RaftMember",
     "Read", "ReadReply", "StateMachine", "recover",
     "CAMPAIGN_TRANSFER", "ClusterConfig", "ConfChange", "ConfChangeRefused", "ConfChangeType",

@@ -134,6 +134,7 @@ class Raft:
         self.pending_reads: deque[_PendingRead] = deque()
         self.reads_waiting_commit: list[tuple[str, object]] = []
         self.read_hb_needed = False
+        self.bcast_pending = False
         self._prev_hs = HardState(term=self.term, vote=self.vote, commit=self.log.committed)
         self._prev_soft = SoftState(role=self.role, leader=None, term=self.term)
         self._ready_in_flight = False
@@ -560,7 +561,7 @@ class Raft:
         pr = self.prs[self.id]
         pr.maybe_update(self.log.last_index())
         self._maybe_commit()
-        self._bcast_append()
+        self.bcast_pending = True  # sent at the next ready(): proposals batch per cycle
 
     # ---------------------------------------------------------------- follower
     def _step_follower(self, m: Message) -> None:
@@ -701,7 +702,13 @@ class Raft:
 
     # ------------------------------------------------------------- ready cycle
     def _flush(self) -> None:
-        if self.role is Role.LEADER and self.read_hb_needed:
+        if self.role is not Role.LEADER:
+            self.bcast_pending = False
+            return
+        if self.bcast_pending:
+            self.bcast_pending = False
+            self._bcast_append()
+        if self.read_hb_needed:
             self._bcast_heartbeat()
 
     def _hard_state(self) -> HardState:
@@ -718,7 +725,7 @@ class Raft:
             return True
         if log.stable_index < log.last_index() or self._apply_upper() > log.applied:
             return True
-        if self.read_hb_needed and self.role is Role.LEADER:
+        if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
             return True
         p = self._prev_hs
         if p.term != self.term or p.vote != self.vote or p.commit != log.committed:

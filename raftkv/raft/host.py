@@ -26,6 +26,7 @@ __all__ = ["Dropped", "NotLeader", "OutcomeUnknown", "ProposalError", "RaftHost"
            "StateMachine", "TICK_TAG"]
 
 TICK_TAG = "raft.tick"
+FLUSH_TAG = "raft.flush"
 _HARDSTATE_REWRITE_AT = 512
 
 
@@ -72,7 +73,7 @@ class RaftHost:
 
     def __init__(self, env: Env, peers: tuple[str, ...], config: RaftConfig,
                  state_machine: StateMachine, tick_us: int, *,
-                 request_timeout_ticks: int | None = None) -> None:
+                 request_timeout_ticks: int | None = None, batch_us: int = 0) -> None:
         if tick_us <= 0:
             raise ValueError(f"tick_us must be positive, got {tick_us}")
         if env.node_id not in peers:
@@ -84,6 +85,11 @@ class RaftHost:
         self.tick_us = tick_us
         self.request_timeout_ticks = (request_timeout_ticks if request_timeout_ticks is not None
                                       else 5 * config.election_timeout_ticks)
+        # Group commit: with batch_us > 0, proposals wait up to batch_us for company
+        # before the leader replicates them (fewer, larger appends; more latency).
+        self.batch_us = batch_us
+        self._flush_timer: int | None = None
+        self._batch: list[tuple[object, Callback]] = []
         self.raft: Raft | None = None
         self._nonce = 0
         self._seq = 0
@@ -172,6 +178,13 @@ class RaftHost:
         return True
 
     def on_timer(self, tag: Hashable) -> bool:
+        if tag == FLUSH_TAG:
+            self._flush_timer = None
+            batch, self._batch = self._batch, []
+            for data, on_done in batch:
+                self._propose_now(data, on_done)
+            self._process()
+            return True
         if tag != TICK_TAG:
             return False
         r = self._core()
@@ -190,6 +203,16 @@ class RaftHost:
         """Replicate ``data``; ``on_done`` gets the state machine's result once it is
         applied here, or a :class:`ProposalError`."""
         r = self._core()
+        if self.batch_us > 0 and r.role is Role.LEADER:
+            self._batch.append((data, on_done))
+            if self._flush_timer is None:
+                self._flush_timer = self.env.set_timer(self.batch_us, FLUSH_TAG)
+            return
+        self._propose_now(data, on_done)
+        self._process()
+
+    def _propose_now(self, data: object, on_done: Callback) -> None:
+        r = self._core()
         seq = self._next_seq()
         try:
             r.propose(data, origin=self.node_id, seq=seq)
@@ -198,10 +221,8 @@ class RaftHost:
                 self._defer(on_done, NotLeader(leader_hint=e.leader_hint))
             else:
                 self._defer(on_done, Dropped(reason=e.reason))
-            self._process()
             return
         self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
-        self._process()
 
     def propose_conf_change(self, cc: ConfChange, on_done: Callback) -> None:
         """Propose a membership change (on the leader); ``on_done(None)`` once applied."""

@@ -75,10 +75,10 @@ class KVStateMachine:
 
 class RaftMember:
     def __init__(self, env: Env, peers: tuple[str, ...], config: RaftConfig,
-                 tick_us: int = 100_000) -> None:
+                 tick_us: int = 100_000, batch_us: int = 0) -> None:
         self.env = env
         self.sm = KVStateMachine()
-        self.raft_host = RaftHost(env, peers, config, self.sm, tick_us)
+        self.raft_host = RaftHost(env, peers, config, self.sm, tick_us, batch_us=batch_us)
 
     def on_start(self) -> None:
         self.raft_host.start()
