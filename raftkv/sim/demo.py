@@ -80,6 +80,9 @@ class DemoSystem:
         for name in self.members:
             self.world.add_node(name, lambda env: GossipCounter(env, self.members, period))
 
+    def leader(self) -> str | None:
+        return None  # gossip has no leader
+
     def quiesce(self) -> None:
         pass
 

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import attrs
+
 from .network import Latency
 from .scenario import Fault, NetworkSpec
 from .world import World
 
-__all__ = ["MembershipControl", "apply_fault", "heal_everything", "network_latency"]
+__all__ = ["CRASHED", "LEADER", "PAUSED", "FaultTarget", "MembershipControl", "apply_fault", "heal_everything", "network_latency"]
+
+
+LEADER, CRASHED, PAUSED = "@leader", "@crashed", "@paused"
+
+
+class FaultTarget(Protocol):
+    """What :func:`apply_fault` needs from the hosted system."""
+
+    membership: MembershipControl | None
+
+    def leader(self) -> str | None:
+        """The member that currently leads (as far as the world can see), if any."""
 
 
 class MembershipControl(Protocol):
@@ -30,13 +44,31 @@ def network_latency(spec: NetworkSpec, spike_prob: float | None = None,
     )
 
 
-def apply_fault(world: World, fault: Fault, spec: NetworkSpec,
-                membership: MembershipControl | None) -> None:
+def _resolve(world: World, fault: Fault, target: FaultTarget | None) -> tuple[str, ...] | None:
+    """The nodes a fault's ``node`` names now: itself, the leader, every crashed/paused node."""
+    if fault.node == LEADER:
+        leader = target.leader() if target is not None else None
+        return (leader,) if leader is not None else None
+    if fault.node == CRASHED:
+        return tuple(n for n in world.nodes if not world.is_up(n))
+    if fault.node == PAUSED:
+        return tuple(n for n in world.nodes if world.is_paused(n))
+    if fault.node and fault.node not in world.nodes:
+        return None
+    return (fault.node,)
+
+
+def apply_fault(world: World, fault: Fault, spec: NetworkSpec, target: FaultTarget | None) -> None:
     kind = fault.kind
-    if kind in ("crash", "restart", "pause", "resume", "clock", "clock_jump") \
-            and fault.node not in world.nodes:
+    nodes = _resolve(world, fault, target)
+    if nodes is None:
         world.record("fault_skipped", node=fault.node, fault=kind, why="no such node now")
         return
+    if fault.node in (LEADER, CRASHED, PAUSED):
+        for node in nodes:
+            apply_fault(world, attrs.evolve(fault, node=node), spec, target)
+        return
+    membership = target.membership if target is not None else None
     if kind == "partition":
         world.partition([[n for n in group if n in world.nodes] for group in fault.groups])
     elif kind == "cut":
@@ -44,8 +76,7 @@ def apply_fault(world: World, fault: Fault, spec: NetworkSpec,
             if src in world.nodes and dst in world.nodes:
                 world.cut(src, dst)
     elif kind == "shape":
-        node = fault.node if fault.node in world.nodes else None
-        world.partition_shape(fault.shape, node)
+        world.partition_shape(fault.shape, fault.node or None)
     elif kind == "heal":
         world.heal()
     elif kind == "crash":

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import attrs
 
 from .faults import MembershipControl, apply_fault, heal_everything, network_latency
+from .safety import SafetyViolation
 from .scenario import Fault, Scenario, scenario_to_token, validate
 from .trace import Trace, format_time_us
 from .world import World
@@ -52,6 +53,9 @@ class System(Protocol):
 
     def start(self) -> None:
         """Add members and clients to the world (time 0)."""
+
+    def leader(self) -> str | None:
+        """The member leading now (for faults aimed at the leader), if any."""
 
     def quiesce(self) -> None:
         """The fault phase is over: clients stop starting new operations."""
@@ -121,7 +125,7 @@ class RunResult:
 
 def _load_systems() -> None:
     # Importing the system modules registers their builders.
-    for name in ("demo",):
+    for name in ("demo", "raft_system"):
         importlib.import_module(f"{__package__}.{name}")
 
 
@@ -139,7 +143,7 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
     violations: list[Violation] = []
 
     def inject(fault: Fault) -> Callable[[], None]:
-        return lambda: apply_fault(world, fault, spec, system.membership)
+        return lambda: apply_fault(world, fault, spec, system)
 
     try:
         system.start()
@@ -159,6 +163,9 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
                     time_us=world.now_us))
     except PropertyViolation as exc:
         violations.append(Violation(property=exc.property, message=exc.report, time_us=world.now_us))
+    except SafetyViolation as exc:
+        prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
+        violations.append(Violation(property=prop, message=str(exc), time_us=world.now_us))
     if check and not any(v.property != "liveness" for v in violations):
         violations.extend(system.check())
     return RunResult(scenario=scenario, world=world, system=system, violations=violations,

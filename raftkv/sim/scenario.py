@@ -102,7 +102,12 @@ _NODE_REQUIRED = ("crash", "restart", "pause", "resume", "clock", "clock_jump", 
 
 @attrs.frozen(kw_only=True)
 class Fault:
-    """One timed fault; ``kind`` says which of the other fields matter (see FAULT_KINDS)."""
+    """One timed fault; ``kind`` says which of the other fields matter (see FAULT_KINDS).
+
+    ``node`` names a member, or is resolved when the fault fires: ``@leader`` (the current
+    leader; crash, pause, clock, clock_jump, shape), ``@crashed`` (every crashed member;
+    restart) or ``@paused`` (every paused member; resume).
+    """
 
     at_us: int
     kind: str
@@ -201,6 +206,8 @@ def validate(scenario: Scenario) -> Scenario:
         need(bug in BUGS, f"bugs[{i}]", f"unknown bug {bug!r}; known: {', '.join(sorted(BUGS))}")
 
     known = set(member_names(c.members))
+    aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape"),
+               "@crashed": ("restart",), "@paused": ("resume",)}
     for i, fault in enumerate(scenario.faults):
         path = f"faults[{i}]"
         need(fault.kind in FAULT_KINDS, f"{path}.kind",
@@ -216,7 +223,10 @@ def validate(scenario: Scenario) -> Scenario:
             continue
         if fault.kind in _NODE_REQUIRED:
             need(bool(fault.node), f"{path}.node", f"{fault.kind} needs a node")
-        if fault.node:
+        if fault.node in aliases:
+            need(fault.kind in aliases[fault.node], f"{path}.node",
+                 f"{fault.node} cannot be the node of a {fault.kind} fault")
+        elif fault.node:
             need(fault.node in known, f"{path}.node", f"unknown node {fault.node!r}")
         for g, group in enumerate(fault.groups):
             for node in group:

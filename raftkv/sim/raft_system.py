@@ -1,0 +1,214 @@
+"""The "raft" system: a bare Raft cluster (RaftMember actors) with register clients.
+
+Members run :class:`raftkv.raft.RaftMember` (a tiny key -> value state machine on
+:class:`raftkv.raft.host.RaftHost`).  Each client is a Jepsen-style process with one
+operation at a time: it writes unique values or reads keys, follows leader hints,
+and records its operations; a timed-out write is recorded as ``info`` (it may yet
+apply).  Besides the continuous Raft safety checks, the history is checked for
+linearizability against the multi-key register model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from raftkv.check import HistoryBuilder, HistoryEvent, KVModel, check_linearizable, render_html
+from raftkv.env import Env
+from raftkv.raft import RaftConfig, RaftHost
+from raftkv.raft.host import NotLeader
+from raftkv.raft.member import Propose, ProposeReply, RaftMember, Read, ReadReply
+
+from .faults import MembershipControl
+from .run import SYSTEM_BUILDERS, Violation
+from .safety import SafetyChecker
+from .scenario import Scenario, client_names, member_names
+from .world import World
+
+__all__ = ["RaftClient", "RaftSystem"]
+
+LINEARIZABILITY_BUDGET_STEPS = 2_000_000
+
+
+class RaftClient:
+    """One process: a read or a write at a time, with a timeout; follows leader hints."""
+
+    def __init__(self, env: Env, members: tuple[str, ...], keys: int, period_us: int,
+                 timeout_us: int, history: HistoryBuilder) -> None:
+        self.env = env
+        self.members = members
+        self.keys = tuple(f"k{i}" for i in range(keys))
+        self.period_us = period_us
+        self.timeout_us = timeout_us
+        self.history = history
+        self.leader: str | None = None
+        self.req_id = 0
+        self.pending: tuple[int, str, str, Any] | None = None  # (req_id, f, key, value)
+        self.pending_since_us = 0
+        self.quiesced = False
+        self.writes = 0
+
+    def on_start(self) -> None:
+        self.env.set_timer(self.env.rng.randint(1, self.period_us), "next")
+
+    def _target(self) -> str:
+        if self.leader is not None and self.leader in self.members:
+            return self.leader
+        return self.env.rng.choice(self.members)
+
+    def _invoke(self) -> None:
+        rng = self.env.rng
+        self.req_id += 1
+        key = rng.choice(self.keys)
+        if rng.random() < 0.5:
+            self.writes += 1
+            value = f"{self.env.node_id}.{self.writes}"
+            self.pending = (self.req_id, "put", key, value)
+            self.history.invoke(self.env.node_id, "put", key, value, time_us=self.env.now_us())
+            self.env.send(self._target(), Propose(req_id=self.req_id, key=key, value=value))
+        else:
+            self.pending = (self.req_id, "get", key, None)
+            self.history.invoke(self.env.node_id, "get", key, None, time_us=self.env.now_us())
+            self.env.send(self._target(), Read(req_id=self.req_id, key=key))
+        self.pending_since_us = self.env.now_us()
+        self.env.set_timer(self.timeout_us, ("timeout", self.req_id))
+
+    def _complete(self, outcome: str, value: Any = None) -> None:
+        assert self.pending is not None
+        _req, f, key, sent = self.pending
+        now = self.env.now_us()
+        if outcome == "ok":
+            self.history.ok(self.env.node_id, f, key, value if f == "get" else sent, time_us=now)
+        elif outcome == "fail":
+            self.history.fail(self.env.node_id, f, key, sent, time_us=now)
+        else:
+            self.history.info(self.env.node_id, f, key, sent, time_us=now)
+        self.pending = None
+        if not self.quiesced:
+            self.env.set_timer(self.env.rng.randint(1, self.period_us), "next")
+
+    def on_timer(self, tag: Hashable) -> None:
+        if tag == "next":
+            if self.pending is None and not self.quiesced:
+                self._invoke()
+        elif isinstance(tag, tuple) and self.pending is not None and tag[1] == self.pending[0]:
+            self.leader = None
+            # A read that timed out changed nothing: it failed.  A write may yet apply.
+            self._complete("fail" if self.pending[1] == "get" else "info")
+
+    def on_message(self, src: str, msg: Any) -> None:
+        if not isinstance(msg, ProposeReply | ReadReply) or self.pending is None \
+                or msg.req_id != self.pending[0]:
+            return
+        if msg.ok:
+            self.leader = src
+            self._complete("ok", msg.value if isinstance(msg, ReadReply) else None)
+            return
+        if isinstance(msg.error, NotLeader):
+            # Definitely not applied: record the failure, and go to the leader next time.
+            self.leader = msg.error.leader_hint
+            self._complete("fail")
+        else:
+            self.leader = None
+            self._complete("fail" if isinstance(msg, ReadReply) else "info")
+
+
+class RaftSystem:
+    membership: MembershipControl | None = None
+
+    def __init__(self, scenario: Scenario, world: World) -> None:
+        self.scenario = scenario
+        self.world = world
+        c = scenario.cluster
+        self.members = member_names(c.members)
+        self.clients = client_names(scenario.workload.clients)
+        self.config = RaftConfig(
+            election_timeout_ticks=c.election_timeout_ticks, heartbeat_ticks=c.heartbeat_ticks,
+            pre_vote=c.pre_vote, check_quorum=c.check_quorum, read_only=c.read_only,
+            snapshot_interval_entries=c.snapshot_interval_entries,
+            compaction_keep_entries=min(100, c.snapshot_interval_entries),
+            bugs=frozenset(scenario.bugs))
+        self.recorder = HistoryBuilder()
+        self.safety: SafetyChecker | None = None
+        self._lin: Any = None
+
+    def start(self) -> None:
+        self.safety = SafetyChecker(self.world)
+        tick_us = self.scenario.cluster.tick_us
+        for name in self.members:
+            self.world.add_node(name, lambda env: RaftMember(env, self.members, self.config, tick_us))
+        w = self.scenario.workload
+        clients = max(1, len(self.clients))
+        period_us = max(1_000, 2 * clients * 1_000_000 // max(1, w.ops_per_s))
+        for name in self.clients:
+            self.world.add_node(name, lambda env: RaftClient(env, self.members, w.keys, period_us,
+                                                             w.op_timeout_us, self.recorder))
+
+    def _clients(self) -> list[RaftClient]:
+        out = []
+        for name in self.clients:
+            actor = self.world.actor(name)
+            if isinstance(actor, RaftClient):
+                out.append(actor)
+        return out
+
+    def _leaders(self) -> list[str]:
+        out = []
+        for name in self.members:
+            actor = self.world.actor(name)
+            if isinstance(actor, RaftMember) and actor.raft_host.is_leader:
+                out.append(name)
+        return out
+
+    def leader(self) -> str | None:
+        leaders = self._leaders()
+        if not leaders:
+            return None
+        # Several members may think they lead (an old leader not yet deposed): the newest term wins.
+        return max(leaders, key=lambda n: (self._host(n).term, n))
+
+    def _host(self, name: str) -> RaftHost:
+        actor = self.world.actor(name)
+        assert isinstance(actor, RaftMember)
+        return actor.raft_host
+
+    def quiesce(self) -> None:
+        for client in self._clients():
+            client.quiesced = True
+
+    def is_live(self) -> bool:
+        return bool(self._leaders()) and all(c.pending is None for c in self._clients())
+
+    def liveness_report(self) -> str:
+        pending = [f"{c.env.node_id}:{c.pending[1]}" for c in self._clients() if c.pending is not None]
+        return f"leaders {self._leaders() or 'none'}, pending {pending or 'none'}"
+
+    def history(self) -> list[Any]:
+        return list(self.recorder.records)
+
+    def _check_lin(self) -> Any:
+        if self._lin is None:
+            self._lin = check_linearizable(self.recorder.history(), KVModel(),
+                                           max_steps=LINEARIZABILITY_BUDGET_STEPS)
+        return self._lin
+
+    def check(self) -> list[Violation]:
+        result = self._check_lin()
+        if result.verdict == "fail":
+            return [Violation(property="linearizability", message=result.explanation)]
+        return []
+
+    def write_html(self, path: str) -> bool:
+        render_html(self.recorder.history(), self._check_lin(), path, model=KVModel())
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        counts = {t: 0 for t in ("ok", "fail", "info")}
+        for record in self.recorder.records:
+            if isinstance(record, HistoryEvent) and record.type in counts:
+                counts[record.type] += 1
+        return {"client ops": " ".join(f"{k}={v}" for k, v in counts.items()),
+                "leaders now": ", ".join(self._leaders()) or "none"}
+
+
+SYSTEM_BUILDERS["raft"] = RaftSystem
