@@ -737,16 +737,16 @@ class Raft:
         assert not self._ready_in_flight, "ready() called twice without advance()"
         self._flush()
         log = self.log
-        soft = SoftState(role=self.role, leader=self.lead, term=self.term)
-        if soft == self._prev_soft:
-            soft_out = None
-        else:
-            soft_out = soft
-        hs = self._hard_state()
+        ps = self._prev_soft
+        soft_out = None
+        if ps.role is not self.role or ps.leader != self.lead or ps.term != self.term:
+            soft_out = SoftState(role=self.role, leader=self.lead, term=self.term)
         p = self._prev_hs
-        hs_out = None if hs == p else hs
-        entries = tuple(log.unstable_entries())
-        must_sync = bool(entries) or hs.term != p.term or hs.vote != p.vote
+        hs_out = None
+        if p.term != self.term or p.vote != self.vote or p.commit != log.committed:
+            hs_out = self._hard_state()
+        entries = tuple(log.unstable_entries()) if log.stable_index < log.last_index() else ()
+        must_sync = bool(entries) or p.term != self.term or p.vote != self.vote
         committed: tuple[Entry, ...] = ()
         if self.pending_snapshot is None:
             upper = self._apply_upper()

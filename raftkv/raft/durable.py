@@ -4,8 +4,8 @@ Three files of records on the node's :class:`~raftkv.env.Disk`:
 
 ``raft/hardstate``  HardState records; the last one wins.
 ``raft/snap``       the latest Snapshot (overwritten whole).
-``raft/log``        a write-ahead log: an optional :class:`LogBase` first, then Entry
-                    records in write order.  An entry whose index is at or below the
+``raft/log``        a write-ahead log: an optional :class:`LogBase` first, then
+                    records in write order, each an Entry or a tuple of Entries (a batch).  An entry whose index is at or below the
                     current end replaces everything from there (a conflict truncation),
                     so truncation needs no rewrite of the file.
 
@@ -81,7 +81,13 @@ def recover(disk: Disk) -> Recovered:
 
     base_index, base_term = 0, 0
     entries: list[Entry] = []
-    for r in log_recs:
+    flat: list[object] = []
+    for rec in log_recs:
+        if isinstance(rec, tuple):
+            flat.extend(rec)
+        else:
+            flat.append(rec)
+    for r in flat:
         if isinstance(r, LogBase):
             base_index, base_term = r.index, r.term
             entries = []

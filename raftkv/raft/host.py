@@ -315,8 +315,7 @@ class RaftHost:
             first = rd.entries[0]
             r = self._core()
             prev_term = r.log.term(first.index - 1)
-            for e in rd.entries:
-                disk.append(LOG_FILE, e)
+            disk.append(LOG_FILE, rd.entries)  # one record per batch
             self.env.record("raft.append", first=first.index, prev_term=prev_term,
                             terms=tuple(e.term for e in rd.entries), role=r.role.value,
                             term=r.term)
