@@ -125,7 +125,7 @@ class RunResult:
 
 def _load_systems() -> None:
     # Importing the system modules registers their builders.
-    for name in ("demo", "raft_system"):
+    for name in ("demo", "raft_system", "kv_system"):
         importlib.import_module(f"{__package__}.{name}")
 
 

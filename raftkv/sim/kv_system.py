@@ -1,0 +1,192 @@
+"""The "kv" system: an etcd-like cluster (KVServer members) with workload clients.
+
+Members ``n1..nN`` run :class:`raftkv.kv.server.KVServer` (Raft settings from the
+scenario's :class:`ClusterSpec`, the scenario's bugs passed to Raft, store and
+clients); clients ``c1..cM`` run :class:`raftkv.client.WorkloadClient`, all recording
+into one shared history (the simulator runs in one process, so recording order is
+real-time order).  Checked after the run: linearizability (etcd model, with a step
+budget: an ``unknown`` verdict is not a violation), etcd's watch guarantees and the
+lease guarantees; the continuous Raft safety checker runs during the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raftkv.check import (
+    EtcdModel,
+    HistoryBuilder,
+    LinearizabilityResult,
+    check_leases,
+    check_linearizable,
+    check_watches,
+    make_history,
+    render_html,
+)
+from raftkv.check.history import History, HistoryEvent
+from raftkv.client import WorkloadClient, WorkloadParams
+from raftkv.client.client import ClientConfig
+from raftkv.env import Env
+from raftkv.kv.server import KVServer, ServerConfig
+from raftkv.raft import RaftConfig
+
+from .faults import MembershipControl
+from .run import SYSTEM_BUILDERS, Violation
+from .safety import SafetyChecker
+from .scenario import Scenario, client_names, member_names
+from .world import World
+
+__all__ = ["KVSystem", "LINEARIZABILITY_BUDGET_STEPS"]
+
+LINEARIZABILITY_BUDGET_STEPS = 2_000_000
+
+
+def raft_config_for(scenario: Scenario) -> RaftConfig:
+    c = scenario.cluster
+    return RaftConfig(
+        election_timeout_ticks=c.election_timeout_ticks, heartbeat_ticks=c.heartbeat_ticks,
+        pre_vote=c.pre_vote, check_quorum=c.check_quorum, read_only=c.read_only,
+        snapshot_interval_entries=c.snapshot_interval_entries,
+        compaction_keep_entries=min(100, c.snapshot_interval_entries),
+        bugs=frozenset(scenario.bugs))
+
+
+class KVSystem:
+    membership: MembershipControl | None = None
+
+    def __init__(self, scenario: Scenario, world: World) -> None:
+        self.scenario = scenario
+        self.world = world
+        self.members = member_names(scenario.cluster.members)
+        self.clients = client_names(scenario.workload.clients)
+        self.bugs = frozenset(scenario.bugs)
+        self.raft_config = raft_config_for(scenario)
+        c, w = scenario.cluster, scenario.workload
+        election_us = c.election_timeout_ticks * c.tick_us
+        self.server_config = ServerConfig(
+            request_timeout_us=max(c.tick_us, w.op_timeout_us * 4 // 5),
+            lease_check_interval_us=max(c.tick_us, min(100_000, election_us)))
+        self.client_config = ClientConfig(
+            op_timeout_us=w.op_timeout_us, retry_backoff_us=max(1_000, election_us // 2),
+            watch_session_timeout_us=max(w.op_timeout_us, 4 * election_us))
+        per_client = w.ops_per_s / max(1, w.clients)
+        self.params = WorkloadParams(ops_per_s=max(per_client, 1e-3), keys=w.keys, mix=w.mix,
+                                     op_timeout_us=w.op_timeout_us, lease_ttl_s=w.lease_ttl_s)
+        self.recorder = HistoryBuilder()
+        self.safety: SafetyChecker | None = None
+        self._history: History | None = None
+        self._lin: LinearizabilityResult | None = None
+
+    # ------------------------------------------------------------------ building
+    def _server(self, env: Env) -> KVServer:
+        return KVServer(env, self.members, self.raft_config, self.scenario.cluster.tick_us,
+                        config=self.server_config, bugs=self.bugs)
+
+    def _client(self, env: Env) -> WorkloadClient:
+        return WorkloadClient(env, self.members, self.params, self.recorder, bugs=self.bugs,
+                              client_config=self.client_config)
+
+    def start(self) -> None:
+        self.safety = SafetyChecker(self.world)
+        for name in self.members:
+            self.world.add_node(name, self._server)
+        if self.scenario.workload.ops_per_s > 0:
+            for name in self.clients:
+                self.world.add_node(name, self._client)
+
+    # ------------------------------------------------------------------ inspection
+    def servers(self) -> list[KVServer]:
+        out = []
+        for name in self.members:
+            actor = self.world.actor(name)
+            if isinstance(actor, KVServer):
+                out.append(actor)
+        return out
+
+    def workload_clients(self) -> list[WorkloadClient]:
+        out = []
+        for name in self.clients:
+            actor = self.world.actor(name)
+            if isinstance(actor, WorkloadClient):
+                out.append(actor)
+        return out
+
+    def leaders(self) -> list[str]:
+        return [s.env.node_id for s in self.servers() if s.is_leader]
+
+    def leader(self) -> str | None:
+        """The leader of the newest term (an old leader may not know it was deposed yet)."""
+        leaders = [s for s in self.servers() if s.is_leader]
+        if not leaders:
+            return None
+        return max(leaders, key=lambda s: (s.raft_host.term, s.env.node_id)).env.node_id
+
+    # ------------------------------------------------------------------ System
+    def quiesce(self) -> None:
+        for c in self.workload_clients():
+            c.quiesce()
+
+    def is_live(self) -> bool:
+        if self.leader() is None:
+            return False
+        return all(not c.pending for c in self.workload_clients())
+
+    def liveness_report(self) -> str:
+        pending = [f"{c.env.node_id}({c.client.pending_ops} op)" for c in self.workload_clients()
+                   if c.pending]
+        roles = ", ".join(f"{s.env.node_id}:term {s.raft_host.term} "
+                          f"{'leader' if s.is_leader else 'leader=' + str(s.leader_id)}"
+                          for s in self.servers())
+        return f"members [{roles}]; leaders {self.leaders() or 'none'}; pending {pending or 'none'}"
+
+    def history(self) -> list[Any]:
+        return list(self.recorder.records)
+
+    def _hist(self) -> History:
+        if self._history is None:
+            self._history = make_history(self.recorder.records)
+        return self._history
+
+    def _check_lin(self) -> LinearizabilityResult:
+        if self._lin is None:
+            self._lin = check_linearizable(self._hist(), EtcdModel(),
+                                           max_steps=LINEARIZABILITY_BUDGET_STEPS)
+        return self._lin
+
+    def lease_grace_us(self) -> int:
+        """How long after a lease surely ran out its keys may still be seen: the expiry
+        sweep, one leader change (a new leader extends every lease by its TTL plus an
+        election timeout) and the client timeout."""
+        c, w = self.scenario.cluster, self.scenario.workload
+        election_us = c.election_timeout_ticks * c.tick_us
+        return (w.lease_ttl_s * 1_000_000 + 3 * election_us
+                + self.server_config.lease_check_interval_us + w.op_timeout_us)
+
+    def check(self) -> list[Violation]:
+        out: list[Violation] = []
+        history = self._hist()
+        lin = self._check_lin()
+        if lin.verdict == "fail":
+            out.append(Violation(property="linearizability", message=lin.explanation))
+        for v in check_watches(history):
+            out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
+        for v in check_leases(history, expiry_grace_us=self.lease_grace_us()):
+            out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
+        return out
+
+    def write_html(self, path: str) -> bool:
+        render_html(self._hist(), self._check_lin(), path, model=EtcdModel())
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        counts = {"ok": 0, "fail": 0, "info": 0}
+        for r in self.recorder.records:
+            if isinstance(r, HistoryEvent) and r.type != "invoke":
+                counts[r.type] += 1
+        revisions = [s.store.revision for s in self.servers()]
+        return {"client ops": " ".join(f"{k}={v}" for k, v in counts.items()),
+                "leaders now": ", ".join(self.leaders()) or "none",
+                "revision": max(revisions) if revisions else 0}
+
+
+SYSTEM_BUILDERS["kv"] = KVSystem
