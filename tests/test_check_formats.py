@@ -204,3 +204,15 @@ def test_cli_etcd_runs_watch_checks(tmp_path: pathlib.Path) -> None:
     code, out, _ = run([str(path)])
     assert code == 1 and "[unique]" in out
     assert run([str(path), "--no-watch"])[0] == 0
+
+
+def test_documented_examples_check(tmp_path: pathlib.Path) -> None:
+    doc = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "history-format.md").read_text()
+    jsonl = doc.split("```json\n")[1].split("```")[0]
+    edn = doc.split("```clojure\n")[1].split("```")[0]
+    (tmp_path / "a.jsonl").write_text(jsonl)
+    (tmp_path / "b.edn").write_text(edn)
+    code, out, _ = run([str(tmp_path / "a.jsonl")])
+    assert code == 0 and "model etcd" in out
+    code, out, _ = run([str(tmp_path / "b.edn")])
+    assert code == 0 and "model cas-register" in out
