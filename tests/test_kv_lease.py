@@ -9,6 +9,7 @@ from raftkv.kv import (
     LeaseGrantRequest,
     LeaseGrantResponse,
     LeaseKeepAliveRequest,
+    LeaseLeasesRequest,
     LeaseRevokeRequest,
     LeaseTimeToLiveRequest,
     PutRequest,
@@ -38,6 +39,7 @@ def test_grant_ids_min_ttl_and_leases_list() -> None:
     assert isinstance(b, LeaseGrantResponse) and b.id == 2
     assert c.id == 3  # the auto id skips taken ones
     assert m.store.lease_leases().leases == (1, 2, 3)
+    assert m.apply(LeaseLeasesRequest()).leases == (1, 2, 3)  # type: ignore[attr-defined]
     assert m.store.revision == 1  # granting writes no key
 
 

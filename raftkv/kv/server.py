@@ -68,7 +68,7 @@ from .types import (
     WatchResponse,
 )
 
-__all__ = ["KVServer", "ServerConfig"]
+__all__ = ["KVServer", "MonotonicClock", "ServerConfig", "min_lease_ttl_s"]
 
 _WRITES = (PutRequest, DeleteRangeRequest, TxnRequest, CompactionRequest, LeaseGrantRequest,
            LeaseRevokeRequest)
@@ -97,17 +97,43 @@ class ServerConfig:
                 raise ValueError(f"ServerConfig.{name} must be positive, got {getattr(self, name)}")
 
 
-class _StoreMachine:
-    """The host's StateMachine: the store, fed the member's local time for lease deadlines."""
+class MonotonicClock:
+    """Elapsed local time that clock *jumps* do not move (like Go's monotonic clock, which
+    etcd's lessor reads): it advances by the period of a timer at each firing, and by the
+    local clock's progress (clamped to ``[0, period]``) between firings.  Drift still
+    shows (timers run on the local clock); time spent paused is not counted.
+    """
 
-    __slots__ = ("env", "store")
+    __slots__ = ("_base_local_us", "_base_us", "env", "period_us")
 
-    def __init__(self, env: Env, store: KVStore) -> None:
+    def __init__(self, env: Env, period_us: int) -> None:
+        assert period_us > 0
         self.env = env
+        self.period_us = period_us
+        self._base_us = 0
+        self._base_local_us = env.now_us()
+
+    def fired(self) -> None:
+        """The periodic timer fired: one period has passed."""
+        self._base_us += self.period_us
+        self._base_local_us = self.env.now_us()
+
+    def now_us(self) -> int:
+        elapsed = self.env.now_us() - self._base_local_us
+        return self._base_us + min(max(elapsed, 0), self.period_us)
+
+
+class _StoreMachine:
+    """The host's StateMachine: the store, fed the member's monotonic time for lease deadlines."""
+
+    __slots__ = ("clock", "store")
+
+    def __init__(self, clock: MonotonicClock, store: KVStore) -> None:
+        self.clock = clock
         self.store = store
 
     def apply(self, index: int, term: int, data: object) -> object:
-        return self.store.apply(index, term, data, now_us=self.env.now_us())
+        return self.store.apply(index, term, data, now_us=self.clock.now_us())
 
     def snapshot(self) -> object:
         return self.store.snapshot()
@@ -149,7 +175,9 @@ class KVServer:
                              max_events_per_response=self.config.max_events_per_response,
                              bugs=bugs)
         timeout_ticks = max(1, self.config.request_timeout_us // tick_us)
-        self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(env, self.store),
+        # lease time: immune to clock jumps (see MonotonicClock)
+        self.clock = MonotonicClock(env, self.config.lease_check_interval_us)
+        self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(self.clock, self.store),
                                   tick_us, request_timeout_ticks=timeout_ticks)
         self.lease_extend_us = raft_config.election_timeout_ticks * tick_us
         self._was_leader = False
@@ -182,6 +210,7 @@ class KVServer:
     def on_timer(self, tag: Hashable) -> None:
         if not self.raft_host.on_timer(tag):
             if tag == _TAG_LEASES:
+                self.clock.fired()
                 self._expire_leases()
                 self.env.set_timer(self.config.lease_check_interval_us, _TAG_LEASES)
             elif tag == _TAG_PROGRESS:
@@ -208,7 +237,7 @@ class KVServer:
             self._was_leader = leader
             lessor = self.store.lessor
             if leader:
-                lessor.promote(self.env.now_us(), self.lease_extend_us)
+                lessor.promote(self.clock.now_us(), self.lease_extend_us)
                 self.env.record("kv.lessor", primary=True, leases=len(lessor))
             else:
                 lessor.demote()
@@ -244,7 +273,7 @@ class KVServer:
         key = (src, msg.req_id)
         if key in self._seen:
             return  # a duplicate delivery: the first copy is (being) answered
-        self._seen[key] = self.env.now_us() + self.config.dedup_window_us
+        self._seen[key] = self.clock.now_us() + self.config.dedup_window_us
         self.requests_served += 1
         req = msg.request
         req_id = msg.req_id
@@ -302,9 +331,9 @@ class KVServer:
             return self._not_leader()
         try:
             if isinstance(req, LeaseKeepAliveRequest):
-                return self.store.lease_keepalive(req, self.env.now_us())
+                return self.store.lease_keepalive(req, self.clock.now_us())
             if isinstance(req, LeaseTimeToLiveRequest):
-                return self.store.lease_time_to_live(req, self.env.now_us())
+                return self.store.lease_time_to_live(req, self.clock.now_us())
             return self.store.lease_leases()
         except KVError as err:
             return err
@@ -317,7 +346,7 @@ class KVServer:
                             store=self.store.status())
 
     def _forget_old_requests(self) -> None:
-        now = self.env.now_us()
+        now = self.clock.now_us()
         old = []
         for key, until in self._seen.items():
             if until > now:
@@ -330,7 +359,7 @@ class KVServer:
     def _expire_leases(self) -> None:
         if not self.raft_host.is_leader:
             return
-        for lease_id in self.store.lessor.expired(self.env.now_us()):
+        for lease_id in self.store.lessor.expired(self.clock.now_us()):
             self.env.record("kv.lease_expired", lease=lease_id)
             self.raft_host.propose(LeaseRevokeRequest(id=lease_id, expired=True), _ignore)
 

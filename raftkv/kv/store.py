@@ -42,6 +42,7 @@ from .types import (
     LeaseGrantResponse,
     LeaseKeepAliveRequest,
     LeaseKeepAliveResponse,
+    LeaseLeasesRequest,
     LeaseLeasesResponse,
     LeaseRevokeRequest,
     LeaseRevokeResponse,
@@ -120,6 +121,7 @@ class KVStore:
             CompactionRequest: self._apply_compact,
             LeaseGrantRequest: self._apply_lease_grant,
             LeaseRevokeRequest: self._apply_lease_revoke,
+            LeaseLeasesRequest: self._apply_lease_leases,
         }
 
     # ------------------------------------------------------------ properties
@@ -393,6 +395,9 @@ class KVStore:
             header=self._read_header(), id=req.id,
             ttl_s=self.lessor.remaining_s(req.id, now_us), granted_ttl_s=lease.ttl_s,
             keys=tuple(sorted(lease.keys)) if req.keys else ())
+
+    def _apply_lease_leases(self, req: LeaseLeasesRequest) -> LeaseLeasesResponse:
+        return LeaseLeasesResponse(header=self._header(self.mvcc.revision), leases=self.lessor.ids())
 
     def lease_leases(self) -> LeaseLeasesResponse:
         return LeaseLeasesResponse(header=self._read_header(), leases=self.lessor.ids())

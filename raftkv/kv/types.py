@@ -351,6 +351,7 @@ WriteRequest = (
     | CompactionRequest
     | LeaseGrantRequest
     | LeaseRevokeRequest
+    | LeaseLeasesRequest
 )
 
 
