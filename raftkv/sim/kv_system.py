@@ -92,7 +92,7 @@ class KVSystem:
             self.world.add_node(name, self._server)
         if self.scenario.workload.ops_per_s > 0:
             for name in self.clients:
-                self.world.add_node(name, self._client)
+                self.world.add_node(name, self._client, client=True)
 
     # ------------------------------------------------------------------ inspection
     def servers(self) -> list[KVServer]:
