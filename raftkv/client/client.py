@@ -182,8 +182,8 @@ def _hevent(ev: Event) -> HWatchEvent:
 
 
 class _Op:
-    __slots__ = ("attempt", "cb", "done", "hist", "id", "in_flight", "last_error", "request",
-                 "target", "timer")
+    __slots__ = ("attempt", "cb", "done", "hist", "id", "in_flight", "last_error", "process",
+                 "request", "slot", "target", "timer")
 
     def __init__(self, op_id: int, request: object, cb: Callback, hist: HistSpec | None) -> None:
         self.id = op_id
@@ -196,6 +196,8 @@ class _Op:
         self.last_error: KVError | None = None
         self.target = ""
         self.timer = 0
+        self.slot = -1
+        self.process: str | int = ""
 
 
 class Watch:
@@ -250,6 +252,7 @@ class Client:
         self._attempts: dict[int, _Op] = {}  # req_id -> op
         self._watches: dict[int, Watch] = {}  # stream id -> watch (current streams only)
         self._watch_count = 0
+        self._slots: list[bool] = []  # history process slots in use by pending ops
         self.ops_started = 0
 
     # ------------------------------------------------------------------ plumbing
@@ -306,7 +309,15 @@ class Client:
         self._ops[op.id] = op
         self.ops_started += 1
         if hist is not None and self.recorder is not None:
-            self.recorder.invoke(self.process, hist.f, hist.key, hist.value,
+            # one pending operation per history process: concurrent ones get their own
+            slots = self._slots
+            slot = slots.index(False) if False in slots else len(slots)
+            if slot == len(slots):
+                slots.append(True)
+            slots[slot] = True
+            op.slot = slot
+            op.process = self.process if slot == 0 else f"{self.process}/{slot}"
+            self.recorder.invoke(op.process, hist.f, hist.key, hist.value,
                                  time_us=self.env.now_us(), lease=hist.lease)
         op.target = target or self.leader
         op.timer = self.env.set_timer(self.config.op_timeout_us, (TAG, "deadline", op.id))
@@ -369,15 +380,16 @@ class Client:
         if hist is not None and self.recorder is not None:
             now = self.env.now_us()
             rec = self.recorder
+            proc = op.process
+            self._slots[op.slot] = False
             if outcome == "ok":
                 val = _read_value(response) if hist.read else hist.value
-                rec.ok(self.process, hist.f, hist.key, val, time_us=now,
-                       **_result_fields(response))
+                rec.ok(proc, hist.f, hist.key, val, time_us=now, **_result_fields(response))
             elif outcome == "fail":
-                rec.fail(self.process, hist.f, hist.key, hist.value, time_us=now,
+                rec.fail(proc, hist.f, hist.key, hist.value, time_us=now,
                          error=str(error) if error is not None else None)
             else:
-                rec.info(self.process, hist.f, hist.key, hist.value, time_us=now,
+                rec.info(proc, hist.f, hist.key, hist.value, time_us=now,
                          error=str(error) if error is not None else None)
         op.cb(Result(outcome=outcome, response=response, error=error))
 

@@ -11,6 +11,7 @@ lease guarantees; the continuous Raft safety checker runs during the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from raftkv.check import (
@@ -25,18 +26,19 @@ from raftkv.check import (
 )
 from raftkv.check.history import History, HistoryEvent
 from raftkv.client import WorkloadClient, WorkloadParams
-from raftkv.client.client import ClientConfig
+from raftkv.client.client import Client, ClientConfig, Result
 from raftkv.env import Env
 from raftkv.kv.server import KVServer, ServerConfig
 from raftkv.raft import RaftConfig
 
 from .faults import MembershipControl
+from .network import Latency
 from .run import SYSTEM_BUILDERS, Violation
 from .safety import SafetyChecker
 from .scenario import Scenario, client_names, member_names
 from .world import World
 
-__all__ = ["KVSystem", "LINEARIZABILITY_BUDGET_STEPS"]
+__all__ = ["ClientActor", "KVCluster", "KVSystem", "LINEARIZABILITY_BUDGET_STEPS"]
 
 LINEARIZABILITY_BUDGET_STEPS = 2_000_000
 
@@ -190,3 +192,99 @@ class KVSystem:
 
 
 SYSTEM_BUILDERS["kv"] = KVSystem
+
+
+# ---------------------------------------------------------------------- test harness
+
+
+class ClientActor:
+    """An actor hosting a bare :class:`~raftkv.client.Client` that code outside the world
+    (tests, benchmarks) drives directly."""
+
+    def __init__(self, env: Env, members: tuple[str, ...], recorder: HistoryBuilder | None,
+                 config: ClientConfig | None, bugs: frozenset[str]) -> None:
+        self.env = env
+        self.client = Client(env, members, recorder=recorder, config=config, bugs=bugs)
+
+    def on_start(self) -> None:
+        pass
+
+    def on_message(self, src: str, msg: Any) -> None:
+        self.client.on_message(src, msg)
+
+    def on_timer(self, tag: Hashable) -> None:
+        self.client.on_timer(tag)
+
+
+class KVCluster:
+    """A small simulated cluster of KVServer members plus directly driven clients.
+
+    >>> cl = KVCluster(seed=1)
+    >>> c = cl.add_client()
+    >>> cl.wait_leader()
+    >>> r = cl.call(c.put, b"k", b"v")
+    """
+
+    def __init__(self, seed: int = 1, members: int = 3, *, tick_us: int = 10_000,
+                 election_timeout_ticks: int = 10, bugs: tuple[str, ...] = (),
+                 server_config: ServerConfig | None = None, latency_us: tuple[int, int] = (1_000, 5_000),
+                 snapshot_interval_entries: int = 10_000) -> None:
+        self.world = World(seed)
+        self.world.set_network(latency=Latency(min_us=latency_us[0], max_us=latency_us[1]))
+        self.members = member_names(members)
+        self.bugs = frozenset(bugs)
+        self.tick_us = tick_us
+        self.raft_config = RaftConfig(election_timeout_ticks=election_timeout_ticks,
+                                      snapshot_interval_entries=snapshot_interval_entries,
+                                      compaction_keep_entries=min(100, snapshot_interval_entries),
+                                      bugs=self.bugs)
+        self.server_config = server_config or ServerConfig()
+        self.recorder = HistoryBuilder()
+        self.safety = SafetyChecker(self.world)
+        for name in self.members:
+            self.world.add_node(name, self._server)
+
+    def _server(self, env: Env) -> KVServer:
+        return KVServer(env, self.members, self.raft_config, self.tick_us,
+                        config=self.server_config, bugs=self.bugs)
+
+    def add_client(self, name: str = "c1", config: ClientConfig | None = None,
+                   members: tuple[str, ...] | None = None) -> Client:
+        self.world.add_node(name, lambda env: ClientActor(env, members or self.members, self.recorder,
+                                                          config, self.bugs), client=True)
+        actor = self.world.actor(name)
+        assert isinstance(actor, ClientActor)
+        return actor.client
+
+    def server(self, name: str) -> KVServer:
+        actor = self.world.actor(name)
+        assert isinstance(actor, KVServer), f"{name} is not up"
+        return actor
+
+    def leader(self) -> str | None:
+        best: KVServer | None = None
+        for name in self.members:
+            actor = self.world.actor(name)
+            if isinstance(actor, KVServer) and actor.is_leader and (
+                    best is None or actor.raft_host.term > best.raft_host.term):
+                best = actor
+        return best.env.node_id if best is not None else None
+
+    def wait_leader(self, limit_us: int = 3_000_000) -> str:
+        if not self.world.run_until_pred(lambda: self.leader() is not None, limit_us):
+            raise AssertionError("no leader elected")
+        leader = self.leader()
+        assert leader is not None
+        return leader
+
+    def call(self, method: Callable[..., Any], *args: Any, limit_us: int = 5_000_000,
+             **kwargs: Any) -> Result:
+        """Call a client method and run the world until its callback fires."""
+        got: list[Result] = []
+        method(*args, got.append, **kwargs)
+        if not self.world.run_until_pred(lambda: bool(got), limit_us):
+            raise AssertionError(f"{getattr(method, '__name__', method)} did not complete")
+        return got[0]
+
+    def history(self) -> History:
+        return make_history(self.recorder.records)
