@@ -56,20 +56,22 @@ def judge(result: RunResult, properties: Sequence[str]) -> Violation | None:
 
 
 def _kv(members: st.SearchStrategy[int], nemeses: Sequence[str] = NEMESES, *,
-        read_only: Sequence[str] = ("safe",), max_episodes: int = 5,
+        read_only: Sequence[str] = ("safe",), max_episodes: int = 8,
         durations: Sequence[int] = (5, 8)) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
     def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
         return scenarios(system="kv", members=members, nemeses=nemeses, bugs=bugs, read_only=read_only,
-                         max_episodes=max_episodes, settle_us=4 * _SECOND,
+                         max_episodes=max_episodes, min_episodes=2, settle_us=4 * _SECOND,
                          duration_us=st.sampled_from(tuple(d * _SECOND for d in durations)),
-                         workload=workloads(max_clients=4))
+                         workload=workloads(min_clients=2, max_clients=5))
     return make
 
 
 def _raft(members: st.SearchStrategy[int], nemeses: Sequence[str]) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
     def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
-        return scenarios(system="raft", members=members, nemeses=nemeses, bugs=bugs, max_episodes=6,
-                         settle_us=3 * _SECOND, duration_us=st.sampled_from((5 * _SECOND, 10 * _SECOND)))
+        return scenarios(system="raft", members=members, nemeses=nemeses, bugs=bugs, max_episodes=8,
+                         min_episodes=2,
+                         settle_us=3 * _SECOND, duration_us=st.sampled_from((5 * _SECOND, 10 * _SECOND)),
+                         workload=workloads(min_clients=2, max_clients=5))
     return make
 
 
@@ -79,23 +81,23 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="raft_safety", properties=("raft.",),
           description="Raft safety (election safety, log matching, leader completeness, state machine "
                       "safety, durability) under every fault, on a bare Raft cluster",
-          strategy=_raft(st.integers(1, 7), _PLAIN)),
+          strategy=_raft(st.integers(3, 7), _PLAIN)),
     Suite(name="linearizability", properties=("raft.", "linearizability"),
           description="the KV client history is linearizable (etcd model, unknown outcomes allowed)",
-          strategy=_kv(st.integers(1, 5), _PLAIN, read_only=("safe", "lease"))),
+          strategy=_kv(st.integers(3, 5), _PLAIN, read_only=("safe", "lease"))),
     Suite(name="watch", properties=("watch",),
           description="etcd watch guarantees: ordered, unique, atomic, reliable, resumable, bookmarkable",
-          strategy=_kv(st.integers(1, 5), _PLAIN)),
+          strategy=_kv(st.integers(3, 5), _PLAIN)),
     Suite(name="lease", properties=("lease",),
           description="kept-alive leases keep their keys; expired or revoked leases delete them",
-          strategy=_kv(st.integers(1, 5), _PLAIN)),
+          strategy=_kv(st.integers(3, 5), _PLAIN)),
     Suite(name="liveness", properties=("liveness",),
           description="once faults stop, a leader exists and every pending request finishes",
-          strategy=_kv(st.integers(1, 5), _PLAIN)),
+          strategy=_kv(st.integers(3, 5), _PLAIN)),
     Suite(name="membership", properties=("raft.", "linearizability", "liveness"),
           description="adding, promoting and removing members under faults keeps safety and linearizability",
-          strategy=_kv(st.integers(1, 5), NEMESES)),
+          strategy=_kv(st.integers(3, 5), NEMESES)),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
-          strategy=_kv(st.integers(1, 5), _PLAIN, durations=(3,))),
+          strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
 )}

@@ -340,6 +340,19 @@ def test_follower_forwards_proposal_to_leader() -> None:
     assert (e.origin, e.seq) == ("b", 7)
 
 
+def test_duplicated_forwarded_proposal_is_appended_once() -> None:
+    net = Network(("a", "b", "c"))
+    net.elect("a")
+    prop = Message(type=MT.PROPOSE, src="b", dst="a",
+                   entries=(Entry(term=0, index=0, data="once", origin="b", seq=9),))
+    net.nodes["a"].step(prop)
+    net.nodes["a"].step(prop)  # the network delivered it twice
+    net.settle()
+    net.tick_all(1)
+    net.settle()
+    assert [e.data for e in net.applied["a"]].count("once") == 1
+
+
 def test_proposal_without_leader_is_refused() -> None:
     net = Network(("a", "b", "c"))
     with pytest.raises(ProposalDropped, match="no leader"):

@@ -87,6 +87,21 @@ def test_named_shapes_cut_something_and_heal(shape: str) -> None:
     assert not world.network.cuts
 
 
+def test_partitions_cut_members_only_not_clients() -> None:
+    world = _world(3)
+    world.add_node("c1", Recorder, client=True)
+    world.partition_shape("isolate", "n1")
+    world.partition([["n1"], ["n2", "n3"]])
+    assert world.members == ["n1", "n2", "n3"]
+    _rec(world, "c1").env.send("n1", "to-isolated")
+    _rec(world, "n1").env.send("c1", "from-isolated")
+    _rec(world, "n1").env.send("n2", "blocked")
+    world.run_for(1_000)
+    assert _rec(world, "n1").got == [("c1", "to-isolated")]
+    assert _rec(world, "c1").got == [("n1", "from-isolated")]
+    assert _rec(world, "n2").got == []
+
+
 def test_majorities_ring_every_node_sees_a_majority_but_not_the_same() -> None:
     world = _world(5)
     world.partition_shape("majorities_ring")

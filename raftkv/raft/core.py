@@ -36,6 +36,10 @@ __all__ = ["ConfChangeRefused", "ProposalDropped", "Raft", "Ready", "Role", "Sof
 MT = MessageType
 
 
+# How many recent proposals a leader remembers to drop duplicated deliveries.
+MAX_RECENT_PROPOSALS = 4096
+
+
 class Role(enum.Enum):
     FOLLOWER = "follower"
     PRE_CANDIDATE = "pre_candidate"
@@ -124,6 +128,9 @@ class Raft:
         self.randomized_election_timeout = config.election_timeout_ticks
         self.lead_transferee: str | None = None
         self.pending_conf_index = 0
+        # (origin, seq) of proposals this member appended as leader, most recent last: a
+        # forwarded proposal the network duplicated must not be appended twice.
+        self.recent_proposals: dict[tuple[str, int], None] = {}
         self.pending_snapshot: Snapshot | None = None
         # ReadIndex / lease state (leader only)
         self.hb_seq = 0
@@ -532,7 +539,14 @@ class Raft:
             raise ProposalDropped("leadership transfer in progress", self.lead_transferee)
         last = self.log.last_index()
         out: list[Entry] = []
+        recent = self.recent_proposals
         for e in entries:
+            if e.seq:
+                if (e.origin, e.seq) in recent:
+                    continue  # a duplicate delivery of a proposal already appended
+                recent[(e.origin, e.seq)] = None
+                if len(recent) > MAX_RECENT_PROPOSALS:
+                    del recent[next(iter(recent))]
             if e.kind is EntryKind.CONF:
                 if (self.pending_conf_index > self.log.applied
                         and "no_pending_conf_guard" not in self.bugs):

@@ -89,6 +89,10 @@ class RaftMember:
     def on_message(self, src: str, msg: Any) -> None:
         if self.raft_host.on_message(src, msg):
             return
+        if isinstance(msg, Propose | Read):
+            if msg.req_id <= self.last_req.get(src, 0):
+                return
+            self.last_req[src] = msg.req_id
         if isinstance(msg, Propose):
             self._propose(src, msg)
         elif isinstance(msg, Read):

@@ -31,17 +31,22 @@ LINEARIZABILITY_BUDGET_STEPS = 2_000_000
 
 
 class RaftClient:
-    """One process: a read or a write at a time, with a timeout; follows leader hints."""
+    """One process: a read or a write at a time, with a timeout.
 
-    def __init__(self, env: Env, members: tuple[str, ...], keys: int, period_us: int,
+    Like a Jepsen client, each process talks to its own member (``home``), which
+    forwards proposals and ReadIndex requests to the leader; so a client next to a
+    deposed or isolated leader keeps asking it, which is where stale reads show.
+    """
+
+    def __init__(self, env: Env, members: tuple[str, ...], home: str, keys: int, period_us: int,
                  timeout_us: int, history: HistoryBuilder) -> None:
         self.env = env
         self.members = members
+        self.home = home
         self.keys = tuple(f"k{i}" for i in range(keys))
         self.period_us = period_us
         self.timeout_us = timeout_us
         self.history = history
-        self.leader: str | None = None
         self.req_id = 0
         self.pending: tuple[int, str, str, Any] | None = None  # (req_id, f, key, value)
         self.pending_since_us = 0
@@ -52,9 +57,7 @@ class RaftClient:
         self.env.set_timer(self.env.rng.randint(1, self.period_us), "next")
 
     def _target(self) -> str:
-        if self.leader is not None and self.leader in self.members:
-            return self.leader
-        return self.env.rng.choice(self.members)
+        return self.home
 
     def _invoke(self) -> None:
         rng = self.env.rng
@@ -92,7 +95,6 @@ class RaftClient:
             if self.pending is None and not self.quiesced:
                 self._invoke()
         elif isinstance(tag, tuple) and self.pending is not None and tag[1] == self.pending[0]:
-            self.leader = None
             # A read that timed out changed nothing: it failed.  A write may yet apply.
             self._complete("fail" if self.pending[1] == "get" else "info")
 
@@ -101,15 +103,11 @@ class RaftClient:
                 or msg.req_id != self.pending[0]:
             return
         if msg.ok:
-            self.leader = src
             self._complete("ok", msg.value if isinstance(msg, ReadReply) else None)
             return
         if isinstance(msg.error, NotLeader):
-            # Definitely not applied: record the failure, and go to the leader next time.
-            self.leader = msg.error.leader_hint
-            self._complete("fail")
+            self._complete("fail")  # definitely not applied: there was no leader to take it
         else:
-            self.leader = None
             self._complete("fail" if isinstance(msg, ReadReply) else "info")
 
 
@@ -140,9 +138,10 @@ class RaftSystem:
         w = self.scenario.workload
         clients = max(1, len(self.clients))
         period_us = max(1_000, 2 * clients * 1_000_000 // max(1, w.ops_per_s))
-        for name in self.clients:
-            self.world.add_node(name, lambda env: RaftClient(env, self.members, w.keys, period_us,
-                                                             w.op_timeout_us, self.recorder))
+        for i, name in enumerate(self.clients):
+            home = self.members[i % len(self.members)]
+            self.world.add_node(name, lambda env, home=home: RaftClient(  # type: ignore[misc]
+                env, self.members, home, w.keys, period_us, w.op_timeout_us, self.recorder), client=True)
 
     def _clients(self) -> list[RaftClient]:
         out = []

@@ -34,11 +34,12 @@ def derive_rng(seed: int, component: str) -> random.Random:
 
 
 class _Node:
-    __slots__ = ("actor", "clock", "disk", "env", "factory", "incarnation", "name", "parked",
+    __slots__ = ("actor", "client", "clock", "disk", "env", "factory", "incarnation", "name", "parked",
                  "paused", "rng", "timers", "up")
 
-    def __init__(self, name: str, factory: ActorFactory, rng: random.Random) -> None:
+    def __init__(self, name: str, factory: ActorFactory, rng: random.Random, client: bool) -> None:
         self.name = name
+        self.client = client
         self.factory = factory
         self.rng = rng
         self.clock = NodeClock()
@@ -125,10 +126,13 @@ class World:
         self._nodes: dict[str, _Node] = {}
 
     # -- set-up -------------------------------------------------------------------
-    def add_node(self, name: str, factory: ActorFactory, *, start: bool = True) -> None:
+    def add_node(self, name: str, factory: ActorFactory, *, start: bool = True,
+                 client: bool = False) -> None:
+        """Host a new actor.  ``client`` nodes stand outside the cluster: partitions and
+        shapes cut links between members only, as in Jepsen (cut() still reaches them)."""
         if name in self._nodes:
             raise ValueError(f"node {name!r} already exists")
-        self._nodes[name] = _Node(name, factory, derive_rng(self.seed, f"node:{name}"))
+        self._nodes[name] = _Node(name, factory, derive_rng(self.seed, f"node:{name}"), client)
         if start:
             self._start(self._nodes[name], "start")
 
@@ -141,6 +145,11 @@ class World:
     @property
     def nodes(self) -> list[str]:
         return sorted(self._nodes)
+
+    @property
+    def members(self) -> list[str]:
+        """The nodes partitions apply to (every node not added as a client)."""
+        return sorted(name for name, node in self._nodes.items() if not node.client)
 
     def actor(self, name: str) -> Actor | None:
         node = self._nodes.get(name)
@@ -302,17 +311,19 @@ class World:
 
     # -- network faults -------------------------------------------------------------
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
-        """Cut every link between groups, both ways; replaces the current cuts."""
+        """Cut every link between groups of members, both ways; replaces the current cuts.
+
+        Members in no group form groups of their own; clients are not cut off."""
         groups = [sorted(g) for g in groups]
         for group in groups:
             for name in group:
                 self._node(name)
-        self.network.cuts = cuts_for_groups(self.nodes, groups)
+        self.network.cuts = cuts_for_groups(self.members, groups)
         self.record("partition", groups=tuple(tuple(g) for g in groups))
 
     def partition_shape(self, shape: str, node: str | None = None) -> None:
         """Apply a named shape (see :mod:`raftkv.sim.shapes`); replaces the current cuts."""
-        self.network.cuts = shape_cuts(shape, self.nodes, node)
+        self.network.cuts = shape_cuts(shape, self.members, node)
         self.record("partition", shape=shape, node=node or "", cuts=tuple(sorted(self.network.cuts)))
 
     def cut(self, src: str, dst: str) -> None:
