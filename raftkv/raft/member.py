@@ -79,6 +79,9 @@ class RaftMember:
         self.env = env
         self.sm = KVStateMachine()
         self.raft_host = RaftHost(env, peers, config, self.sm, tick_us, batch_us=batch_us)
+        # The newest request id seen from each client: a duplicated or late copy of a
+        # request (ids only grow, one outstanding request per client) is ignored.
+        self.last_req: dict[str, int] = {}
 
     def on_start(self) -> None:
         self.raft_host.start()
