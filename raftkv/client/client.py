@@ -9,7 +9,10 @@ is never reported as failed unless it certainly failed.
 
 The client finds the leader by following ``ErrNotLeader`` hints, and retries an
 attempt that certainly failed (not leader, no leader) until the operation's deadline;
-it never retries an attempt whose outcome is unknown.
+it never retries a write whose outcome is unknown.  Reads (which change nothing) are
+asked again on another member when one stays silent for a quarter of the timeout.
+Concurrent operations of one client are recorded as processes ``<process>``,
+``<process>/1``, ``<process>/2``... (one pending operation per history process).
 
 Watches survive their member: a stream that stops answering its probes (or that the
 member no longer knows) is reopened on another member from the last seen revision
@@ -84,6 +87,9 @@ __all__ = ["Client", "ClientConfig", "HistSpec", "Result", "Watch"]
 
 Outcome = Literal["ok", "fail", "unknown"]
 TAG = "kvc"
+# requests without effects: retried on another member when one stays silent
+_IDEMPOTENT = (RangeRequest, StatusRequest, MemberListRequest, LeaseTimeToLiveRequest,
+               LeaseLeasesRequest)
 
 
 @attrs.frozen(kw_only=True)
@@ -296,6 +302,8 @@ class Client:
             op = self._ops.get(ident)
             if op is not None and not op.done and not op.in_flight:
                 self._send_attempt(op)
+        elif kind == "attempt":
+            self._on_attempt_timeout(ident)
         elif kind == "watch":
             w = self._watches.get(ident)
             if w is not None and not w.closed:
@@ -329,6 +337,19 @@ class Client:
         op.in_flight = True
         self._attempts[req_id] = op
         self.env.send(op.target, ClientRequest(req_id=req_id, request=op.request))
+        if isinstance(op.request, _IDEMPOTENT):
+            # a read may be asked again elsewhere if this member stays silent
+            self.env.set_timer(max(1, self.config.op_timeout_us // 4), (TAG, "attempt", req_id))
+
+    def _on_attempt_timeout(self, req_id: int) -> None:
+        op = self._attempts.get(req_id)
+        if op is None or op.done or op.attempt != req_id or not op.in_flight:
+            return
+        del self._attempts[req_id]
+        if self.leader == op.target:
+            self.leader = self._other_member(op.target)
+        op.target = self._other_member(op.target)
+        self._send_attempt(op)
 
     def _on_response(self, src: str, msg: ClientResponse) -> None:
         op = self._attempts.pop(msg.req_id, None)
