@@ -31,6 +31,8 @@ class RaftConfig:
     read_only: str = "safe"
     # The clock drift rate the lease allows for (lease reads only).
     max_clock_drift_ppm: int = 100_000
+    # A learner is promoted only if it lacks at most this many committed entries.
+    promote_max_lag_entries: int = 16
     bugs: frozenset[str] = frozenset()
 
     def __attrs_post_init__(self) -> None:
@@ -47,6 +49,8 @@ class RaftConfig:
             raise RaftConfigError(f"max_inflight_msgs must be >= 1, got {self.max_inflight_msgs}")
         if self.snapshot_interval_entries < 0 or self.compaction_keep_entries < 0:
             raise RaftConfigError("snapshot_interval_entries and compaction_keep_entries must be >= 0")
+        if self.promote_max_lag_entries < 0:
+            raise RaftConfigError(f"promote_max_lag_entries must be >= 0, got {self.promote_max_lag_entries}")
         if self.read_only not in ("safe", "lease"):
             raise RaftConfigError(f"read_only must be 'safe' or 'lease', got {self.read_only!r}")
         if not 0 <= self.max_clock_drift_ppm < 1_000_000:

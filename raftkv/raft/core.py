@@ -3,7 +3,11 @@
 
 Modelled on etcd-io/raft: PreVote and CheckQuorum, probe/replicate flow control with
 bounded pipelining, fast log backtracking, ReadIndex and lease reads, leadership
-transfer, snapshots, and single-step membership changes through the log.
+transfer, snapshots, and membership changes through the log: single-member changes
+and joint consensus (etcd's ConfChangeV2), applied when committed (see
+:mod:`raftkv.raft.confchange`), with the invariants that make apply-time changes safe:
+a leader appends a change only once every earlier one is applied and it has committed
+an entry of its own term; a member never campaigns with a committed change unapplied.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from collections import deque
 
 import attrs
 
+from .confchange import ConfChangeError, apply_conf_change
 from .config import RaftConfig
 from .log import LogCompactedError, RaftLog
 from .messages import (
     CAMPAIGN_TRANSFER,
     ConfChange,
     ConfChangeType,
+    ConfChangeV2,
     Entry,
     EntryKind,
     HardState,
@@ -128,6 +134,12 @@ class Raft:
         self.randomized_election_timeout = config.election_timeout_ticks
         self.lead_transferee: str | None = None
         self.pending_conf_index = 0
+        self.commit_at_election = 0
+        # Nodes an applied change removed: their vote requests are ignored, so a removed
+        # member that never learnt of its removal cannot disrupt the cluster.
+        self.removed: set[str] = set()
+        # Changes that were committed but made no sense when applied (only bugs cause them).
+        self.conf_changes_ignored = 0
         # (origin, seq) of proposals this member appended as leader, most recent last: a
         # forwarded proposal the network duplicated must not be appended twice.
         self.recent_proposals: dict[tuple[str, int], None] = {}
@@ -205,6 +217,7 @@ class Raft:
         self.vote = self.id  # unchanged: we voted for ourselves in this term
         self.role = Role.LEADER
         self.lead = self.id
+        self.commit_at_election = self.log.committed
         last = self.log.last_index()
         mi = self.config.max_inflight_msgs
         for node in self.conf.members():
@@ -260,9 +273,18 @@ class Raft:
         return vote_result(self.conf, votes) is VoteResult.WON
 
     # ----------------------------------------------------------------- election
+    def _conf_pending_apply(self) -> bool:
+        """A committed configuration change is not yet applied here."""
+        log = self.log
+        if log.applied >= log.committed:
+            return False
+        return any(e.kind is EntryKind.CONF for e in log.slice(log.applied + 1, log.committed + 1))
+
     def campaign(self, *, transfer: bool) -> None:
         if self.role is Role.LEADER or not self.promotable():
             return
+        if self._conf_pending_apply():
+            return  # campaign only in the configuration our commit index implies
         if self.config.pre_vote and not transfer:
             self.become_pre_candidate()
             mtype, term = MT.PRE_VOTE, self.term + 1
@@ -333,6 +355,8 @@ class Raft:
             return
 
         if t is MT.VOTE or t is MT.PRE_VOTE:
+            if m.src in self.removed:
+                return  # a removed member campaigning: ignore it
             self._handle_vote_request(m)
         elif self.role is Role.LEADER:
             self._step_leader(m)
@@ -563,10 +587,26 @@ class Raft:
         return last
 
     def _check_conf_change(self, cc: object) -> None:
-        if not isinstance(cc, ConfChange):
-            raise ConfChangeRefused(f"not a ConfChange: {cc!r}", self.id)
-        if cc.type is ConfChangeType.REMOVE and cc.node_id not in self.conf.members():
-            raise ConfChangeRefused(f"{cc.node_id} is not a member", self.id)
+        """Refuse a change that is invalid now, or promotes a learner that lags behind."""
+        try:
+            apply_conf_change(self.conf, cc)
+        except ConfChangeError as e:
+            raise ConfChangeRefused(str(e), self.id) from None
+        changes = cc.changes if isinstance(cc, ConfChangeV2) else (cc,)
+        for c in changes:
+            assert isinstance(c, ConfChange)
+            if c.type is ConfChangeType.ADD_VOTER and self.conf.is_learner(c.node_id):
+                lag = self.learner_lag(c.node_id)
+                if lag > self.config.promote_max_lag_entries:
+                    raise ConfChangeRefused(
+                        f"learner {c.node_id} has not caught up: {lag} entries behind the commit "
+                        f"index (at most {self.config.promote_max_lag_entries} allowed)", self.id)
+
+    def learner_lag(self, node: str) -> int:
+        """How many committed entries ``node`` lacks, as the leader knows (leader only)."""
+        pr = self.prs.get(node)
+        match = pr.match if pr is not None else 0
+        return max(0, self.log.committed - match)
 
     def _append_entries(self, entries: list[Entry]) -> None:
         if not entries:
@@ -671,7 +711,7 @@ class Raft:
         self._send(Message(type=MT.PROPOSE, src=self.id, dst=self.lead, entries=(entry,)))
         return 0
 
-    def propose_conf_change(self, cc: ConfChange, *, origin: str = "", seq: int = 0) -> int:
+    def propose_conf_change(self, cc: ConfChange | ConfChangeV2, *, origin: str = "", seq: int = 0) -> int:
         if self.role is not Role.LEADER:
             raise ConfChangeRefused("membership changes must be proposed on the leader", self.lead)
         return self.propose(cc, origin=origin, seq=seq, kind=EntryKind.CONF)
@@ -793,32 +833,37 @@ class Raft:
         if rd.committed_entries:
             for e in rd.committed_entries:
                 if e.kind is EntryKind.CONF:
-                    assert isinstance(e.data, ConfChange)
                     self._apply_conf_change(e.data)
             log.applied = max(log.applied, rd.committed_entries[-1].index)
+        self._maybe_auto_leave()
 
     # -------------------------------------------------------------- membership
-    def _apply_conf_change(self, cc: ConfChange) -> None:
-        voters = set(self.conf.voters)
-        learners = set(self.conf.learners)
-        node = cc.node_id
-        if cc.type is ConfChangeType.ADD_VOTER:
-            voters.add(node)
-            learners.discard(node)
-        elif cc.type is ConfChangeType.ADD_LEARNER:
-            if node in voters:
-                return  # demotion needs a joint configuration; ignored
-            learners.add(node)
-        else:
-            voters.discard(node)
-            learners.discard(node)
-        self.conf = ClusterConfig(voters=tuple(voters), learners=tuple(learners))
+    def _apply_conf_change(self, cc: object) -> None:
+        old = self.conf
+        try:
+            new = apply_conf_change(old, cc)
+        except ConfChangeError:
+            # Every member applies the same prefix to the same configuration, so every
+            # member ignores the same change: configurations never diverge.
+            self.conf_changes_ignored += 1
+            return
+        self.conf = new
+        members = new.members()
+        for n in old.members():
+            if n not in members:
+                self.removed.add(n)
+        self.removed.difference_update(members)
         if self.role is not Role.LEADER:
             return
-        if not self.conf.is_voter(self.id):
-            self.become_follower(self.term, None)  # we removed ourselves
+        if not new.is_voter(self.id):
+            # Removed (or demoted): we led until the change committed; now hand over to the
+            # most caught-up voter, so the cluster need not wait for an election timeout.
+            target = self._handover_target()
+            term = self.term
+            self.become_follower(term, None)
+            if target is not None:
+                self._send(Message(type=MT.TIMEOUT_NOW, src=self.id, dst=target, term=term))
             return
-        members = self.conf.members()
         for n in list(self.prs):
             if n not in members:
                 del self.prs[n]
@@ -834,3 +879,21 @@ class Raft:
             self.lead_transferee = None
         if self._maybe_commit():
             self._bcast_append()
+
+    def _handover_target(self) -> str | None:
+        last = self.log.last_index()
+        best: tuple[int, str] | None = None
+        for n in self.conf.all_voters():
+            pr = self.prs.get(n)
+            if n == self.id or pr is None or pr.match != last:
+                continue
+            if best is None or (pr.match, n) > best:
+                best = (pr.match, n)
+        return best[1] if best is not None else None
+
+    def _maybe_auto_leave(self) -> None:
+        """A leader in an auto-leave joint configuration leaves it once nothing is pending."""
+        if (self.role is Role.LEADER and self.conf.joint and self.conf.auto_leave
+                and self.pending_conf_index <= self.log.applied and self.lead_transferee is None):
+            self._leader_append_proposal(
+                [Entry(term=0, index=0, kind=EntryKind.CONF, data=ConfChangeV2())], forwarded=False)

@@ -5,6 +5,15 @@ fsync) -> send -> apply -> advance.  Each step is a separate method, and every s
 to completion inside one actor event, so a crash between events finds the disk in one
 of the states the cycle allows.  On start the host rebuilds everything from
 ``env.disk`` alone (see :mod:`raftkv.raft.durable`).
+
+Membership: every member starts from the same *bootstrap* configuration (``peers``, the
+voters at index 0) and re-applies the committed changes in its log (or takes the
+configuration of its snapshot), so a restarted member recovers its configuration.  A
+member added later starts with ``join=True`` and an empty disk: it is not in the
+bootstrap configuration, so it never campaigns until the leader's log makes it a voter.
+The member API (:meth:`RaftHost.add_member`, :meth:`~RaftHost.promote_member`,
+:meth:`~RaftHost.remove_member`, :meth:`~RaftHost.change_membership`,
+:meth:`~RaftHost.list_members`) runs on the leader.
 """
 
 from __future__ import annotations
@@ -19,10 +28,10 @@ from raftkv.env import Env
 from .config import RaftConfig
 from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role
 from .durable import HARDSTATE_FILE, LOG_FILE, SNAP_FILE, LogBase, recover
-from .messages import ConfChange, EntryKind, Message
+from .messages import ConfChange, ConfChangeType, ConfChangeV2, EntryKind, Message
 from .quorum import ClusterConfig
 
-__all__ = ["Dropped", "NotLeader", "OutcomeUnknown", "ProposalError", "RaftHost",
+__all__ = ["Dropped", "NotLeader", "OutcomeUnknown", "ProposalError", "RaftHost", "Refused",
            "StateMachine", "TICK_TAG"]
 
 TICK_TAG = "raft.tick"
@@ -59,6 +68,14 @@ class Dropped(ProposalError):
 
 
 @attrs.frozen(kw_only=True)
+class Refused(ProposalError):
+    """Definitely not applied: the leader refused the membership change (``reason`` says why:
+    another change pending, a learner not caught up, the last voter, not a member...)."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class OutcomeUnknown(ProposalError):
     """Timed out: the entry may or may not be (or become) applied."""
 
@@ -73,11 +90,17 @@ class RaftHost:
 
     def __init__(self, env: Env, peers: tuple[str, ...], config: RaftConfig,
                  state_machine: StateMachine, tick_us: int, *,
-                 request_timeout_ticks: int | None = None, batch_us: int = 0) -> None:
+                 request_timeout_ticks: int | None = None, batch_us: int = 0,
+                 join: bool = False) -> None:
         if tick_us <= 0:
             raise ValueError(f"tick_us must be positive, got {tick_us}")
-        if env.node_id not in peers:
-            raise ValueError(f"node {env.node_id!r} is not among peers {peers}")
+        if not peers:
+            raise ValueError("peers (the bootstrap voters) must not be empty")
+        if env.node_id not in peers and not join:
+            raise ValueError(f"node {env.node_id!r} is not among peers {peers} (use join=True "
+                             f"for a member added to a running cluster)")
+        if env.node_id in peers and join:
+            raise ValueError(f"node {env.node_id!r} joins but is a bootstrap peer {peers}")
         self.env = env
         self.peers = tuple(sorted(peers))
         self.config = config
@@ -103,6 +126,7 @@ class RaftHost:
         self._snap_index = 0
         self._timer: int | None = None
         self._stopped = False
+        self._recorded_commit = 0
 
     # ------------------------------------------------------------------ state
     @property
@@ -162,7 +186,8 @@ class RaftHost:
         r = self.raft
         env.record("raft.start", term=r.term, vote=r.vote, commit=r.log.committed,
                    last_index=r.log.last_index(), last_term=r.log.last_term(),
-                   snapshot_index=self._snap_index, torn=rec.torn_files)
+                   snapshot_index=self._snap_index, torn=rec.torn_files,
+                   voters=r.conf.voters, outgoing=r.conf.voters_outgoing)
         self._timer = env.set_timer(self.tick_us, TICK_TAG)
         self._process()
 
@@ -224,15 +249,16 @@ class RaftHost:
             return
         self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
 
-    def propose_conf_change(self, cc: ConfChange, on_done: Callback) -> None:
-        """Propose a membership change (on the leader); ``on_done(None)`` once applied."""
+    def propose_conf_change(self, cc: ConfChange | ConfChangeV2, on_done: Callback) -> None:
+        """Propose a membership change (on the leader); ``on_done(None)`` once applied here,
+        else :class:`NotLeader`, :class:`Refused` or :class:`OutcomeUnknown`."""
         r = self._core()
         seq = self._next_seq()
         try:
             r.propose_conf_change(cc, origin=self.node_id, seq=seq)
         except ConfChangeRefused as e:
             self._defer(on_done, NotLeader(leader_hint=e.leader_hint) if r.role is not Role.LEADER
-                        else Dropped(reason=e.reason))
+                        else Refused(reason=e.reason))
             self._process()
             return
         except ProposalDropped as e:
@@ -240,6 +266,54 @@ class RaftHost:
             self._process()
             return
         self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
+        self._process()
+
+    # ------------------------------------------------------------ member API
+    def add_member(self, node: str, *, learner: bool, on_done: Callback) -> None:
+        """Add ``node`` (a fresh member started with ``join=True``) as a learner or voter."""
+        kind = ConfChangeType.ADD_LEARNER if learner else ConfChangeType.ADD_VOTER
+        r = self._core()
+        if r.role is Role.LEADER and node in r.conf.members():
+            self._refuse(on_done, f"{node} is already a member")
+            return
+        self.propose_conf_change(ConfChange(type=kind, node_id=node), on_done)
+
+    def promote_member(self, node: str, on_done: Callback) -> None:
+        """Make learner ``node`` a voter; refused unless it has caught up with the log."""
+        r = self._core()
+        if r.role is Role.LEADER and not r.conf.is_learner(node):
+            what = "a voter" if r.conf.is_voter(node) else "not a member"
+            self._refuse(on_done, f"{node} is not a learner ({what})")
+            return
+        self.propose_conf_change(ConfChange(type=ConfChangeType.ADD_VOTER, node_id=node), on_done)
+
+    def remove_member(self, node: str, on_done: Callback) -> None:
+        """Remove ``node`` (voter or learner); the leader may remove itself: it leads
+        until the change commits, then steps down."""
+        self.propose_conf_change(ConfChange(type=ConfChangeType.REMOVE, node_id=node), on_done)
+
+    def change_membership(self, changes: tuple[ConfChange, ...], on_done: Callback, *,
+                          auto_leave: bool = True) -> None:
+        """Several changes at once, through a joint configuration if more than one voter
+        changes; ``on_done(None)`` once the joint configuration is applied (the leader
+        leaves it on its own when ``auto_leave``)."""
+        self.propose_conf_change(ConfChangeV2(changes=tuple(changes), auto_leave=auto_leave), on_done)
+
+    def list_members(self, on_done: Callback) -> None:
+        """``on_done(ClusterConfig)``: the configuration as of a linearizable read point
+        (a ReadIndex round), or ``on_done(ProposalError)``."""
+        def ready(err: object) -> None:
+            on_done(err if err is not None else self._core().conf)
+
+        self.read_index(ready)
+
+    def learner_lag(self, node: str) -> int | None:
+        """Committed entries learner ``node`` lacks (leader only, else None)."""
+        r = self._core()
+        return r.learner_lag(node) if r.role is Role.LEADER else None
+
+    def _refuse(self, on_done: Callback, reason: str) -> None:
+        self._defer(on_done, Refused(reason=reason))
         self._process()
 
     def read_index(self, on_ready: Callback) -> None:
@@ -277,6 +351,9 @@ class RaftHost:
             r = self._core()
             while r.has_ready():
                 rd = r.ready()
+                if r.role is Role.LEADER and r.log.committed > max(self._recorded_commit,
+                                                                  r.commit_at_election):
+                    self._record_commit(r)
                 self._on_soft_state(rd)
                 self._persist(rd)
                 self._send(rd)
@@ -289,6 +366,13 @@ class RaftHost:
             cbs, self._deferred = self._deferred, []
             for cb, value in cbs:
                 cb(value)
+
+    def _record_commit(self, r: Raft) -> None:
+        """The leader advanced its commit index, counting the quorums of ``r.conf``."""
+        c = r.log.committed
+        self._recorded_commit = c
+        self.env.record("raft.commit", index=c, entry_term=r.log.term(c), term=r.term,
+                        voters=r.conf.voters, outgoing=r.conf.voters_outgoing)
 
     def _on_soft_state(self, rd: Ready) -> None:
         ss = rd.soft_state
@@ -316,9 +400,10 @@ class RaftHost:
             r = self._core()
             prev_term = r.log.term(first.index - 1)
             disk.append(LOG_FILE, rd.entries)  # one record per batch
+            conf = tuple(e.index for e in rd.entries if e.kind is EntryKind.CONF)
             self.env.record("raft.append", first=first.index, prev_term=prev_term,
                             terms=tuple(e.term for e in rd.entries), role=r.role.value,
-                            term=r.term)
+                            term=r.term, commit=r.log.committed, conf=conf)
         if rd.snapshot is not None or rd.entries:
             disk.fsync(LOG_FILE)
         hs = rd.hard_state
@@ -383,7 +468,9 @@ class RaftHost:
                     keep.append((index, ctx))
             self._reads_waiting_apply = keep
         if rd.committed_entries and any(e.kind is EntryKind.CONF for e in rd.committed_entries):
-            self.env.record("raft.conf_applied", voters=r.conf.voters, learners=r.conf.learners)
+            self.env.record("raft.conf_applied", voters=r.conf.voters, learners=r.conf.learners,
+                            outgoing=r.conf.voters_outgoing, index=applied)
+
         interval = self.config.snapshot_interval_entries
         if interval and applied - self._snap_index >= interval and applied <= r.log.committed:
             self._take_snapshot()

@@ -13,7 +13,7 @@ import attrs
 from .quorum import ClusterConfig
 
 __all__ = [
-    "ConfChange", "ConfChangeType", "Entry", "EntryKind", "HardState", "Message",
+    "ConfChange", "ConfChangeType", "ConfChangeV2", "Entry", "EntryKind", "HardState", "Message",
     "MessageType", "ReadState", "Snapshot", "CAMPAIGN_TRANSFER",
 ]
 
@@ -52,8 +52,20 @@ class ConfChangeType(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class ConfChange:
+    """One single-member change: the common case (at most one voter changes)."""
+
     type: ConfChangeType
     node_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ConfChangeV2:
+    """Several changes at once, through a joint configuration when more than one voter
+    changes (etcd's ConfChangeV2).  With ``auto_leave`` the leader leaves the joint
+    configuration by itself once it is applied; ``changes=()`` is the explicit leave."""
+
+    changes: tuple[ConfChange, ...] = ()
+    auto_leave: bool = True
 
 
 @attrs.frozen(kw_only=True)

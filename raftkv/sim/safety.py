@@ -10,7 +10,14 @@ incrementally, on every ``raft.*`` record the members emit:
 * state machine safety -- no two members apply different entries at one index;
 * leader completeness  -- every entry seen applied (so committed) is in the log of every
   later leader, at its index; since a restarted member rebuilds from its disk alone,
-  this is also the check that committed entries survive crashes.
+  this is also the check that committed entries survive crashes;
+* commit quorum        -- whenever a leader advances its commit index, the entry there is
+  in the logs of a quorum of the configuration the leader counted (majorities of both
+  voter sets in a joint configuration), as the members' own append records show;
+* configuration change safety -- a leader appends a membership change only once every
+  earlier change in its log is committed and it has committed an entry of its own term
+  (Raft thesis section 4.1 and its single-server-change erratum); with one-leader-per-term
+  and commit quorum this keeps the quorums of successive configurations overlapping.
 
 The first violation raises :class:`SafetyViolation` out of ``world.run_*`` with a report
 naming the property, the members, the term and index, and the tail of the trace.
@@ -66,12 +73,19 @@ class SafetyChecker:
         self.commit_term_bound: dict[int, int] = {}
         self.max_applied = 0
         self.events_checked = 0
+        # What each member's log holds, from its own records: base index (a snapshot) and
+        # the terms after it; and the indexes of its membership-change entries.
+        self.log_base: dict[str, int] = {}
+        self.log_terms: dict[str, list[int]] = {}
+        self.conf_indexes: dict[str, list[int]] = {}
+        self.commits_checked = 0
         self._handlers: dict[str, Callable[[TraceEvent], None]] = {
             "raft.start": self._on_start,
             "raft.role": self._on_role,
             "raft.append": self._on_append,
             "raft.apply": self._on_apply,
             "raft.snapshot": self._on_snapshot,
+            "raft.commit": self._on_commit,
         }
         world.subscribe(self._on_event)
 
@@ -95,8 +109,45 @@ class SafetyChecker:
 
     # --------------------------------------------------------------- handlers
     def _on_start(self, ev: TraceEvent) -> None:
-        self.node_last[ev.node] = ev.fields["last_index"]
-        self.node_leader_term.pop(ev.node, None)
+        node = ev.node
+        last = ev.fields["last_index"]
+        self.node_last[node] = last
+        self.node_leader_term.pop(node, None)
+        base = self.log_base.get(node, 0)
+        snap = ev.fields.get("snapshot_index", 0)
+        if snap > base + len(self.log_terms.get(node, ())):
+            self._reset_log(node, snap)
+        else:
+            self._truncate_log(node, last + 1)
+
+    # ------------------------------------------------------- member log tracking
+    def _reset_log(self, node: str, base: int) -> None:
+        self.log_base[node] = base
+        self.log_terms[node] = []
+        self.conf_indexes[node] = [i for i in self.conf_indexes.get(node, []) if i <= base]
+
+    def _truncate_log(self, node: str, first: int) -> None:
+        """Forget ``node``'s entries from index ``first`` on."""
+        base = self.log_base.get(node, 0)
+        terms = self.log_terms.setdefault(node, [])
+        del terms[max(0, first - base - 1):]
+        confs = self.conf_indexes.setdefault(node, [])
+        while confs and confs[-1] >= first:
+            confs.pop()
+
+    def _has_entry(self, node: str, index: int, term: int) -> bool:
+        base = self.log_base.get(node, 0)
+        if index <= base:
+            return True  # covered by an installed snapshot (committed state)
+        terms = self.log_terms.get(node, ())
+        off = index - base - 1
+        return off < len(terms) and terms[off] == term
+
+    def _term_at(self, node: str, index: int) -> int | None:
+        base = self.log_base.get(node, 0)
+        terms = self.log_terms.get(node, ())
+        off = index - base - 1
+        return terms[off] if 0 <= off < len(terms) else None
 
     def _on_role(self, ev: TraceEvent) -> None:
         f = ev.fields
@@ -144,6 +195,7 @@ class SafetyChecker:
             self._fail("leader append-only", (node,), f["term"], first,
                        f"leader {node} rewrote its log from index {first} "
                        f"(its log ended at {self.node_last.get(node, 0)})")
+        self._track_append(ev)
         prev = f["prev_term"]
         pred = self.pred_term
         idx = first
@@ -184,3 +236,56 @@ class SafetyChecker:
     def _on_snapshot(self, ev: TraceEvent) -> None:
         if ev.fields["how"] == "installed":
             self.node_last[ev.node] = ev.fields["index"]
+            self._reset_log(ev.node, ev.fields["index"])
+
+    def _track_append(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        node = ev.node
+        first: int = f["first"]
+        base = self.log_base.get(node, 0)
+        if first <= base:
+            return  # below an installed snapshot (cannot happen for a healthy member)
+        self._truncate_log(node, first)
+        terms = self.log_terms[node]
+        if first - base - 1 > len(terms):
+            # A gap we did not see (the member was rebuilt from a snapshot): start over there.
+            self._reset_log(node, first - 1)
+            terms = self.log_terms[node]
+        terms.extend(f["terms"])
+        confs: tuple[int, ...] = f.get("conf", ())
+        if not confs:
+            return
+        if f["role"] == "leader":
+            self._check_conf_append(node, f["term"], f["commit"], confs)
+        self.conf_indexes[node].extend(confs)
+
+    def _check_conf_append(self, node: str, term: int, commit: int, confs: tuple[int, ...]) -> None:
+        earlier = self.conf_indexes.get(node, [])
+        for j in confs:
+            prev = max((i for i in (*earlier, *confs) if i < j), default=0)
+            if prev > commit:
+                self._fail("configuration change safety", (node,), term, j,
+                           f"leader {node} appended a membership change at index {j} while the "
+                           f"change at index {prev} was not committed (commit index {commit}): "
+                           f"two changes in flight")
+            if commit > self.log_base.get(node, 0) and self._term_at(node, commit) != term:
+                self._fail("configuration change safety", (node,), term, j,
+                           f"leader {node} appended a membership change at index {j} before "
+                           f"committing an entry of its own term {term} (commit index {commit}, "
+                           f"of term {self._term_at(node, commit)})")
+
+    def _on_commit(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        node = ev.node
+        index: int = f["index"]
+        term: int = f["entry_term"]
+        self.commits_checked += 1
+        for voters in (f["voters"], f["outgoing"]):
+            if not voters:
+                continue
+            holders = tuple(v for v in voters if self._has_entry(v, index, term))
+            if 2 * len(holders) <= len(voters):
+                self._fail("commit quorum", (node, *holders), f["term"], index,
+                           f"leader {node} committed index {index} (term {term}) but only "
+                           f"{', '.join(holders) or 'nobody'} of voters {', '.join(voters)} "
+                           f"have it")
