@@ -15,10 +15,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import peak_rss_mib, print_machine  # noqa: E402
+from _machine import peak_rss_mib, print_machine
 
-from raftkv.env import Env  # noqa: E402
-from raftkv.sim import Latency, World  # noqa: E402
+from raftkv.env import Env
+from raftkv.sim import Latency, World
 
 
 class Pinger:
