@@ -55,6 +55,7 @@ def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
         pre_vote=st.booleans(),
         read_only=st.sampled_from(tuple(read_only)),
         snapshot_interval_entries=st.sampled_from((200, 50, 20)),
+        max_entries_per_msg=st.sampled_from((64, 1, 4)),
     )
 
 
@@ -79,12 +80,12 @@ def _weighted(nemeses: Sequence[str]) -> tuple[str, ...]:
 
 @st.composite
 def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
-             nemeses: Sequence[str]) -> list[Fault]:
+             nemeses: Sequence[str], lengths_us: Sequence[int]) -> list[Fault]:
     kind = draw(st.sampled_from(_weighted(nemeses)))
     # Faults start once a first leader is likely elected (hypothesis shrinks towards that).
     start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
     # Lengths around the election timeout and well beyond it (shorter ones rarely matter).
-    length = draw(st.sampled_from((1_500_000, 300_000, 700_000, 3_000_000, 6_000_000)))
+    length = draw(st.sampled_from(tuple(lengths_us)))
     end = min(duration_us, start + length)
     # Faults aimed at whoever leads when they fire find far more bugs than random ones.
     node = draw(st.one_of(st.just("@leader"), st.sampled_from(tuple(nodes))))
@@ -132,13 +133,18 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
     return []  # membership episodes are drawn by fault_schedules, which knows the member names
 
 
+EPISODE_LENGTHS_US = (1_500_000, 300_000, 700_000, 3_000_000, 6_000_000)
+
+
 def fault_schedules(members: int, duration_us: int, *, max_episodes: int = 6, min_episodes: int = 0,
-                    nemeses: Sequence[str] = NEMESES) -> st.SearchStrategy[tuple[Fault, ...]]:
+                    nemeses: Sequence[str] = NEMESES,
+                    lengths_us: Sequence[int] = EPISODE_LENGTHS_US) -> st.SearchStrategy[tuple[Fault, ...]]:
     """Time-ordered faults for a cluster of ``members`` over ``duration_us``."""
     nodes = member_names(members)
     plain = [n for n in nemeses if n != "membership"]
     assert plain, "need at least one nemesis besides membership"
-    episodes = st.lists(_episode(nodes, duration_us, plain), min_size=min_episodes, max_size=max_episodes)
+    episodes = st.lists(_episode(nodes, duration_us, plain, lengths_us), min_size=min_episodes,
+                        max_size=max_episodes)
 
     @st.composite
     def build(draw: st.DrawFn) -> tuple[Fault, ...]:
@@ -175,14 +181,14 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
               members: int | st.SearchStrategy[int] = _ANY_SIZE,
               duration_us: int | st.SearchStrategy[int] = _DURATIONS,
               settle_us: int = 5 * _SECOND, max_episodes: int = 6, min_episodes: int = 0,
-              nemeses: Sequence[str] = NEMESES,
+              nemeses: Sequence[str] = NEMESES, lengths_us: Sequence[int] = EPISODE_LENGTHS_US,
               bugs: Sequence[str] = (), read_only: Sequence[str] = ("safe",),
               workload: st.SearchStrategy[WorkloadSpec] | None = None) -> Scenario:
     """A whole scenario: seed, cluster, faults, workload, run length."""
     cluster = draw(cluster_specs(members, read_only))
     duration = duration_us if isinstance(duration_us, int) else draw(duration_us)
     faults = draw(fault_schedules(cluster.members, duration, max_episodes=max_episodes,
-                                  min_episodes=min_episodes, nemeses=nemeses))
+                                  min_episodes=min_episodes, nemeses=nemeses, lengths_us=lengths_us))
     return Scenario(
         seed=draw(st.integers(0, 2**32 - 1)),
         system=system,

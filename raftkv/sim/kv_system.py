@@ -52,6 +52,7 @@ def raft_config_for(scenario: Scenario) -> RaftConfig:
         pre_vote=c.pre_vote, check_quorum=c.check_quorum, read_only=c.read_only,
         snapshot_interval_entries=c.snapshot_interval_entries,
         compaction_keep_entries=min(100, c.snapshot_interval_entries),
+        max_entries_per_msg=c.max_entries_per_msg,
         bugs=frozenset(scenario.bugs))
 
 

@@ -4,7 +4,9 @@ Members run :class:`raftkv.raft.RaftMember` (a tiny key -> value state machine o
 :class:`raftkv.raft.host.RaftHost`).  Each client is a Jepsen-style process with one
 operation at a time: it writes unique values or reads keys, follows leader hints,
 and records its operations; a timed-out write is recorded as ``info`` (it may yet
-apply).  Besides the continuous Raft safety checks, the history is checked for
+apply).  Membership faults go through :class:`RaftMembership`: fresh members join with
+an empty disk, changes are proposed on the leader (retried briefly, as an operator
+would), removed members are stopped once the removal is applied.  Besides the continuous Raft safety checks, the history is checked for
 linearizability against the multi-key register model.
 """
 
@@ -15,8 +17,8 @@ from typing import Any
 
 from raftkv.check import HistoryBuilder, HistoryEvent, KVModel, check_linearizable, render_html
 from raftkv.env import Env
-from raftkv.raft import RaftConfig, RaftHost
-from raftkv.raft.host import NotLeader
+from raftkv.raft import ClusterConfig, RaftConfig, RaftHost
+from raftkv.raft.host import NotLeader, ProposalError, Refused
 from raftkv.raft.member import Propose, ProposeReply, RaftMember, Read, ReadReply
 
 from .faults import MembershipControl
@@ -25,9 +27,17 @@ from .safety import SafetyChecker
 from .scenario import Scenario, client_names, member_names
 from .world import World
 
-__all__ = ["RaftClient", "RaftSystem"]
+__all__ = ["RaftClient", "RaftMembership", "RaftSystem"]
 
 LINEARIZABILITY_BUDGET_STEPS = 2_000_000
+# How long a membership change is retried (no leader, another change pending, a learner
+# still catching up) before it is given up and recorded as skipped.
+MEMBERSHIP_RETRY_US = 3_000_000
+MEMBERSHIP_RETRY_PERIOD_US = 2_000
+# A removed member is stopped when it applies its own removal, or after this long.
+REMOVAL_GRACE_US = 1_000_000
+# Refusals worth retrying: they go away by themselves.
+_RETRYABLE_REFUSALS = ("pending", "not caught up", "joint")
 
 
 class RaftClient:
@@ -111,6 +121,104 @@ class RaftClient:
             self._complete("fail" if isinstance(msg, ReadReply) else "info")
 
 
+class RaftMembership:
+    """:class:`~raftkv.sim.faults.MembershipControl` for the bare Raft cluster."""
+
+    def __init__(self, system: RaftSystem) -> None:
+        self.system = system
+        self.world = system.world
+        self.done: list[tuple[str, str]] = []  # (op, node) in the order they applied
+        self._last_refusal: dict[tuple[str, str], str] = {}
+
+    # -- MembershipControl --------------------------------------------------------
+    def add_member(self, node: str, learner: bool) -> None:
+        sys_ = self.system
+        if node in self.world.nodes:
+            self.world.record("membership_skipped", op="add", node=node, why="node exists")
+            return
+        self.world.add_node(node, sys_.member_factory(join=True))
+        sys_.members = (*sys_.members, node)
+        self._attempt("add_learner" if learner else "add_voter", node,
+                      self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    def remove_member(self, node: str) -> None:
+        if node not in self.system.members:
+            self.world.record("membership_skipped", op="remove", node=node, why="not a member")
+            return
+        self._attempt("remove", node, self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    def promote(self, node: str) -> None:
+        if node not in self.system.members:
+            self.world.record("membership_skipped", op="promote", node=node, why="not a member")
+            return
+        self._attempt("promote", node, self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    # -- proposing with retries ---------------------------------------------------
+    def _attempt(self, op: str, node: str, deadline_us: int) -> None:
+        world = self.world
+        if op != "add_learner" and op != "add_voter" and node not in self.system.members:
+            world.record("membership_skipped", op=op, node=node, why="no longer a member")
+            return
+        leader = self.system.leader()
+        if leader is None:
+            self._retry(op, node, deadline_us, "no leader")
+            return
+        host = self.system.host(leader)
+
+        def done(result: object) -> None:
+            self._done(op, node, deadline_us, result)
+
+        if op == "add_learner" or op == "add_voter":
+            host.add_member(node, learner=op == "add_learner", on_done=done)
+        elif op == "promote":
+            host.promote_member(node, done)
+        else:
+            host.remove_member(node, done)
+
+    def _retry(self, op: str, node: str, deadline_us: int, why: str) -> None:
+        world = self.world
+        if world.now_us + MEMBERSHIP_RETRY_PERIOD_US > deadline_us:
+            world.record("membership_skipped", op=op, node=node, why=why)
+            return
+        world.schedule(world.now_us + MEMBERSHIP_RETRY_PERIOD_US,
+                       lambda: self._attempt(op, node, deadline_us))
+
+    def _done(self, op: str, node: str, deadline_us: int, result: object) -> None:
+        world = self.world
+        if not isinstance(result, ProposalError):
+            world.record("membership_done", op=op, node=node)
+            self.done.append((op, node))
+            if op == "remove":
+                self._stop_removed(node, world.now_us + REMOVAL_GRACE_US)
+            return
+        if isinstance(result, Refused):
+            if not any(why in result.reason for why in _RETRYABLE_REFUSALS):
+                world.record("membership_skipped", op=op, node=node, why=result.reason)
+                return
+            if self._last_refusal.get((op, node)) != result.reason:
+                self._last_refusal[(op, node)] = result.reason
+                world.record("membership_refused", op=op, node=node, why=result.reason)
+            self._retry(op, node, deadline_us, result.reason)
+            return
+        # NotLeader, Dropped, OutcomeUnknown: try again (a duplicate is refused as "already").
+        self._retry(op, node, deadline_us, type(result).__name__)
+
+    def _stop_removed(self, node: str, grace_until_us: int) -> None:
+        world = self.world
+        sys_ = self.system
+        if node not in world.nodes:
+            return
+        actor = world.actor(node)
+        knows = isinstance(actor, RaftMember) and actor.raft_host.raft is not None and \
+            node not in actor.raft_host.cluster.members()
+        if actor is not None and not knows and world.now_us < grace_until_us:
+            world.schedule(world.now_us + 10_000, lambda: self._stop_removed(node, grace_until_us))
+            return
+        world.remove_node(node)
+        sys_.members = tuple(m for m in sys_.members if m != node)
+        sys_.rehome_clients()
+
+
 class RaftSystem:
     membership: MembershipControl | None = None
 
@@ -124,17 +232,24 @@ class RaftSystem:
             election_timeout_ticks=c.election_timeout_ticks, heartbeat_ticks=c.heartbeat_ticks,
             pre_vote=c.pre_vote, check_quorum=c.check_quorum, read_only=c.read_only,
             snapshot_interval_entries=c.snapshot_interval_entries,
+            max_entries_per_msg=c.max_entries_per_msg,
             compaction_keep_entries=min(100, c.snapshot_interval_entries),
             bugs=frozenset(scenario.bugs))
         self.recorder = HistoryBuilder()
         self.safety: SafetyChecker | None = None
         self._lin: Any = None
+        # The voters at index 0; ``members`` is who runs now (fresh members join, removed leave).
+        self.bootstrap = self.members
+        self.membership = RaftMembership(self)
+
+    def member_factory(self, join: bool = False) -> Any:
+        bootstrap, config, tick_us = self.bootstrap, self.config, self.scenario.cluster.tick_us
+        return lambda env: RaftMember(env, bootstrap, config, tick_us, join=join)
 
     def start(self) -> None:
         self.safety = SafetyChecker(self.world)
-        tick_us = self.scenario.cluster.tick_us
         for name in self.members:
-            self.world.add_node(name, lambda env: RaftMember(env, self.members, self.config, tick_us))
+            self.world.add_node(name, self.member_factory())
         w = self.scenario.workload
         clients = max(1, len(self.clients))
         period_us = max(1_000, 2 * clients * 1_000_000 // max(1, w.ops_per_s))
@@ -142,6 +257,13 @@ class RaftSystem:
             home = self.members[i % len(self.members)]
             self.world.add_node(name, lambda env, home=home: RaftClient(  # type: ignore[misc]
                 env, self.members, home, w.keys, period_us, w.op_timeout_us, self.recorder), client=True)
+
+    def rehome_clients(self) -> None:
+        """A client whose home member was removed picks another member."""
+        members = self.members
+        for i, client in enumerate(self._clients()):
+            if client.home not in members and members:
+                client.home = members[i % len(members)]
 
     def _clients(self) -> list[RaftClient]:
         out = []
@@ -152,12 +274,19 @@ class RaftSystem:
         return out
 
     def _leaders(self) -> list[str]:
+        """Members that lead and are voters of the configuration they lead."""
         out = []
         for name in self.members:
             actor = self.world.actor(name)
-            if isinstance(actor, RaftMember) and actor.raft_host.is_leader:
+            if isinstance(actor, RaftMember) and actor.raft_host.is_leader \
+                    and actor.raft_host.cluster.is_voter(name):
                 out.append(name)
         return out
+
+    def configuration(self) -> ClusterConfig | None:
+        """The configuration the current leader has applied, if there is a leader."""
+        leader = self.leader()
+        return self.host(leader).cluster if leader is not None else None
 
     def leader(self) -> str | None:
         leaders = self._leaders()
@@ -165,6 +294,9 @@ class RaftSystem:
             return None
         # Several members may think they lead (an old leader not yet deposed): the newest term wins.
         return max(leaders, key=lambda n: (self._host(n).term, n))
+
+    def host(self, name: str) -> RaftHost:
+        return self._host(name)
 
     def _host(self, name: str) -> RaftHost:
         actor = self.world.actor(name)
@@ -206,8 +338,14 @@ class RaftSystem:
         for record in self.recorder.records:
             if isinstance(record, HistoryEvent) and record.type in counts:
                 counts[record.type] += 1
+        conf = self.configuration()
         return {"client ops": " ".join(f"{k}={v}" for k, v in counts.items()),
-                "leaders now": ", ".join(self._leaders()) or "none"}
+                "leaders now": ", ".join(self._leaders()) or "none",
+                "configuration": conf.describe() if conf is not None else "unknown",
+                "membership changes": ", ".join(f"{op} {n}" for op, n in self.membership_done()) or "none"}
+
+    def membership_done(self) -> list[tuple[str, str]]:
+        return list(self.membership.done) if isinstance(self.membership, RaftMembership) else []
 
 
 SYSTEM_BUILDERS["raft"] = RaftSystem

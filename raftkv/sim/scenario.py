@@ -50,6 +50,7 @@ class ClusterSpec:
     check_quorum: bool = True
     read_only: str = "safe"  # "safe" (ReadIndex) or "lease" (unsafe under clock skew)
     snapshot_interval_entries: int = 200
+    max_entries_per_msg: int = 64
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +106,7 @@ class Fault:
     """One timed fault; ``kind`` says which of the other fields matter (see FAULT_KINDS).
 
     ``node`` names a member, or is resolved when the fault fires: ``@leader`` (the current
-    leader; crash, pause, clock, clock_jump, shape), ``@crashed`` (every crashed member;
+    leader; crash, pause, clock, clock_jump, shape, remove_member), ``@crashed`` (every crashed member;
     restart) or ``@paused`` (every paused member; resume).
     """
 
@@ -186,6 +187,7 @@ def validate(scenario: Scenario) -> Scenario:
          f"must exceed heartbeat_ticks ({c.heartbeat_ticks}), got {c.election_timeout_ticks}")
     need(c.read_only in ("safe", "lease"), "cluster.read_only", f"must be 'safe' or 'lease', got {c.read_only!r}")
     need(c.snapshot_interval_entries >= 1, "cluster.snapshot_interval_entries", "must be >= 1")
+    need(c.max_entries_per_msg >= 1, "cluster.max_entries_per_msg", "must be >= 1")
     need(0 <= n.min_latency_us <= n.max_latency_us, "network",
          f"need 0 <= min_latency_us <= max_latency_us, got {n.min_latency_us}, {n.max_latency_us}")
     for name in ("spike_prob", "loss", "duplicate"):
@@ -206,7 +208,7 @@ def validate(scenario: Scenario) -> Scenario:
         need(bug in BUGS, f"bugs[{i}]", f"unknown bug {bug!r}; known: {', '.join(sorted(BUGS))}")
 
     known = set(member_names(c.members))
-    aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape"),
+    aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member"),
                "@crashed": ("restart",), "@paused": ("resume",)}
     for i, fault in enumerate(scenario.faults):
         path = f"faults[{i}]"
