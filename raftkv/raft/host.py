@@ -351,11 +351,11 @@ class RaftHost:
             r = self._core()
             while r.has_ready():
                 rd = r.ready()
+                self._on_soft_state(rd)
+                self._persist(rd)
                 if r.role is Role.LEADER and r.log.committed > max(self._recorded_commit,
                                                                   r.commit_at_election):
                     self._record_commit(r)
-                self._on_soft_state(rd)
-                self._persist(rd)
                 self._send(rd)
                 self._apply(rd)
                 r.advance(rd)

@@ -75,10 +75,13 @@ class KVStateMachine:
 
 class RaftMember:
     def __init__(self, env: Env, peers: tuple[str, ...], config: RaftConfig,
-                 tick_us: int = 100_000, batch_us: int = 0) -> None:
+                 tick_us: int = 100_000, batch_us: int = 0, join: bool = False) -> None:
+        """``peers``: the bootstrap voters; ``join``: a member added to a running cluster
+        (not among ``peers``; starts with an empty disk and waits for the leader)."""
         self.env = env
         self.sm = KVStateMachine()
-        self.raft_host = RaftHost(env, peers, config, self.sm, tick_us, batch_us=batch_us)
+        self.raft_host = RaftHost(env, peers, config, self.sm, tick_us, batch_us=batch_us,
+                                  join=join)
         # The newest request id seen from each client: a duplicated or late copy of a
         # request (ids only grow, one outstanding request per client) is ignored.
         self.last_req: dict[str, int] = {}

@@ -53,7 +53,7 @@ def _resolve(world: World, fault: Fault, target: FaultTarget | None) -> tuple[st
         return tuple(n for n in world.nodes if not world.is_up(n))
     if fault.node == PAUSED:
         return tuple(n for n in world.nodes if world.is_paused(n))
-    if fault.node and fault.node not in world.nodes:
+    if fault.node and fault.node not in world.nodes and fault.kind != "add_member":
         return None
     return (fault.node,)
 
