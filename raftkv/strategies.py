@@ -159,20 +159,28 @@ def fault_schedules(members: int, duration_us: int, *, max_episodes: int = 6, mi
 
 @st.composite
 def _membership(draw: st.DrawFn, nodes: Sequence[str], duration_us: int) -> list[Fault]:
-    """Add fresh members (as learners, later promoted, or as voters) and remove members."""
+    """Add fresh members (as learners, later promoted, or as voters) and remove members
+    (the leader too); changes often come in bursts, so they meet each other and meet
+    elections (a change is retried on whichever leader appears)."""
     out: list[Fault] = []
-    changes = draw(st.integers(0, 2))
+    changes = draw(st.integers(0, 3))
     fresh = [f"n{len(nodes) + i}" for i in range(1, changes + 1)]
+    at = draw(st.integers(0, duration_us - 1))
+    added_at: dict[str, int] = {}
     for name in fresh:
-        at = draw(st.integers(0, duration_us - 1))
+        # The next change comes at once (a burst) or later.
+        at = min(duration_us - 1, at + draw(st.sampled_from((0, 1_000, 2 * _SECOND))))
+        added_at[name] = at
         learner = draw(st.booleans())
         out.append(Fault(at_us=at, kind="add_member", node=name, learner=learner))
         if learner and draw(st.booleans()):
             out.append(Fault(at_us=min(duration_us, at + draw(st.integers(0, 3 * _SECOND))),
                              kind="promote", node=name))
-    if len(nodes) > 1 and draw(st.booleans()):
-        out.append(Fault(at_us=draw(st.integers(0, duration_us - 1)), kind="remove_member",
-                         node=draw(st.sampled_from(tuple(nodes)))))
+    current = [*nodes, *fresh]
+    if len(current) > 1 and draw(st.booleans()):
+        victim = draw(st.sampled_from(("@leader", *current)))
+        at = max(draw(st.integers(0, duration_us - 1)), added_at.get(victim, 0))
+        out.append(Fault(at_us=at, kind="remove_member", node=victim))
     return out
 
 

@@ -133,6 +133,12 @@ class Raft:
         self.ticks = 0
         self.randomized_election_timeout = config.election_timeout_ticks
         self.lead_transferee: str | None = None
+        # A leader that applied its own removal keeps leading until a voter of the new
+        # configuration knows the change is committed, then hands over (see _apply_conf_change).
+        self.stepping_down = False
+        self.step_down_index = 0
+        self.step_down_ticks = 0
+        self.step_down_sent: dict[str, int] = {}
         self.pending_conf_index = 0
         self.commit_at_election = 0
         # Nodes an applied change removed: their vote requests are ignored, so a removed
@@ -181,6 +187,10 @@ class Raft:
             self.config.election_timeout_ticks)
         self.votes = {}
         self.lead_transferee = None
+        self.stepping_down = False
+        self.step_down_index = 0
+        self.step_down_ticks = 0
+        self.step_down_sent: dict[str, int] = {}
         self.prs = {}
         self.pending_reads.clear()
         self.reads_waiting_commit.clear()
@@ -251,6 +261,11 @@ class Raft:
     def _tick_heartbeat(self) -> None:
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
+        if self.stepping_down:
+            self.step_down_ticks += 1
+            if self.step_down_ticks >= self.config.election_timeout_ticks:
+                self.become_follower(self.term, None)  # nobody confirmed in time: just leave
+                return
         if self.election_elapsed >= self.config.election_timeout_ticks:
             self.election_elapsed = 0
             if self.config.check_quorum and not self._quorum_active():
@@ -401,6 +416,10 @@ class Raft:
                 pr.become_probe()  # a full window with no acks: appends were probably lost
             if isinstance(m.context, int) and self.conf.is_voter(m.src):
                 self._read_ack(m.src, m.context)
+                sent = self.step_down_sent.get(m.src)
+                if self.stepping_down and sent is not None and m.context >= sent:
+                    self._finish_step_down(m.src)
+                    return
             if pr.match < self.log.last_index() or pr.match < self.log.committed:
                 self._send_append(m.src, pr)
         elif t is MT.PROPOSE:
@@ -502,8 +521,12 @@ class Raft:
         commit = self.log.committed
         for node, pr in self.prs.items():
             if node != self.id:
+                hb_commit = min(pr.match, commit)
                 self._send(Message(type=MT.HEARTBEAT, src=self.id, dst=node, term=self.term,
-                                   commit=min(pr.match, commit), context=seq))
+                                   commit=hb_commit, context=seq))
+                if (self.stepping_down and hb_commit >= self.step_down_index
+                        and node not in self.step_down_sent and self.conf.is_voter(node)):
+                    self.step_down_sent[node] = seq
         self._read_ack(self.id, seq)
 
     def _read_ack(self, node: str, seq: int) -> None:
@@ -559,6 +582,8 @@ class Raft:
         self.read_hb_needed = True
 
     def _leader_append_proposal(self, entries: list[Entry], forwarded: bool) -> int:
+        if self.stepping_down:
+            raise ProposalDropped("the leader is leaving the configuration", None)
         if self.lead_transferee is not None:
             raise ProposalDropped("leadership transfer in progress", self.lead_transferee)
         last = self.log.last_index()
@@ -855,17 +880,17 @@ class Raft:
         self.removed.difference_update(members)
         if self.role is not Role.LEADER:
             return
-        if not new.is_voter(self.id):
-            # Removed (or demoted): we led until the change committed; now hand over to the
-            # most caught-up voter, so the cluster need not wait for an election timeout.
-            target = self._handover_target()
-            term = self.term
-            self.become_follower(term, None)
-            if target is not None:
-                self._send(Message(type=MT.TIMEOUT_NOW, src=self.id, dst=target, term=term))
-            return
+        if not new.is_voter(self.id) and not self.stepping_down:
+            # Removed (or demoted): we led until the change committed.  Keep leading (no
+            # new proposals) until a voter of the new configuration has heard the commit
+            # index that covers the change, then hand over to it; otherwise the others
+            # could be left campaigning in the old configuration, needing us.
+            self.stepping_down = True
+            self.step_down_index = self.log.committed
+            self.step_down_ticks = 0
+            self.read_hb_needed = True
         for n in list(self.prs):
-            if n not in members:
+            if n not in members and n != self.id:
                 del self.prs[n]
                 self.hb_acks.pop(n, None)
         for n in members:
@@ -880,16 +905,14 @@ class Raft:
         if self._maybe_commit():
             self._bcast_append()
 
-    def _handover_target(self) -> str | None:
-        last = self.log.last_index()
-        best: tuple[int, str] | None = None
-        for n in self.conf.all_voters():
-            pr = self.prs.get(n)
-            if n == self.id or pr is None or pr.match != last:
-                continue
-            if best is None or (pr.match, n) > best:
-                best = (pr.match, n)
-        return best[1] if best is not None else None
+    def _finish_step_down(self, target: str) -> None:
+        """``target`` (a voter of the new configuration) knows the change is committed."""
+        term = self.term
+        pr = self.prs.get(target)
+        caught_up = pr is not None and pr.match == self.log.last_index()
+        self.become_follower(term, None)
+        if caught_up:
+            self._send(Message(type=MT.TIMEOUT_NOW, src=self.id, dst=target, term=term))
 
     def _maybe_auto_leave(self) -> None:
         """A leader in an auto-leave joint configuration leaves it once nothing is pending."""

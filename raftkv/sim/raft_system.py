@@ -210,7 +210,7 @@ class RaftMembership:
             return
         actor = world.actor(node)
         knows = isinstance(actor, RaftMember) and actor.raft_host.raft is not None and \
-            node not in actor.raft_host.cluster.members()
+            node not in actor.raft_host.cluster.members() and not actor.raft_host.is_leader
         if actor is not None and not knows and world.now_us < grace_until_us:
             world.schedule(world.now_us + 10_000, lambda: self._stop_removed(node, grace_until_us))
             return
