@@ -190,7 +190,7 @@ class Raft:
         self.stepping_down = False
         self.step_down_index = 0
         self.step_down_ticks = 0
-        self.step_down_sent: dict[str, int] = {}
+        self.step_down_sent = {}
         self.prs = {}
         self.pending_reads.clear()
         self.reads_waiting_commit.clear()
