@@ -342,6 +342,8 @@ class Raft:
     def step(self, m: Message) -> None:
         """Process one message from a peer."""
         t = m.type
+        if (t is MT.VOTE or t is MT.PRE_VOTE) and m.src in self.removed:
+            return  # a removed member campaigning (it never learnt of its removal): ignore it
         if m.term == 0:
             pass  # forwarded request: carries no term
         elif m.term > self.term:
@@ -370,8 +372,6 @@ class Raft:
             return
 
         if t is MT.VOTE or t is MT.PRE_VOTE:
-            if m.src in self.removed:
-                return  # a removed member campaigning: ignore it
             self._handle_vote_request(m)
         elif self.role is Role.LEADER:
             self._step_leader(m)
