@@ -831,6 +831,10 @@ class Raft:
             upper = self._apply_upper()
             if upper > log.applied:
                 committed = tuple(log.slice(log.applied + 1, upper + 1))
+        if any(e.kind is EntryKind.CONF for e in committed):
+            # A configuration is applied only once the commit index covering it is durable:
+            # a restarted member comes back in the configuration it last used.
+            must_sync = True
         msgs = tuple(self.msgs)
         self.msgs = []
         reads = tuple(self.read_states)
