@@ -51,3 +51,16 @@ def test_state_machine_safety() -> None:
     with pytest.raises(SafetyViolation, match="state machine safety") as exc:
         w.record("raft.apply", "n3", first=2, terms=(2,), commit=2, term=2)
     assert exc.value.index == 2 and exc.value.nodes == ("n1", "n3")
+
+
+def test_commit_rule() -> None:
+    w, _ = checker()
+    for node in ("n1", "n2"):
+        w.record("raft.append", node, first=1, prev_term=0, terms=(2, 4), role="follower", term=4)
+    # Committing the term-4 entry of a term-4 leader is fine...
+    w.record("raft.commit", "n1", index=2, entry_term=4, term=4, voters=("n1", "n2", "n3"), outgoing=())
+    # ...but a term-5 leader counting replicas of the term-4 entry is the Figure 8 bug.
+    with pytest.raises(SafetyViolation, match="commit rule") as exc:
+        w.record("raft.commit", "n2", index=2, entry_term=4, term=5, voters=("n1", "n2", "n3"),
+                 outgoing=())
+    assert exc.value.index == 2 and exc.value.term == 5

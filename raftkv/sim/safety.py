@@ -14,6 +14,8 @@ incrementally, on every ``raft.*`` record the members emit:
 * commit quorum        -- whenever a leader advances its commit index, the entry there is
   in the logs of a quorum of the configuration the leader counted (majorities of both
   voter sets in a joint configuration), as the members' own append records show;
+* commit rule          -- a leader advances its commit index only to an entry of its own
+  term; earlier entries are committed indirectly (Raft paper section 5.4.2, Figure 8);
 * configuration change safety -- a leader appends a membership change only once every
   earlier change in its log is committed and it has committed an entry of its own term
   (Raft thesis section 4.1 and its single-server-change erratum); with one-leader-per-term
@@ -280,6 +282,11 @@ class SafetyChecker:
         index: int = f["index"]
         term: int = f["entry_term"]
         self.commits_checked += 1
+        if term != f["term"]:
+            self._fail("commit rule", (node,), f["term"], index,
+                       f"leader {node} of term {f['term']} advanced its commit index to {index}, an "
+                       f"entry of term {term}: only entries of the leader's own term may be committed "
+                       f"by counting replicas (Raft paper 5.4.2, Figure 8)")
         for voters in (f["voters"], f["outgoing"]):
             if not voters:
                 continue
