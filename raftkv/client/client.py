@@ -14,6 +14,15 @@ asked again on another member when one stays silent for a quarter of the timeout
 Concurrent operations of one client are recorded as processes ``<process>``,
 ``<process>/1``, ``<process>/2``... (one pending operation per history process).
 
+Membership: :meth:`Client.member_add` (as voter or learner), :meth:`~Client.member_promote`,
+:meth:`~Client.member_remove` and :meth:`~Client.member_list` (linearizable: voters and
+learners) are recorded as ``member_add`` (value ``[name, "voter"|"learner"]``),
+``member_promote`` / ``member_remove`` (value: the name) and ``member_list`` (ok
+value: ``[[name, "voter"|"learner"], ...]``); the checkers ignore these ``f`` names.
+The client talks to the members it was given; it learns of new ones from leader hints
+and member lists (and :meth:`Client.set_members`), and a member that was removed
+simply stops answering (reads and watches move elsewhere, writes time out).
+
 Watches survive their member: a stream that stops answering its probes (or that the
 member no longer knows) is reopened on another member from the last seen revision
 + 1 (with the catalogued bug ``watch_resume_at_last_revision``: at the last seen
@@ -68,11 +77,21 @@ from raftkv.kv import (
     WatchFilter,
     WatchResponse,
 )
+from raftkv.kv.members import (
+    MEMBER_REQUESTS,
+    MemberAddRequest,
+    MemberAddResponse,
+    MemberPromoteRequest,
+    MemberPromoteResponse,
+    MemberRemoveRequest,
+    MemberRemoveResponse,
+)
 from raftkv.kv.protocol import (
     ClientRequest,
     ClientResponse,
     ErrNotLeader,
     MemberListRequest,
+    MemberListResponse,
     StatusRequest,
     WatchStreamClose,
     WatchStreamGone,
@@ -90,6 +109,9 @@ TAG = "kvc"
 # requests without effects: retried on another member when one stays silent
 _IDEMPOTENT = (RangeRequest, StatusRequest, MemberListRequest, LeaseTimeToLiveRequest,
                LeaseLeasesRequest)
+# requests only the leader answers successfully
+_LEADER_ONLY = (PutRequest, DeleteRangeRequest, TxnRequest, LeaseGrantRequest, LeaseRevokeRequest,
+                LeaseKeepAliveRequest, *MEMBER_REQUESTS)
 
 
 @attrs.frozen(kw_only=True)
@@ -166,9 +188,12 @@ def _result_fields(resp: object) -> dict[str, Any]:
     return {}
 
 
-def _read_value(resp: object) -> str | None:
+def _read_value(resp: object) -> Any:
     if isinstance(resp, RangeResponse) and resp.kvs:
         return _s(resp.kvs[0].value)
+    if isinstance(resp, MemberListResponse | MemberAddResponse | MemberPromoteResponse
+                  | MemberRemoveResponse):
+        return tuple((m.name, "learner" if m.is_learner else "voter") for m in resp.members)
     return None
 
 
@@ -270,6 +295,24 @@ class Client:
         self._next_id += 1
         return self._next_id
 
+    def set_members(self, members: tuple[str, ...]) -> None:
+        """The cluster's members changed: talk to these from now on.  Watches on a
+        member that is no longer listed move to another one at once."""
+        if not members:
+            raise ValueError("Client needs at least one member")
+        if members == self.members:
+            return
+        self.members = tuple(members)
+        if self.leader not in self.members:
+            self.leader = self.members[self.env.rng.randrange(len(self.members))]
+        for w in [w for w in self._watches.values() if w.member not in self.members]:
+            if not w.closed:
+                self._resume(w, switch=True)
+
+    def _learn_member(self, name: str) -> None:
+        if name and name not in self.members:
+            self.members = (*self.members, name)
+
     def _other_member(self, than: str) -> str:
         members = self.members
         if len(members) == 1:
@@ -358,16 +401,25 @@ class Client:
         op.in_flight = False
         err = msg.error
         if err is None:
-            if isinstance(op.request, PutRequest | DeleteRangeRequest | TxnRequest
-                          | LeaseGrantRequest | LeaseRevokeRequest | LeaseKeepAliveRequest):
+            if isinstance(op.request, _LEADER_ONLY):
                 self.leader = src  # only the leader answers these
-            self._finish(op, "ok", msg.response, None)
+            resp = msg.response
+            if isinstance(resp, MemberListResponse | MemberAddResponse | MemberPromoteResponse
+                          | MemberRemoveResponse) and resp.members:
+                names = tuple(m.name for m in resp.members)
+                if isinstance(resp, MemberRemoveResponse):
+                    self.set_members(names)
+                else:
+                    for name in names:
+                        self._learn_member(name)
+            self._finish(op, "ok", resp, None)
             return
         if isinstance(err, ErrNotLeader | ErrNoLeader):
             # refused before proposing: certainly not applied; try again elsewhere
             op.last_error = err
             hint = err.leader if isinstance(err, ErrNotLeader) else ""
-            if hint and hint in self.members and hint != src:
+            self._learn_member(hint)  # a leader this client did not know of: a new member
+            if hint and hint != src:
                 self.leader = hint
                 op.target = hint
                 self._send_attempt(op)
@@ -486,8 +538,24 @@ class Client:
         """The :class:`~raftkv.kv.protocol.MemberStatus` of ``member`` (default: the leader guess)."""
         self._start(StatusRequest(), cb, None, target=member)
 
-    def member_list(self, cb: Callback) -> None:
-        self._start(MemberListRequest(), cb, None)
+    def member_list(self, cb: Callback, *, linearizable: bool = True) -> None:
+        """The voters and learners (:class:`~raftkv.kv.protocol.MemberListResponse`);
+        recorded as ``member_list``."""
+        self._start(MemberListRequest(linearizable=linearizable), cb,
+                    HistSpec(f="member_list", read=True))
+
+    def member_add(self, name: str, cb: Callback, *, learner: bool = False) -> None:
+        """Add ``name`` (a fresh member started with ``join=True``) as a voter, or as a
+        learner (promote it once it has caught up)."""
+        self._start(MemberAddRequest(name=name, is_learner=learner), cb,
+                    HistSpec(f="member_add", value=(name, "learner" if learner else "voter")))
+
+    def member_promote(self, name: str, cb: Callback) -> None:
+        """Make learner ``name`` a voter; fails with ``ErrLearnerNotReady`` while it lags."""
+        self._start(MemberPromoteRequest(name=name), cb, HistSpec(f="member_promote", value=name))
+
+    def member_remove(self, name: str, cb: Callback) -> None:
+        self._start(MemberRemoveRequest(name=name), cb, HistSpec(f="member_remove", value=name))
 
     # ------------------------------------------------------------------ watches
     def watch(self, key: bytes, cb: WatchCallback, *, range_end: bytes = b"",

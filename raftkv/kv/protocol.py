@@ -76,7 +76,11 @@ class MemberStatus:
 
 @attrs.frozen(kw_only=True)
 class MemberListRequest:
-    pass
+    """List voters and learners.  ``linearizable`` (the default): after a ReadIndex round,
+    so the answer reflects every change applied before the request was sent; else the
+    answering member's applied configuration at once (may be stale)."""
+
+    linearizable: bool = True
 
 
 @attrs.frozen(kw_only=True)

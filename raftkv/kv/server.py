@@ -16,7 +16,17 @@ Requests arrive as :class:`~raftkv.kv.protocol.ClientRequest` and are answered w
   round confirms the leadership (so a deposed leader never extends a lease);
 * watches are served by any member from its applied state (see the stream messages
   in :mod:`raftkv.kv.protocol`), with periodic progress notifications;
-* status and member list are answered at once from local state.
+* status is answered at once from local state; the member list (voters and
+  learners) after a ReadIndex round (or at once when not ``linearizable``);
+* membership changes (:mod:`raftkv.kv.members`: add as voter or learner, promote,
+  remove) run on the leader only, one at a time, and are answered once the leader
+  has applied the new configuration.  Refusals are etcd's errors (member exists, not
+  found, not a learner, learner not in sync, too many learners, change pending), all
+  sent before anything was proposed.
+
+A member added to a running cluster is started with ``join=True`` and an empty disk;
+it passes the same bootstrap ``peers`` as every other member (see
+:class:`~raftkv.raft.host.RaftHost`).
 
 Only the leader expires leases: every ``lease_check_interval_us`` it asks the lessor
 for expired leases (by its local clock) and proposes ``LeaseRevokeRequest(expired=True)``.
@@ -34,9 +44,26 @@ import attrs
 from raftkv.bugs import NO_BUGS, BugSet
 from raftkv.env import Env
 from raftkv.raft.config import RaftConfig
-from raftkv.raft.host import Dropped, NotLeader, OutcomeUnknown, ProposalError, RaftHost
+from raftkv.raft.host import Dropped, NotLeader, OutcomeUnknown, ProposalError, RaftHost, Refused
+from raftkv.raft.quorum import ClusterConfig
 
 from .errors import ErrInvalidRequest, ErrNoLeader, ErrTimeout, KVError
+from .members import (
+    MEMBER_REQUESTS,
+    ErrLearnerNotReady,
+    ErrMemberChangePending,
+    ErrMemberChangeRefused,
+    ErrMemberExist,
+    ErrMemberNotFound,
+    ErrMemberNotLearner,
+    ErrTooManyLearners,
+    MemberAddRequest,
+    MemberAddResponse,
+    MemberPromoteRequest,
+    MemberPromoteResponse,
+    MemberRemoveRequest,
+    MemberRemoveResponse,
+)
 from .protocol import (
     ClientRequest,
     ClientResponse,
@@ -68,7 +95,7 @@ from .types import (
     WatchResponse,
 )
 
-__all__ = ["KVServer", "MonotonicClock", "ServerConfig", "min_lease_ttl_s"]
+__all__ = ["KVServer", "MonotonicClock", "ServerConfig", "members_of", "min_lease_ttl_s"]
 
 _WRITES = (PutRequest, DeleteRangeRequest, TxnRequest, CompactionRequest, LeaseGrantRequest,
            LeaseRevokeRequest)
@@ -89,12 +116,17 @@ class ServerConfig:
     dedup_window_us: int = 10_000_000  # how long a request id is remembered
     max_txn_ops: int = 128
     max_events_per_response: int = 1000
+    # MemberAdd of a learner is refused (ErrTooManyLearners) when the cluster has this
+    # many learners already (etcd's --max-learners, default 1); None: no limit.
+    max_learners: int | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("request_timeout_us", "lease_check_interval_us", "progress_interval_us",
                      "dedup_window_us", "max_txn_ops", "max_events_per_response"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ServerConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.max_learners is not None and self.max_learners < 0:
+            raise ValueError(f"ServerConfig.max_learners must be >= 0 or None, got {self.max_learners}")
 
 
 class MonotonicClock:
@@ -153,6 +185,11 @@ class _Stream:
         self.seq = 0
 
 
+def members_of(conf: ClusterConfig) -> tuple[Member, ...]:
+    """Every voter (incoming and outgoing) and learner of ``conf``, sorted by name."""
+    return tuple(Member(name=n, is_learner=conf.is_learner(n)) for n in conf.members())
+
+
 def min_lease_ttl_s(raft_config: RaftConfig, tick_us: int) -> int:
     """etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds."""
     election_us = raft_config.election_timeout_ticks * tick_us
@@ -164,9 +201,12 @@ class KVServer:
     for inspection (the simulator's safety checker reads ``raft_host``)."""
 
     def __init__(self, env: Env, peers: tuple[str, ...], raft_config: RaftConfig, tick_us: int,
-                 *, config: ServerConfig | None = None, bugs: BugSet = NO_BUGS) -> None:
+                 *, config: ServerConfig | None = None, bugs: BugSet = NO_BUGS,
+                 join: bool = False) -> None:
         self.env = env
         self.peers = tuple(sorted(peers))
+        self.raft_config = raft_config
+        self.join = join
         self.config = config or ServerConfig()
         self.tick_us = tick_us
         self.bugs = bugs
@@ -178,7 +218,7 @@ class KVServer:
         # lease time: immune to clock jumps (see MonotonicClock)
         self.clock = MonotonicClock(env, self.config.lease_check_interval_us)
         self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(self.clock, self.store),
-                                  tick_us, request_timeout_ticks=timeout_ticks)
+                                  tick_us, request_timeout_ticks=timeout_ticks, join=join)
         self.lease_extend_us = raft_config.election_timeout_ticks * tick_us
         self._was_leader = False
         self._seen: dict[tuple[str, int], int] = {}  # (client, req_id) -> forget at (local us)
@@ -297,9 +337,10 @@ class KVServer:
         elif isinstance(req, StatusRequest):
             self._reply(src, req_id, self.status())
         elif isinstance(req, MemberListRequest):
-            self._reply(src, req_id, MemberListResponse(
-                members=tuple(Member(name=p) for p in self.raft_host.cluster.voters),
-                leader=self.raft_host.leader_id or "", responder=self.env.node_id))
+            self.list_members(lambda result: self._reply(src, req_id, result),
+                              linearizable=req.linearizable)
+        elif isinstance(req, MEMBER_REQUESTS):
+            self.change_members(req, lambda result: self._reply(src, req_id, result))
         else:
             self._reply(src, req_id, ErrInvalidRequest(
                 reason=f"unknown request type {type(req).__name__}"))
@@ -344,6 +385,113 @@ class KVServer:
                             raft_term=host.term, raft_index=host.commit_index,
                             raft_applied_index=host.applied_index, is_leader=host.is_leader,
                             store=self.store.status())
+
+    # ------------------------------------------------------------------ members
+    @property
+    def configuration(self) -> ClusterConfig:
+        """The configuration this member has applied."""
+        return self.raft_host.cluster
+
+    def _member_list(self) -> MemberListResponse:
+        return MemberListResponse(members=members_of(self.raft_host.cluster),
+                                  leader=self.raft_host.leader_id or "", responder=self.env.node_id)
+
+    def list_members(self, on_done: Callable[[object], None], *, linearizable: bool = True) -> None:
+        """``on_done(MemberListResponse)`` (after a ReadIndex round when ``linearizable``),
+        or ``on_done(KVError)``."""
+        if not linearizable:
+            on_done(self._member_list())
+            return
+
+        def ready(result: object) -> None:
+            if isinstance(result, ProposalError):
+                on_done(self._host_error(result, read=True))
+            else:
+                on_done(self._member_list())
+
+        self.raft_host.list_members(ready)
+
+    def change_members(self, req: object, on_done: Callable[[object], None]) -> None:
+        """Run a :class:`~raftkv.kv.members.MemberAddRequest`, ``MemberPromoteRequest``
+        or ``MemberRemoveRequest`` on this member, which must lead.  ``on_done`` gets the
+        response once the new configuration is applied here, or a :class:`KVError`
+        (``ErrNotLeader``/``ErrNoLeader`` and the member errors: certainly not applied;
+        ``ErrTimeout``: unknown)."""
+        host = self.raft_host
+        if not host.is_leader:
+            on_done(self._not_leader())
+            return
+        refusal = self._member_precheck(req)
+        if refusal is not None:
+            self.env.record("kv.member_refused", request=req, error=type(refusal).__name__)
+            on_done(refusal)
+            return
+
+        def done(result: object) -> None:
+            if isinstance(result, ProposalError):
+                err = self._member_error(result)
+                if isinstance(result, Refused):
+                    self.env.record("kv.member_refused", request=req, error=type(err).__name__)
+                on_done(err)
+                return
+            members = members_of(host.cluster)
+            if isinstance(req, MemberAddRequest):
+                on_done(MemberAddResponse(member=Member(name=req.name, is_learner=req.is_learner),
+                                          members=members))
+            elif isinstance(req, MemberPromoteRequest):
+                on_done(MemberPromoteResponse(members=members))
+            else:
+                on_done(MemberRemoveResponse(members=members))
+
+        self.env.record("kv.member_change", request=req)
+        if isinstance(req, MemberAddRequest):
+            host.add_member(req.name, learner=req.is_learner, on_done=done)
+        elif isinstance(req, MemberPromoteRequest):
+            host.promote_member(req.name, done)
+        else:
+            assert isinstance(req, MemberRemoveRequest), req
+            host.remove_member(req.name, done)
+
+    def _member_precheck(self, req: object) -> KVError | None:
+        """etcd's checks against the leader's configuration, before proposing."""
+        conf = self.raft_host.cluster
+        if isinstance(req, MemberAddRequest):
+            if req.name in conf.members():
+                return ErrMemberExist(name=req.name)
+            limit = self.config.max_learners
+            if req.is_learner and limit is not None and len(conf.learners) >= limit:
+                return ErrTooManyLearners(max_learners=limit)
+            return None
+        if isinstance(req, MemberPromoteRequest):
+            if req.name not in conf.members():
+                return ErrMemberNotFound(name=req.name)
+            if not conf.is_learner(req.name):
+                return ErrMemberNotLearner(name=req.name)
+            lag = self.raft_host.learner_lag(req.name)
+            if lag is not None and lag > self.raft_config.promote_max_lag_entries:
+                return ErrLearnerNotReady(name=req.name, lag=lag)
+            return None
+        if isinstance(req, MemberRemoveRequest):
+            if req.name not in conf.members():
+                return ErrMemberNotFound(name=req.name)
+            return None
+        return ErrInvalidRequest(reason=f"not a member request: {type(req).__name__}")
+
+    def _member_error(self, err: ProposalError) -> KVError:
+        if not isinstance(err, Refused):
+            return self._host_error(err, read=False)
+        reason = err.reason
+        if "still pending" in reason:
+            return ErrMemberChangePending()
+        if "has not caught up" in reason:
+            return ErrLearnerNotReady(reason=reason)
+        if "is already a" in reason:
+            return ErrMemberExist(reason=reason)
+        if "not a member" in reason:
+            return ErrMemberNotFound(reason=reason)
+        if "is not a learner" in reason:
+            return ErrMemberNotLearner(reason=reason)
+        return ErrMemberChangeRefused(reason=reason)
 
     def _forget_old_requests(self) -> None:
         now = self.clock.now_us()
