@@ -15,6 +15,18 @@ new leader grants), or after its revoke completed.
   that the lease is not found.
 * lease_expired: a linearizable get invoked after the lease is surely gone does not
   return a key still attached to it (``lease`` field of the get result).
+
+Lease clocks restart.  Only the leader expires leases; while there is none, no lease
+expires, and every new leader grants each lease a full TTL again (etcd's lessor
+``Promote``, which adds an extension such as an election timeout); a leader that was
+paused did not count the pause.  The history does not show these moments, so
+``lease_resets_us`` gives them: the times (history clock) at which the lease clocks may
+have restarted (a member became leader, a paused leader resumed).  A lease that was not
+surely gone at such a time ``p`` is not surely gone before ``p + ttl +
+reset_extension_us + expiry_grace_us`` either.  With no reset times given (the default,
+and what ``raftkv check`` assumes for a plain history) the checker assumes the leader
+never changed: either pass them, or choose an ``expiry_grace_us`` that covers a TTL plus
+an election for histories with leader changes.
 """
 
 from __future__ import annotations
@@ -35,8 +47,18 @@ def _not_found(op: Operation) -> bool:
     return op.outcome == "fail" and op.error is not None and any(s in op.error.lower() for s in _NOT_FOUND)
 
 
-def check_leases(history: History, *, expiry_grace_us: int = 2_000_000) -> list[Violation]:
-    """All lease-guarantee violations in ``history`` (empty: none found)."""
+def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
+                 lease_resets_us: Sequence[int] = (), reset_extension_us: int = 0) -> list[Violation]:
+    """All lease-guarantee violations in ``history`` (empty: none found).
+
+    ``lease_resets_us``: times at which lease clocks may have restarted (leader changes,
+    resumed leaders; see the module docstring), in any order; ``reset_extension_us``:
+    what a new leader adds to each lease's TTL on taking over.
+    """
+    if expiry_grace_us < 0 or reset_extension_us < 0:
+        raise ValueError(f"check_leases: expiry_grace_us ({expiry_grace_us}) and reset_extension_us "
+                         f"({reset_extension_us}) must be >= 0")
+    resets = sorted(int(t) for t in lease_resets_us)
     ops = history.operations
     out: list[Violation] = []
     grants: dict[int, list[Operation]] = {}  # lease -> ok grants/keepalives
@@ -72,12 +94,24 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000) -> list[
             if r.outcome == "ok" and r.complete_time_us is not None:
                 ends.append(r.complete_time_us)
         last = None
+        first_invoke = None
+        ttl_us = 0
         for g in maybe.get(lease, ()):
             if g.complete_time_us is None or g.ttl_s is None:
                 return min(ends) if ends else None  # an unfinished keepalive may extend it
             t = g.complete_time_us + g.ttl_s * 1_000_000 + expiry_grace_us
+            if last is None or t > last:
+                ttl_us = g.ttl_s * 1_000_000
             last = t if last is None else max(last, t)
+            if g.invoke_time_us is not None:
+                first_invoke = g.invoke_time_us if first_invoke is None else min(first_invoke, g.invoke_time_us)
         if last is not None:
+            # a lease clock restart while the lease may still exist grants it a new TTL
+            for p in resets:
+                if p > last:
+                    break
+                if first_invoke is not None and p >= first_invoke:
+                    last = max(last, p + ttl_us + reset_extension_us + expiry_grace_us)
             ends.append(last)
         return min(ends) if ends else None
 

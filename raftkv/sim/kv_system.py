@@ -6,7 +6,15 @@ clients); clients ``c1..cM`` run :class:`raftkv.client.WorkloadClient`, all reco
 into one shared history (the simulator runs in one process, so recording order is
 real-time order).  Checked after the run: linearizability (etcd model, with a step
 budget: an ``unknown`` verdict is not a violation), etcd's watch guarantees and the
-lease guarantees; the continuous Raft safety checker runs during the run.
+lease guarantees (told when lease clocks restarted: leader changes, resumed members);
+the continuous Raft safety checker runs during the run.
+
+Membership faults go through :class:`KVMembership`, the way an operator uses etcd's
+member API: a fresh member starts with ``join=True`` and an empty disk, the change is
+sent to the current leader's member API (retried briefly on no leader, a pending
+change or a learner still catching up; other refusals are recorded as
+``membership_skipped``), a removed member is stopped once it knows it was removed, and
+the clients are told the new member list.
 """
 
 from __future__ import annotations
@@ -24,13 +32,25 @@ from raftkv.check import (
     make_history,
     render_html,
 )
-from raftkv.check import Violation as CheckViolation
 from raftkv.check.history import History, HistoryEvent
 from raftkv.client import WorkloadClient, WorkloadParams
 from raftkv.client.client import Client, ClientConfig, Result
 from raftkv.env import Env
+from raftkv.kv import ErrNoLeader, ErrTimeout, KVError
+from raftkv.kv.members import (
+    ErrLearnerNotReady,
+    ErrMemberChangePending,
+    ErrMemberChangeRefused,
+    ErrMemberExist,
+    ErrMemberNotFound,
+    ErrMemberNotLearner,
+    MemberAddRequest,
+    MemberPromoteRequest,
+    MemberRemoveRequest,
+)
+from raftkv.kv.protocol import ErrNotLeader
 from raftkv.kv.server import KVServer, ServerConfig
-from raftkv.raft import RaftConfig
+from raftkv.raft import ClusterConfig, RaftConfig
 
 from .faults import MembershipControl
 from .network import Latency
@@ -40,9 +60,15 @@ from .scenario import Scenario, client_names, member_names
 from .trace import TraceEvent
 from .world import World
 
-__all__ = ["ClientActor", "KVCluster", "KVSystem", "LINEARIZABILITY_BUDGET_STEPS"]
+__all__ = ["ClientActor", "KVCluster", "KVMembership", "KVSystem", "LINEARIZABILITY_BUDGET_STEPS"]
 
 LINEARIZABILITY_BUDGET_STEPS = 2_000_000
+# How long a membership change is retried (no leader, another change pending, a learner
+# still catching up) before it is given up and recorded as skipped.
+MEMBERSHIP_RETRY_US = 3_000_000
+MEMBERSHIP_RETRY_PERIOD_US = 2_000
+# A removed member is stopped when it has applied its own removal, or after this long.
+REMOVAL_GRACE_US = 1_000_000
 
 
 def raft_config_for(scenario: Scenario) -> RaftConfig:
@@ -53,7 +79,116 @@ def raft_config_for(scenario: Scenario) -> RaftConfig:
         snapshot_interval_entries=c.snapshot_interval_entries,
         compaction_keep_entries=min(100, c.snapshot_interval_entries),
         max_entries_per_msg=c.max_entries_per_msg,
+        max_clock_drift_ppm=c.max_clock_drift_ppm,
         bugs=frozenset(scenario.bugs))
+
+
+class KVMembership:
+    """:class:`~raftkv.sim.faults.MembershipControl` for the kv system (see the module
+    docstring); ``done`` lists the changes that applied, in order."""
+
+    def __init__(self, system: KVSystem) -> None:
+        self.system = system
+        self.world = system.world
+        self.done: list[tuple[str, str]] = []  # (op, node)
+        self._last_refusal: dict[tuple[str, str], str] = {}
+
+    # -- MembershipControl --------------------------------------------------------
+    def add_member(self, node: str, learner: bool) -> None:
+        sys_ = self.system
+        if node in self.world.nodes:
+            self.world.record("membership_skipped", op="add", node=node, why="node exists")
+            return
+        sys_.start_member(node)
+        self._attempt("add_learner" if learner else "add_voter", node,
+                      self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    def remove_member(self, node: str) -> None:
+        if node not in self.system.members:
+            self.world.record("membership_skipped", op="remove", node=node, why="not a member")
+            return
+        self._attempt("remove", node, self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    def promote(self, node: str) -> None:
+        if node not in self.system.members:
+            self.world.record("membership_skipped", op="promote", node=node, why="not a member")
+            return
+        self._attempt("promote", node, self.world.now_us + MEMBERSHIP_RETRY_US)
+
+    # -- proposing with retries ---------------------------------------------------
+    def _attempt(self, op: str, node: str, deadline_us: int) -> None:
+        if node not in self.system.members:
+            self.world.record("membership_skipped", op=op, node=node, why="no longer a member")
+            return
+        leader = self.system.leader()
+        if leader is None:
+            self._retry(op, node, deadline_us, "no leader")
+            return
+        server = self.system.server(leader)
+        if op in ("add_learner", "add_voter"):
+            req: object = MemberAddRequest(name=node, is_learner=op == "add_learner")
+        elif op == "promote":
+            req = MemberPromoteRequest(name=node)
+        else:
+            req = MemberRemoveRequest(name=node)
+        server.change_members(req, lambda result: self._done(op, node, deadline_us, result))
+
+    def _retry(self, op: str, node: str, deadline_us: int, why: str) -> None:
+        world = self.world
+        if world.now_us + MEMBERSHIP_RETRY_PERIOD_US > deadline_us:
+            world.record("membership_skipped", op=op, node=node, why=why)
+            return
+        world.schedule(world.now_us + MEMBERSHIP_RETRY_PERIOD_US,
+                       lambda: self._attempt(op, node, deadline_us))
+
+    def _already(self, op: str, node: str, err: KVError) -> bool:
+        """A refusal saying the change is in place already (an earlier attempt whose
+        outcome was unknown did apply)."""
+        conf = self.system.configuration()
+        if conf is None:
+            return False
+        if op == "add_learner":
+            return isinstance(err, ErrMemberExist) and conf.is_learner(node)
+        if op == "add_voter" or op == "promote":
+            return isinstance(err, ErrMemberExist | ErrMemberNotLearner) and node in conf.voters \
+                and not conf.joint
+        return isinstance(err, ErrMemberNotFound) and node not in conf.members()
+
+    def _done(self, op: str, node: str, deadline_us: int, result: object) -> None:
+        world = self.world
+        if not isinstance(result, KVError) or self._already(op, node, result):
+            world.record("membership_done", op=op, node=node)
+            self.done.append((op, node))
+            if op == "remove":
+                self._stop_removed(node, world.now_us + REMOVAL_GRACE_US)
+            else:
+                self.system.update_clients()
+            return
+        if isinstance(result, ErrMemberChangePending | ErrLearnerNotReady) or (
+                isinstance(result, ErrMemberChangeRefused) and "joint" in result.reason):
+            why = f"{result} {result.details}" if result.details else str(result)
+            if self._last_refusal.get((op, node)) != why:
+                self._last_refusal[(op, node)] = why
+                world.record("membership_refused", op=op, node=node, why=why)
+            self._retry(op, node, deadline_us, why)
+            return
+        if isinstance(result, ErrNotLeader | ErrNoLeader | ErrTimeout):
+            # not applied (or unknown): try again; a duplicate is refused as "already"
+            self._retry(op, node, deadline_us, type(result).__name__)
+            return
+        world.record("membership_skipped", op=op, node=node, why=f"{result} {result.details}")
+
+    def _stop_removed(self, node: str, grace_until_us: int) -> None:
+        world = self.world
+        if node not in world.nodes:
+            return
+        actor = world.actor(node)
+        knows = isinstance(actor, KVServer) and node not in actor.configuration.members() \
+            and not actor.is_leader
+        if actor is not None and not knows and world.now_us < grace_until_us:
+            world.schedule(world.now_us + 10_000, lambda: self._stop_removed(node, grace_until_us))
+            return
+        self.system.stop_member(node)
 
 
 class KVSystem:
@@ -62,7 +197,11 @@ class KVSystem:
     def __init__(self, scenario: Scenario, world: World) -> None:
         self.scenario = scenario
         self.world = world
-        self.members = member_names(scenario.cluster.members)
+        # ``bootstrap``: the voters at index 0, passed to every member; ``members``: the
+        # member processes running now (fresh ones join, removed ones leave)
+        self.bootstrap = member_names(scenario.cluster.members)
+        self.members = self.bootstrap
+        self._joining: list[str] = []  # started, but their addition has not applied yet
         self.clients = client_names(scenario.workload.clients)
         self.bugs = frozenset(scenario.bugs)
         self.raft_config = raft_config_for(scenario)
@@ -83,15 +222,44 @@ class KVSystem:
         self._lin: LinearizabilityResult | None = None
         self.lease_resets_us: list[int] = []
         world.subscribe(self._on_trace)
+        self.membership = KVMembership(self)
 
     # ------------------------------------------------------------------ building
-    def _server(self, env: Env) -> KVServer:
-        return KVServer(env, self.members, self.raft_config, self.scenario.cluster.tick_us,
-                        config=self.server_config, bugs=self.bugs)
+    def _server(self, env: Env, *, join: bool = False) -> KVServer:
+        return KVServer(env, self.bootstrap, self.raft_config, self.scenario.cluster.tick_us,
+                        config=self.server_config, bugs=self.bugs, join=join)
 
     def _client(self, env: Env) -> WorkloadClient:
-        return WorkloadClient(env, self.members, self.params, self.recorder, bugs=self.bugs,
+        return WorkloadClient(env, self.client_members(), self.params, self.recorder, bugs=self.bugs,
                               client_config=self.client_config)
+
+    def start_member(self, name: str) -> None:
+        """Start a fresh member (empty disk, ``join=True``); it serves once added."""
+        self.world.add_node(name, lambda env: self._server(env, join=True))
+        self.members = (*self.members, name)
+        self._joining.append(name)
+
+    def stop_member(self, name: str) -> None:
+        """Take a removed member out of the world for good, and out of the clients' lists."""
+        self.world.remove_node(name)
+        self.members = tuple(m for m in self.members if m != name)
+        self._joining = [m for m in self._joining if m != name]
+        self.update_clients()
+
+    def client_members(self) -> tuple[str, ...]:
+        """The members clients talk to: every running member whose addition applied."""
+        return tuple(m for m in self.members if m not in self._joining)
+
+    def update_clients(self) -> None:
+        """Tell every client the current member list (after a change applied)."""
+        conf = self.configuration()
+        if conf is not None:
+            self._joining = [m for m in self._joining if m not in conf.members()]
+        members = self.client_members()
+        if not members:
+            return
+        for c in self.workload_clients():
+            c.client.set_members(members)
 
     def start(self) -> None:
         self.safety = SafetyChecker(self.world)
@@ -122,11 +290,25 @@ class KVSystem:
         return [s.env.node_id for s in self.servers() if s.is_leader]
 
     def leader(self) -> str | None:
-        """The leader of the newest term (an old leader may not know it was deposed yet)."""
-        leaders = [s for s in self.servers() if s.is_leader]
+        """The leader of the newest term (an old leader may not know it was deposed yet)
+        among members that lead and are voters of the configuration they lead."""
+        leaders = [s for s in self.servers() if s.is_leader and s.configuration.is_voter(s.env.node_id)]
         if not leaders:
             return None
         return max(leaders, key=lambda s: (s.raft_host.term, s.env.node_id)).env.node_id
+
+    def server(self, name: str) -> KVServer:
+        actor = self.world.actor(name)
+        assert isinstance(actor, KVServer), f"{name} is not a running member"
+        return actor
+
+    def configuration(self) -> ClusterConfig | None:
+        """The configuration the current leader has applied, if there is a leader."""
+        leader = self.leader()
+        return self.server(leader).configuration if leader is not None else None
+
+    def membership_done(self) -> list[tuple[str, str]]:
+        return list(self.membership.done) if isinstance(self.membership, KVMembership) else []
 
     # ------------------------------------------------------------------ System
     def quiesce(self) -> None:
@@ -134,6 +316,7 @@ class KVSystem:
             c.quiesce()
 
     def is_live(self) -> bool:
+        """A leader that is a voter of its configuration, and no client waiting."""
         if self.leader() is None:
             return False
         return all(not c.pending for c in self.workload_clients())
@@ -175,24 +358,6 @@ class KVSystem:
         if (ev.kind == "kv.lessor" and ev.fields.get("primary")) or ev.kind == "resume":
             self.lease_resets_us.append(ev.time_us)
 
-    def _excused(self, v: CheckViolation, history: History) -> bool:
-        """A lease_expired finding explained by a leader change: leases cannot expire
-        while there is no leader, and every new leader grants each lease a full TTL
-        (plus an election timeout) again, so a key may outlive the history's bound
-        by up to one TTL after the last leader change."""
-        if v.guarantee != "lease_expired" or len(v.records) != 2:
-            return False
-        invoke, done = (history.records[i] for i in v.records)
-        if not isinstance(invoke, HistoryEvent) or not isinstance(done, HistoryEvent):
-            return False
-        if invoke.time_us is None or done.time_us is None:
-            return False
-        c, w = self.scenario.cluster, self.scenario.workload
-        election_us = c.election_timeout_ticks * c.tick_us
-        window = w.lease_ttl_s * 1_000_000 + election_us + self.lease_grace_us()
-        return any(p <= done.time_us and p + window >= invoke.time_us
-                   for p in self.lease_resets_us)
-
     def check(self) -> list[Violation]:
         out: list[Violation] = []
         history = self._hist()
@@ -201,9 +366,11 @@ class KVSystem:
             out.append(Violation(property="linearizability", message=lin.explanation))
         for v in check_watches(history):
             out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
-        for v in check_leases(history, expiry_grace_us=self.lease_grace_us()):
-            if not self._excused(v, history):
-                out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
+        c = self.scenario.cluster
+        for v in check_leases(history, expiry_grace_us=self.lease_grace_us(),
+                              lease_resets_us=self.lease_resets_us,
+                              reset_extension_us=c.election_timeout_ticks * c.tick_us):
+            out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
         return out
 
     def write_html(self, path: str) -> bool:
@@ -216,9 +383,12 @@ class KVSystem:
             if isinstance(r, HistoryEvent) and r.type != "invoke":
                 counts[r.type] += 1
         revisions = [s.store.revision for s in self.servers()]
+        conf = self.configuration()
         return {"client ops": " ".join(f"{k}={v}" for k, v in counts.items()),
                 "leaders now": ", ".join(self.leaders()) or "none",
-                "revision": max(revisions) if revisions else 0}
+                "revision": max(revisions) if revisions else 0,
+                "configuration": conf.describe() if conf is not None else "unknown",
+                "membership changes": ", ".join(f"{op} {n}" for op, n in self.membership_done()) or "none"}
 
 
 SYSTEM_BUILDERS["kv"] = KVSystem
@@ -262,6 +432,7 @@ class KVCluster:
         self.world = World(seed)
         self.world.set_network(latency=Latency(min_us=latency_us[0], max_us=latency_us[1]))
         self.members = member_names(members)
+        self.bootstrap = self.members  # the voters at index 0, passed to every member
         self.bugs = frozenset(bugs)
         self.tick_us = tick_us
         self.raft_config = RaftConfig(election_timeout_ticks=election_timeout_ticks,
@@ -274,9 +445,15 @@ class KVCluster:
         for name in self.members:
             self.world.add_node(name, self._server)
 
-    def _server(self, env: Env) -> KVServer:
-        return KVServer(env, self.members, self.raft_config, self.tick_us,
-                        config=self.server_config, bugs=self.bugs)
+    def _server(self, env: Env, *, join: bool = False) -> KVServer:
+        return KVServer(env, self.bootstrap, self.raft_config, self.tick_us,
+                        config=self.server_config, bugs=self.bugs, join=join)
+
+    def start_member(self, name: str) -> KVServer:
+        """Start a fresh member (``join=True``, empty disk) to be added with the member API."""
+        self.world.add_node(name, lambda env: self._server(env, join=True))
+        self.members = (*self.members, name)
+        return self.server(name)
 
     def add_client(self, name: str = "c1", config: ClientConfig | None = None,
                    members: tuple[str, ...] | None = None) -> Client:
