@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from raftkv.check import HistoryBuilder, KeyValue, WatchEvent, check_leases, check_watches
 
 
@@ -180,3 +182,59 @@ def test_lease_watch_delete_before_ttl() -> None:
     b.invoke(0, "delete", "k", time_us=4_000_000)  # a client delete explains it
     b.ok(0, "delete", "k", deleted=1, revision=3, time_us=4_500_000)
     assert check_leases(b.history()) == []
+
+
+def expired_read(at_us: int) -> HistoryBuilder:
+    """A 1 s lease granted at 0..1 ms; a get invoked at ``at_us`` still sees its key."""
+    b = leased(ttl_s=1)
+    b.invoke(1, "get", "k", time_us=at_us)
+    b.ok(1, "get", "k", "v", lease=9, revision=2, mod_revision=2, time_us=at_us + 1000)
+    return b
+
+
+def test_lease_clock_reset_extends_the_expiry_bound() -> None:
+    # surely gone after 1 ms + 1 s TTL + 2 s grace = 3.001 s
+    h = expired_read(4_000_000).history()
+    assert [v.guarantee for v in check_leases(h)] == ["lease_expired"]
+    # a new leader at 2 s (the lease still alive) grants a new TTL: gone after 2+1+2 s
+    assert check_leases(h, lease_resets_us=[2_000_000]) == []
+    # ... plus its extension, when the read comes later still
+    late = expired_read(5_300_000).history()
+    assert [v.guarantee for v in check_leases(late, lease_resets_us=[2_000_000])] == ["lease_expired"]
+    assert check_leases(late, lease_resets_us=[2_000_000], reset_extension_us=500_000) == []
+    # resets chain: each one while the lease may exist pushes the bound on
+    chained = expired_read(7_500_000).history()
+    assert check_leases(chained, lease_resets_us=[5_000_000, 2_000_000]) == []
+    assert [v.guarantee for v in check_leases(chained, lease_resets_us=[2_000_000])] == ["lease_expired"]
+
+
+def test_lease_clock_reset_outside_the_lease_life_changes_nothing() -> None:
+    h = expired_read(6_000_000).history()
+    # after the lease was surely gone (3.001 s): it cannot revive it
+    assert [v.guarantee for v in check_leases(h, lease_resets_us=[3_500_000])] == ["lease_expired"]
+    # before the lease was granted: nothing to extend
+    b = HistoryBuilder()
+    b.invoke(0, "lease_grant", ttl_s=1, time_us=1_000_000)
+    b.ok(0, "lease_grant", lease=9, ttl_s=1, time_us=1_001_000)
+    b.invoke(0, "put", "k", "v", lease=9, time_us=1_002_000)
+    b.ok(0, "put", "k", "v", lease=9, revision=2, time_us=1_003_000)
+    b.invoke(1, "get", "k", time_us=4_500_000)
+    b.ok(1, "get", "k", "v", lease=9, revision=2, mod_revision=2, time_us=4_501_000)
+    assert [v.guarantee for v in check_leases(b.history(), lease_resets_us=[500_000],
+                                              reset_extension_us=3_000_000)] == ["lease_expired"]
+
+
+def test_lease_clock_reset_does_not_excuse_a_revoke() -> None:
+    b = leased()
+    b.invoke(0, "lease_revoke", lease=9, time_us=10_000)
+    b.ok(0, "lease_revoke", lease=9, time_us=11_000)
+    b.invoke(1, "get", "k", time_us=20_000)
+    b.ok(1, "get", "k", "v", lease=9, mod_revision=2, revision=2, time_us=21_000)
+    assert [v.guarantee for v in check_leases(b.history(), lease_resets_us=[15_000])] == ["lease_expired"]
+
+
+def test_lease_check_refuses_negative_bounds() -> None:
+    with pytest.raises(ValueError, match="expiry_grace_us"):
+        check_leases(leased().history(), expiry_grace_us=-1)
+    with pytest.raises(ValueError, match="reset_extension_us"):
+        check_leases(leased().history(), reset_extension_us=-5)
