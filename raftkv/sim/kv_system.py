@@ -92,6 +92,8 @@ class KVMembership:
         self.world = system.world
         self.done: list[tuple[str, str]] = []  # (op, node)
         self._last_refusal: dict[tuple[str, str], str] = {}
+        # (op, node) -> an attempt's outcome was unknown (it may have applied)
+        self._unknown: dict[tuple[str, str], bool] = {}
 
     # -- MembershipControl --------------------------------------------------------
     def add_member(self, node: str, learner: bool) -> None:
@@ -136,16 +138,17 @@ class KVMembership:
     def _retry(self, op: str, node: str, deadline_us: int, why: str) -> None:
         world = self.world
         if world.now_us + MEMBERSHIP_RETRY_PERIOD_US > deadline_us:
+            self._unknown.pop((op, node), None)
             world.record("membership_skipped", op=op, node=node, why=why)
             return
         world.schedule(world.now_us + MEMBERSHIP_RETRY_PERIOD_US,
                        lambda: self._attempt(op, node, deadline_us))
 
     def _already(self, op: str, node: str, err: KVError) -> bool:
-        """A refusal saying the change is in place already (an earlier attempt whose
-        outcome was unknown did apply)."""
+        """A refusal saying the change is in place already: an earlier attempt whose
+        outcome was unknown did apply."""
         conf = self.system.configuration()
-        if conf is None:
+        if conf is None or not self._unknown.get((op, node)):
             return False
         if op == "add_learner":
             return isinstance(err, ErrMemberExist) and conf.is_learner(node)
@@ -157,6 +160,7 @@ class KVMembership:
     def _done(self, op: str, node: str, deadline_us: int, result: object) -> None:
         world = self.world
         if not isinstance(result, KVError) or self._already(op, node, result):
+            self._unknown.pop((op, node), None)
             world.record("membership_done", op=op, node=node)
             self.done.append((op, node))
             if op == "remove":
@@ -174,9 +178,13 @@ class KVMembership:
             return
         if isinstance(result, ErrNotLeader | ErrNoLeader | ErrTimeout):
             # not applied (or unknown): try again; a duplicate is refused as "already"
+            if isinstance(result, ErrTimeout):
+                self._unknown[(op, node)] = True
             self._retry(op, node, deadline_us, type(result).__name__)
             return
-        world.record("membership_skipped", op=op, node=node, why=f"{result} {result.details}")
+        self._unknown.pop((op, node), None)
+        why = f"{result} {result.details}" if result.details else str(result)
+        world.record("membership_skipped", op=op, node=node, why=why)
 
     def _stop_removed(self, node: str, grace_until_us: int) -> None:
         world = self.world
