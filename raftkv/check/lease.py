@@ -16,21 +16,25 @@ new leader grants), or after its revoke completed.
 * lease_expired: a linearizable get invoked after the lease is surely gone does not
   return a key still attached to it (``lease`` field of the get result).
 
-Lease clocks restart.  Only the leader expires leases; while there is none, no lease
-expires, and every new leader grants each lease a full TTL again (etcd's lessor
-``Promote``, which adds an extension such as an election timeout); a leader that was
-paused did not count the pause.  The history does not show these moments, so
-``lease_resets_us`` gives them: the times (history clock) at which the lease clocks may
-have restarted (a member became leader, a paused leader resumed).  A lease that was not
-surely gone at such a time ``p`` is not surely gone before ``p + ttl +
-reset_extension_us + expiry_grace_us`` either.  With no reset times given (the default,
-and what ``raftkv check`` assumes for a plain history) the checker assumes the leader
-never changed: either pass them, or choose an ``expiry_grace_us`` that covers a TTL plus
-an election for histories with leader changes.
+Lease clocks restart.  Only the leader expires leases; while there is none (the leader
+crashed, no quorum) no lease expires, and every new leader grants each lease a full TTL
+again (etcd's lessor ``Promote``, which adds an extension such as an election timeout);
+a leader that was paused did not count the pause.  The history does not show these
+moments, so ``lease_resets_us`` gives them: the times (history clock) at which the
+lease clocks may have restarted (a member became leader, a paused member resumed).
+Since the history does not show either when a leader *stopped* (a crash, a partition),
+a lease not revoked by a client may have survived until any later reset: a key read by
+an operation completing at ``c`` is not surely gone before ``p + ttl +
+reset_extension_us + expiry_grace_us``, where ``p`` is the last reset before ``c`` (and
+after the lease was first granted).  With no reset times given (the default, and what
+``raftkv check`` assumes for a plain history) the checker assumes one leader that never
+stopped: either pass them, or choose an ``expiry_grace_us`` that covers the leader
+changes of the history.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 
 from .history import History, Key, Operation
@@ -87,8 +91,9 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
             best = t if best is None else max(best, t)
         return best
 
-    def gone_after(lease: int) -> int | None:
-        """Time after which the lease is surely gone (None: may still be alive)."""
+    def gone_after(lease: int, seen_us: int | None = None) -> int | None:
+        """Time after which the lease is surely gone (None: may still be alive), for an
+        observation completing at ``seen_us`` (later resets are not counted)."""
         ends = []
         for r in revokes.get(lease, ()):
             if r.outcome == "ok" and r.complete_time_us is not None:
@@ -106,12 +111,11 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
             if g.invoke_time_us is not None:
                 first_invoke = g.invoke_time_us if first_invoke is None else min(first_invoke, g.invoke_time_us)
         if last is not None:
-            # a lease clock restart while the lease may still exist grants it a new TTL
-            for p in resets:
-                if p > last:
-                    break
-                if first_invoke is not None and p >= first_invoke:
-                    last = max(last, p + ttl_us + reset_extension_us + expiry_grace_us)
+            if first_invoke is not None and resets:
+                # the last lease clock restart the observation may have followed
+                i = bisect.bisect_right(resets, seen_us if seen_us is not None else resets[-1]) - 1
+                if i >= 0 and resets[i] >= first_invoke:
+                    last = max(last, resets[i] + ttl_us + reset_extension_us + expiry_grace_us)
             ends.append(last)
         return min(ends) if ends else None
 
@@ -144,7 +148,7 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
 
 
 def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operation], history: History,
-               alive: Callable[..., int | None], gone: Callable[[int], int | None],
+               alive: Callable[..., int | None], gone: Callable[[int, int | None], int | None],
                revoked: Callable[[int, int], bool]) -> list[Violation]:
     out: list[Violation] = []
     leased_puts = [w for w in key_writes if w.f == "put" and w.lease and w.outcome == "ok"
@@ -192,7 +196,7 @@ def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operatio
         if (op.key != key or op.f != "get" or op.outcome != "ok" or op.value is None
                 or not op.lease or op.invoke_time_us is None):
             continue
-        end = gone(op.lease)
+        end = gone(op.lease, op.complete_time_us)
         if end is not None and op.invoke_time_us > end:
             out.append(Violation(
                 guarantee="lease_expired",

@@ -193,7 +193,12 @@ class KVMembership:
         actor = world.actor(node)
         knows = isinstance(actor, KVServer) and node not in actor.configuration.members() \
             and not actor.is_leader
-        if actor is not None and not knows and world.now_us < grace_until_us:
+        # Until a remaining voter has applied the removal, the remaining voters may still
+        # need the removed member's vote (the leader committed the removal, then was cut
+        # off before telling anyone): stopping it then would leave them without a quorum.
+        others_know = any(s.env.node_id != node and s.configuration.is_voter(s.env.node_id)
+                          and node not in s.configuration.members() for s in self.system.servers())
+        if not others_know or (actor is not None and not knows and world.now_us < grace_until_us):
             world.schedule(world.now_us + 10_000, lambda: self._stop_removed(node, grace_until_us))
             return
         self.system.stop_member(node)
