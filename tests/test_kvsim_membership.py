@@ -167,3 +167,22 @@ def test_skipped_changes_never_crash_a_scenario() -> None:
                for op, n, why in skipped), skipped
     assert any(op == "promote" and "can only promote a learner" in why for op, _, why in skipped), skipped
     assert voters(r) == ("n3",)
+
+
+def test_removed_leader_cut_off_right_after_committing_its_removal() -> None:
+    # The leader of two commits its own removal and is cut off before telling n2: n2 still
+    # needs its vote, so the removed member keeps running until n2 has applied the removal.
+    faults = (Fault(at_us=992_355, kind="remove_member", node="@leader"),
+              Fault(at_us=1 * S, kind="partition", groups=(("n1",), ("n2",))),
+              Fault(at_us=2_500_000, kind="heal"))
+    cluster = ClusterSpec(members=2, pre_vote=False, check_quorum=False, max_clock_drift_ppm=300_000)
+    sc = Scenario(seed=0, system="kv", cluster=cluster, faults=faults,
+                  workload=WorkloadSpec(clients=2, ops_per_s=20, keys=2), duration_us=5 * S, settle_us=4 * S)
+    r = run_scenario(sc, trace_messages=False)
+    assert_all_checks_pass(r)
+    # n2 acknowledged the removal, but never heard that it committed
+    assert any(ev.node == "n1" and ev.kind == "membership_done" and ev.time_us < 1_100_000
+               for ev in r.trace.events)
+    assert voters(r) == ("n2",) and "n1" not in r.world.nodes
+    stopped = [ev.time_us for ev in r.trace.events if ev.kind == "remove" and ev.node == "n1"]
+    assert stopped and stopped[0] > 2_500_000  # not while n2 could not know
