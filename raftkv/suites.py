@@ -110,10 +110,10 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="liveness", properties=("liveness",),
           description="once faults stop, a leader exists and every pending request finishes",
           strategy=_kv(st.integers(3, 5), _PLAIN)),
-    # On the bare Raft system until the kv system offers membership (its RaftHost has the API).
-    Suite(name="membership", properties=("raft.", "linearizability", "liveness"),
-          description="adding, promoting and removing members under faults keeps safety and linearizability",
-          strategy=_raft(st.integers(1, 5), NEMESES)),
+    Suite(name="membership", properties=("raft.", "linearizability", "liveness", "watch", "lease"),
+          description="adding, promoting and removing members (etcd's member API) under faults keeps "
+                      "Raft safety, linearizability, the watch and lease guarantees and liveness",
+          strategy=_kv(st.integers(1, 5), NEMESES)),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
