@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from raftkv.check.history import HistoryEvent
@@ -186,3 +189,15 @@ def test_removed_leader_cut_off_right_after_committing_its_removal() -> None:
     assert voters(r) == ("n2",) and "n1" not in r.world.nodes
     stopped = [ev.time_us for ev in r.trace.events if ev.kind == "remove" and ev.node == "n1"]
     assert stopped and stopped[0] > 2_500_000  # not while n2 could not know
+
+
+def test_membership_runs_are_deterministic_across_hash_seeds() -> None:
+    code = ("import sys; sys.path.insert(0, 'tests');"
+            "from test_kvsim_membership import run, GROW_SHRINK;"
+            "r = run(1, GROW_SHRINK, duration_us=7_000_000); print(r.trace.hash(), r.ok)")
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                   text=True, check=True).stdout)
+    assert outs[0] == outs[1] and outs[0].strip().endswith("True")
