@@ -45,10 +45,6 @@ class _Found(AssertionError):
     pass
 
 
-class _OutOfTime(Exception):
-    pass
-
-
 @attrs.define
 class _State:
     examples: int = 0
@@ -61,26 +57,28 @@ class _State:
 
 def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 100, seed: int = 0,
          deadline_s: float | None = None, shrink: bool = True, shrink_budget_s: float = 120.0,
-         on_example: Callable[[Scenario, Violation | None], None] | None = None) -> HuntResult:
+         on_example: Callable[[Scenario, Violation | None], None] | None = None,
+         batch: int = 50) -> HuntResult:
     """Run ``suite`` until a failure is found and shrunk, or the budget is spent.
 
-    ``on_example`` is called after every generated example (not during shrinking).
+    Examples are generated in batches of ``batch`` (each a hypothesis run with its own
+    seed derived from ``seed``), so a deadline is honoured between examples without
+    disturbing hypothesis.  ``on_example`` is called after every generated example
+    (not during shrinking).
     """
     suite = SUITES[suite] if isinstance(suite, str) else suite
     start = time.perf_counter()
     state = _State()
+    strategy = suite.scenarios(bugs)
 
-    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-              phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
-              print_blob=False)
-    @given(suite.scenarios(bugs))
+    def out_of_time() -> bool:
+        return deadline_s is not None and time.perf_counter() - start > deadline_s
+
     def prop(scenario: Scenario) -> None:
-        now = time.perf_counter()
         if state.best is None:
-            if deadline_s is not None and now - start > deadline_s:
-                raise _OutOfTime()
-        elif now - state.first_at > shrink_budget_s:
+            if out_of_time():
+                return  # the rest of this batch passes at once
+        elif time.perf_counter() - state.first_at > shrink_budget_s:
             # Shrinking has had its time: only the best failure so far keeps failing.
             if scenario == state.best[0]:
                 raise _Found(state.best[1].property)
@@ -100,11 +98,22 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
             state.best = (scenario, violation)
         raise _Found(violation.property)
 
-    prop = hypothesis_seed(seed)(prop)
-    try:
-        prop()
-    except (_Found, _OutOfTime):
-        pass
+    round_ = 0
+    while state.examples < max_examples and state.best is None and not out_of_time():
+        size = min(batch, max_examples - state.examples)
+        test = settings(max_examples=size, deadline=None, database=None, derandomize=False,
+                        suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                        phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
+                        print_blob=False)(given(strategy)(prop))
+        test = hypothesis_seed(seed * 100_003 + round_)(test)
+        round_ += 1
+        before = state.examples
+        try:
+            test()
+        except _Found:
+            pass
+        if state.examples == before:
+            break  # nothing ran (the strategy is exhausted or time is up)
     finding = None
     if state.best is not None and state.first is not None:
         finding = Finding(suite=suite.name, scenario=state.best[0], violation=state.best[1],

@@ -35,7 +35,7 @@ from raftkv.sim.scenario import (
 )
 from raftkv.sim.shapes import SHAPES
 
-__all__ = ["NEMESES", "cluster_specs", "fault_schedules", "scenarios", "workloads"]
+__all__ = ["EPISODE_LENGTHS_US", "MAX_DRIFT_PPM", "NEMESES", "cluster_specs", "fault_schedules", "scenarios", "workloads"]
 
 NEMESES = ("partition", "shape", "cut", "crash", "pause", "clock", "clock_jump", "network", "membership")
 
@@ -44,12 +44,19 @@ _ANY_SIZE = st.integers(1, 7)
 _DURATIONS = st.sampled_from((5, 10, 20)).map(lambda s: s * _SECOND)
 
 
+# Clock drift the strategies draw stays within this bound, which the clusters they
+# draw declare (ClusterSpec.max_clock_drift_ppm), so lease reads are safe unless a bug
+# drops the drift margin.
+MAX_DRIFT_PPM = 300_000
+
+
 def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
                   read_only: Sequence[str] = ("safe",)) -> st.SearchStrategy[ClusterSpec]:
     sizes = st.just(members) if isinstance(members, int) else members
     return st.builds(
         ClusterSpec,
         members=sizes,
+        max_clock_drift_ppm=st.just(MAX_DRIFT_PPM),
         election_timeout_ticks=st.sampled_from((10, 12, 15)),
         check_quorum=st.booleans(),
         pre_vote=st.booleans(),
@@ -116,8 +123,8 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
                 Fault(at_us=end, kind="resume", node="@paused" if node == "@leader" else node)]
     if kind == "clock":
         offset = draw(st.integers(-2 * _SECOND, 2 * _SECOND))
-        # Within the 10% drift lease reads allow for (RaftConfig.max_clock_drift_ppm).
-        drift = draw(st.integers(-80_000, 80_000))
+        # Within the drift the drawn clusters allow for (see MAX_DRIFT_PPM).
+        drift = draw(st.integers(-MAX_DRIFT_PPM * 9 // 10, MAX_DRIFT_PPM * 9 // 10))
         return [Fault(at_us=start, kind="clock", node=node, offset_us=offset, drift_ppm=drift)]
     if kind == "clock_jump":
         delta = draw(st.integers(-5 * _SECOND, 5 * _SECOND))
@@ -191,7 +198,8 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
               settle_us: int = 5 * _SECOND, max_episodes: int = 6, min_episodes: int = 0,
               nemeses: Sequence[str] = NEMESES, lengths_us: Sequence[int] = EPISODE_LENGTHS_US,
               bugs: Sequence[str] = (), read_only: Sequence[str] = ("safe",),
-              workload: st.SearchStrategy[WorkloadSpec] | None = None) -> Scenario:
+              workload: st.SearchStrategy[WorkloadSpec] | None = None,
+              network: st.SearchStrategy[NetworkSpec] | None = None) -> Scenario:
     """A whole scenario: seed, cluster, faults, workload, run length."""
     cluster = draw(cluster_specs(members, read_only))
     duration = duration_us if isinstance(duration_us, int) else draw(duration_us)
@@ -201,7 +209,7 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
         seed=draw(st.integers(0, 2**32 - 1)),
         system=system,
         cluster=cluster,
-        network=NetworkSpec(),
+        network=draw(network) if network is not None else NetworkSpec(),
         faults=faults,
         workload=draw(workload if workload is not None else workloads()),
         duration_us=duration,

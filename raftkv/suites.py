@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import attrs
 from hypothesis import strategies as st
 
-from raftkv.sim import RunResult, Scenario, Violation, run_scenario
+from raftkv.sim import NetworkSpec, RunResult, Scenario, Violation, run_scenario
 from raftkv.strategies import EPISODE_LENGTHS_US, NEMESES, scenarios, workloads
 
 __all__ = ["BUG_SUITES", "SUITES", "Suite", "judge"]
@@ -68,11 +68,12 @@ def _kv(members: st.SearchStrategy[int], nemeses: Sequence[str] = NEMESES, *,
 
 def _raft(members: st.SearchStrategy[int], nemeses: Sequence[str], *, read_only: Sequence[str] = ("safe",),
           min_episodes: int = 1, max_episodes: int = 8, lengths_us: Sequence[int] = EPISODE_LENGTHS_US,
-          durations: Sequence[int] = (5, 10)) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
+          durations: Sequence[int] = (5, 10),
+          networks: Sequence[NetworkSpec] = (NetworkSpec(),)) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
     def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
         return scenarios(system="raft", members=members, nemeses=nemeses, bugs=bugs, read_only=read_only,
                          min_episodes=min_episodes, max_episodes=max_episodes, lengths_us=lengths_us,
-                         settle_us=3 * _SECOND,
+                         settle_us=3 * _SECOND, network=st.sampled_from(tuple(networks)),
                          duration_us=st.sampled_from(tuple(d * _SECOND for d in durations)),
                          workload=workloads(min_clients=2, max_clients=6))
     return make
@@ -83,6 +84,8 @@ _PLAIN = tuple(n for n in NEMESES if n != "membership")
 # land inside elections and between a write and its fsync.
 _CHURN = ("crash", "crash", "crash", "shape", "partition", "network", "pause")
 _CHURN_LENGTHS_US = (200_000, 50_000, 100_000, 400_000, 800_000)
+# Slow links stretch elections, so more crashes land in the middle of one.
+_SLOW_NETWORK = NetworkSpec(min_latency_us=5_000, max_latency_us=30_000)
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="raft_safety", properties=("raft.",),
@@ -97,7 +100,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           description="Raft safety under crash churn: frequent short crashes and restarts, leader "
                       "crashes, small append batches",
           strategy=_raft(st.integers(3, 5), _CHURN, min_episodes=4, max_episodes=16,
-                         lengths_us=_CHURN_LENGTHS_US, durations=(10,))),
+                         lengths_us=_CHURN_LENGTHS_US, durations=(10,),
+                         networks=(NetworkSpec(), _SLOW_NETWORK))),
     Suite(name="linearizability", properties=("raft.", "linearizability"),
           description="the KV client history is linearizable (etcd model, unknown outcomes allowed)",
           strategy=_kv(st.integers(3, 5), _PLAIN, read_only=("safe", "lease"))),

@@ -233,6 +233,7 @@ class RaftSystem:
             pre_vote=c.pre_vote, check_quorum=c.check_quorum, read_only=c.read_only,
             snapshot_interval_entries=c.snapshot_interval_entries,
             max_entries_per_msg=c.max_entries_per_msg,
+        max_clock_drift_ppm=c.max_clock_drift_ppm,
             compaction_keep_entries=min(100, c.snapshot_interval_entries),
             bugs=frozenset(scenario.bugs))
         self.recorder = HistoryBuilder()

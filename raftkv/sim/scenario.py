@@ -49,6 +49,8 @@ class ClusterSpec:
     pre_vote: bool = True
     check_quorum: bool = True
     read_only: str = "safe"  # "safe" (ReadIndex) or "lease" (unsafe under clock skew)
+    # The clock drift rate lease reads allow for; drift beyond it makes them unsafe.
+    max_clock_drift_ppm: int = 100_000
     snapshot_interval_entries: int = 200
     max_entries_per_msg: int = 64
 
@@ -187,6 +189,7 @@ def validate(scenario: Scenario) -> Scenario:
          f"must exceed heartbeat_ticks ({c.heartbeat_ticks}), got {c.election_timeout_ticks}")
     need(c.read_only in ("safe", "lease"), "cluster.read_only", f"must be 'safe' or 'lease', got {c.read_only!r}")
     need(c.snapshot_interval_entries >= 1, "cluster.snapshot_interval_entries", "must be >= 1")
+    need(0 <= c.max_clock_drift_ppm < 1_000_000, "cluster.max_clock_drift_ppm", "must be in [0, 1000000)")
     need(c.max_entries_per_msg >= 1, "cluster.max_entries_per_msg", "must be >= 1")
     need(0 <= n.min_latency_us <= n.max_latency_us, "network",
          f"need 0 <= min_latency_us <= max_latency_us, got {n.min_latency_us}, {n.max_latency_us}")
