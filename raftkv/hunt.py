@@ -110,8 +110,10 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
         before = state.examples
         try:
             test()
-        except _Found:
-            pass
+        except Exception as exc:
+            # A failure that stops reproducing while shrinking comes back wrapped (Flaky).
+            if not _is_finding(exc):
+                raise
         if state.examples == before:
             break  # nothing ran (the strategy is exhausted or time is up)
     finding = None
@@ -122,6 +124,14 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
                           shrink_seconds=time.perf_counter() - state.first_at)
     return HuntResult(suite=suite.name, examples=state.examples, simulated_us=state.simulated_us,
                       seconds=time.perf_counter() - start, finding=finding)
+
+
+def _is_finding(exc: BaseException) -> bool:
+    if isinstance(exc, _Found):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_finding(e) for e in exc.exceptions)
+    return False
 
 
 def _size(scenario: Scenario) -> tuple[int, int, int, int]:

@@ -69,6 +69,7 @@ def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
 def workloads(max_clients: int = 4, min_clients: int = 1) -> st.SearchStrategy[WorkloadSpec]:
     return st.builds(
         WorkloadSpec,
+        op_timeout_us=st.sampled_from((1_000_000, 300_000)),
         clients=st.integers(min_clients, max_clients),
         ops_per_s=st.integers(20, 80),
         keys=st.integers(1, 3),
@@ -125,7 +126,11 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
         offset = draw(st.integers(-2 * _SECOND, 2 * _SECOND))
         # Within the drift the drawn clusters allow for (see MAX_DRIFT_PPM).
         drift = draw(st.integers(-MAX_DRIFT_PPM * 9 // 10, MAX_DRIFT_PPM * 9 // 10))
-        return [Fault(at_us=start, kind="clock", node=node, offset_us=offset, drift_ppm=drift)]
+        faults = [Fault(at_us=start, kind="clock", node=node, offset_us=offset, drift_ppm=drift)]
+        if node == "@leader" and draw(st.booleans()):
+            # The classic lease breaker: the leader's clock slow, everyone else's fast (or back).
+            faults.append(Fault(at_us=start, kind="clock", node="@followers", drift_ppm=-drift))
+        return faults
     if kind == "clock_jump":
         delta = draw(st.integers(-5 * _SECOND, 5 * _SECOND))
         return [Fault(at_us=start, kind="clock_jump", node=node, delta_us=delta)]

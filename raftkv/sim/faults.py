@@ -10,10 +10,10 @@ from .network import Latency
 from .scenario import Fault, NetworkSpec
 from .world import World
 
-__all__ = ["CRASHED", "LEADER", "PAUSED", "FaultTarget", "MembershipControl", "apply_fault", "heal_everything", "network_latency"]
+__all__ = ["CRASHED", "FOLLOWERS", "LEADER", "PAUSED", "FaultTarget", "MembershipControl", "apply_fault", "heal_everything", "network_latency"]
 
 
-LEADER, CRASHED, PAUSED = "@leader", "@crashed", "@paused"
+LEADER, CRASHED, PAUSED, FOLLOWERS = "@leader", "@crashed", "@paused", "@followers"
 
 
 class FaultTarget(Protocol):
@@ -49,6 +49,9 @@ def _resolve(world: World, fault: Fault, target: FaultTarget | None) -> tuple[st
     if fault.node == LEADER:
         leader = target.leader() if target is not None else None
         return (leader,) if leader is not None else None
+    if fault.node == FOLLOWERS:
+        leader = target.leader() if target is not None else None
+        return tuple(n for n in world.members if n != leader and world.is_up(n))
     if fault.node == CRASHED:
         return tuple(n for n in world.nodes if not world.is_up(n))
     if fault.node == PAUSED:
@@ -64,7 +67,7 @@ def apply_fault(world: World, fault: Fault, spec: NetworkSpec, target: FaultTarg
     if nodes is None:
         world.record("fault_skipped", node=fault.node, fault=kind, why="no such node now")
         return
-    if fault.node in (LEADER, CRASHED, PAUSED):
+    if fault.node in (LEADER, CRASHED, PAUSED, FOLLOWERS):
         for node in nodes:
             apply_fault(world, attrs.evolve(fault, node=node), spec, target)
         return

@@ -109,7 +109,8 @@ class Fault:
 
     ``node`` names a member, or is resolved when the fault fires: ``@leader`` (the current
     leader; crash, pause, clock, clock_jump, shape, remove_member), ``@crashed`` (every crashed member;
-    restart) or ``@paused`` (every paused member; resume).
+    restart), ``@paused`` (every paused member; resume) or ``@followers`` (every running
+    member but the leader; clock, clock_jump).
     """
 
     at_us: int
@@ -212,7 +213,8 @@ def validate(scenario: Scenario) -> Scenario:
 
     known = set(member_names(c.members))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member"),
-               "@crashed": ("restart",), "@paused": ("resume",)}
+               "@crashed": ("restart",), "@paused": ("resume",),
+               "@followers": ("clock", "clock_jump")}
     for i, fault in enumerate(scenario.faults):
         path = f"faults[{i}]"
         need(fault.kind in FAULT_KINDS, f"{path}.kind",
