@@ -8,6 +8,7 @@ failure is saved in the output folder as ``token.txt``, ``scenario.json``,
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -130,15 +131,16 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
         return t
 
     running = workers
-    with Live(table(), console=console, refresh_per_second=2, transient=False,
-              auto_refresh=show_progress) as live:
+    live_display = (Live(table(), console=console, refresh_per_second=2, transient=False)
+                    if show_progress else contextlib.nullcontext())
+    with live_display as live:
         while running:
             try:
                 event = events.get(timeout=0.5)
             except queue.Empty:
                 if not any(p.is_alive() for p in procs):
                     break
-                if show_progress:
+                if live is not None:
                     live.update(table())
                 continue
             if event[0] == "example":
@@ -157,7 +159,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 failures.append((name, prop, str(folder)))
             elif event[0] == "done":
                 running -= 1
-            if show_progress:
+            if live is not None:
                 live.update(table())
     for p in procs:
         p.join(timeout=5)
