@@ -14,6 +14,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from _machine import peak_rss_mib, print_machine
+from kv_cluster import closed_loop
 
 from raftkv.kv import (
     CompactionRequest,
@@ -75,6 +76,9 @@ def main() -> None:
     store.apply(store.applied_index + 1, 1, CompactionRequest(revision=store.revision))
     print(f"compaction of {args.puts} revisions: {time.perf_counter() - start:.3f} s, "
           f"peak memory {peak_rss_mib():.0f} MiB")
+    ops, sim_s, wall_s = closed_loop(clients=8, sim_s=10.0)
+    print(f"end to end, 3-member simulated cluster, 8 clients: {ops / sim_s:.0f} client ops per "
+          f"simulated second ({ops} ops, {wall_s:.1f} s wall; see kv_cluster.py)")
     rate, _ = bench_puts(args.puts, args.keys)
     print(f"puts: {rate:.0f} ops/s")
 
