@@ -53,6 +53,7 @@ from raftkv.kv.server import KVServer, ServerConfig
 from raftkv.raft import ClusterConfig, RaftConfig
 
 from .faults import MembershipControl
+from .membership import MembershipFrontend
 from .network import Latency
 from .run import SYSTEM_BUILDERS, Violation
 from .safety import SafetyChecker
@@ -65,7 +66,6 @@ __all__ = ["ClientActor", "KVCluster", "KVMembership", "KVSystem", "LINEARIZABIL
 LINEARIZABILITY_BUDGET_STEPS = 2_000_000
 # How long a membership change is retried (no leader, another change pending, a learner
 # still catching up) before it is given up and recorded as skipped.
-MEMBERSHIP_RETRY_US = 3_000_000
 MEMBERSHIP_RETRY_PERIOD_US = 2_000
 # A removed member is stopped when it has applied its own removal, or after this long.
 REMOVAL_GRACE_US = 1_000_000
@@ -83,7 +83,7 @@ def raft_config_for(scenario: Scenario) -> RaftConfig:
         bugs=frozenset(scenario.bugs))
 
 
-class KVMembership:
+class KVMembership(MembershipFrontend):
     """:class:`~raftkv.sim.faults.MembershipControl` for the kv system (see the module
     docstring); ``done`` lists the changes that applied, in order."""
 
@@ -95,27 +95,11 @@ class KVMembership:
         # (op, node) -> an attempt's outcome was unknown (it may have applied)
         self._unknown: dict[tuple[str, str], bool] = {}
 
-    # -- MembershipControl --------------------------------------------------------
-    def add_member(self, node: str, learner: bool) -> None:
-        sys_ = self.system
-        if node in self.world.nodes:
-            self.world.record("membership_skipped", op="add", node=node, why="node exists")
-            return
-        sys_.start_member(node)
-        self._attempt("add_learner" if learner else "add_voter", node,
-                      self.world.now_us + MEMBERSHIP_RETRY_US)
+    def _members(self) -> tuple[str, ...]:
+        return self.system.members
 
-    def remove_member(self, node: str) -> None:
-        if node not in self.system.members:
-            self.world.record("membership_skipped", op="remove", node=node, why="not a member")
-            return
-        self._attempt("remove", node, self.world.now_us + MEMBERSHIP_RETRY_US)
-
-    def promote(self, node: str) -> None:
-        if node not in self.system.members:
-            self.world.record("membership_skipped", op="promote", node=node, why="not a member")
-            return
-        self._attempt("promote", node, self.world.now_us + MEMBERSHIP_RETRY_US)
+    def _start_member(self, node: str) -> None:
+        self.system.start_member(node)
 
     # -- proposing with retries ---------------------------------------------------
     def _attempt(self, op: str, node: str, deadline_us: int) -> None:

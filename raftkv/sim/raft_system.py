@@ -22,6 +22,7 @@ from raftkv.raft.host import NotLeader, ProposalError, Refused
 from raftkv.raft.member import Propose, ProposeReply, RaftMember, Read, ReadReply
 
 from .faults import MembershipControl
+from .membership import MembershipFrontend
 from .run import SYSTEM_BUILDERS, Violation
 from .safety import SafetyChecker
 from .scenario import Scenario, client_names, member_names
@@ -32,7 +33,6 @@ __all__ = ["RaftClient", "RaftMembership", "RaftSystem"]
 LINEARIZABILITY_BUDGET_STEPS = 2_000_000
 # How long a membership change is retried (no leader, another change pending, a learner
 # still catching up) before it is given up and recorded as skipped.
-MEMBERSHIP_RETRY_US = 3_000_000
 MEMBERSHIP_RETRY_PERIOD_US = 2_000
 # A removed member is stopped when it applies its own removal, or after this long.
 REMOVAL_GRACE_US = 1_000_000
@@ -121,7 +121,7 @@ class RaftClient:
             self._complete("fail" if isinstance(msg, ReadReply) else "info")
 
 
-class RaftMembership:
+class RaftMembership(MembershipFrontend):
     """:class:`~raftkv.sim.faults.MembershipControl` for the bare Raft cluster."""
 
     def __init__(self, system: RaftSystem) -> None:
@@ -130,28 +130,13 @@ class RaftMembership:
         self.done: list[tuple[str, str]] = []  # (op, node) in the order they applied
         self._last_refusal: dict[tuple[str, str], str] = {}
 
-    # -- MembershipControl --------------------------------------------------------
-    def add_member(self, node: str, learner: bool) -> None:
+    def _members(self) -> tuple[str, ...]:
+        return self.system.members
+
+    def _start_member(self, node: str) -> None:
         sys_ = self.system
-        if node in self.world.nodes:
-            self.world.record("membership_skipped", op="add", node=node, why="node exists")
-            return
         self.world.add_node(node, sys_.member_factory(join=True))
         sys_.members = (*sys_.members, node)
-        self._attempt("add_learner" if learner else "add_voter", node,
-                      self.world.now_us + MEMBERSHIP_RETRY_US)
-
-    def remove_member(self, node: str) -> None:
-        if node not in self.system.members:
-            self.world.record("membership_skipped", op="remove", node=node, why="not a member")
-            return
-        self._attempt("remove", node, self.world.now_us + MEMBERSHIP_RETRY_US)
-
-    def promote(self, node: str) -> None:
-        if node not in self.system.members:
-            self.world.record("membership_skipped", op="promote", node=node, why="not a member")
-            return
-        self._attempt("promote", node, self.world.now_us + MEMBERSHIP_RETRY_US)
 
     # -- proposing with retries ---------------------------------------------------
     def _attempt(self, op: str, node: str, deadline_us: int) -> None:
@@ -203,6 +188,12 @@ class RaftMembership:
         # NotLeader, Dropped, OutcomeUnknown: try again (a duplicate is refused as "already").
         self._retry(op, node, deadline_us, type(result).__name__)
 
+    def _host_of(self, name: str) -> RaftHost | None:
+        actor = self.world.actor(name)
+        if isinstance(actor, RaftMember) and actor.raft_host.raft is not None:
+            return actor.raft_host
+        return None
+
     def _stop_removed(self, node: str, grace_until_us: int) -> None:
         world = self.world
         sys_ = self.system
@@ -211,7 +202,16 @@ class RaftMembership:
         actor = world.actor(node)
         knows = isinstance(actor, RaftMember) and actor.raft_host.raft is not None and \
             node not in actor.raft_host.cluster.members() and not actor.raft_host.is_leader
-        if actor is not None and not knows and world.now_us < grace_until_us:
+        # Until a remaining voter has applied the removal, the remaining voters may still
+        # need the removed member's vote (the leader committed the removal, then was cut
+        # off before telling anyone): stopping it then would leave them without a quorum.
+        others_know = False
+        for other in sys_.members:
+            host = self._host_of(other) if other != node else None
+            if host is not None and host.cluster.is_voter(other) and node not in host.cluster.members():
+                others_know = True
+                break
+        if not others_know or (actor is not None and not knows and world.now_us < grace_until_us):
             world.schedule(world.now_us + 10_000, lambda: self._stop_removed(node, grace_until_us))
             return
         world.remove_node(node)
