@@ -27,6 +27,22 @@ from .errors import (
     UnknownRequestError,
 )
 from .lease import MAX_LEASE_TTL_S, Lessor
+from .members import (
+    MEMBER_REQUESTS,
+    ErrLearnerNotReady,
+    ErrMemberChangePending,
+    ErrMemberChangeRefused,
+    ErrMemberExist,
+    ErrMemberNotFound,
+    ErrMemberNotLearner,
+    ErrTooManyLearners,
+    MemberAddRequest,
+    MemberAddResponse,
+    MemberPromoteRequest,
+    MemberPromoteResponse,
+    MemberRemoveRequest,
+    MemberRemoveResponse,
+)
 from .mvcc import MVCC, in_range
 from .store import KVStore
 from .txn import DEFAULT_MAX_TXN_OPS, check_txn, compare_holds
@@ -77,6 +93,20 @@ from .types import (
 from .watch import WatchHub
 
 __all__ = [
+    "ErrLearnerNotReady",
+    "ErrMemberChangePending",
+    "ErrMemberChangeRefused",
+    "ErrMemberExist",
+    "ErrMemberNotFound",
+    "ErrMemberNotLearner",
+    "ErrTooManyLearners",
+    "MEMBER_REQUESTS",
+    "MemberAddRequest",
+    "MemberAddResponse",
+    "MemberPromoteRequest",
+    "MemberPromoteResponse",
+    "MemberRemoveRequest",
+    "MemberRemoveResponse",
     "ALL_KEYS",
     "DEFAULT_MAX_TXN_OPS",
     "MAX_LEASE_TTL_S",
