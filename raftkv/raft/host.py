@@ -125,6 +125,7 @@ class RaftHost:
         self._hs_records = 0
         self._snap_index = 0
         self._timer: int | None = None
+        self._last_tick_local_us = 0
         self._stopped = False
         self._recorded_commit = 0
 
@@ -189,6 +190,7 @@ class RaftHost:
                    snapshot_index=self._snap_index, torn=rec.torn_files,
                    voters=r.conf.voters, outgoing=r.conf.voters_outgoing)
         self._timer = env.set_timer(self.tick_us, TICK_TAG)
+        self._last_tick_local_us = env.now_us()
         self._process()
 
     # ------------------------------------------------------------------ inputs
@@ -202,6 +204,20 @@ class RaftHost:
         self._process()
         return True
 
+    def _ticks_due(self) -> int:
+        """How many ticks the local clock says have passed since the last one (at least 1).
+
+        Normally 1.  A process that was paused (or starved) gets the ticks it missed, up
+        to two election timeouts, so a leader that slept through its lease does not go
+        on serving lease reads, and CheckQuorum sees the silence.  A clock jumping back
+        gives one tick; one jumping forward only makes timeouts come sooner.
+        """
+        now = self.env.now_us()
+        elapsed = now - self._last_tick_local_us
+        self._last_tick_local_us = now
+        due = elapsed // self.tick_us if elapsed > 0 else 1
+        return max(1, min(due, 2 * self.config.election_timeout_ticks))
+
     def on_timer(self, tag: Hashable) -> bool:
         if tag == FLUSH_TAG:
             self._flush_timer = None
@@ -214,7 +230,8 @@ class RaftHost:
             return False
         r = self._core()
         self._timer = self.env.set_timer(self.tick_us, TICK_TAG)
-        r.tick()
+        for _ in range(self._ticks_due()):
+            r.tick()
         if r.ticks % 8 == 0:
             self._expire_requests(r.ticks)
         self._process()
