@@ -117,8 +117,17 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
         return [Fault(at_us=start, kind="cut", links=((node, dst),)), Fault(at_us=end, kind="heal")]
     if kind == "crash":
         torn = draw(st.booleans())
-        return [Fault(at_us=start, kind="crash", node=node, torn=torn),
-                Fault(at_us=end, kind="restart", node="@crashed" if node == "@leader" else node)]
+        faults = [Fault(at_us=start, kind="crash", node=node, torn=torn),
+                  Fault(at_us=end, kind="restart", node="@crashed" if node == "@leader" else node)]
+        if node == "@leader" and draw(st.booleans()):
+            # Kill a voter in the middle of the election that follows, and bring it straight
+            # back: what it promised before the crash must survive it.
+            victim = draw(st.sampled_from(tuple(nodes)))
+            at = min(duration_us, start + draw(st.sampled_from((120_000, 150_000, 100_000, 180_000))))
+            back = min(duration_us, at + draw(st.sampled_from((20_000, 5_000, 50_000))))
+            faults += [Fault(at_us=at, kind="crash", node=victim),
+                       Fault(at_us=back, kind="restart", node=victim)]
+        return faults
     if kind == "pause":
         return [Fault(at_us=start, kind="pause", node=node),
                 Fault(at_us=end, kind="resume", node="@paused" if node == "@leader" else node)]
