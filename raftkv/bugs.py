@@ -51,7 +51,8 @@ _CATALOGUE = (
     Bug(
         name="lease_read_skew",
         layer="raft",
-        summary="Lease-based reads trust the local clock with no drift margin (stale under clock skew).",
+        summary="Lease-based reads time the lease on the local wall clock with no drift margin "
+                "(stale when that clock runs slow or jumps back).",
         reference="Raft thesis, section 6.4.1; etcd-io/raft ReadOnlyLeaseBased",
     ),
     Bug(

@@ -142,6 +142,13 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
         return faults
     if kind == "clock_jump":
         delta = draw(st.integers(-5 * _SECOND, 5 * _SECOND))
+        if node == "@leader" and draw(st.booleans()):
+            # The leader is cut off, then its clock steps (an NTP correction on a
+            # partitioned node): only a lease timed on that clock notices.
+            at = min(duration_us, start + 50_000)
+            return [Fault(at_us=start, kind="shape", shape="isolate", node="@leader"),
+                    Fault(at_us=at, kind="clock_jump", node="@leader", delta_us=delta),
+                    Fault(at_us=end, kind="heal")]
         return [Fault(at_us=start, kind="clock_jump", node=node, delta_us=delta)]
     if kind == "network":
         loss = draw(st.sampled_from((0.0, 0.05, 0.2, 0.5)))

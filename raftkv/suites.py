@@ -84,7 +84,7 @@ _PLAIN = tuple(n for n in NEMESES if n != "membership")
 # land inside elections and between a write and its fsync.
 _CHURN = ("crash", "crash", "crash", "shape", "partition", "network", "pause")
 _CHURN_LENGTHS_US = (200_000, 50_000, 100_000, 400_000, 800_000)
-_LEASE_NEMESES = ("clock", "clock", "partition", "shape", "pause")
+_LEASE_NEMESES = ("clock", "clock_jump", "clock_jump", "partition", "shape", "pause")
 # Slow links stretch elections, so more crashes land in the middle of one.
 _SLOW_NETWORK = NetworkSpec(min_latency_us=5_000, max_latency_us=30_000)
 

@@ -446,8 +446,28 @@ def test_lease_read_serves_without_round_trip_and_expires() -> None:
     assert net.read_states["a"] == ["fast"]
 
 
-def test_lease_skew_bug_lengthens_lease() -> None:
-    assert RaftConfig(bugs=frozenset({"lease_read_skew"})).lease_ticks() > RaftConfig().lease_ticks()
+def _lease_after_clock_jump(bugs: frozenset[str]) -> list[object]:
+    cfg = attrs.evolve(CFG, read_only="lease", check_quorum=False, bugs=bugs)
+    net = Network(("a", "b", "c"), config=cfg)
+    for node in net.nodes.values():
+        node.wall_lease_us = cfg.election_timeout_ticks * 10_000
+        node.clock_us = 1_000_000
+    net.elect("a")
+    net.tick_all(1)  # one acknowledged heartbeat round starts the lease
+    net.isolate("a")
+    net.nodes["a"].clock_us = 0  # the leader's wall clock jumps back a second
+    net.tick("a", 3 * cfg.election_timeout_ticks)
+    net.nodes["a"].read_index("late")
+    net.settle()
+    return net.read_states["a"]
+
+
+def test_lease_is_timed_in_ticks_not_by_the_wall_clock() -> None:
+    assert _lease_after_clock_jump(frozenset()) == []
+
+
+def test_lease_skew_bug_trusts_the_wall_clock() -> None:
+    assert _lease_after_clock_jump(frozenset({"lease_read_skew"})) == ["late"]
 
 
 # ------------------------------------------------------------- transfer

@@ -190,6 +190,8 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
     seen_info: dict[tuple[int, Any], list[int]] = {}
     use_dominance = info_mask != 0
     steps = 0
+    charged = 0  # steps already charged to the budget
+    next_check = _CHECK_EVERY
     best: tuple[tuple[Step, ...], int | None, tuple[str, ...]] | None = None
     best_len = -1
 
@@ -205,8 +207,11 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             i = cands[idx]
             idx += 1
             steps += 1
-            if steps % _CHECK_EVERY == 0 and not budget.spend(_CHECK_EVERY):
-                raise _Exhausted(key, steps)
+            if steps >= next_check:
+                if not budget.spend(steps - charged):
+                    raise _Exhausted(key, steps)
+                charged = steps
+                next_check = steps + _CHECK_EVERY
             new = fns[i](state)
             if new is INCONSISTENT:
                 continue
@@ -217,6 +222,8 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 core = (new_lin & core_mask, new)
                 info_bits = new_lin & info_mask
                 prior = seen_info.get(core)
+                if prior is not None:
+                    steps += len(prior) // 8  # the dominance scan is work too: charge it
                 if prior is not None and any(p & ~info_bits == 0 for p in prior):
                     if identity:
                         idx = len(cands)

@@ -62,7 +62,5 @@ class RaftConfig:
     def lease_ticks(self) -> int:
         """How long after a quorum-acknowledged heartbeat round the leader may serve lease reads."""
         t = self.election_timeout_ticks
-        if "lease_read_skew" in self.bugs:
-            return t  # trusts the local clock: no drift margin
         d = self.max_clock_drift_ppm
         return max(0, (t * (1_000_000 - d)) // (1_000_000 + d) - 1)

@@ -152,7 +152,12 @@ class Raft:
         self.pending_snapshot: Snapshot | None = None
         # ReadIndex / lease state (leader only)
         self.hb_seq = 0
-        self.hb_sent_tick: deque[tuple[int, int]] = deque()
+        self.hb_sent_tick: deque[tuple[int, int, int]] = deque()  # (seq, tick, clock_us)
+        # The member's local wall clock as the host last read it, and the lease length on
+        # that clock.  Only the ``lease_read_skew`` bug times leases with them.
+        self.clock_us = 0
+        self.wall_lease_us = 0
+        self.lease_start_clock_us = 0
         self.hb_acks: dict[str, int] = {}
         self.hb_quorum_seq = 0
         self.lease_start_tick: int | None = None
@@ -515,7 +520,7 @@ class Raft:
     def _bcast_heartbeat(self) -> None:
         self.hb_seq += 1
         seq = self.hb_seq
-        self.hb_sent_tick.append((seq, self.ticks))
+        self.hb_sent_tick.append((seq, self.ticks, self.clock_us))
         self.hb_acks[self.id] = seq
         self.read_hb_needed = False
         commit = self.log.committed
@@ -541,6 +546,7 @@ class Raft:
             sent.popleft()
         if sent and sent[0][0] == q:
             self.lease_start_tick = sent[0][1]
+            self.lease_start_clock_us = sent[0][2]
         reads = self.pending_reads
         while reads and reads[0].seq <= q:
             r = reads.popleft()
@@ -559,6 +565,10 @@ class Raft:
     def _lease_valid(self) -> bool:
         if self.lead_transferee is not None or self.lease_start_tick is None:
             return False
+        if "lease_read_skew" in self.bugs:
+            # BUG: the lease is timed on the wall clock, with no drift margin: a clock that
+            # runs slow or jumps back stretches it past the followers' election timeout.
+            return self.clock_us < self.lease_start_clock_us + self.wall_lease_us
         return self.ticks < self.lease_start_tick + self.config.lease_ticks()
 
     def _leader_read_index(self, requester: str, ctx: object) -> None:

@@ -183,6 +183,8 @@ class RaftHost:
         self.raft = Raft(node_id=env.node_id, config=self.config, rng=env.rng,
                          cluster=ClusterConfig(voters=self.peers), hard_state=rec.hard_state,
                          log=log)
+        self.raft.wall_lease_us = self.config.election_timeout_ticks * self.tick_us
+        self.raft.clock_us = env.now_us()
         self._nonce = env.rng.getrandbits(30) << 32
         r = self.raft
         env.record("raft.start", term=r.term, vote=r.vote, commit=r.log.committed,
@@ -200,6 +202,7 @@ class RaftHost:
         r = self.raft
         if r is None:
             return True
+        r.clock_us = self.env.now_us()
         r.step(msg)
         self._process()
         return True
@@ -230,6 +233,7 @@ class RaftHost:
             return False
         r = self._core()
         self._timer = self.env.set_timer(self.tick_us, TICK_TAG)
+        r.clock_us = self.env.now_us()
         for _ in range(self._ticks_due()):
             r.tick()
         if r.ticks % 8 == 0:
@@ -338,6 +342,7 @@ class RaftHost:
         machine, or ``on_ready(error)``."""
         r = self._core()
         ctx = self._next_seq()
+        r.clock_us = self.env.now_us()
         try:
             r.read_index(ctx)
         except ProposalDropped as e:

@@ -49,9 +49,11 @@ class RaftClient:
     """
 
     def __init__(self, env: Env, members: tuple[str, ...], home: str, keys: int, period_us: int,
-                 timeout_us: int, history: HistoryBuilder) -> None:
+                 timeout_us: int, history: HistoryBuilder, write_share: float = 0.5) -> None:
+        assert 0.0 <= write_share <= 1.0, write_share
         self.env = env
         self.members = members
+        self.write_share = write_share
         self.home = home
         self.keys = tuple(f"k{i}" for i in range(keys))
         self.period_us = period_us
@@ -73,7 +75,7 @@ class RaftClient:
         rng = self.env.rng
         self.req_id += 1
         key = rng.choice(self.keys)
-        if rng.random() < 0.5:
+        if rng.random() < self.write_share:
             self.writes += 1
             value = f"{self.env.node_id}.{self.writes}"
             self.pending = (self.req_id, "put", key, value)
@@ -254,10 +256,15 @@ class RaftSystem:
         w = self.scenario.workload
         clients = max(1, len(self.clients))
         period_us = max(1_000, 2 * clients * 1_000_000 // max(1, w.ops_per_s))
+        n = len(self.members)
         for i, name in enumerate(self.clients):
-            home = self.members[i % len(self.members)]
-            self.world.add_node(name, lambda env, home=home: RaftClient(  # type: ignore[misc]
-                env, self.members, home, w.keys, period_us, w.op_timeout_us, self.recorder), client=True)
+            home = self.members[i % n]
+            # Each member gets writers first, then readers: a reader next to a deposed
+            # leader is free to read whenever the leader is cut off.
+            share = 0.8 if (i // n) % 2 == 0 else 0.2
+            self.world.add_node(name, lambda env, home=home, share=share: RaftClient(  # type: ignore[misc]
+                env, self.members, home, w.keys, period_us, w.op_timeout_us, self.recorder, share),
+                client=True)
 
     def rehome_clients(self) -> None:
         """A client whose home member was removed picks another member."""
