@@ -14,7 +14,7 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
-    "ci", max_examples=8, deadline=None, derandomize=True, database=None, print_blob=True,
+    "ci", max_examples=15, deadline=None, derandomize=True, database=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     phases=(Phase.explicit, Phase.generate, Phase.shrink),
 )
