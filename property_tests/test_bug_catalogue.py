@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from raftkv.bugs import BUGS
-from raftkv.hunt import hunt
+from raftkv.hunt import hunt, scenario_size
 from raftkv.sim import scenario_from_token, scenario_to_token
 from raftkv.suites import BUG_SUITES, SUITES
 
@@ -26,10 +26,6 @@ SHRINK_BUDGET_S = 10.0
 SEEDS = {"lease_read_skew": 2}
 
 
-def _size(s):  # type: ignore[no-untyped-def]
-    return (len(s.faults), s.cluster.members, s.workload.clients, s.duration_us)
-
-
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_bug_is_found_shrunk_and_replayed(bug: str) -> None:
     suite = SUITES[BUG_SUITES[bug]]
@@ -39,7 +35,7 @@ def test_bug_is_found_shrunk_and_replayed(bug: str) -> None:
     assert finding is not None, (
         f"{bug}: suite {suite.name} found nothing in {result.examples} examples ({result.seconds:.0f}s)")
     assert finding.violation.property.startswith(suite.properties)
-    assert _size(finding.scenario) <= _size(finding.first_scenario)
+    assert scenario_size(finding.scenario) <= scenario_size(finding.first_scenario)
     assert bug in finding.scenario.bugs
 
     replayed = scenario_from_token(scenario_to_token(finding.scenario))

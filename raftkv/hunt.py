@@ -18,7 +18,7 @@ from hypothesis import seed as hypothesis_seed
 from raftkv.sim import Scenario, Violation
 from raftkv.suites import SUITES, Suite
 
-__all__ = ["Finding", "HuntResult", "hunt"]
+__all__ = ["Finding", "HuntResult", "hunt", "scenario_size"]
 
 
 @attrs.frozen(kw_only=True)
@@ -94,7 +94,7 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
             state.first = scenario
             state.first_at = time.perf_counter()
             state.first_n = state.examples
-        if state.best is None or _size(scenario) <= _size(state.best[0]):
+        if state.best is None or scenario_size(scenario) <= scenario_size(state.best[0]):
             state.best = (scenario, violation)
         raise _Found(violation.property)
 
@@ -134,6 +134,6 @@ def _is_finding(exc: BaseException) -> bool:
     return False
 
 
-def _size(scenario: Scenario) -> tuple[int, int, int, int]:
+def scenario_size(scenario: Scenario) -> tuple[int, int, int, int]:
     """Smaller is simpler: fewer faults, members, clients, shorter."""
     return (len(scenario.faults), scenario.cluster.members, scenario.workload.clients, scenario.duration_us)
