@@ -257,6 +257,25 @@ class Raft:
         else:
             self._tick_election()
 
+    def ticks_until_due(self) -> int | None:
+        """How many more ticks may pass before one of them does something (campaign,
+        heartbeat, quorum check, step-down); None if no tick ever will (a learner).
+
+        Ticks before that only count, so a host may apply them late, in a batch, as long as
+        it applies them before feeding the core any other input.  Inputs only push the
+        answer later, except those that change the role (recompute after every input).
+        """
+        cfg = self.config
+        if self.role is Role.LEADER:
+            due = min(cfg.heartbeat_ticks - self.heartbeat_elapsed,
+                      cfg.election_timeout_ticks - self.election_elapsed)
+            if self.stepping_down:
+                due = min(due, cfg.election_timeout_ticks - self.step_down_ticks)
+            return max(1, due)
+        if not self.promotable():
+            return None
+        return max(1, self.randomized_election_timeout - self.election_elapsed)
+
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self.promotable() and self.election_elapsed >= self.randomized_election_timeout:

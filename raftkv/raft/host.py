@@ -124,8 +124,13 @@ class RaftHost:
         self._processing = False
         self._hs_records = 0
         self._snap_index = 0
+        # Ticks are applied lazily: before every input, the ticks the local clock says
+        # are due; the tick timer is set only for the next tick that does something.
         self._timer: int | None = None
+        self._timer_at_local_us = 0
+        self._timer_ticks = 0
         self._last_tick_local_us = 0
+        self._next_expiry_tick: int | None = None
         self._stopped = False
         self._recorded_commit = 0
 
@@ -191,7 +196,6 @@ class RaftHost:
                    last_index=r.log.last_index(), last_term=r.log.last_term(),
                    snapshot_index=self._snap_index, torn=rec.torn_files,
                    voters=r.conf.voters, outgoing=r.conf.voters_outgoing)
-        self._timer = env.set_timer(self.tick_us, TICK_TAG)
         self._last_tick_local_us = env.now_us()
         self._process()
 
@@ -202,28 +206,58 @@ class RaftHost:
         r = self.raft
         if r is None:
             return True
-        r.clock_us = self.env.now_us()
+        self._catch_up()
         r.step(msg)
         self._process()
         return True
 
-    def _ticks_due(self) -> int:
-        """How many ticks the local clock says have passed since the last one (at least 1).
+    def _catch_up(self) -> None:
+        """Apply the ticks the local clock says are due since the last one.
 
-        Normally 1.  A process that was paused (or starved) gets the ticks it missed, up
-        to two election timeouts, so a leader that slept through its lease does not go
-        on serving lease reads, and CheckQuorum sees the silence.  A clock jumping back
-        gives one tick; one jumping forward only makes timeouts come sooner.
+        A process that was paused (or starved) gets the ticks it missed, up to two
+        election timeouts, so a leader that slept through its lease does not go on
+        serving lease reads, and CheckQuorum sees the silence.  A clock jumping forward
+        only makes timeouts come sooner; one jumping back delays ticks until the tick
+        timer (which measures durations, not clock readings) fires.
         """
+        r = self._core()
         now = self.env.now_us()
+        r.clock_us = now
         elapsed = now - self._last_tick_local_us
-        self._last_tick_local_us = now
-        due = elapsed // self.tick_us if elapsed > 0 else 1
-        return max(1, min(due, 2 * self.config.election_timeout_ticks))
+        if elapsed < self.tick_us:
+            return
+        due = elapsed // self.tick_us
+        self._last_tick_local_us += due * self.tick_us
+        for _ in range(min(due, 2 * self.config.election_timeout_ticks)):
+            r.tick()
+        if self._next_expiry_tick is not None and r.ticks >= self._next_expiry_tick:
+            self._expire_requests(r.ticks)
+
+    def _schedule_tick(self) -> None:
+        """Set the tick timer for the next tick that does something (or an expiry)."""
+        r = self.raft
+        if r is None:
+            return
+        ticks = r.ticks_until_due()
+        if self._next_expiry_tick is not None:
+            expiry = max(1, self._next_expiry_tick - r.ticks)
+            ticks = expiry if ticks is None else min(ticks, expiry)
+        if ticks is None:
+            ticks = 4 * self.config.election_timeout_ticks  # nothing due: wake now and then
+        at_local_us = self._last_tick_local_us + ticks * self.tick_us
+        if self._timer is not None:
+            if self._timer_at_local_us <= at_local_us:
+                return
+            self.env.cancel_timer(self._timer)
+        delay_us = min(ticks * self.tick_us, max(0, at_local_us - self.env.now_us()))
+        self._timer = self.env.set_timer(delay_us, TICK_TAG)
+        self._timer_at_local_us = at_local_us
+        self._timer_ticks = ticks
 
     def on_timer(self, tag: Hashable) -> bool:
         if tag == FLUSH_TAG:
             self._flush_timer = None
+            self._catch_up()
             batch, self._batch = self._batch, []
             for data, on_done in batch:
                 self._propose_now(data, on_done)
@@ -231,13 +265,11 @@ class RaftHost:
             return True
         if tag != TICK_TAG:
             return False
-        r = self._core()
-        self._timer = self.env.set_timer(self.tick_us, TICK_TAG)
-        r.clock_us = self.env.now_us()
-        for _ in range(self._ticks_due()):
-            r.tick()
-        if r.ticks % 8 == 0:
-            self._expire_requests(r.ticks)
+        self._timer = None
+        if self.env.now_us() < self._last_tick_local_us:
+            # The clock went back: the timer measured its ticks' worth of time all the same.
+            self._last_tick_local_us = self.env.now_us() - self._timer_ticks * self.tick_us
+        self._catch_up()
         self._process()
         return True
 
@@ -249,6 +281,7 @@ class RaftHost:
         """Replicate ``data``; ``on_done`` gets the state machine's result once it is
         applied here, or a :class:`ProposalError`."""
         r = self._core()
+        self._catch_up()
         if self.batch_us > 0 and r.role is Role.LEADER:
             self._batch.append((data, on_done))
             if self._flush_timer is None:
@@ -268,12 +301,13 @@ class RaftHost:
             else:
                 self._defer(on_done, Dropped(reason=e.reason))
             return
-        self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
+        self._track(self._proposals, seq, on_done)
 
     def propose_conf_change(self, cc: ConfChange | ConfChangeV2, on_done: Callback) -> None:
         """Propose a membership change (on the leader); ``on_done(None)`` once applied here,
         else :class:`NotLeader`, :class:`Refused` or :class:`OutcomeUnknown`."""
         r = self._core()
+        self._catch_up()
         seq = self._next_seq()
         try:
             r.propose_conf_change(cc, origin=self.node_id, seq=seq)
@@ -286,7 +320,7 @@ class RaftHost:
             self._defer(on_done, Dropped(reason=e.reason))
             self._process()
             return
-        self._proposals[seq] = (on_done, r.ticks + self.request_timeout_ticks)
+        self._track(self._proposals, seq, on_done)
         self._process()
 
     # ------------------------------------------------------------ member API
@@ -342,22 +376,24 @@ class RaftHost:
         machine, or ``on_ready(error)``."""
         r = self._core()
         ctx = self._next_seq()
-        r.clock_us = self.env.now_us()
+        self._catch_up()
         try:
             r.read_index(ctx)
         except ProposalDropped as e:
             self._defer(on_ready, NotLeader(leader_hint=e.leader_hint))
             self._process()
             return
-        self._reads[ctx] = (on_ready, r.ticks + self.request_timeout_ticks)
+        self._track(self._reads, ctx, on_ready)
         self._process()
 
     def transfer_leadership(self, to: str) -> None:
+        self._catch_up()
         self._core().transfer_leadership(to)
         self._process()
 
     def campaign(self) -> None:
         """Start an election now (as if the election timeout fired)."""
+        self._catch_up()
         self._core().campaign(transfer=False)
         self._process()
 
@@ -388,6 +424,7 @@ class RaftHost:
             cbs, self._deferred = self._deferred, []
             for cb, value in cbs:
                 cb(value)
+        self._schedule_tick()
 
     def _record_commit(self, r: Raft) -> None:
         """The leader advanced its commit index, counting the quorums of ``r.conf``."""
@@ -510,6 +547,12 @@ class RaftHost:
         disk.fsync(LOG_FILE)
         self.env.record("raft.snapshot", how="created", index=snap.index, term=snap.term)
 
+    def _track(self, table: dict[int, tuple[Callback, int]], key: int, cb: Callback) -> None:
+        deadline = self._core().ticks + self.request_timeout_ticks
+        table[key] = (cb, deadline)
+        if self._next_expiry_tick is None or deadline < self._next_expiry_tick:
+            self._next_expiry_tick = deadline
+
     def _expire_requests(self, now_tick: int) -> None:
         for table, err in ((self._proposals, OutcomeUnknown(reason="timeout")),
                            (self._reads, Dropped(reason="timeout"))):
@@ -519,3 +562,5 @@ class RaftHost:
             for k in expired:
                 cb, _ = table.pop(k)
                 self._defer(cb, err)
+        deadlines = [d for table in (self._proposals, self._reads) for _, d in table.values()]
+        self._next_expiry_tick = min(deadlines) if deadlines else None

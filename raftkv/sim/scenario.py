@@ -45,7 +45,7 @@ class ClusterSpec:
     members: int = 3
     tick_us: int = 10_000
     election_timeout_ticks: int = 10
-    heartbeat_ticks: int = 1
+    heartbeat_ticks: int = 3
     pre_vote: bool = True
     check_quorum: bool = True
     read_only: str = "safe"  # "safe" (ReadIndex) or "lease" (unsafe under clock skew)
