@@ -469,3 +469,49 @@ def test_timeout_uses_injected_clock() -> None:
     ticks = iter(range(0, 10**9, 1))
     res = check_linearizable(b.history(), RegisterModel(), timeout_s=5, clock=lambda: float(next(ticks)))
     assert res.verdict == "unknown"
+
+
+# ------------------------------------------------------- info-heavy histories
+
+
+def _outage(last_value: str, last_mod_revision: int, info_ops: int = 24) -> HistoryBuilder:
+    """An outage: every write times out (unknown outcome), then the key reads absent,
+    a create succeeds, and a read races a later put."""
+    b = HistoryBuilder()
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    for p in range(1, info_ops + 1):
+        if p % 3 == 0:
+            b.invoke(p, "delete", "k")
+        else:
+            b.invoke(p, "put", "k", f"v{p}")
+    for p in range(1, info_ops + 1):
+        if p % 3 == 0:
+            b.info(p, "delete", "k")
+        else:
+            b.info(p, "put", "k", f"v{p}")
+    b.invoke(100, "get", "k")
+    b.ok(100, "get", "k", None, revision=30)
+    b.invoke(100, "cas", "k", (None, "b"))
+    b.ok(100, "cas", "k", (None, "b"), revision=31, succeeded=True)
+    b.invoke(101, "put", "k", "c")
+    b.invoke(102, "get", "k")
+    b.ok(101, "put", "k", "c", revision=32)
+    b.ok(102, "get", "k", last_value, revision=31, mod_revision=last_mod_revision)
+    return b
+
+
+def test_many_info_writes_after_an_outage_are_checked_quickly() -> None:
+    # Trying each of the 24 unknown writes at every earlier point is exponential; taking
+    # them just in time finds the linearization (a delete, then the create) at once.
+    res = check_linearizable(_outage("b", 31).history(), EtcdModel(), max_steps=2_000)
+    assert res.verdict == "ok", res.explanation
+    assert res.steps < 200
+
+
+def test_many_info_writes_do_not_hide_an_impossible_read() -> None:
+    # The last read names revision 30 for the value written at revision 31.
+    res = check_linearizable(_outage("b", 30).history(), EtcdModel(), max_steps=20_000)
+    assert res.verdict != "ok"
+    small = check_linearizable(_outage("b", 30, info_ops=6).history(), EtcdModel())
+    assert small.verdict == "fail"
