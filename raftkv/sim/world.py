@@ -84,8 +84,9 @@ class SimEnv:
         return self._node.clock.local_us(self._world.now_us)
 
     def send(self, dst: str, msg: Any) -> None:
-        if self._live():
-            self._world._send(self._node.name, dst, msg)
+        node = self._node
+        if node.up and node.incarnation == self._incarnation:
+            self._world._send(node.name, dst, msg)
 
     def set_timer(self, delay_us: int, tag: Hashable) -> TimerId:
         assert delay_us >= 0, f"timer delay {delay_us} us is negative"
@@ -237,6 +238,16 @@ class World:
         if network.cuts and (src, dst) in network.cuts:
             if self.trace_messages:
                 self.trace.add(self.now_us, src, "drop", {"dst": dst, "msg": msg, "why": "cut"})
+            return
+        if not (network.loss or network.duplicate or network.link_latency):
+            # the common case, inlined: no loss, no duplication, one latency for every link
+            lat = network.latency
+            span = lat.max_us - lat.min_us
+            delay = lat.min_us + int(network.rng.random() * (span + 1)) if span else lat.min_us
+            if lat.spike_prob and network.rng.random() < lat.spike_prob:
+                delay += lat.spike_us
+            self._seq += 1
+            heapq.heappush(self._queue, (self.now_us + delay, self._seq, _DELIVER, dst, src, msg))
             return
         delays = network.plan(src, dst)
         if not delays:
