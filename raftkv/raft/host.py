@@ -129,6 +129,7 @@ class RaftHost:
         self._timer: int | None = None
         self._timer_at_local_us = 0
         self._timer_ticks = 0
+        self._timer_key: tuple[object, ...] = ()
         self._last_tick_local_us = 0
         self._next_expiry_tick: int | None = None
         self._stopped = False
@@ -238,6 +239,13 @@ class RaftHost:
         r = self.raft
         if r is None:
             return
+        # Only these move the next due tick earlier (inputs other than a role, term,
+        # configuration or expiry change only reset counters, which moves it later).
+        key = (r.role, r.term, r.randomized_election_timeout, r.stepping_down, r.conf,
+               self._next_expiry_tick)
+        if self._timer is not None and key == self._timer_key:
+            return
+        self._timer_key = key
         ticks = r.ticks_until_due()
         if self._next_expiry_tick is not None:
             expiry = max(1, self._next_expiry_tick - r.ticks)
