@@ -165,7 +165,7 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
         violations.append(Violation(property=exc.property, message=exc.report, time_us=world.now_us))
     except SafetyViolation as exc:
         prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
-        violations.append(Violation(property=prop, message=str(exc), time_us=world.now_us))
+        violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
     if check and not any(v.property != "liveness" for v in violations):
         violations.extend(system.check())
     return RunResult(scenario=scenario, world=world, system=system, violations=violations,

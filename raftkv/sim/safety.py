@@ -49,15 +49,15 @@ class SafetyViolation(AssertionError):
         self.detail = detail
         self.trace_tail = trace_tail
         self.time_us = time_us
-        lines = [
+        # Without the trace tail: run reports print the tail themselves.
+        self.summary = "\n".join([
             f"Raft safety violated: {prop}",
             f"  members: {', '.join(nodes)}",
             f"  term: {term}   index: {index}   at: {time_us} us",
             f"  {detail}",
-            "  trace tail:",
-            *("    " + line for line in trace_tail.splitlines()),
-        ]
-        super().__init__("\n".join(lines))
+        ])
+        tail_lines = ["  trace tail:", *("    " + line for line in trace_tail.splitlines())]
+        super().__init__("\n".join([self.summary, *tail_lines]))
 
 
 class SafetyChecker:
