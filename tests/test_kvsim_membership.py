@@ -5,38 +5,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any
+
+from membership_helpers import S, events, run_membership, voters
 
 from raftkv.check.history import HistoryEvent
 from raftkv.sim import RunResult, run_scenario
 from raftkv.sim.kv_system import KVServer, KVSystem
 from raftkv.sim.scenario import ClusterSpec, Fault, Scenario, WorkloadSpec
 
-S = 1_000_000
-
 
 def run(members: int, faults: tuple[Fault, ...], *, bugs: tuple[str, ...] = (), seed: int = 3,
         duration_us: int = 8 * S, snapshot_interval_entries: int = 200, clients: int = 3) -> RunResult:
-    sc = Scenario(seed=seed, system="kv",
-                  cluster=ClusterSpec(members=members, snapshot_interval_entries=snapshot_interval_entries),
-                  faults=faults, workload=WorkloadSpec(clients=clients, ops_per_s=60),
-                  duration_us=duration_us, settle_us=3 * S, bugs=bugs)
-    return run_scenario(sc, trace_messages=False)
+    return run_membership("kv", members, faults, bugs=bugs, seed=seed, duration_us=duration_us,
+                          snapshot_interval_entries=snapshot_interval_entries, clients=clients)
 
 
 def system(r: RunResult) -> KVSystem:
     assert isinstance(r.system, KVSystem)
     return r.system
-
-
-def voters(r: RunResult) -> tuple[str, ...]:
-    conf = system(r).configuration()
-    assert conf is not None and not conf.joint
-    return conf.voters
-
-
-def events(r: RunResult, kind: str) -> list[Any]:
-    return [ev for ev in r.trace.events if ev.kind == kind]
 
 
 def completions(r: RunResult, after_us: int = 0) -> dict[str, int]:

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from membership_helpers import S, events, run_membership, voters
 
 from raftkv.raft import RaftConfig, RaftHost, RaftMember, Refused
-from raftkv.sim import RunResult, World, run_scenario
+from raftkv.sim import RunResult, World
 from raftkv.sim.raft_system import RaftSystem
 from raftkv.sim.safety import SafetyChecker
-from raftkv.sim.scenario import ClusterSpec, Fault, Scenario, WorkloadSpec
-
-S = 1_000_000
+from raftkv.sim.scenario import Fault
 
 
 def run(members: int, faults: tuple[Fault, ...], *, bugs: tuple[str, ...] = (), seed: int = 3,
         duration_us: int = 8 * S, snapshot_interval_entries: int = 200) -> RunResult:
-    sc = Scenario(seed=seed, system="raft",
-                  cluster=ClusterSpec(members=members, snapshot_interval_entries=snapshot_interval_entries),
-                  faults=faults, workload=WorkloadSpec(clients=3, ops_per_s=60), duration_us=duration_us,
-                  settle_us=3 * S, bugs=bugs)
-    return run_scenario(sc, trace_messages=False)
+    return run_membership("raft", members, faults, bugs=bugs, seed=seed, duration_us=duration_us,
+                          snapshot_interval_entries=snapshot_interval_entries)
 
 
 def system(r: RunResult) -> RaftSystem:
     assert isinstance(r.system, RaftSystem)
     return r.system
-
-
-def voters(r: RunResult) -> tuple[str, ...]:
-    conf = system(r).configuration()
-    assert conf is not None and not conf.joint
-    return conf.voters
-
-
-def events(r: RunResult, kind: str) -> list[Any]:
-    return [ev for ev in r.trace.events if ev.kind == kind]
 
 
 def client_oks(r: RunResult) -> int:
