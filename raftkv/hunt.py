@@ -15,10 +15,11 @@ import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from raftkv.sim import Scenario, Violation
+from raftkv.sim import Scenario, ScenarioError, Violation
+from raftkv.sim.scenario import validate
 from raftkv.suites import SUITES, Suite
 
-__all__ = ["Finding", "HuntResult", "hunt", "scenario_size"]
+__all__ = ["Finding", "HuntResult", "hunt", "reduce_scenario", "scenario_size"]
 
 
 @attrs.frozen(kw_only=True)
@@ -117,6 +118,9 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
         if state.examples == before:
             break  # nothing ran (the strategy is exhausted or time is up)
     finding = None
+    if state.best is not None and state.first is not None and shrink:
+        left_s = shrink_budget_s - (time.perf_counter() - state.first_at)
+        state.best = reduce_scenario(suite, *state.best, budget_s=max(left_s, 0.0))
     if state.best is not None and state.first is not None:
         finding = Finding(suite=suite.name, scenario=state.best[0], violation=state.best[1],
                           first_scenario=state.first, examples_to_first=state.first_n,
@@ -124,6 +128,49 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
                           shrink_seconds=time.perf_counter() - state.first_at)
     return HuntResult(suite=suite.name, examples=state.examples, simulated_us=state.simulated_us,
                       seconds=time.perf_counter() - start, finding=finding)
+
+
+def reduce_scenario(suite: Suite, scenario: Scenario, violation: Violation, *,
+                    budget_s: float) -> tuple[Scenario, Violation]:
+    """After hypothesis: cut the run short after the violation, then drop single faults
+    (last first), keeping each change only if the same property still breaks.
+
+    Hypothesis deletes whole episodes; this also drops a lone heal, restart or clock
+    step, and stops the run where the failure already shows.  Every try is a full run,
+    so it stops when ``budget_s`` is spent.
+    """
+    start = time.perf_counter()
+    best, best_violation = scenario, violation
+
+    def attempt(candidate: Scenario) -> bool:
+        nonlocal best, best_violation
+        try:
+            validate(candidate)
+        except ScenarioError:
+            return False
+        _result, again = suite.run(candidate)
+        if again is None or again.property != violation.property:
+            return False
+        best, best_violation = candidate, again
+        return True
+
+    def time_left() -> bool:
+        return time.perf_counter() - start < budget_s
+
+    at = violation.time_us
+    if at is not None and at + _CUT_MARGIN_US < best.duration_us and time_left():
+        cut = at + _CUT_MARGIN_US
+        attempt(attrs.evolve(best, duration_us=cut, faults=tuple(f for f in best.faults if f.at_us <= cut)))
+    i = len(best.faults) - 1
+    while i >= 0 and time_left():
+        faults = best.faults
+        attempt(attrs.evolve(best, faults=faults[:i] + faults[i + 1:]))
+        i = min(i - 1, len(best.faults) - 1)
+    return best, best_violation
+
+
+# How long a cut-short run goes on after the violation was seen (a clean end).
+_CUT_MARGIN_US = 500_000
 
 
 def _is_finding(exc: BaseException) -> bool:

@@ -89,6 +89,17 @@ class LinearizabilityResult:
     def failed_keys(self) -> tuple[KeyResult, ...]:
         return tuple(k for k in self.per_key if k.verdict == "fail")
 
+    def failure_time_us(self) -> int | None:
+        """When the first failing key's blocked operation completed: the history up to
+        then already shows the failure (None if unknown)."""
+        for key in self.failed_keys():
+            if key.blocked_op is None:
+                continue
+            for op in self.operations:
+                if op.id == key.blocked_op:
+                    return op.complete_time_us
+        return None
+
 
 class Budget:
     """A step counter and/or a wall-clock deadline shared by all partitions.

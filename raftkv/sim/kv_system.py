@@ -360,7 +360,8 @@ class KVSystem:
         history = self._hist()
         lin = self._check_lin()
         if lin.verdict == "fail":
-            out.append(Violation(property="linearizability", message=lin.explanation))
+            out.append(Violation(property="linearizability", message=lin.explanation,
+                                 time_us=lin.failure_time_us()))
         for v in check_watches(history):
             out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
         c = self.scenario.cluster

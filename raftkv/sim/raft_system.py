@@ -334,7 +334,8 @@ class RaftSystem:
     def check(self) -> list[Violation]:
         result = self._check_lin()
         if result.verdict == "fail":
-            return [Violation(property="linearizability", message=result.explanation)]
+            return [Violation(property="linearizability", message=result.explanation,
+                              time_us=result.failure_time_us())]
         return []
 
     def write_html(self, path: str) -> bool:
