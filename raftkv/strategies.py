@@ -35,9 +35,14 @@ from raftkv.sim.scenario import (
 )
 from raftkv.sim.shapes import SHAPES
 
-__all__ = ["EPISODE_LENGTHS_US", "MAX_DRIFT_PPM", "NEMESES", "cluster_specs", "fault_schedules", "scenarios", "workloads"]
+__all__ = ["EPISODE_LENGTHS_US", "EXTRA_NEMESES", "MAX_DRIFT_PPM", "NEMESES", "cluster_specs", "fault_schedules",
+           "scenarios", "workloads"]
 
 NEMESES = ("partition", "shape", "cut", "crash", "pause", "clock", "clock_jump", "network", "membership")
+# Nemeses a suite asks for by name (not in NEMESES, so the general suites do not draw them):
+# ``isolate_clock_back`` cuts the leader off, then steps its clock far back, and keeps it cut
+# off while the others elect a new leader (aimed at lease reads).
+EXTRA_NEMESES = ("isolate_clock_back",)
 
 _SECOND = 1_000_000
 _ANY_SIZE = st.integers(1, 7)
@@ -51,14 +56,17 @@ MAX_DRIFT_PPM = 300_000
 
 
 def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
-                  read_only: Sequence[str] = ("safe",)) -> st.SearchStrategy[ClusterSpec]:
+                  read_only: Sequence[str] = ("safe",),
+                  check_quorum: st.SearchStrategy[bool] | None = None) -> st.SearchStrategy[ClusterSpec]:
+    """Cluster shapes and Raft options; ``check_quorum`` is drawn half on, half off unless
+    a suite gives its own strategy for it."""
     sizes = st.just(members) if isinstance(members, int) else members
     return st.builds(
         ClusterSpec,
         members=sizes,
         max_clock_drift_ppm=st.just(MAX_DRIFT_PPM),
         election_timeout_ticks=st.sampled_from((10, 12, 15)),
-        check_quorum=st.booleans(),
+        check_quorum=st.booleans() if check_quorum is None else check_quorum,
         pre_vote=st.booleans(),
         read_only=st.sampled_from(tuple(read_only)),
         snapshot_interval_entries=st.sampled_from((200, 50, 20)),
@@ -80,6 +88,12 @@ def workloads(max_clients: int = 4, min_clients: int = 1) -> st.SearchStrategy[W
 # How often each nemesis is drawn: partitions of every kind find the most bugs.
 _WEIGHTS = {"partition": 3, "shape": 3, "cut": 1, "crash": 2, "pause": 2, "clock": 1, "clock_jump": 1,
             "network": 1, "membership": 1}
+
+
+# How far ``isolate_clock_back`` steps the leader's clock back (the first is what a
+# shrunk counterexample keeps), and the shortest isolation it draws.
+_STEPS_BACK_US = (5 * _SECOND, 1 * _SECOND, 2 * _SECOND)
+_ISOLATE_MIN_US = 1_500_000
 
 
 def _weighted(nemeses: Sequence[str]) -> tuple[str, ...]:
@@ -150,6 +164,23 @@ def _episode(draw: st.DrawFn, nodes: Sequence[str], duration_us: int,
                     Fault(at_us=at, kind="clock_jump", node="@leader", delta_us=delta),
                     Fault(at_us=end, kind="heal")]
         return [Fault(at_us=start, kind="clock_jump", node=node, delta_us=delta)]
+    if kind == "isolate_clock_back":
+        # The lease breaker: the leader is cut off from the other members (its clients
+        # still reach it), then its clock steps back by seconds (an NTP correction on a
+        # partitioned node), and it stays cut off long enough for the others to elect a
+        # new leader and take writes.  Only a lease timed on that clock still looks valid.
+        # With CheckQuorum the leader steps down after an election timeout by its ticks;
+        # its clock running slow and the others' fast (within the declared bound) gives
+        # the others time to elect a successor before it does.
+        end = min(duration_us, start + max(length, _ISOLATE_MIN_US))
+        back = draw(st.sampled_from(_STEPS_BACK_US))
+        drift = draw(st.sampled_from((MAX_DRIFT_PPM * 9 // 10, 0, MAX_DRIFT_PPM // 2)))
+        faults = [Fault(at_us=start, kind="shape", shape="isolate", node="@leader")]
+        if drift:
+            faults += [Fault(at_us=start, kind="clock", node="@leader", drift_ppm=-drift),
+                       Fault(at_us=start, kind="clock", node="@followers", drift_ppm=drift)]
+        return [*faults, Fault(at_us=start, kind="clock_jump", node="@leader", delta_us=-back),
+                Fault(at_us=end, kind="heal")]
     if kind == "network":
         loss = draw(st.sampled_from((0.0, 0.05, 0.2, 0.5)))
         dup = draw(st.sampled_from((0.0, 0.05, 0.2)))
@@ -220,9 +251,10 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
               nemeses: Sequence[str] = NEMESES, lengths_us: Sequence[int] = EPISODE_LENGTHS_US,
               bugs: Sequence[str] = (), read_only: Sequence[str] = ("safe",),
               workload: st.SearchStrategy[WorkloadSpec] | None = None,
-              network: st.SearchStrategy[NetworkSpec] | None = None) -> Scenario:
+              network: st.SearchStrategy[NetworkSpec] | None = None,
+              check_quorum: st.SearchStrategy[bool] | None = None) -> Scenario:
     """A whole scenario: seed, cluster, faults, workload, run length."""
-    cluster = draw(cluster_specs(members, read_only))
+    cluster = draw(cluster_specs(members, read_only, check_quorum))
     duration = duration_us if isinstance(duration_us, int) else draw(duration_us)
     faults = draw(fault_schedules(cluster.members, duration, max_episodes=max_episodes,
                                   min_episodes=min_episodes, nemeses=nemeses, lengths_us=lengths_us))
