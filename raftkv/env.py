@@ -75,6 +75,12 @@ class Env(Protocol):
         """The node's local clock in microseconds (skew, drift and jumps included)."""
         ...
 
+    def monotonic_us(self) -> int:
+        """The node's monotonic clock (like CLOCK_MONOTONIC): it drifts with the local
+        clock and keeps running while the process is paused, but steps of the wall clock
+        (offsets, jumps) do not move it.  Timers run on it."""
+        ...
+
     def send(self, dst: str, msg: Any) -> None:
         """Send ``msg`` to the actor ``dst``.  Delivery is not guaranteed."""
         ...

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 from hypothesis import strategies as st
 
 from raftkv.sim.scenario import (
@@ -59,8 +60,14 @@ def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
                   read_only: Sequence[str] = ("safe",),
                   check_quorum: st.SearchStrategy[bool] | None = None) -> st.SearchStrategy[ClusterSpec]:
     """Cluster shapes and Raft options; ``check_quorum`` is drawn half on, half off unless
-    a suite gives its own strategy for it."""
+    a suite gives its own strategy for it (lease reads always get it: they need it)."""
     sizes = st.just(members) if isinstance(members, int) else members
+    return _builds_cluster(sizes, read_only, check_quorum).map(
+        lambda c: attrs.evolve(c, check_quorum=True) if c.read_only == "lease" else c)
+
+
+def _builds_cluster(sizes: st.SearchStrategy[int], read_only: Sequence[str],
+                    check_quorum: st.SearchStrategy[bool] | None) -> st.SearchStrategy[ClusterSpec]:
     return st.builds(
         ClusterSpec,
         members=sizes,

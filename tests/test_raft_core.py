@@ -429,6 +429,11 @@ def test_follower_read_index_forwarded() -> None:
     assert net.nodes["c"].log.committed >= 2
 
 
+def test_lease_reads_need_check_quorum() -> None:
+    with pytest.raises(RaftConfigError, match="check_quorum"):
+        attrs.evolve(CFG, read_only="lease", check_quorum=False)
+
+
 def test_lease_read_serves_without_round_trip_and_expires() -> None:
     cfg = attrs.evolve(CFG, read_only="lease")
     net = Network(("a", "b", "c"), config=cfg)
@@ -447,7 +452,7 @@ def test_lease_read_serves_without_round_trip_and_expires() -> None:
 
 
 def _lease_after_clock_jump(bugs: frozenset[str]) -> list[object]:
-    cfg = attrs.evolve(CFG, read_only="lease", check_quorum=False, bugs=bugs)
+    cfg = attrs.evolve(CFG, read_only="lease", bugs=bugs)
     net = Network(("a", "b", "c"), config=cfg)
     for node in net.nodes.values():
         node.wall_lease_us = cfg.election_timeout_ticks * 10_000
@@ -456,7 +461,9 @@ def _lease_after_clock_jump(bugs: frozenset[str]) -> list[object]:
     net.tick_all(1)  # one acknowledged heartbeat round starts the lease
     net.isolate("a")
     net.nodes["a"].clock_us = 0  # the leader's wall clock jumps back a second
-    net.tick("a", 3 * cfg.election_timeout_ticks)
+    # past the lease, before CheckQuorum would make it step down
+    assert cfg.lease_ticks() + 1 < cfg.election_timeout_ticks
+    net.tick("a", cfg.lease_ticks() + 1)
     net.nodes["a"].read_index("late")
     net.settle()
     return net.read_states["a"]

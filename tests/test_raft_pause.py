@@ -5,13 +5,15 @@ from __future__ import annotations
 from raftkv.sim import run_scenario, scenario_from_token
 
 # Found by the lease-read suite: the leader is paused for 1.5 s while the others elect a
-# new leader (3 members, lease reads, seed 484); when it resumes, its tick count must show the time that passed, or it
-# believes its lease is still valid and serves stale reads.
+# new leader (3 members, lease reads, seed 484; found with CheckQuorum off, which lease
+# reads now require); when it resumes, its tick count must show the time that passed, or
+# it believes its lease is still valid and serves stale reads.
 PAUSED_LEADER = scenario_from_token(
-    "rk1_eNrNUstuhSAQ_ZdZs7i-bq2r_seNIUTGXiMC5dHWGP-9g_U2umm3ZQPM4TyYzAKdij6gg2aB7o7dyN-icXGCph"
-    "fKI4NJfPJOGQKkG_rArSWsuKTFwKGQ3Gg1QwMKhUdYGcjoRBiM5tFDU132p72IKlDhtoAIG5Q9oHHQkgQ2F2CgjUS6"
-    "vpCgpGAr---MrKirvGLw6ky06Ys30Dm0jLYsMQto2x89K1wYUntOEtenLK-qw6NIvfzVtN5Nd8YdhTrhz-W1zvJzqO"
-    "IQKv8zVJGdQzn0cTqm2lLKE6XcXU-pyMeJPozv3HeohRsM5WPgkchNWZfpGILCb4lH__1MczklX-KS64dxozJCpkkdcfabhrE8DBOaGA7kVPbcouNUKqt1_QKdy-XX")
+    "rk1_eNrNks1uhSAQhd9l1iyuP9xaV32PG0OIzG2NCIaftsb47h2st5FNu60bZIZzzseEFXodfUAH7QqT_BS9tv0olBvuQc"
+    "zzBG11SR8Dh1IJa_QCLWiUHmFjoKKTYbBGRA8tvxxH7zLqQIXbCjLsreLRGgejyGBPAQbGKqTtCxkqYtjYf1cUVcNLzu"
+    "DV2TinK97AlNAxWoqkrKDrfvxm6cKQxpNZXJ-KkvPToUiz_DW0OUIPxRtKnfWf62tTlDlUdYIq_4SqihzKoY_TmWqnVJ"
+    "mkPlIzKspx8h7Gd-F7NNINlvgYeCRxWzd1-g1B47fFY_5-oSc4pVzSUuqHdaO2UqVHOeLidw87izBMaGM4iVPZixmdoF"
+    "LNt-0LgB3eHA")
 
 
 def test_paused_leader_does_not_serve_lease_reads_after_resume() -> None:

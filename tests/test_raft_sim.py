@@ -284,3 +284,23 @@ def test_same_seed_same_trace() -> None:
         return c.world.trace.hash()
 
     assert run() == run()
+
+
+def test_paused_leader_catches_up_ticks_though_its_clock_stepped_back() -> None:
+    # Ticks run on the monotonic clock: a wall clock stepped back while the leader was
+    # paused must not hide the time that passed (its lease must be over on resume).
+    cfg = attrs.evolve(CFG, read_only="lease")
+    c = Cluster(3, seed=5, config=cfg)
+    leader = c.wait_leader()
+    c.world.run_for(SEC)
+    before = c.host(leader).raft
+    assert before is not None
+    ticks_before = before.ticks
+    c.world.pause(leader)
+    c.world.jump_clock(leader, -5 * SEC)
+    c.world.run_for(3 * SEC)
+    c.world.resume(leader)
+    c.world.run_for(TICK_US // 10)
+    r = c.host(leader).raft
+    assert r is not None
+    assert r.ticks - ticks_before >= 2 * cfg.election_timeout_ticks  # the lease is over

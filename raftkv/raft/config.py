@@ -53,6 +53,10 @@ class RaftConfig:
             raise RaftConfigError(f"promote_max_lag_entries must be >= 0, got {self.promote_max_lag_entries}")
         if self.read_only not in ("safe", "lease"):
             raise RaftConfigError(f"read_only must be 'safe' or 'lease', got {self.read_only!r}")
+        if self.read_only == "lease" and not self.check_quorum:
+            # As etcd-io/raft: without CheckQuorum a follower that heard the leader a moment
+            # ago still votes for a rival, who can commit while the old lease lasts.
+            raise RaftConfigError("read_only='lease' needs check_quorum=True")
         if not 0 <= self.max_clock_drift_ppm < 1_000_000:
             raise RaftConfigError(f"max_clock_drift_ppm out of range: {self.max_clock_drift_ppm}")
         unknown = sorted(b for b in self.bugs if b not in BUGS)

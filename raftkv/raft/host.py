@@ -124,13 +124,12 @@ class RaftHost:
         self._processing = False
         self._hs_records = 0
         self._snap_index = 0
-        # Ticks are applied lazily: before every input, the ticks the local clock says
+        # Ticks are applied lazily: before every input, the ticks the monotonic clock says
         # are due; the tick timer is set only for the next tick that does something.
         self._timer: int | None = None
-        self._timer_at_local_us = 0
-        self._timer_ticks = 0
+        self._timer_at_mono_us = 0
         self._timer_key: tuple[object, ...] = ()
-        self._last_tick_local_us = 0
+        self._last_tick_mono_us = 0  # on the monotonic clock
         self._next_expiry_tick: int | None = None
         self._stopped = False
         self._recorded_commit = 0
@@ -197,7 +196,7 @@ class RaftHost:
                    last_index=r.log.last_index(), last_term=r.log.last_term(),
                    snapshot_index=self._snap_index, torn=rec.torn_files,
                    voters=r.conf.voters, outgoing=r.conf.voters_outgoing)
-        self._last_tick_local_us = env.now_us()
+        self._last_tick_mono_us = env.monotonic_us()
         self._process()
 
     # ------------------------------------------------------------------ inputs
@@ -213,22 +212,20 @@ class RaftHost:
         return True
 
     def _catch_up(self) -> None:
-        """Apply the ticks the local clock says are due since the last one.
+        """Apply the ticks the monotonic clock says are due since the last one.
 
         A process that was paused (or starved) gets the ticks it missed, up to two
         election timeouts, so a leader that slept through its lease does not go on
-        serving lease reads, and CheckQuorum sees the silence.  A clock jumping forward
-        only makes timeouts come sooner; one jumping back delays ticks until the tick
-        timer (which measures durations, not clock readings) fires.
+        serving lease reads, and CheckQuorum sees the silence.  Ticks run on the
+        monotonic clock: a wall clock stepped back or forward moves no tick.
         """
         r = self._core()
-        now = self.env.now_us()
-        r.clock_us = now
-        elapsed = now - self._last_tick_local_us
+        r.clock_us = self.env.now_us()
+        elapsed = self.env.monotonic_us() - self._last_tick_mono_us
         if elapsed < self.tick_us:
             return
         due = elapsed // self.tick_us
-        self._last_tick_local_us += due * self.tick_us
+        self._last_tick_mono_us += due * self.tick_us
         for _ in range(min(due, 2 * self.config.election_timeout_ticks)):
             r.tick()
         if self._next_expiry_tick is not None and r.ticks >= self._next_expiry_tick:
@@ -252,15 +249,14 @@ class RaftHost:
             ticks = expiry if ticks is None else min(ticks, expiry)
         if ticks is None:
             ticks = 4 * self.config.election_timeout_ticks  # nothing due: wake now and then
-        at_local_us = self._last_tick_local_us + ticks * self.tick_us
+        at_mono_us = self._last_tick_mono_us + ticks * self.tick_us
         if self._timer is not None:
-            if self._timer_at_local_us <= at_local_us:
+            if self._timer_at_mono_us <= at_mono_us:
                 return
             self.env.cancel_timer(self._timer)
-        delay_us = min(ticks * self.tick_us, max(0, at_local_us - self.env.now_us()))
+        delay_us = max(0, at_mono_us - self.env.monotonic_us())
         self._timer = self.env.set_timer(delay_us, TICK_TAG)
-        self._timer_at_local_us = at_local_us
-        self._timer_ticks = ticks
+        self._timer_at_mono_us = at_mono_us
 
     def on_timer(self, tag: Hashable) -> bool:
         if tag == FLUSH_TAG:
@@ -274,9 +270,6 @@ class RaftHost:
         if tag != TICK_TAG:
             return False
         self._timer = None
-        if self.env.now_us() < self._last_tick_local_us:
-            # The clock went back: the timer measured its ticks' worth of time all the same.
-            self._last_tick_local_us = self.env.now_us() - self._timer_ticks * self.tick_us
         self._catch_up()
         self._process()
         return True

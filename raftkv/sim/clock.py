@@ -15,12 +15,15 @@ class NodeClock:
     drifts); a jump moves what :meth:`local_us` reads but not when timers fire.
     """
 
-    __slots__ = ("base_global_us", "base_local_us", "drift_ppm")
+    __slots__ = ("base_global_us", "base_local_us", "drift_ppm", "mono_base_global_us", "mono_base_us")
 
     def __init__(self) -> None:
         self.base_global_us = 0
         self.base_local_us = 0
         self.drift_ppm = 0
+        # The monotonic clock: drifts with the wall clock, but offsets and jumps leave it be.
+        self.mono_base_global_us = 0
+        self.mono_base_us = 0
 
     def local_us(self, global_us: int) -> int:
         elapsed = global_us - self.base_global_us
@@ -28,8 +31,17 @@ class NodeClock:
             return self.base_local_us + elapsed + elapsed * self.drift_ppm // PPM
         return self.base_local_us + elapsed
 
+    def monotonic_us(self, global_us: int) -> int:
+        """Elapsed local time (drift included) that wall-clock steps do not move."""
+        elapsed = global_us - self.mono_base_global_us
+        if self.drift_ppm:
+            return self.mono_base_us + elapsed + elapsed * self.drift_ppm // PPM
+        return self.mono_base_us + elapsed
+
     def set(self, global_us: int, offset_us: int, drift_ppm: int) -> None:
         assert drift_ppm > -PPM, f"drift {drift_ppm} ppm would stop or reverse the clock"
+        self.mono_base_us = self.monotonic_us(global_us)
+        self.mono_base_global_us = global_us
         self.base_global_us = global_us
         self.base_local_us = global_us + offset_us
         self.drift_ppm = drift_ppm

@@ -189,6 +189,8 @@ def validate(scenario: Scenario) -> Scenario:
     need(c.election_timeout_ticks > c.heartbeat_ticks, "cluster.election_timeout_ticks",
          f"must exceed heartbeat_ticks ({c.heartbeat_ticks}), got {c.election_timeout_ticks}")
     need(c.read_only in ("safe", "lease"), "cluster.read_only", f"must be 'safe' or 'lease', got {c.read_only!r}")
+    need(c.read_only != "lease" or c.check_quorum, "cluster.read_only",
+         "lease reads need cluster.check_quorum (as in etcd-io/raft)")
     need(c.snapshot_interval_entries >= 1, "cluster.snapshot_interval_entries", "must be >= 1")
     need(0 <= c.max_clock_drift_ppm < 1_000_000, "cluster.max_clock_drift_ppm", "must be in [0, 1000000)")
     need(c.max_entries_per_msg >= 1, "cluster.max_entries_per_msg", "must be >= 1")

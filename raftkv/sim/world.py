@@ -83,6 +83,9 @@ class SimEnv:
     def now_us(self) -> int:
         return self._node.clock.local_us(self._world.now_us)
 
+    def monotonic_us(self) -> int:
+        return self._node.clock.monotonic_us(self._world.now_us)
+
     def send(self, dst: str, msg: Any) -> None:
         node = self._node
         if node.up and node.incarnation == self._incarnation:
