@@ -79,7 +79,7 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
         if state.best is None:
             if out_of_time():
                 return  # the rest of this batch passes at once
-        elif time.perf_counter() - state.first_at > shrink_budget_s:
+        elif time.perf_counter() - state.first_at > shrink_budget_s * _HYPOTHESIS_SHARE:
             # Shrinking has had its time: only the best failure so far keeps failing.
             if scenario == state.best[0]:
                 raise _Found(state.best[1].property)
@@ -168,6 +168,9 @@ def reduce_scenario(suite: Suite, scenario: Scenario, violation: Violation, *,
         i = min(i - 1, len(best.faults) - 1)
     return best, best_violation
 
+
+# The share of the shrink budget hypothesis gets; reduce_scenario gets the rest (at least).
+_HYPOTHESIS_SHARE = 0.6
 
 # How long a cut-short run goes on after the violation was seen (a clean end).
 _CUT_MARGIN_US = 500_000
