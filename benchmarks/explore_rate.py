@@ -28,13 +28,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suite", default="linearizability")
     parser.add_argument("--examples", type=int, default=60)
+    parser.add_argument("--max-ops", type=int, default=None,
+                        help="only workloads of at most this many client ops per simulated second "
+                             "(default: the suite's whole range, 20-80)")
     args = parser.parse_args()
     print_machine()
     suite = SUITES[args.suite]
     system = "raft" if args.suite == "raft_safety" else "kv"
     strategy = scenarios(system=system, members=st.integers(3, 5), duration_us=30 * _SECOND,
                          settle_us=3 * _SECOND, min_episodes=2, max_episodes=8,
-                         workload=workloads(min_clients=2, max_clients=5).filter(lambda w: w.ops_per_s >= 20))
+                         workload=workloads(min_clients=2, max_clients=5).filter(
+                             lambda w: w.ops_per_s >= 20 and (args.max_ops is None or w.ops_per_s <= args.max_ops)))
     stats = {"n": 0, "sim_us": 0, "wall": 0.0, "failed": 0}
 
     # Derandomized: the same scenarios on every run, so figures compare across changes.
