@@ -428,6 +428,11 @@ class Client:
                 self.env.set_timer(self.config.retry_backoff_us, (TAG, "retry", op.id))
             return
         if isinstance(err, ErrTimeout):
+            # The member could not get it committed in time: it is probably cut off from
+            # the quorum (a deposed leader, a partitioned follower).  Like etcd's client
+            # balancer, go to another member next time.
+            if self.leader == src:
+                self.leader = self._other_member(src)
             self._finish(op, "unknown", None, err)
             return
         self._finish(op, "fail", None, err)
