@@ -49,6 +49,14 @@ _CATALOGUE = (
         reference="Raft thesis, section 6.4 (ReadIndex); etcd issue #741",
     ),
     Bug(
+        name="follower_local_reads",
+        layer="kv",
+        summary="A follower answers linearizable gets from its own state, which may lag the "
+                "leader's, instead of asking the leader for a read index first.",
+        reference="Raft thesis, section 6.4 (reads on followers need the leader's commit index); "
+                  "etcd linearizable vs serializable range",
+    ),
+    Bug(
         name="lease_read_skew",
         layer="raft",
         summary="Lease-based reads time the lease on the local wall clock with no drift margin "

@@ -152,6 +152,7 @@ BUG_SUITES: dict[str, str] = {
     "vote_not_persisted": "raft_churn",
     "no_conflict_truncation": "raft_safety",
     "read_without_readindex": "raft_reads",
+    "follower_local_reads": "linearizability",
     "lease_read_skew": "raft_lease_reads",
     "apply_before_durable": "raft_safety",
     "no_pending_conf_guard": "membership",

@@ -38,6 +38,7 @@ from .models import (
     RegisterModel,
 )
 from .report import render_html
+from .revisions import check_revision_order
 from .violation import Violation
 from .watch import check_watches
 
@@ -66,6 +67,7 @@ __all__ = [
     "Violation",
     "check_leases",
     "check_linearizable",
+    "check_revision_order",
     "check_operations",
     "check_watches",
     "make_history",

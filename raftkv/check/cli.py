@@ -1,7 +1,7 @@
 """``raftkv check FILE``: check a history from the command line.
 
-Exit status: 0 linearizable (and no watch/lease violation), 1 not linearizable or a
-violation, 2 unknown (the time budget ran out), 3 unreadable input (one-line reason).
+Exit status: 0 linearizable (and no revision-order, watch or lease violation), 1 not
+linearizable or a violation, 2 unknown (the time budget ran out), 3 unreadable input (one-line reason).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .lease import check_leases
 from .linearizability import check_linearizable
 from .models import MODELS, CASRegisterModel, EtcdModel, KVModel, Model, ModelError, RegisterModel
 from .report import render_html
+from .revisions import check_revision_order
 from .watch import check_watches
 
 __all__ = ["build_parser", "load_history", "main", "pick_model"]
@@ -128,6 +129,7 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
         return EXIT_UNREADABLE
     violations = []
     if isinstance(model, EtcdModel):
+        violations.extend(check_revision_order(history))
         if not args.no_watch:
             violations.extend(check_watches(history))
         if not args.no_lease:
@@ -135,7 +137,7 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
     n_ops = len(result.operations) - len(result.excluded)
     print(f"{result.verdict}: {n_ops} operations, {len(result.per_key)} key(s), model {model.name}, "
           f"{result.steps} steps, {result.elapsed_s:.3f} s"
-          + (f"; {len(violations)} watch/lease violation(s)" if violations else ""), file=out)
+          + (f"; {len(violations)} revision/watch/lease violation(s)" if violations else ""), file=out)
     if not args.quiet:
         if result.verdict != "ok":
             print(result.explanation, file=out)

@@ -318,7 +318,8 @@ class KVServer:
         req = msg.request
         req_id = msg.req_id
         if isinstance(req, RangeRequest):
-            if req.serializable:
+            local = "follower_local_reads" in self.bugs and not self.raft_host.is_leader
+            if req.serializable or local:  # BUG when local: a lagging follower answers
                 self._reply(src, req_id, self._range(req))
             else:
                 self._read_index(lambda: self._reply(src, req_id, self._range(req)),

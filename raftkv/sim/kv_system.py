@@ -28,6 +28,7 @@ from raftkv.check import (
     LinearizabilityResult,
     check_leases,
     check_linearizable,
+    check_revision_order,
     check_watches,
     make_history,
     render_html,
@@ -362,6 +363,8 @@ class KVSystem:
         if lin.verdict == "fail":
             out.append(Violation(property="linearizability", message=lin.explanation,
                                  time_us=lin.failure_time_us()))
+        for v in check_revision_order(history):
+            out.append(Violation(property=f"linearizability.{v.guarantee}", message=str(v)))
         for v in check_watches(history):
             out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
         c = self.scenario.cluster
