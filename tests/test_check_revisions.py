@@ -83,3 +83,22 @@ def test_revision_order_catches_follower_reads_end_to_end() -> None:
     assert buggy.first_violation().property == "linearizability.revision_order"  # type: ignore[union-attr]
     fixed = run_scenario(attrs.evolve(scenario, bugs=()))
     assert fixed.ok and not check_revision_order(make_history(fixed.system.history()))
+
+
+def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from raftkv.check import write_jsonl
+    from raftkv.check.cli import EXIT_FAIL, main
+
+    b = HistoryBuilder()
+    b.invoke(0, "put", "k1", "a")
+    b.ok(0, "put", "k1", "a", revision=5)
+    b.invoke(1, "get", "k2")
+    b.ok(1, "get", "k2", None, revision=3)
+    path = tmp_path / "h.jsonl"
+    write_jsonl(b.history().records, path)
+    out = io.StringIO()
+    assert main([str(path)], stdout=out, stderr=io.StringIO()) == EXIT_FAIL
+    text = out.getvalue()
+    assert text.startswith("ok:") and "[revision_order]" in text
