@@ -34,6 +34,7 @@ def cluster() -> KVCluster:
     cl = KVCluster(seed=3, server_config=ServerConfig(max_txn_ops=4))
     cl.add_client("c1")
     cl.wait_leader()
+    cl.world.run_for(100_000)  # every follower has heard from the leader
     return cl
 
 

@@ -44,6 +44,7 @@ def test_replay_from_past_revision_then_live_events() -> None:
 def test_watch_from_now_on_a_follower_sees_later_writes() -> None:
     cl, c = setup()
     assert cl.call(c.put, b"k", b"before").ok
+    cl.world.run_for(100_000)  # the follower has applied it: "now" is after it there too
     follower = next(m for m in cl.members if m != cl.leader())
     got: list[WatchResponse] = []
     w = c.watch(b"k", got.append, member=follower)

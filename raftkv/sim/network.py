@@ -64,10 +64,16 @@ def cuts_for_groups(nodes: Sequence[str], groups: Iterable[Iterable[str]]) -> se
 
 
 class NetworkModel:
-    """Decides, per message, whether it is lost, duplicated, and how long it takes."""
+    """Decides, per message, whether it is lost, duplicated, and how long it takes.
 
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
+    Every directed link draws from its own random stream (derived from ``seed``), so a
+    change on one link (a fault removed while shrinking, one message more) does not shift
+    the delays of every later message on all the others.
+    """
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+        self.link_rngs: dict[tuple[str, str], random.Random] = {}
         self.latency = Latency()
         self.link_latency: dict[tuple[str, str], Latency] = {}
         self.loss = 0.0
@@ -77,9 +83,16 @@ class NetworkModel:
     def is_cut(self, src: str, dst: str) -> bool:
         return (src, dst) in self.cuts
 
+    def link_rng(self, src: str, dst: str) -> random.Random:
+        """The random stream of the directed link ``src -> dst``."""
+        rng = self.link_rngs.get((src, dst))
+        if rng is None:
+            rng = self.link_rngs[(src, dst)] = random.Random(f"{self.seed}:{src}->{dst}")
+        return rng
+
     def plan(self, src: str, dst: str) -> tuple[int, ...]:
         """Delays for each copy to deliver: () when lost, two when duplicated."""
-        rng = self.rng
+        rng = self.link_rng(src, dst)
         if self.loss and rng.random() < self.loss:
             return ()
         latency = self.link_latency.get((src, dst), self.latency) if self.link_latency else self.latency

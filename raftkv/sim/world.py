@@ -121,7 +121,7 @@ class World:
         self.now_us = 0
         self.trace = Trace()
         self.trace_messages = trace_messages
-        self.network = NetworkModel(derive_rng(seed, "network"))
+        self.network = NetworkModel(f"raftkv:{seed}:network")
         self.events_processed = 0
         self.messages_sent = 0
         self._queue: list[tuple[Any, ...]] = []
@@ -245,9 +245,10 @@ class World:
         if not (network.loss or network.duplicate or network.link_latency):
             # the common case, inlined: no loss, no duplication, one latency for every link
             lat = network.latency
+            rng = network.link_rngs.get((src, dst)) or network.link_rng(src, dst)
             span = lat.max_us - lat.min_us
-            delay = lat.min_us + int(network.rng.random() * (span + 1)) if span else lat.min_us
-            if lat.spike_prob and network.rng.random() < lat.spike_prob:
+            delay = lat.min_us + int(rng.random() * (span + 1)) if span else lat.min_us
+            if lat.spike_prob and rng.random() < lat.spike_prob:
                 delay += lat.spike_us
             self._seq += 1
             heapq.heappush(self._queue, (self.now_us + delay, self._seq, _DELIVER, dst, src, msg))
