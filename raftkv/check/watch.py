@@ -25,6 +25,7 @@ delivers responses.  Checked, per etcd's documented guarantees:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,13 +131,17 @@ def check_watches(history: History) -> list[Violation]:
     truth, out = known_events(history)
     by_watch, bad = _sessions(history)
     out.extend(bad)
+    key_revs: dict[Key, list[int]] = {}  # the revisions at which each key is known to change
+    for rev in sorted(truth):
+        for key in truth[rev]:
+            key_revs.setdefault(key, []).append(rev)
     for wid in sorted(by_watch):
-        out.extend(_check_watch(wid, by_watch[wid], truth))
+        out.extend(_check_watch(wid, by_watch[wid], truth, key_revs))
     return out
 
 
-def _check_watch(wid: str, sessions: Sequence[_Session],
-                 truth: dict[int, dict[Key, _Fact]]) -> list[Violation]:
+def _check_watch(wid: str, sessions: Sequence[_Session], truth: dict[int, dict[Key, _Fact]],
+                 key_revs: dict[Key, list[int]]) -> list[Violation]:
     out: list[Violation] = []
 
     def v(guarantee: str, message: str, *records: int, key: Key | None = None) -> None:
@@ -205,7 +210,7 @@ def _check_watch(wid: str, sessions: Sequence[_Session],
                 elif not _matches(op, ev.key, ev.type):
                     v("filters", f"{ev.type} event for {ev.key!r} despite filter {list(op.filters)}",
                       idx, key=ev.key)
-                _check_prev_kv(op, ev, idx, truth, v)
+                _check_prev_kv(op, ev, idx, truth, key_revs, v)
                 last_rev = max(last_rev, rev)
                 session_last = max(session_last, rev)
                 if first_rev is None:
@@ -241,7 +246,7 @@ def _check_watch(wid: str, sessions: Sequence[_Session],
 
 
 def _check_prev_kv(op: WatchOpen, ev: WatchEvent, idx: int, truth: dict[int, dict[Key, _Fact]],
-                   v: Any) -> None:
+                   key_revs: dict[Key, list[int]], v: Any) -> None:
     rev = ev.mod_revision
     if not op.prev_kv:
         if ev.prev_kv is not None:
@@ -251,7 +256,7 @@ def _check_prev_kv(op: WatchOpen, ev: WatchEvent, idx: int, truth: dict[int, dic
     created = ev.type == "PUT" and ev.version == 1
     if prev is None:
         if not created:
-            earlier = _last_known_before(truth, ev.key, rev)
+            earlier = _last_known_before(truth, key_revs, ev.key, rev)
             if ev.type == "DELETE" or (earlier is not None and earlier[1].type == "PUT"):
                 v("prev_kv", f"{ev.type} of {ev.key!r} at revision {rev} has no prev_kv", idx, key=ev.key)
         return
@@ -266,16 +271,16 @@ def _check_prev_kv(op: WatchOpen, ev: WatchEvent, idx: int, truth: dict[int, dic
     if fact is not None and (fact.type != "PUT" or fact.value != prev.value):
         v("prev_kv", f"{ev.type} of {ev.key!r} at revision {rev}: prev_kv value {to_json(prev.value)!r} "
           f"differs from the write at {prev.mod_revision}", idx, fact.record, key=ev.key)
-    for r in sorted(truth):
-        if prev.mod_revision < r < rev and ev.key in truth[r]:
-            v("prev_kv", f"{ev.type} of {ev.key!r} at revision {rev}: prev_kv is the version at "
-              f"{prev.mod_revision}, but the key changed at {r}", idx, truth[r][ev.key].record, key=ev.key)
-            break
+    revs = key_revs.get(ev.key, [])
+    i = bisect.bisect_right(revs, prev.mod_revision)
+    if i < len(revs) and revs[i] < rev:
+        r = revs[i]
+        v("prev_kv", f"{ev.type} of {ev.key!r} at revision {rev}: prev_kv is the version at "
+          f"{prev.mod_revision}, but the key changed at {r}", idx, truth[r][ev.key].record, key=ev.key)
 
 
-def _last_known_before(truth: dict[int, dict[Key, _Fact]], key: Key, rev: int) -> tuple[int, _Fact] | None:
-    best: tuple[int, _Fact] | None = None
-    for r, at in truth.items():
-        if r < rev and key in at and (best is None or r > best[0]):
-            best = (r, at[key])
-    return best
+def _last_known_before(truth: dict[int, dict[Key, _Fact]], key_revs: dict[Key, list[int]], key: Key,
+                       rev: int) -> tuple[int, _Fact] | None:
+    revs = key_revs.get(key, [])
+    i = bisect.bisect_left(revs, rev) - 1
+    return (revs[i], truth[revs[i]][key]) if i >= 0 else None
