@@ -19,7 +19,8 @@ new leader grants), or after its revoke completed.
 Lease clocks restart.  Only the leader expires leases; while there is none (the leader
 crashed, no quorum) no lease expires, and every new leader grants each lease a full TTL
 again (etcd's lessor ``Promote``, which adds an extension such as an election timeout);
-a leader that was paused did not count the pause.  The history does not show these
+a leader whose lessor clock stops while it is paused does not count the pause (etcd's,
+and raftkv's, count it; a system on a clock that stops may not).  The history does not show these
 moments, so ``lease_resets_us`` gives them: the times (history clock) at which the
 lease clocks may have restarted (a member became leader, a paused member resumed).
 Since the history does not show either when a leader *stopped* (a crash, a partition),

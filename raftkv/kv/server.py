@@ -29,7 +29,9 @@ it passes the same bootstrap ``peers`` as every other member (see
 :class:`~raftkv.raft.host.RaftHost`).
 
 Only the leader expires leases: every ``lease_check_interval_us`` it asks the lessor
-for expired leases (by its local clock) and proposes ``LeaseRevokeRequest(expired=True)``.
+for expired leases (by its monotonic clock, ``Env.monotonic_us``: clock jumps do not move
+it, a pause does, as Go's monotonic clock that etcd's lessor reads) and proposes
+``LeaseRevokeRequest(expired=True)``; followers run no sweep.
 On becoming leader it extends every lease by a full TTL plus an election timeout
 (etcd's ``Promote``); the lessor's minimum TTL is 1.5 election timeouts, as etcd's.
 """
@@ -130,29 +132,16 @@ class ServerConfig:
 
 
 class MonotonicClock:
-    """Elapsed local time that clock *jumps* do not move (like Go's monotonic clock, which
-    etcd's lessor reads): it advances by the period of a timer at each firing, and by the
-    local clock's progress (clamped to ``[0, period]``) between firings.  Drift still
-    shows (timers run on the local clock); time spent paused is not counted.
-    """
+    """The member's monotonic clock (``Env.monotonic_us``), which etcd's lessor reads:
+    clock jumps do not move it; drift shows, and so does time spent paused."""
 
-    __slots__ = ("_base_local_us", "_base_us", "env", "period_us")
+    __slots__ = ("env",)
 
-    def __init__(self, env: Env, period_us: int) -> None:
-        assert period_us > 0
+    def __init__(self, env: Env) -> None:
         self.env = env
-        self.period_us = period_us
-        self._base_us = 0
-        self._base_local_us = env.now_us()
-
-    def fired(self) -> None:
-        """The periodic timer fired: one period has passed."""
-        self._base_us += self.period_us
-        self._base_local_us = self.env.now_us()
 
     def now_us(self) -> int:
-        elapsed = self.env.now_us() - self._base_local_us
-        return self._base_us + min(max(elapsed, 0), self.period_us)
+        return self.env.monotonic_us()
 
 
 class _StoreMachine:
@@ -216,7 +205,8 @@ class KVServer:
                              bugs=bugs)
         timeout_ticks = max(1, self.config.request_timeout_us // tick_us)
         # lease time: immune to clock jumps (see MonotonicClock)
-        self.clock = MonotonicClock(env, self.config.lease_check_interval_us)
+        self.clock = MonotonicClock(env)
+        self._lease_sweep_armed = False
         self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(self.clock, self.store),
                                   tick_us, request_timeout_ticks=timeout_ticks, join=join)
         self.lease_extend_us = raft_config.election_timeout_ticks * tick_us
@@ -230,7 +220,6 @@ class KVServer:
     def on_start(self) -> None:
         env = self.env
         self.raft_host.start()
-        env.set_timer(self.config.lease_check_interval_us, _TAG_LEASES)
         env.set_timer(self.config.progress_interval_us, _TAG_PROGRESS)
         env.set_timer(self.config.dedup_window_us, _TAG_HOUSEKEEPING)
         self._after()
@@ -250,9 +239,10 @@ class KVServer:
     def on_timer(self, tag: Hashable) -> None:
         if not self.raft_host.on_timer(tag):
             if tag == _TAG_LEASES:
-                self.clock.fired()
-                self._expire_leases()
-                self.env.set_timer(self.config.lease_check_interval_us, _TAG_LEASES)
+                self._lease_sweep_armed = False
+                if self.raft_host.is_leader:
+                    self._expire_leases()
+                    self._arm_lease_sweep()
             elif tag == _TAG_PROGRESS:
                 self.store.watches.progress_all()
                 self.env.set_timer(self.config.progress_interval_us, _TAG_PROGRESS)
@@ -278,6 +268,7 @@ class KVServer:
             lessor = self.store.lessor
             if leader:
                 lessor.promote(self.clock.now_us(), self.lease_extend_us)
+                self._arm_lease_sweep()
                 self.env.record("kv.lessor", primary=True, leases=len(lessor))
             else:
                 lessor.demote()
@@ -505,6 +496,11 @@ class KVServer:
             del self._seen[key]
 
     # ------------------------------------------------------------------ leases
+    def _arm_lease_sweep(self) -> None:
+        if not self._lease_sweep_armed:
+            self._lease_sweep_armed = True
+            self.env.set_timer(self.config.lease_check_interval_us, _TAG_LEASES)
+
     def _expire_leases(self) -> None:
         if not self.raft_host.is_leader:
             return
