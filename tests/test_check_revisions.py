@@ -103,3 +103,32 @@ def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[
     assert main([str(path)], stdout=out, stderr=io.StringIO()) == EXIT_FAIL
     text = out.getvalue()
     assert text.startswith("ok:") and "[revision_order]" in text
+
+
+def test_a_read_must_show_every_acknowledged_write_up_to_its_revision() -> None:
+    b = HistoryBuilder()
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(0, "put", "k", "b")
+    b.ok(0, "put", "k", "b", revision=4)
+    # at revision 5 the key must be b (revision 4) or newer: a is a lost write's shadow
+    b.invoke(1, "stale_get", "k")
+    b.ok(1, "stale_get", "k", "a", revision=5, mod_revision=2)
+    found = check_revision_order(b.history())
+    assert [v.guarantee for v in found] == ["lost_write"]
+    assert "revision 4" in found[0].message
+
+
+def test_a_read_at_an_older_revision_may_show_the_older_version() -> None:
+    b = HistoryBuilder()
+    b.invoke(0, "put", "k", "a")
+    b.ok(0, "put", "k", "a", revision=2)
+    b.invoke(1, "stale_get", "k")  # a lagging member, at revision 3: b came later
+    b.invoke(0, "put", "k", "b")
+    b.ok(0, "put", "k", "b", revision=4)
+    b.ok(1, "stale_get", "k", "a", revision=3, mod_revision=2)
+    b.invoke(2, "cas", "k", ("a", "c"))  # a failed cas wrote nothing
+    b.ok(2, "cas", "k", ("a", "c"), revision=4, succeeded=False)
+    b.invoke(1, "get", "k")
+    b.ok(1, "get", "k", "b", revision=4, mod_revision=4)
+    assert check_revision_order(b.history()) == []

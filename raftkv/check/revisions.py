@@ -11,6 +11,9 @@ revision of at least ``a``.
 * revision_order: a linearizable operation answered with a header revision below one an
   operation that completed before it began had already seen (a stale read, or a write
   acknowledged on a stale store).
+* lost_write: a ``get`` (linearizable or not) saw a key at header revision ``h`` with
+  ``mod_revision`` ``m``, but an acknowledged write of that key took revision ``r`` with
+  ``m < r <= h``: the store at ``h`` must show that write or a later one.
 
 The real-time order is the history's record order (``invoke_index``/``complete_index``),
 so client clocks do not matter.  One sweep, ``O(n log n)``.
@@ -18,7 +21,9 @@ so client clocks do not matter.  One sweep, ``O(n log n)``.
 
 from __future__ import annotations
 
-from .history import History, Operation
+import bisect
+
+from .history import History, Key, Operation
 from .violation import Violation
 
 __all__ = ["check_revision_order"]
@@ -28,7 +33,12 @@ _LINEARIZABLE = frozenset({"get", "put", "delete", "cas", "txn"})
 
 
 def check_revision_order(history: History, *, limit: int = 10) -> list[Violation]:
-    """Revision-order violations in ``history`` (at most ``limit``; empty: none found)."""
+    """Revision-order and lost-write violations in ``history`` (at most ``limit`` of
+    each; empty: none found)."""
+    return _order(history, limit) + _lost_writes(history, limit)
+
+
+def _order(history: History, limit: int) -> list[Violation]:
     done = sorted((op for op in history.operations
                    if op.outcome == "ok" and op.f in _SEEN and op.revision is not None
                    and op.complete_index is not None),
@@ -63,3 +73,36 @@ def _violation(a: Operation, b: Operation) -> Violation:
         message=(f"op #{b.id} ({b.process} {b.f} {b.key!r}) answered at revision {b.revision}, but op #{a.id} "
                  f"({a.process} {a.f} {a.key!r}) had seen revision {a.revision} before it began"),
         records=records, key=b.key)
+
+
+def _lost_writes(history: History, limit: int) -> list[Violation]:
+    writes: dict[Key, list[tuple[int, Operation]]] = {}  # key -> (revision, op), sorted
+    for op in history.operations:
+        if op.outcome != "ok" or op.revision is None or op.key is None:
+            continue
+        wrote = (op.f == "put" or (op.f in ("cas", "txn") and op.succeeded)
+                 or (op.f == "delete" and bool(op.deleted)))
+        if wrote:
+            writes.setdefault(op.key, []).append((op.revision, op))
+    for revs in writes.values():
+        revs.sort(key=lambda rw: rw[0])
+    out: list[Violation] = []
+    for g in history.operations:
+        if (g.outcome != "ok" or g.f not in ("get", "stale_get") or g.key is None or g.value is None
+                or g.mod_revision is None or g.revision is None):
+            continue
+        revs = writes.get(g.key, [])
+        i = bisect.bisect_right(revs, g.mod_revision, key=lambda rw: rw[0])
+        if i < len(revs) and revs[i][0] <= g.revision:
+            w = revs[i][1]
+            records = tuple(sorted({w.invoke_index, g.invoke_index,
+                                    *(x for x in (w.complete_index, g.complete_index) if x is not None)}))
+            out.append(Violation(
+                guarantee="lost_write",
+                message=(f"op #{g.id} ({g.process} {g.f} {g.key!r}) read the version of revision "
+                         f"{g.mod_revision} at revision {g.revision}, but op #{w.id} ({w.process} {w.f}) "
+                         f"wrote it at revision {w.revision}"),
+                records=records, key=g.key))
+            if len(out) >= limit:
+                break
+    return out
