@@ -21,9 +21,11 @@ MAX_EXAMPLES = 1_500
 DEADLINE_S = 150.0
 SHRINK_BUDGET_S = 10.0
 # The hunt's seed per bug (1 unless listed).  Hunts are deterministic for a given seed,
-# so the check is repeatable; a rare bug may get a seed whose hunt is known to reach it
-# within the budget (benchmarks/bug_hunt.py measures how often other seeds do).
-SEEDS: dict[str, int] = {}
+# but the deadline is wall-clock time: a bug that seed 1 reaches only after hundreds of
+# examples gets a seed that reaches it sooner, so a slow CI machine stays well inside the
+# deadline (benchmarks/bug_hunt.py measures how fast other seeds are: lease_read_skew's
+# median over seeds 0-7 is about 30 s, seed 1 about 70 s).
+SEEDS: dict[str, int] = {"lease_read_skew": 2}
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
