@@ -242,17 +242,6 @@ class World:
             if self.trace_messages:
                 self.trace.add(self.now_us, src, "drop", {"dst": dst, "msg": msg, "why": "cut"})
             return
-        if not (network.loss or network.duplicate or network.link_latency):
-            # the common case, inlined: no loss, no duplication, one latency for every link
-            lat = network.latency
-            rng = network.link_rngs.get((src, dst)) or network.link_rng(src, dst)
-            span = lat.max_us - lat.min_us
-            delay = lat.min_us + int(rng.random() * (span + 1)) if span else lat.min_us
-            if lat.spike_prob and rng.random() < lat.spike_prob:
-                delay += lat.spike_us
-            self._seq += 1
-            heapq.heappush(self._queue, (self.now_us + delay, self._seq, _DELIVER, dst, src, msg))
-            return
         delays = network.plan(src, dst)
         if not delays:
             if self.trace_messages:
