@@ -97,7 +97,7 @@ from .types import (
     WatchResponse,
 )
 
-__all__ = ["KVServer", "MonotonicClock", "ServerConfig", "members_of", "min_lease_ttl_s"]
+__all__ = ["KVServer", "ServerConfig", "members_of", "min_lease_ttl_s"]
 
 _WRITES = (PutRequest, DeleteRangeRequest, TxnRequest, CompactionRequest, LeaseGrantRequest,
            LeaseRevokeRequest)
@@ -131,30 +131,17 @@ class ServerConfig:
             raise ValueError(f"ServerConfig.max_learners must be >= 0 or None, got {self.max_learners}")
 
 
-class MonotonicClock:
-    """The member's monotonic clock (``Env.monotonic_us``), which etcd's lessor reads:
-    clock jumps do not move it; drift shows, and so does time spent paused."""
-
-    __slots__ = ("env",)
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-
-    def now_us(self) -> int:
-        return self.env.monotonic_us()
-
-
 class _StoreMachine:
     """The host's StateMachine: the store, fed the member's monotonic time for lease deadlines."""
 
-    __slots__ = ("clock", "store")
+    __slots__ = ("env", "store")
 
-    def __init__(self, clock: MonotonicClock, store: KVStore) -> None:
-        self.clock = clock
+    def __init__(self, env: Env, store: KVStore) -> None:
+        self.env = env
         self.store = store
 
     def apply(self, index: int, term: int, data: object) -> object:
-        return self.store.apply(index, term, data, now_us=self.clock.now_us())
+        return self.store.apply(index, term, data, now_us=self.env.monotonic_us())
 
     def snapshot(self) -> object:
         return self.store.snapshot()
@@ -204,10 +191,8 @@ class KVServer:
                              max_events_per_response=self.config.max_events_per_response,
                              bugs=bugs)
         timeout_ticks = max(1, self.config.request_timeout_us // tick_us)
-        # lease time: immune to clock jumps (see MonotonicClock)
-        self.clock = MonotonicClock(env)
         self._lease_sweep_armed = False
-        self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(self.clock, self.store),
+        self.raft_host = RaftHost(env, self.peers, raft_config, _StoreMachine(env, self.store),
                                   tick_us, request_timeout_ticks=timeout_ticks, join=join)
         self.lease_extend_us = raft_config.election_timeout_ticks * tick_us
         self._was_leader = False
@@ -267,7 +252,7 @@ class KVServer:
             self._was_leader = leader
             lessor = self.store.lessor
             if leader:
-                lessor.promote(self.clock.now_us(), self.lease_extend_us)
+                lessor.promote(self.env.monotonic_us(), self.lease_extend_us)
                 self._arm_lease_sweep()
                 self.env.record("kv.lessor", primary=True, leases=len(lessor))
             else:
@@ -304,7 +289,7 @@ class KVServer:
         key = (src, msg.req_id)
         if key in self._seen:
             return  # a duplicate delivery: the first copy is (being) answered
-        self._seen[key] = self.clock.now_us() + self.config.dedup_window_us
+        self._seen[key] = self.env.monotonic_us() + self.config.dedup_window_us
         self.requests_served += 1
         req = msg.request
         req_id = msg.req_id
@@ -364,9 +349,9 @@ class KVServer:
             return self._not_leader()
         try:
             if isinstance(req, LeaseKeepAliveRequest):
-                return self.store.lease_keepalive(req, self.clock.now_us())
+                return self.store.lease_keepalive(req, self.env.monotonic_us())
             if isinstance(req, LeaseTimeToLiveRequest):
-                return self.store.lease_time_to_live(req, self.clock.now_us())
+                return self.store.lease_time_to_live(req, self.env.monotonic_us())
             return self.store.lease_leases()
         except KVError as err:
             return err
@@ -486,7 +471,7 @@ class KVServer:
         return ErrMemberChangeRefused(reason=reason)
 
     def _forget_old_requests(self) -> None:
-        now = self.clock.now_us()
+        now = self.env.monotonic_us()
         old = []
         for key, until in self._seen.items():
             if until > now:
@@ -504,7 +489,7 @@ class KVServer:
     def _expire_leases(self) -> None:
         if not self.raft_host.is_leader:
             return
-        for lease_id in self.store.lessor.expired(self.clock.now_us()):
+        for lease_id in self.store.lessor.expired(self.env.monotonic_us()):
             self.env.record("kv.lease_expired", lease=lease_id)
             self.raft_host.propose(LeaseRevokeRequest(id=lease_id, expired=True), _ignore)
 
