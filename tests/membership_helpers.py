@@ -20,6 +20,19 @@ def run_membership(system: str, members: int, faults: tuple[Fault, ...], *, bugs
     return run_scenario(sc, trace_messages=False)
 
 
+# Grow 1 -> 3 -> 5 (learners promoted, voters added at once), then shrink to 3.
+GROW_SHRINK = (
+    Fault(at_us=1 * S, kind="add_member", node="n2", learner=True),
+    Fault(at_us=1 * S + 500, kind="add_member", node="n3"),
+    Fault(at_us=2 * S, kind="promote", node="n2"),
+    Fault(at_us=3 * S, kind="add_member", node="n4", learner=True),
+    Fault(at_us=3 * S, kind="add_member", node="n5"),
+    Fault(at_us=4 * S, kind="promote", node="n4"),
+    Fault(at_us=5 * S, kind="remove_member", node="n1"),
+    Fault(at_us=6 * S, kind="remove_member", node="n2"),
+)
+
+
 def voters(r: RunResult) -> tuple[str, ...]:
     """The voters once the run settled (never a joint configuration)."""
     conf = r.system.configuration()  # type: ignore[attr-defined]

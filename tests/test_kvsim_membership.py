@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from membership_helpers import S, events, run_membership, voters
+from hashseeds import outputs_across_hash_seeds
+from membership_helpers import GROW_SHRINK, S, events, run_membership, voters
 
 from raftkv.check.history import HistoryEvent
 from raftkv.sim import RunResult, run_scenario
@@ -37,18 +34,6 @@ def assert_all_checks_pass(r: RunResult) -> None:
     assert r.ok, r.summary()
     lin = system(r)._check_lin()
     assert lin.verdict == "ok", lin.explanation  # decided, not out of budget
-
-
-GROW_SHRINK = (
-    Fault(at_us=1 * S, kind="add_member", node="n2", learner=True),
-    Fault(at_us=1 * S + 500, kind="add_member", node="n3"),
-    Fault(at_us=2 * S, kind="promote", node="n2"),
-    Fault(at_us=3 * S, kind="add_member", node="n4", learner=True),
-    Fault(at_us=3 * S, kind="add_member", node="n5"),
-    Fault(at_us=4 * S, kind="promote", node="n4"),
-    Fault(at_us=5 * S, kind="remove_member", node="n1"),
-    Fault(at_us=6 * S, kind="remove_member", node="n2"),
-)
 
 
 def test_grow_1_3_5_and_shrink_5_3_under_load() -> None:
@@ -198,9 +183,5 @@ def test_membership_runs_are_deterministic_across_hash_seeds() -> None:
     code = ("import sys; sys.path.insert(0, 'tests');"
             "from test_kvsim_membership import run, GROW_SHRINK;"
             "r = run(1, GROW_SHRINK, duration_us=7_000_000); print(r.trace.hash(), r.ok)")
-    outs = []
-    for hash_seed in ("1", "2"):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                   text=True, check=True).stdout)
-    assert outs[0] == outs[1] and outs[0].strip().endswith("True")
+    outs = outputs_across_hash_seeds(code)
+    assert outs[0] == outs[1] and outs[0].endswith("True")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from membership_helpers import S, events, run_membership, voters
+from membership_helpers import GROW_SHRINK, S, events, run_membership, voters
 
 from raftkv.raft import RaftConfig, RaftHost, RaftMember, Refused
 from raftkv.sim import RunResult, World
@@ -25,18 +25,6 @@ def system(r: RunResult) -> RaftSystem:
 
 def client_oks(r: RunResult) -> int:
     return sum(1 for rec in system(r).recorder.records if getattr(rec, "type", "") == "ok")
-
-
-GROW_SHRINK = (
-    Fault(at_us=1 * S, kind="add_member", node="n2", learner=True),
-    Fault(at_us=1 * S + 500, kind="add_member", node="n3"),
-    Fault(at_us=2 * S, kind="promote", node="n2"),
-    Fault(at_us=3 * S, kind="add_member", node="n4", learner=True),
-    Fault(at_us=3 * S, kind="add_member", node="n5"),
-    Fault(at_us=4 * S, kind="promote", node="n4"),
-    Fault(at_us=5 * S, kind="remove_member", node="n1"),
-    Fault(at_us=6 * S, kind="remove_member", node="n2"),
-)
 
 
 def test_grow_1_3_5_and_shrink_5_3_under_load() -> None:

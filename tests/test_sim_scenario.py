@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import attrs
 import pytest
+from hashseeds import outputs_across_hash_seeds
 
 from raftkv.sim import (
     ClusterSpec,
@@ -115,17 +113,9 @@ print(r.trace.hash(), len(r.trace))
 """
 
 
-def _hash_in_subprocess(token: str, hashseed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    proc = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, token], env=env,
-                          capture_output=True, text=True, check=True)
-    return proc.stdout.strip()
-
-
 def test_same_scenario_same_trace_across_hash_seeds() -> None:
-    token = scenario_to_token(SCENARIO)
-    first = _hash_in_subprocess(token, "1")
-    assert first == _hash_in_subprocess(token, "12345")
+    first, second = outputs_across_hash_seeds(_HASH_SCRIPT, scenario_to_token(SCENARIO), seeds=("1", "12345"))
+    assert first == second
     assert first.split()[0] == run_scenario(SCENARIO).trace.hash()
 
 
