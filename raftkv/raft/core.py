@@ -257,6 +257,33 @@ class Raft:
         else:
             self._tick_election()
 
+    def tick_many(self, count: int) -> None:
+        """``count`` ticks, as ``count`` calls of :meth:`tick`; the ticks that only count
+        (see :meth:`ticks_until_due`) are added in one step."""
+        while count > 0:
+            due = self.ticks_until_due()
+            quiet = count if due is None or due > count else due - 1
+            if quiet:
+                self._count_ticks(quiet)
+                count -= quiet
+            if count:
+                self.tick()
+                count -= 1
+
+    def _count_ticks(self, count: int) -> None:
+        """What ``count`` ticks that act on nothing do: advance the counters."""
+        self.ticks += count
+        if self.role is Role.LEADER:
+            self.heartbeat_elapsed += count
+            self.election_elapsed += count
+            if self.stepping_down:
+                self.step_down_ticks += count
+            assert self.heartbeat_elapsed < self.config.heartbeat_ticks
+            assert self.election_elapsed < self.config.election_timeout_ticks
+        else:
+            self.election_elapsed += count
+            assert not self.promotable() or self.election_elapsed < self.randomized_election_timeout
+
     def ticks_until_due(self) -> int | None:
         """How many more ticks may pass before one of them does something (campaign,
         heartbeat, quorum check, step-down); None if no tick ever will (a learner).
@@ -840,6 +867,33 @@ class Raft:
             return True
         s = self._prev_soft
         return s.role is not self.role or s.leader != self.lead or s.term != self.term
+
+    def messages_only(self) -> bool:
+        """Whether all :meth:`has_ready` has to hand out is outgoing messages: nothing to
+        persist, apply, broadcast or report (the host then takes them with
+        :meth:`take_messages`, with no :class:`Ready` round)."""
+        log = self.log
+        if self.read_states or self.pending_snapshot is not None or log.stable_index < log.last_index():
+            return False
+        if self._apply_upper() > log.applied:
+            return False
+        if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
+            return False
+        p = self._prev_hs
+        if p.term != self.term or p.vote != self.vote or p.commit != log.committed:
+            return False
+        s = self._prev_soft
+        return s.role is self.role and s.leader == self.lead and s.term == self.term
+
+    def take_messages(self) -> list[Message]:
+        """The outgoing messages, when :meth:`messages_only` holds: a ready round with
+        nothing but messages, advanced at once."""
+        assert not self._ready_in_flight, "take_messages() during a ready round"
+        if self.role is not Role.LEADER:
+            self.bcast_pending = False
+        msgs, self.msgs = self.msgs, []
+        self._maybe_auto_leave()
+        return msgs
 
     def ready(self) -> Ready:
         assert not self._ready_in_flight, "ready() called twice without advance()"

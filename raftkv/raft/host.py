@@ -220,14 +220,14 @@ class RaftHost:
         monotonic clock: a wall clock stepped back or forward moves no tick.
         """
         r = self._core()
-        r.clock_us = self.env.now_us()
-        elapsed = self.env.monotonic_us() - self._last_tick_mono_us
+        env = self.env
+        r.clock_us = env.now_us()
+        elapsed = env.monotonic_us() - self._last_tick_mono_us
         if elapsed < self.tick_us:
             return
         due = elapsed // self.tick_us
         self._last_tick_mono_us += due * self.tick_us
-        for _ in range(min(due, 2 * self.config.election_timeout_ticks)):
-            r.tick()
+        r.tick_many(min(due, 2 * self.config.election_timeout_ticks))
         if self._next_expiry_tick is not None and r.ticks >= self._next_expiry_tick:
             self._expire_requests(r.ticks)
 
@@ -409,6 +409,13 @@ class RaftHost:
         try:
             r = self._core()
             while r.has_ready():
+                if r.messages_only():
+                    # The common round (heartbeats, their answers, acks): nothing to
+                    # persist or apply, so no Ready is built.
+                    send = self.env.send
+                    for m in r.take_messages():
+                        send(m.dst, m)
+                    continue
                 rd = r.ready()
                 self._on_soft_state(rd)
                 self._persist(rd)
