@@ -133,6 +133,8 @@ class WatchHub:
 
     def drain(self) -> tuple[WatchResponse, ...]:
         """Take every response produced so far, in order."""
+        if not self._outbox:
+            return ()
         out = tuple(self._outbox)
         self._outbox.clear()
         return out

@@ -46,6 +46,10 @@ MT = MessageType
 MAX_RECENT_PROPOSALS = 4096
 
 
+# What Raft.pending() reports.
+NOTHING_READY, MESSAGES_READY, FULL_READY = 0, 1, 2
+
+
 class Role(enum.Enum):
     FOLLOWER = "follower"
     PRE_CANDIDATE = "pre_candidate"
@@ -855,39 +859,31 @@ class Raft:
         return self.log.committed
 
     def has_ready(self) -> bool:
-        log = self.log
-        if self.msgs or self.read_states or self.pending_snapshot is not None:
-            return True
-        if log.stable_index < log.last_index() or self._apply_upper() > log.applied:
-            return True
-        if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
-            return True
-        p = self._prev_hs
-        if p.term != self.term or p.vote != self.vote or p.commit != log.committed:
-            return True
-        s = self._prev_soft
-        return s.role is not self.role or s.leader != self.lead or s.term != self.term
+        return self.pending() != NOTHING_READY
 
-    def messages_only(self) -> bool:
-        """Whether all :meth:`has_ready` has to hand out is outgoing messages: nothing to
-        persist, apply, broadcast or report (the host then takes them with
-        :meth:`take_messages`, with no :class:`Ready` round)."""
+    def pending(self) -> int:
+        """What a ready round would hand out: ``NOTHING_READY``; ``MESSAGES_READY`` when
+        it is only outgoing messages (nothing to persist, apply, broadcast or report: the
+        host takes them with :meth:`take_messages`, with no :class:`Ready`); else
+        ``FULL_READY`` (call :meth:`ready`)."""
         log = self.log
         if self.read_states or self.pending_snapshot is not None or log.stable_index < log.last_index():
-            return False
+            return FULL_READY
         if self._apply_upper() > log.applied:
-            return False
+            return FULL_READY
         if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
-            return False
+            return FULL_READY
         p = self._prev_hs
         if p.term != self.term or p.vote != self.vote or p.commit != log.committed:
-            return False
+            return FULL_READY
         s = self._prev_soft
-        return s.role is self.role and s.leader == self.lead and s.term == self.term
+        if s.role is not self.role or s.leader != self.lead or s.term != self.term:
+            return FULL_READY
+        return MESSAGES_READY if self.msgs else NOTHING_READY
 
     def take_messages(self) -> list[Message]:
-        """The outgoing messages, when :meth:`messages_only` holds: a ready round with
-        nothing but messages, advanced at once."""
+        """The outgoing messages, when :meth:`pending` says ``MESSAGES_READY``: a ready
+        round with nothing but messages, advanced at once."""
         assert not self._ready_in_flight, "take_messages() during a ready round"
         if self.role is not Role.LEADER:
             self.bcast_pending = False
@@ -914,7 +910,7 @@ class Raft:
             upper = self._apply_upper()
             if upper > log.applied:
                 committed = tuple(log.slice(log.applied + 1, upper + 1))
-        if any(e.kind is EntryKind.CONF for e in committed):
+        if committed and any(e.kind is EntryKind.CONF for e in committed):
             # A configuration is applied only once the commit index covering it is durable:
             # a restarted member comes back in the configuration it last used.
             must_sync = True

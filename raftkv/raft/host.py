@@ -26,7 +26,15 @@ import attrs
 from raftkv.env import Env
 
 from .config import RaftConfig
-from .core import ConfChangeRefused, ProposalDropped, Raft, Ready, Role
+from .core import (
+    MESSAGES_READY,
+    NOTHING_READY,
+    ConfChangeRefused,
+    ProposalDropped,
+    Raft,
+    Ready,
+    Role,
+)
 from .durable import HARDSTATE_FILE, LOG_FILE, SNAP_FILE, LogBase, recover
 from .messages import ConfChange, ConfChangeType, ConfChangeV2, EntryKind, Message
 from .quorum import ClusterConfig
@@ -408,11 +416,14 @@ class RaftHost:
         self._processing = True
         try:
             r = self._core()
-            while r.has_ready():
-                if r.messages_only():
+            send = self.env.send
+            while True:
+                pending = r.pending()
+                if pending == NOTHING_READY:
+                    break
+                if pending == MESSAGES_READY:
                     # The common round (heartbeats, their answers, acks): nothing to
                     # persist or apply, so no Ready is built.
-                    send = self.env.send
                     for m in r.take_messages():
                         send(m.dst, m)
                     continue

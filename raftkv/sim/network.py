@@ -92,10 +92,16 @@ class NetworkModel:
 
     def plan(self, src: str, dst: str) -> tuple[int, ...]:
         """Delays for each copy to deliver: () when lost, two when duplicated."""
-        rng = self.link_rng(src, dst)
+        return self.plan_link((src, dst))
+
+    def plan_link(self, link: tuple[str, str]) -> tuple[int, ...]:
+        """:meth:`plan` for the directed link ``(src, dst)``."""
+        rng = self.link_rngs.get(link)
+        if rng is None:
+            rng = self.link_rng(*link)
         if self.loss and rng.random() < self.loss:
             return ()
-        latency = self.link_latency.get((src, dst), self.latency) if self.link_latency else self.latency
+        latency = self.link_latency.get(link, self.latency) if self.link_latency else self.latency
         first = latency.sample(rng)
         if self.duplicate and rng.random() < self.duplicate:
             return (first, latency.sample(rng))

@@ -238,11 +238,12 @@ class World:
     def _send(self, src: str, dst: str, msg: Any) -> None:
         self.messages_sent += 1
         network = self.network
-        if network.cuts and (src, dst) in network.cuts:
+        link = (src, dst)
+        if network.cuts and link in network.cuts:
             if self.trace_messages:
                 self.trace.add(self.now_us, src, "drop", {"dst": dst, "msg": msg, "why": "cut"})
             return
-        delays = network.plan(src, dst)
+        delays = network.plan_link(link)
         if not delays:
             if self.trace_messages:
                 self.trace.add(self.now_us, src, "drop", {"dst": dst, "msg": msg, "why": "loss"})
