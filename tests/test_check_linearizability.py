@@ -515,3 +515,32 @@ def test_many_info_writes_do_not_hide_an_impossible_read() -> None:
     assert res.verdict != "ok"
     small = check_linearizable(_outage("b", 30, info_ops=6).history(), EtcdModel())
     assert small.verdict == "fail"
+
+
+def _late_info_write(info_ops: int = 24) -> HistoryBuilder:
+    """Writes time out in an outage; then a put completes, and a read racing another
+    put sees one of the timed-out writes: it took effect after the completed put."""
+    b = HistoryBuilder()
+    for p in range(1, info_ops + 1):
+        b.invoke(p, "put", "k", f"v{p}")
+    for p in range(1, info_ops + 1):
+        b.info(p, "put", "k", f"v{p}")
+    b.invoke(100, "put", "k", "p")
+    b.ok(100, "put", "k", "p", revision=40)
+    b.invoke(101, "put", "k", "q")
+    b.invoke(102, "get", "k")
+    b.ok(102, "get", "k", "v7", revision=41, mod_revision=41)
+    b.ok(101, "put", "k", "q", revision=42)
+    return b
+
+
+def test_info_write_taking_effect_after_an_operation_that_applies_either_way() -> None:
+    # Where the racing put applies first and leads nowhere, the timed-out write must
+    # still be tried just in time: it unblocks the read.  The complete search would
+    # try all 24 timed-out writes at every earlier point.
+    res = check_linearizable(_late_info_write().history(), EtcdModel(), max_steps=2_000)
+    assert res.verdict == "ok", res.explanation
+    order = [s.op_id for s in res.per_key[0].linearization]
+    ops = {op.id: op for op in res.operations}
+    assert [ops[i].value for i in order if ops[i].outcome == "ok" or ops[i].value == "v7"] == [
+        "p", "v7", "v7", "q"]

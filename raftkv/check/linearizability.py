@@ -15,9 +15,11 @@ The search succeeds once every non-``info`` operation is linearized; ``info``
 operations may take effect at any point after their invocation, or never.
 
 A partition with ``info`` operations is first searched *just in time*: an ``info``
-operation is tried only where no other candidate applies and it lets one apply.  That
-pass is incomplete, so only a linearization it finds is final; when it finds none, the
-complete search above decides.  After an outage with dozens of timed-out writes, the
+operation is tried only where it lets a waiting operation apply that does not apply
+without it (after the other candidates, so also where one of them applied but led
+nowhere).  That pass is incomplete (a chain of ``info`` operations that only together
+unblock one is not tried), so only a linearization it finds is final; when it finds
+none, the complete search above decides.  After an outage with dozens of timed-out writes, the
 complete search alone would try each of them at every earlier point.
 """
 
@@ -136,12 +138,11 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
     With ``explain`` the longest partial linearization is recorded (slower); the
     caller runs the search again with it only when the first run fails.
 
-    With ``just_in_time`` an ``info`` operation is tried only at a point where no
-    other candidate applies, and only if one then does (it takes effect just before
-    the operation that needs it).  That search is not complete, so only its "ok" is
-    final; but it avoids
-    trying every ``info`` operation at every earlier point, which is exponential
-    when a fault leaves dozens of them in flight.
+    With ``just_in_time`` an ``info`` operation is tried only where it unblocks a
+    waiting non-``info`` candidate (one that does not apply without it): it takes effect
+    just before the operation that needs it.  That search is not complete, so only its
+    "ok" is final; but it avoids trying every ``info`` operation at every earlier point,
+    which is exponential when a fault leaves dozens of them in flight.
     """
     n = len(ops)
     fns = [model.step_fn(op) for op in ops]
@@ -208,10 +209,8 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
     state: Any = model.init_state()
     lin = 0
     done_required = 0
-    # frame: (candidates, next index, state before, op applied, forced, a non-info op applied)
-    stack: list[tuple[list[int], int, Any, int, bool, bool]] = []
-    # Some non-info candidate applied at this level (just-in-time: then no info op here).
-    plain_applied = False
+    # frame: (candidates, next index, state before, op applied, forced)
+    stack: list[tuple[list[int], int, Any, int, bool]] = []
     seen: set[tuple[int, Any]] = set()
     seen_info: dict[tuple[int, Any], list[int]] = {}
     use_dominance = info_mask != 0
@@ -231,9 +230,6 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
         advanced = False
         while idx < len(cands):
             i = cands[idx]
-            if just_in_time and plain_applied and is_info[i]:
-                idx = len(cands)
-                break
             idx += 1
             steps += 1
             if steps >= next_check:
@@ -244,11 +240,10 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             new = fns[i](state)
             if new is INCONSISTENT:
                 continue
-            if not is_info[i]:
-                plain_applied = True
-            elif just_in_time and not any(fns[c](new) is not INCONSISTENT
+            if just_in_time and is_info[i] and not any(fns[c](new) is not INCONSISTENT
+                                          and fns[c](state) is INCONSISTENT
                                           for c in cands if not is_info[c]):
-                continue  # just in time means: it lets a waiting operation go next
+                continue  # just in time means: it lets a blocked operation go next
             bit = 1 << i
             new_lin = lin | bit
             identity = pure[i]
@@ -275,8 +270,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                         break
                     continue
                 seen.add(memo)
-            stack.append((cands, len(cands) if identity else idx, state, i, identity, plain_applied))
-            plain_applied = False
+            stack.append((cands, len(cands) if identity else idx, state, i, identity))
             lift(i)
             lin = new_lin
             state = new
@@ -302,17 +296,17 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 blocked_op=None if blocked_i is None else ops[blocked_i].id,
                 blocked_reasons=reasons, steps=steps,
                 configurations=len(seen) + len(seen_info))
-        cands, idx, state, i, _forced, plain_applied = stack.pop()
+        cands, idx, state, i, _forced = stack.pop()
         unlift(i)
         lin &= ~(1 << i)
         if not is_info[i]:
             done_required -= 1
 
 
-def _steps_of(stack: list[tuple[list[int], int, Any, int, bool, bool]], state: Any,
+def _steps_of(stack: list[tuple[list[int], int, Any, int, bool]], state: Any,
               ops: Sequence[Operation]) -> tuple[Step, ...]:
     out = []
-    for k, (_c, _i, before, op_i, _f, _p) in enumerate(stack):
+    for k, (_c, _i, before, op_i, _f) in enumerate(stack):
         after = stack[k + 1][2] if k + 1 < len(stack) else state
         out.append(Step(op_id=ops[op_i].id, state_before=before, state_after=after))
     return tuple(out)
