@@ -227,6 +227,29 @@ def test_lease_clock_reset_after_a_leaderless_gap_and_outside_the_lease_life() -
                                               reset_extension_us=3_000_000)] == ["lease_expired"]
 
 
+def test_quorum_regained_holds_up_the_expiry_bound_by_the_grace_only() -> None:
+    # surely gone after 3.001 s by the TTL; a quorum back at 3.5 s lets the revocation
+    # that was held up commit: gone after 3.5 + 2 s
+    h = expired_read(4_000_000).history()
+    assert check_leases(h, quorum_regained_us=[3_500_000]) == []
+    # no new TTL, unlike a leader change: a read after the grace still fails
+    late = expired_read(5_600_000).history()
+    assert [v.guarantee for v in check_leases(late, quorum_regained_us=[3_500_000])] == ["lease_expired"]
+    assert check_leases(late, lease_resets_us=[3_500_000]) == []
+    # a quorum back before the lease ran out, or after the read completed, explains nothing
+    assert [v.guarantee for v in check_leases(h, quorum_regained_us=[500_000])] == ["lease_expired"]
+    assert [v.guarantee for v in check_leases(h, quorum_regained_us=[4_500_000])] == ["lease_expired"]
+
+
+def test_quorum_regained_does_not_excuse_a_revoke() -> None:
+    b = leased()
+    b.invoke(0, "lease_revoke", lease=9, time_us=10_000)
+    b.ok(0, "lease_revoke", lease=9, time_us=11_000)
+    b.invoke(1, "get", "k", time_us=20_000)
+    b.ok(1, "get", "k", "v", lease=9, mod_revision=2, revision=2, time_us=21_000)
+    assert [v.guarantee for v in check_leases(b.history(), quorum_regained_us=[15_000])] == ["lease_expired"]
+
+
 def test_lease_clock_reset_does_not_excuse_a_revoke() -> None:
     b = leased()
     b.invoke(0, "lease_revoke", lease=9, time_us=10_000)

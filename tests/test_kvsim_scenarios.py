@@ -6,7 +6,7 @@ import attrs
 import pytest
 from hashseeds import outputs_across_hash_seeds
 
-from raftkv.check import EtcdModel, check_leases, check_linearizable, check_watches
+from raftkv.check import EtcdModel, check_leases, check_linearizable, check_watches, make_history
 from raftkv.check.history import HistoryEvent
 from raftkv.client import ClientConfig
 from raftkv.kv import EventType, WatchResponse, prefix_end
@@ -175,3 +175,26 @@ def test_same_seed_same_trace_across_hash_seeds() -> None:
             " settle_us=1_000_000)); print(r.trace.hash(), r.ok)")
     outs = outputs_across_hash_seeds(code)
     assert outs[0] == outs[1] and outs[0].endswith("True")
+
+
+def test_leases_run_out_under_a_leader_without_quorum_go_once_the_quorum_is_back() -> None:
+    # No CheckQuorum: n1 leads on without a quorum (n4 crashed, n2 cut off) and runs its
+    # leases out at ~5 s, but their revocation commits only once n4 is back at 7.7 s; a
+    # read that waited for that quorum still sees a leased key.
+    faults = (Fault(at_us=1_733_346, kind="crash", node="@leader"),
+              Fault(at_us=1_943_704, kind="shape", shape="isolate", node="n2"),
+              Fault(at_us=7_733_346, kind="restart", node="@crashed"))
+    scenario = Scenario(seed=0, system="kv", faults=faults, duration_us=8_000_000, settle_us=4_000_000,
+                        cluster=ClusterSpec(members=4, check_quorum=False, pre_vote=False,
+                                            max_entries_per_msg=1, max_clock_drift_ppm=300_000),
+                        workload=WorkloadSpec(clients=4, keys=1, ops_per_s=35, op_timeout_us=300_000))
+    result = run_scenario(scenario)
+    assert result.ok, result.summary()
+    system = result.system
+    c = scenario.cluster
+    plain = check_leases(make_history(system.history()), expiry_grace_us=system.lease_grace_us(),
+                         lease_resets_us=system.lease_resets_us,
+                         reset_extension_us=c.election_timeout_ticks * c.tick_us)
+    # the premise: by lease clocks alone, that read came after the lease was surely gone
+    assert [v.guarantee for v in plain] == ["lease_expired"]
+    assert 7_733_346 in system.quorum_regained_us

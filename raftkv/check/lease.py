@@ -31,6 +31,14 @@ after the lease was first granted).  With no reset times given (the default, and
 ``raftkv check`` assumes for a plain history) the checker assumes one leader that never
 stopped: either pass them, or choose an ``expiry_grace_us`` that covers the leader
 changes of the history.
+
+A leader that keeps leading without a quorum (no CheckQuorum) runs its leases out but
+cannot commit their revocation: the keys stay until a quorum is back, and a read that
+waited for that quorum may still see them.  ``quorum_regained_us`` gives the times at
+which a lost quorum may have come back (a member restarted or resumed, a partition
+healed or changed, the network or the configuration changed): a key read by an
+operation completing at ``c`` is not surely gone before ``q + expiry_grace_us``, where
+``q`` is the last such time before ``c`` (and after the lease was first granted).
 """
 
 from __future__ import annotations
@@ -53,17 +61,21 @@ def _not_found(op: Operation) -> bool:
 
 
 def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
-                 lease_resets_us: Sequence[int] = (), reset_extension_us: int = 0) -> list[Violation]:
+                 lease_resets_us: Sequence[int] = (), reset_extension_us: int = 0,
+                 quorum_regained_us: Sequence[int] = ()) -> list[Violation]:
     """All lease-guarantee violations in ``history`` (empty: none found).
 
     ``lease_resets_us``: times at which lease clocks may have restarted (leader changes,
     resumed leaders; see the module docstring), in any order; ``reset_extension_us``:
-    what a new leader adds to each lease's TTL on taking over.
+    what a new leader adds to each lease's TTL on taking over; ``quorum_regained_us``:
+    times at which a lost quorum may have come back, so that revocations held up until
+    then could commit (see the module docstring), in any order.
     """
     if expiry_grace_us < 0 or reset_extension_us < 0:
         raise ValueError(f"check_leases: expiry_grace_us ({expiry_grace_us}) and reset_extension_us "
                          f"({reset_extension_us}) must be >= 0")
     resets = sorted(int(t) for t in lease_resets_us)
+    regains = sorted(int(t) for t in quorum_regained_us)
     ops = history.operations
     out: list[Violation] = []
     grants: dict[int, list[Operation]] = {}  # lease -> ok grants/keepalives
@@ -117,6 +129,11 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
                 i = bisect.bisect_right(resets, seen_us if seen_us is not None else resets[-1]) - 1
                 if i >= 0 and resets[i] >= first_invoke:
                     last = max(last, resets[i] + ttl_us + reset_extension_us + expiry_grace_us)
+            if first_invoke is not None and regains:
+                # the last moment a held-up revocation may have become possible
+                i = bisect.bisect_right(regains, seen_us if seen_us is not None else regains[-1]) - 1
+                if i >= 0 and regains[i] >= first_invoke:
+                    last = max(last, regains[i] + expiry_grace_us)
             ends.append(last)
         return min(ends) if ends else None
 

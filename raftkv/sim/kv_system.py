@@ -70,6 +70,9 @@ LINEARIZABILITY_BUDGET_STEPS = 2_000_000
 MEMBERSHIP_RETRY_PERIOD_US = 2_000
 # A removed member is stopped when it has applied its own removal, or after this long.
 REMOVAL_GRACE_US = 1_000_000
+# Trace events after which a quorum lost to faults may be back (a member restarted or
+# resumed, cuts removed or changed, the network or the configuration changed).
+_QUORUM_MAY_RETURN = frozenset({"restart", "resume", "heal", "partition", "network", "raft.conf_applied"})
 
 
 def raft_config_for(scenario: Scenario) -> RaftConfig:
@@ -219,6 +222,7 @@ class KVSystem:
         self._history: History | None = None
         self._lin: LinearizabilityResult | None = None
         self.lease_resets_us: list[int] = []
+        self.quorum_regained_us: list[int] = []
         world.subscribe(self._on_trace)
         self.membership = KVMembership(self)
 
@@ -355,6 +359,9 @@ class KVSystem:
         # member's lease clock did not run while it was paused
         if (ev.kind == "kv.lessor" and ev.fields.get("primary")) or ev.kind == "resume":
             self.lease_resets_us.append(ev.time_us)
+        # moments a lost quorum may come back: revocations held up until then can commit
+        if ev.kind in _QUORUM_MAY_RETURN:
+            self.quorum_regained_us.append(ev.time_us)
 
     def check(self) -> list[Violation]:
         out: list[Violation] = []
@@ -370,7 +377,8 @@ class KVSystem:
         c = self.scenario.cluster
         for v in check_leases(history, expiry_grace_us=self.lease_grace_us(),
                               lease_resets_us=self.lease_resets_us,
-                              reset_extension_us=c.election_timeout_ticks * c.tick_us):
+                              reset_extension_us=c.election_timeout_ticks * c.tick_us,
+                              quorum_regained_us=self.quorum_regained_us):
             out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
         return out
 
