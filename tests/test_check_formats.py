@@ -164,6 +164,11 @@ def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
     code, _, err = run([str(good), "--model", "nonsense"])
     assert code == 3
 
+    code, _, err = run([str(good), "--lease-drift-ppm", "1000000"])
+    assert code == 3 and err.count("\n") == 1 and "--lease-drift-ppm" in err
+    code, _, err = run([str(good), "--lease-grace-ms", "-1"])
+    assert code == 3 and "--lease-grace-ms" in err
+
 
 def test_cli_unknown_on_budget(tmp_path: pathlib.Path) -> None:
     b = HistoryBuilder()

@@ -241,6 +241,27 @@ def test_quorum_regained_holds_up_the_expiry_bound_by_the_grace_only() -> None:
     assert [v.guarantee for v in check_leases(h, quorum_regained_us=[4_500_000])] == ["lease_expired"]
 
 
+def test_clock_drift_shrinks_and_stretches_the_ttl() -> None:
+    # a 5 s lease granted at 0 ms: gone at 4 s as seen by a read completing then
+    b = leased()
+    b.invoke(1, "get", "k", time_us=3_999_000)
+    b.ok(1, "get", "k", None, revision=3, time_us=4_000_000)
+    assert [v.guarantee for v in check_leases(b.history())] == ["lease_kept_alive"]
+    # a leader clock 25% fast counts 5 s in 4 s of history time
+    assert check_leases(b.history(), clock_drift_ppm=250_000) == []
+    assert [v.guarantee for v in check_leases(b.history(), clock_drift_ppm=200_000)] == ["lease_kept_alive"]
+    # a 1 s lease, surely gone after 1.001 + 2 s; read at 3.5 s: a clock 20% slow counts
+    # 1 s in 1.25 s, so not surely gone before 3.251 s; 10% slow: 3.113 s
+    late = expired_read(3_500_000).history()
+    assert [v.guarantee for v in check_leases(late)] == ["lease_expired"]
+    assert [v.guarantee for v in check_leases(late, clock_drift_ppm=200_000)] == ["lease_expired"]
+    assert check_leases(expired_read(3_200_000).history(), clock_drift_ppm=200_000) == []
+    assert [v.guarantee for v in check_leases(expired_read(3_200_000).history(),
+                                              clock_drift_ppm=100_000)] == ["lease_expired"]
+    with pytest.raises(ValueError, match="clock_drift_ppm"):
+        check_leases(late, clock_drift_ppm=1_000_000)
+
+
 def test_quorum_regained_does_not_excuse_a_revoke() -> None:
     b = leased()
     b.invoke(0, "lease_revoke", lease=9, time_us=10_000)

@@ -198,3 +198,25 @@ def test_leases_run_out_under_a_leader_without_quorum_go_once_the_quorum_is_back
     # the premise: by lease clocks alone, that read came after the lease was surely gone
     assert [v.guarantee for v in plain] == ["lease_expired"]
     assert 7_733_346 in system.quorum_regained_us
+
+
+def test_a_leader_clock_running_fast_runs_leases_out_early_within_the_drift() -> None:
+    # The leader's clock runs 6% fast from 1 s: lease 3 (3 s, granted at 2.12 s) runs out
+    # at 4.97 s of simulated time, and a keepalive then gets "not found", before the
+    # 5.12 s a true clock would give.  The lease checker is told the run's drift.
+    faults = (Fault(at_us=1_000_000, kind="partition", groups=(("n1",), ("n2", "n3"))),
+              Fault(at_us=1_000_000, kind="clock", node="@leader", drift_ppm=60_001))
+    scenario = Scenario(seed=2, system="kv", faults=faults, duration_us=5_000_000, settle_us=4_000_000,
+                        cluster=ClusterSpec(check_quorum=False, max_clock_drift_ppm=300_000),
+                        workload=WorkloadSpec(clients=2, keys=1, ops_per_s=20))
+    result = run_scenario(scenario)
+    assert result.ok, result.summary()
+    system = result.system
+    assert system.clock_drift_ppm() == 60_001
+    c = scenario.cluster
+    true_clocks = check_leases(make_history(system.history()), expiry_grace_us=system.lease_grace_us(),
+                               lease_resets_us=system.lease_resets_us,
+                               reset_extension_us=c.election_timeout_ticks * c.tick_us,
+                               quorum_regained_us=system.quorum_regained_us)
+    # the premise: by a true clock, the lease ended early
+    assert [v.guarantee for v in true_clocks] == ["lease_kept_alive"]

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lease", action="store_true", help="skip the lease guarantees")
     p.add_argument("--lease-grace-ms", type=int, default=2000,
                    help="slack after a lease's TTL before it must be gone (default 2000)")
+    p.add_argument("--lease-drift-ppm", type=int, default=0,
+                   help="how fast or slow the leader's clock may run, in parts per million: "
+                        "lease TTLs stretch or shrink by that much (default 0)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
     return p
 
@@ -118,6 +121,10 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (argparse would exit 2 = "unknown")
         return EXIT_OK if exc.code in (0, None) else EXIT_UNREADABLE
+    if args.lease_grace_ms < 0 or not 0 <= args.lease_drift_ppm < 1_000_000:
+        print(f"raftkv check: --lease-grace-ms must be >= 0 (got {args.lease_grace_ms}) and "
+              f"--lease-drift-ppm in [0, 1000000) (got {args.lease_drift_ppm})", file=err)
+        return EXIT_UNREADABLE
     independent = {"auto": None, "yes": True, "no": False}[args.independent]
     try:
         history, fmt = load_history(args.file, args.fmt, independent)
@@ -133,7 +140,8 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
         if not args.no_watch:
             violations.extend(check_watches(history))
         if not args.no_lease:
-            violations.extend(check_leases(history, expiry_grace_us=args.lease_grace_ms * 1000))
+            violations.extend(check_leases(history, expiry_grace_us=args.lease_grace_ms * 1000,
+                                           clock_drift_ppm=args.lease_drift_ppm))
     n_ops = len(result.operations) - len(result.excluded)
     print(f"{result.verdict}: {n_ops} operations, {len(result.per_key)} key(s), model {model.name}, "
           f"{result.steps} steps, {result.elapsed_s:.3f} s"

@@ -39,6 +39,11 @@ which a lost quorum may have come back (a member restarted or resumed, a partiti
 healed or changed, the network or the configuration changed): a key read by an
 operation completing at ``c`` is not surely gone before ``q + expiry_grace_us``, where
 ``q`` is the last such time before ``c`` (and after the lease was first granted).
+
+A lease runs on the leader's clock.  With ``clock_drift_ppm`` (how fast or slow a
+leader's clock may run, in parts per million) a TTL lasts at least ``TTL / (1 + d)`` and
+at most ``TTL / (1 - d)`` of history time, and the checker uses those bounds; with 0
+(the default) clocks keep time.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from .violation import Violation
 
 __all__ = ["check_leases"]
 
+_PPM = 1_000_000
 _NOT_FOUND = ("lease_not_found", "not found", "notfound", "requested lease not found")
 
 
@@ -62,18 +68,30 @@ def _not_found(op: Operation) -> bool:
 
 def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
                  lease_resets_us: Sequence[int] = (), reset_extension_us: int = 0,
-                 quorum_regained_us: Sequence[int] = ()) -> list[Violation]:
+                 quorum_regained_us: Sequence[int] = (), clock_drift_ppm: int = 0) -> list[Violation]:
     """All lease-guarantee violations in ``history`` (empty: none found).
 
     ``lease_resets_us``: times at which lease clocks may have restarted (leader changes,
     resumed leaders; see the module docstring), in any order; ``reset_extension_us``:
     what a new leader adds to each lease's TTL on taking over; ``quorum_regained_us``:
     times at which a lost quorum may have come back, so that revocations held up until
-    then could commit (see the module docstring), in any order.
+    then could commit (see the module docstring), in any order; ``clock_drift_ppm``: how
+    fast or slow the leader's clock may run (the TTLs stretch or shrink by that much).
     """
     if expiry_grace_us < 0 or reset_extension_us < 0:
         raise ValueError(f"check_leases: expiry_grace_us ({expiry_grace_us}) and reset_extension_us "
                          f"({reset_extension_us}) must be >= 0")
+    if not 0 <= clock_drift_ppm < _PPM:
+        raise ValueError(f"check_leases: clock_drift_ppm must be in [0, {_PPM}), got {clock_drift_ppm}")
+
+    def shortest_us(local_us: int) -> int:
+        """History time a leader's clock running fast takes to count ``local_us``."""
+        return local_us * _PPM // (_PPM + clock_drift_ppm)
+
+    def longest_us(local_us: int) -> int:
+        """History time a leader's clock running slow takes to count ``local_us``."""
+        return -(-local_us * _PPM // (_PPM - clock_drift_ppm))
+
     resets = sorted(int(t) for t in lease_resets_us)
     regains = sorted(int(t) for t in quorum_regained_us)
     ops = history.operations
@@ -100,7 +118,7 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
                 continue
             if before is not None and (g.complete_time_us is None or g.complete_time_us > before):
                 continue
-            t = g.invoke_time_us + g.ttl_s * 1_000_000
+            t = g.invoke_time_us + shortest_us(g.ttl_s * 1_000_000)
             best = t if best is None else max(best, t)
         return best
 
@@ -117,7 +135,7 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
         for g in maybe.get(lease, ()):
             if g.complete_time_us is None or g.ttl_s is None:
                 return min(ends) if ends else None  # an unfinished keepalive may extend it
-            t = g.complete_time_us + g.ttl_s * 1_000_000 + expiry_grace_us
+            t = g.complete_time_us + longest_us(g.ttl_s * 1_000_000) + expiry_grace_us
             if last is None or t > last:
                 ttl_us = g.ttl_s * 1_000_000
             last = t if last is None else max(last, t)
@@ -128,7 +146,7 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
                 # the last lease clock restart the observation may have followed
                 i = bisect.bisect_right(resets, seen_us if seen_us is not None else resets[-1]) - 1
                 if i >= 0 and resets[i] >= first_invoke:
-                    last = max(last, resets[i] + ttl_us + reset_extension_us + expiry_grace_us)
+                    last = max(last, resets[i] + longest_us(ttl_us + reset_extension_us) + expiry_grace_us)
             if first_invoke is not None and regains:
                 # the last moment a held-up revocation may have become possible
                 i = bisect.bisect_right(regains, seen_us if seen_us is not None else regains[-1]) - 1

@@ -354,6 +354,11 @@ class KVSystem:
         return (w.lease_ttl_s * 100_000 + 2 * election_us
                 + self.server_config.lease_check_interval_us + 200_000)
 
+    def clock_drift_ppm(self) -> int:
+        """The fastest or slowest any member's clock ran in this run (its clock faults):
+        leases, timed on the leader's clock, stretch or shrink by that much."""
+        return max((abs(f.drift_ppm) for f in self.scenario.faults if f.kind == "clock"), default=0)
+
     def _on_trace(self, ev: TraceEvent) -> None:
         # lease clock resets: a new leader extends every lease (etcd Promote); a resumed
         # member's lease clock did not run while it was paused
@@ -378,7 +383,8 @@ class KVSystem:
         for v in check_leases(history, expiry_grace_us=self.lease_grace_us(),
                               lease_resets_us=self.lease_resets_us,
                               reset_extension_us=c.election_timeout_ticks * c.tick_us,
-                              quorum_regained_us=self.quorum_regained_us):
+                              quorum_regained_us=self.quorum_regained_us,
+                              clock_drift_ppm=self.clock_drift_ppm()):
             out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
         return out
 
