@@ -60,6 +60,14 @@ _PPM = 1_000_000
 _NOT_FOUND = ("lease_not_found", "not found", "notfound", "requested lease not found")
 
 
+def _last_between(times: Sequence[int], lo: int, hi: int | None) -> int | None:
+    """The last of the sorted ``times`` in ``[lo, hi]`` (no upper bound for None)."""
+    if not times:
+        return None
+    i = bisect.bisect_right(times, hi if hi is not None else times[-1]) - 1
+    return times[i] if i >= 0 and times[i] >= lo else None
+
+
 def _not_found(op: Operation) -> bool:
     if op.outcome == "ok":
         return op.ttl_s is not None and op.ttl_s <= 0
@@ -142,16 +150,15 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
             if g.invoke_time_us is not None:
                 first_invoke = g.invoke_time_us if first_invoke is None else min(first_invoke, g.invoke_time_us)
         if last is not None:
-            if first_invoke is not None and resets:
+            if first_invoke is not None:
                 # the last lease clock restart the observation may have followed
-                i = bisect.bisect_right(resets, seen_us if seen_us is not None else resets[-1]) - 1
-                if i >= 0 and resets[i] >= first_invoke:
-                    last = max(last, resets[i] + longest_us(ttl_us + reset_extension_us) + expiry_grace_us)
-            if first_invoke is not None and regains:
+                reset = _last_between(resets, first_invoke, seen_us)
+                if reset is not None:
+                    last = max(last, reset + longest_us(ttl_us + reset_extension_us) + expiry_grace_us)
                 # the last moment a held-up revocation may have become possible
-                i = bisect.bisect_right(regains, seen_us if seen_us is not None else regains[-1]) - 1
-                if i >= 0 and regains[i] >= first_invoke:
-                    last = max(last, regains[i] + expiry_grace_us)
+                regain = _last_between(regains, first_invoke, seen_us)
+                if regain is not None:
+                    last = max(last, regain + expiry_grace_us)
             ends.append(last)
         return min(ends) if ends else None
 

@@ -487,8 +487,7 @@ class KVServer:
             self.env.set_timer(self.config.lease_check_interval_us, _TAG_LEASES)
 
     def _expire_leases(self) -> None:
-        if not self.raft_host.is_leader:
-            return
+        assert self.raft_host.is_leader, "only the leader expires leases"
         for lease_id in self.store.lessor.expired(self.env.monotonic_us()):
             self.env.record("kv.lease_expired", lease=lease_id)
             self.raft_host.propose(LeaseRevokeRequest(id=lease_id, expired=True), _ignore)

@@ -885,8 +885,7 @@ class Raft:
         """The outgoing messages, when :meth:`pending` says ``MESSAGES_READY``: a ready
         round with nothing but messages, advanced at once."""
         assert not self._ready_in_flight, "take_messages() during a ready round"
-        if self.role is not Role.LEADER:
-            self.bcast_pending = False
+        self._flush()  # sends nothing here: pending() saw no broadcast due
         msgs, self.msgs = self.msgs, []
         self._maybe_auto_leave()
         return msgs
