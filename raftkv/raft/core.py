@@ -117,6 +117,7 @@ class Raft:
         self.id = node_id
         self.config = config
         self.bugs = config.bugs
+        self._apply_before_durable = "apply_before_durable" in config.bugs
         self.rng = rng
         self.log = log if log is not None else RaftLog()
         snap = self.log.snapshot
@@ -854,7 +855,7 @@ class Raft:
         return HardState(term=self.term, vote=self.vote, commit=self.log.committed)
 
     def _apply_upper(self) -> int:
-        if "apply_before_durable" in self.bugs and self.role is Role.LEADER:
+        if self._apply_before_durable and self.role is Role.LEADER:
             return self.log.last_index()
         return self.log.committed
 
@@ -869,7 +870,9 @@ class Raft:
         log = self.log
         if self.read_states or self.pending_snapshot is not None or log.stable_index < log.last_index():
             return FULL_READY
-        if self._apply_upper() > log.applied:
+        if log.committed > log.applied:
+            return FULL_READY
+        if self._apply_before_durable and self._apply_upper() > log.applied:
             return FULL_READY
         if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
             return FULL_READY

@@ -227,7 +227,8 @@ class RaftHost:
         serving lease reads, and CheckQuorum sees the silence.  Ticks run on the
         monotonic clock: a wall clock stepped back or forward moves no tick.
         """
-        r = self._core()
+        r = self.raft
+        assert r is not None, "RaftHost.start() was not called"
         env = self.env
         r.clock_us = env.now_us()
         elapsed = env.monotonic_us() - self._last_tick_mono_us
@@ -415,7 +416,8 @@ class RaftHost:
             return
         self._processing = True
         try:
-            r = self._core()
+            r = self.raft
+            assert r is not None, "RaftHost.start() was not called"
             send = self.env.send
             while True:
                 pending = r.pending()
