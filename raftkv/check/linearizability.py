@@ -7,7 +7,10 @@ completion still in the list; each is tried in turn (non-``info`` first).  A
 configuration seen before is not explored again; one whose linearized ``info``
 operations are a superset of a seen configuration with the same other operations and
 state is dominated by it and skipped too (an ``info`` operation may also never take
-effect).  A read-only operation (the model says it never changes the state) that
+effect).  Twin ``info`` operations (equal :meth:`Model.effects`: the same step
+function, or writes of values no operation of the partition observes) are used in
+invocation order only: the search never tries a later twin while an earlier one is
+unused.  A read-only operation (the model says it never changes the state) that
 applies is committed to without trying its siblings: moving it to the front of any
 linearization keeps that linearization valid.
 
@@ -154,6 +157,16 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
         if x:
             info_mask |= 1 << i
     core_mask = ((1 << n) - 1) & ~info_mask
+    # twin[i]: the last info operation invoked before info operation i that does the same
+    # (equal Model.effects), else -1.  Twins are used in invocation order: swapping two of
+    # them in a linearization changes no state, and the earlier one is a candidate
+    # wherever the later one is, so the search never tries i while twin[i] is unused.
+    twin = [-1] * n
+    last_of: dict[Hashable, int] = {}
+    for i, effect in enumerate(model.effects(ops)):
+        if is_info[i] and effect is not None:
+            twin[i] = last_of.get(effect, -1)
+            last_of[effect] = i
 
     # entries: 1..n calls (entry i+1 is op i's call), n+1..2n returns; 0 is the head.
     positions: list[tuple[float, int]] = []
@@ -237,6 +250,8 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                     raise _Exhausted(key, steps)
                 charged = steps
                 next_check = steps + _CHECK_EVERY
+            if twin[i] >= 0 and not lin >> twin[i] & 1:
+                continue  # its earlier twin goes first
             new = fns[i](state)
             if new is INCONSISTENT:
                 continue

@@ -12,8 +12,10 @@ every operation they accept touches exactly one key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final
+
+import attrs
 
 from .history import Operation, to_json
 
@@ -48,6 +50,61 @@ class ModelError(ValueError):
 
 READ_F = frozenset({"read", "get", "r"})
 WRITE_F = frozenset({"write", "put", "w"})
+CAS_F = frozenset({"cas", "txn"})
+
+# Who ran an operation and when: not part of what it does (see ``Model.effect``).
+_NOT_EFFECT = frozenset({"id", "process", "invoke_index", "complete_index", "invoke_time_us",
+                         "complete_time_us", "error"})
+
+
+def _effect_field(a: attrs.Attribute, _value: Any) -> bool:  # type: ignore[type-arg]
+    return a.name not in _NOT_EFFECT
+
+
+class _Unobserved:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNOBSERVED"
+
+
+_UNOBSERVED: Final = _Unobserved()
+
+
+def effects_hiding_unobserved_values(model: Model, ops: Sequence[Operation],
+                                     observed: Callable[[Operation], tuple[Any, ...]],
+                                     written: Callable[[Operation], Any]) -> list[Hashable | None]:
+    """:meth:`Model.effects` for models whose state is a value that operations read or
+    compare (``observed(op)``: the values ``op`` reads or compares against) and write
+    (``written(op)``: the value ``op`` writes, or None).
+
+    Two ``info`` writes that differ only in a value no operation of the partition
+    observes are twins: swapping them in a linearization changes only which unobserved
+    value the state holds in between, and no operation tells those apart.  After an
+    outage with dozens of timed-out writes of distinct values, this is what keeps a
+    failing history from trying every subset of them.
+    """
+    seen: set[Any] = set()
+    try:
+        for op in ops:
+            seen.update(observed(op))
+    except TypeError:  # an unhashable value: no twins beyond equal effects
+        return Model.effects(model, ops)
+    out: list[Hashable | None] = []
+    for op in ops:
+        if op.outcome != "info":
+            out.append(None)
+            continue
+        value = written(op)
+        try:
+            hidden = value is not None and value not in seen
+        except TypeError:
+            hidden = False
+        if hidden:
+            old = op.value
+            op = attrs.evolve(op, value=(old[0], _UNOBSERVED) if op.f in CAS_F else _UNOBSERVED)
+        out.append(model.effect(op))
+    return out
 
 
 class Model:
@@ -78,6 +135,27 @@ class Model:
     def step_fn(self, op: Operation) -> StepFn:
         raise NotImplementedError
 
+    def effect(self, op: Operation) -> Hashable | None:
+        """What ``op`` does, as a value: two ``info`` operations with equal effects have
+        the same step function, so the search uses the earlier-invoked one first and never
+        tries both orders.  None: ``op`` has no twin.
+
+        The default is everything the operation carries but who ran it and when.  A model
+        whose step function also reads ``process`` (or positions) must override this.
+        """
+        parts = attrs.astuple(op, recurse=False, filter=_effect_field)
+        try:
+            hash(parts)
+        except TypeError:
+            return None
+        return parts
+
+    def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
+        """:meth:`effect` of each of one partition's operations (None for all but
+        ``info`` ones).  A model may make more of them twins by knowing the partition:
+        see :func:`effects_hiding_unobserved_values`."""
+        return [self.effect(op) if op.outcome == "info" else None for op in ops]
+
     def step(self, state: Any, op: Operation) -> Any:
         return self.step_fn(op)(state)
 
@@ -94,6 +172,18 @@ def _pair(op: Operation) -> tuple[Any, Any]:
     if not isinstance(v, tuple) or len(v) != 2:
         raise ModelError(f"operation #{op.id} ({op.f}): value must be a pair [expected, new], got {to_json(v)!r}")
     return v[0], v[1]
+
+
+def _register_observed(op: Operation) -> tuple[Any, ...]:
+    if op.f in READ_F:
+        return (op.value,)
+    return (_pair(op)[0],) if op.f in CAS_F else ()
+
+
+def _register_written(op: Operation) -> Any:
+    if op.f in WRITE_F:
+        return op.value
+    return _pair(op)[1] if op.f in CAS_F else None
 
 
 class RegisterModel(Model):
@@ -116,6 +206,9 @@ class RegisterModel(Model):
 
     def read_only(self, op: Operation) -> bool:
         return op.f in READ_F or (op.f == "cas" and op.outcome == "ok" and op.succeeded is False)
+
+    def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
+        return effects_hiding_unobserved_values(self, ops, _register_observed, _register_written)
 
     def _read(self, op: Operation) -> StepFn:
         v = op.value
@@ -254,6 +347,12 @@ def _rev_after(s: EtcdState, r: int | None) -> bool:
     return r is None or r > s[1]
 
 
+def _etcd_observed(op: Operation) -> tuple[Any, ...]:
+    if op.f == "get":
+        return (op.value,)
+    return (_pair(op)[0],) if op.f in CAS_F else ()
+
+
 class EtcdModel(Model):
     """etcd's KV for single-key operations, with revisions.
 
@@ -277,6 +376,9 @@ class EtcdModel(Model):
 
     def is_read(self, op: Operation) -> bool:
         return op.f == "get"
+
+    def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
+        return effects_hiding_unobserved_values(self, ops, _etcd_observed, _register_written)
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
