@@ -7,6 +7,7 @@ import json
 import pathlib
 
 import pytest
+from history_helpers import hard_history
 
 from raftkv.check import (
     HistoryBuilder,
@@ -171,16 +172,8 @@ def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
 
 
 def test_cli_unknown_on_budget(tmp_path: pathlib.Path) -> None:
-    b = HistoryBuilder()
-    for p in range(14):
-        b.invoke(p, "write", value=p)
-    for p in range(14):
-        b.info(p, "write", value=p)
-    for v in (3, 5, 3):
-        b.invoke(99, "read")
-        b.ok(99, "read", value=v)
     path = tmp_path / "hard.jsonl"
-    b.write(path)
+    hard_history().write(path)
     assert run([str(path), "--max-steps", "200"])[0] == 2
     assert run([str(path), "--timeout", "0"])[0] == 2
     assert run([str(path)])[0] == 1

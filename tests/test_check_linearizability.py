@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from history_helpers import hard_history
 
 from raftkv.check import (
     CASRegisterModel,
@@ -441,26 +442,8 @@ def test_etcd_lease_and_compact_ops_ignored() -> None:
 # -------------------------------------------------------------------- budget
 
 
-def _hard_history(n: int = 10) -> HistoryBuilder:
-    """Timed-out writes of distinct values, every one of them read by someone (so no
-    two are twins), and a read order no linearization allows."""
-    b = HistoryBuilder()
-    for p in range(n):
-        b.invoke(p, "write", value=p)
-    for p in range(n):
-        b.info(p, "write", value=p)
-    for p in range(n):
-        b.invoke(200 + p, "read")
-    for v in (3, 5, 3):
-        b.invoke(99, "read")
-        b.ok(99, "read", value=v)
-    for p in range(n):
-        b.ok(200 + p, "read", value=p)
-    return b
-
-
 def test_budget_gives_unknown_deterministically() -> None:
-    b = _hard_history()
+    b = hard_history()
     r1 = check_linearizable(b.history(), RegisterModel(), max_steps=300)
     r2 = check_linearizable(b.history(), RegisterModel(), max_steps=300)
     assert r1.verdict == r2.verdict == "unknown"
@@ -470,7 +453,7 @@ def test_budget_gives_unknown_deterministically() -> None:
 
 
 def test_timeout_uses_injected_clock() -> None:
-    b = _hard_history()
+    b = hard_history()
     ticks = iter(range(0, 10**9, 1))
     res = check_linearizable(b.history(), RegisterModel(), timeout_s=5, clock=lambda: float(next(ticks)))
     assert res.verdict == "unknown"
@@ -623,3 +606,33 @@ def test_a_read_value_breaks_the_twin() -> None:
     b.invoke(9, "read")
     b.ok(9, "read", value="y")
     assert verdict(b, RegisterModel()) == "fail"
+
+
+def test_info_write_that_only_a_chain_of_info_operations_needs() -> None:
+    # Timed-out write of 1 and CAS 1 -> 2; a read of 2.  The write unblocks only the
+    # CAS, which unblocks the read: just in time must follow the chain, and for a
+    # register its "fail" is final (a read of 3 fails without the complete search).
+    def history(last: int) -> HistoryBuilder:
+        b = HistoryBuilder()
+        b.invoke(1, "write", value=1)
+        b.invoke(2, "cas", value=(1, 2))
+        b.info(1, "write", value=1)
+        b.info(2, "cas", value=(1, 2))
+        b.invoke(9, "read")
+        b.ok(9, "read", value=last)
+        return b
+    assert verdict(history(2), CASRegisterModel()) == "ok"
+    assert verdict(history(3), CASRegisterModel()) == "fail"
+
+
+def test_kv_appends_are_not_just_in_time_complete() -> None:
+    # A timed-out append took effect before a completed one: no operation needs it right
+    # after it, so the just-in-time pass misses this order; the complete search finds it.
+    b = HistoryBuilder()
+    b.invoke(1, "append", "k", "x")
+    b.info(1, "append", "k", "x")
+    b.invoke(2, "append", "k", "y")
+    b.ok(2, "append", "k", "y")
+    b.invoke(9, "get", "k")
+    b.ok(9, "get", "k", "xy")
+    assert verdict(b, KVModel()) == "ok"

@@ -83,7 +83,7 @@ def test_concurrent_history_with_one_unseen_read_value_fails(kind: Kind, seed: i
 _SMALL_OPS = {
     "register": ("read", "write"),
     "cas-register": ("read", "write", "cas"),
-    "kv": ("get", "put", "cas", "delete"),
+    "kv": ("get", "put", "append", "cas", "delete"),
 }
 
 
@@ -100,10 +100,13 @@ def _small_histories(draw: st.DrawFn) -> tuple[str, list[HistoryEvent]]:
         f = draw(st.sampled_from(_SMALL_OPS[kind]))
         # reads that time out are not checked: only writes do
         outcome = "ok" if f in ("read", "get") else draw(st.sampled_from(("ok", "info")))
-        arg: Any = draw(st.tuples(values, values)) if f == "cas" else draw(values) if f in ("write", "put") else None
+        arg: Any = (draw(st.tuples(values, values)) if f == "cas"
+                    else draw(values) if f in ("write", "put", "append") else None)
         extra: dict[str, Any] = {}
         result = arg
-        if f in ("read", "get"):
+        if f == "get":  # what appends of 0-2 to 0-2 can give, too
+            result = draw(st.one_of(st.none(), values, st.tuples(values), st.tuples(values, values)))
+        elif f == "read":
             result = draw(st.one_of(st.none(), values))
         elif f == "cas" and outcome == "ok":
             extra["succeeded"] = draw(st.booleans())

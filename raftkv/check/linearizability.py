@@ -141,11 +141,13 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
     With ``explain`` the longest partial linearization is recorded (slower); the
     caller runs the search again with it only when the first run fails.
 
-    With ``just_in_time`` an ``info`` operation is tried only where it unblocks a
-    waiting non-``info`` candidate (one that does not apply without it): it takes effect
-    just before the operation that needs it.  That search is not complete, so only its
-    "ok" is final; but it avoids trying every ``info`` operation at every earlier point,
-    which is exponential when a fault leaves dozens of them in flight.
+    With ``just_in_time`` an ``info`` operation is tried only where it unblocks another
+    waiting candidate (one that does not apply without it; that one may be an ``info``
+    operation too): it takes effect just before the operation that needs it.  That
+    avoids trying every ``info`` operation at every earlier point, which is exponential
+    when a fault leaves dozens of them in flight.  The search is complete only for models
+    that say so (:attr:`Model.just_in_time_complete`); for the others only its "ok" is
+    final.
     """
     n = len(ops)
     fns = [model.step_fn(op) for op in ops]
@@ -257,7 +259,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 continue
             if just_in_time and is_info[i] and not any(fns[c](new) is not INCONSISTENT
                                           and fns[c](state) is INCONSISTENT
-                                          for c in cands if not is_info[c]):
+                                          for c in cands if c != i):
                 continue  # just in time means: it lets a blocked operation go next
             bit = 1 << i
             new_lin = lin | bit
@@ -352,16 +354,20 @@ def check_operations(operations: Sequence[Operation], model: Model, *,
     for key, group in _partition(checked, model):
         try:
             res = None
-            if any(op.outcome == "info" for op in group):
-                # A quick incomplete pass first: most histories are linearizable, and
-                # it finds a linearization where the full search drowns in info ops.
+            jit = any(op.outcome == "info" for op in group)
+            if jit:
+                # The just-in-time pass first: it finds a linearization where the full
+                # search drowns in info ops, and for some models its "fail" is final too.
                 quick = _search(key, group, model, budget, just_in_time=True)
-                if quick.verdict == "ok":
+                if quick.verdict == "ok" or model.just_in_time_complete:
                     res = quick
             if res is None:
+                jit = False
                 res = _search(key, group, model, budget)
             if res.verdict == "fail":
-                res = _search(key, group, model, Budget(), explain=True)
+                # the same search again (it ends where the first did), recording the
+                # longest partial linearization
+                res = _search(key, group, model, Budget(), explain=True, just_in_time=jit)
                 assert res.verdict == "fail"
         except _Exhausted as exc:
             res = KeyResult(key=key, verdict="unknown", op_ids=tuple(op.id for op in group),

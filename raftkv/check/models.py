@@ -112,6 +112,10 @@ class Model:
 
     name: str = "model"
     partitioned: bool = False
+    # True if every linearization can be rearranged so that each info operation that
+    # took effect comes right before an operation that does not apply without it: then
+    # the search that only tries info operations there is complete, and its "fail" final.
+    just_in_time_complete: bool = False
 
     def init_state(self) -> Any:
         return None
@@ -196,6 +200,13 @@ class RegisterModel(Model):
 
     name = "register"
     partitioned = True
+    # Take the operation o right after an info write or CAS w (state s before w, v after).
+    # If o does not apply in s, o needs w.  If it does: a read or a successful CAS that
+    # applies in both s and v means s == v, so w changed nothing and can go; a write
+    # (known or not) overwrites w, so w can go; a failed CAS or a read of null (with
+    # nil_read_is_unknown) changes nothing and applies in s, so w can move after it.
+    # Moving or dropping info operations this way ends with each one needed where it is.
+    just_in_time_complete = True
 
     def __init__(self, initial: Any = None, *, nil_read_is_unknown: bool = False) -> None:
         self.initial = initial
