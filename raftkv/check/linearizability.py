@@ -18,12 +18,14 @@ The search succeeds once every non-``info`` operation is linearized; ``info``
 operations may take effect at any point after their invocation, or never.
 
 A partition with ``info`` operations is first searched *just in time*: an ``info``
-operation is tried only where it lets a waiting operation apply that does not apply
-without it (after the other candidates, so also where one of them applied but led
-nowhere).  That pass is incomplete (a chain of ``info`` operations that only together
-unblock one is not tried), so only a linearization it finds is final; when it finds
-none, the complete search above decides.  After an outage with dozens of timed-out writes, the
-complete search alone would try each of them at every earlier point.
+operation is tried only where it lets another waiting operation (``info`` or not) apply
+that does not apply without it (after the other candidates, so also where one of them
+applied but led nowhere).  For models whose operations can always be rearranged that
+way (``Model.just_in_time_complete``: the registers) that pass decides.  For the others
+it is incomplete (an ``info`` append that took effect before a completed one is needed by
+no operation right after it), so only a linearization it finds is final; when it finds
+none, the complete search above decides.  After an outage with dozens of timed-out
+writes, the complete search alone would try each of them at every earlier point.
 """
 
 from __future__ import annotations
