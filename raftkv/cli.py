@@ -153,8 +153,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if not summary.failures:
         print("no property failed" + (f" (bugs on: {', '.join(bugs)})" if bugs else ""))
         return EXIT_OK
-    print(f"{len(summary.failures)} suite(s) failed; each failure is saved with its token, scenario, "
-          "trace and reports:")
+    print(f"{len(summary.failures)} distinct failure(s) (suite and property), each saved with its "
+          "token, scenario, trace and reports:")
     for suite, prop, folder in summary.failures:
         token = (Path(folder) / "token.txt").read_text().strip()
         print(f"  {suite}: {prop}\n    {folder}/report.txt\n    raftkv replay {token}")

@@ -118,7 +118,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
         p.start()
     stats = {name: SuiteStats() for name in suites}
     failures: list[tuple[str, str, str]] = []
-    reported: set[str] = set()
+    reported: set[tuple[str, str]] = set()
     console = Console(stderr=True)
 
     def table() -> Table:
@@ -150,9 +150,9 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
             elif event[0] == "finding":
                 _, _w, name, scenario_json, prop, message = event
                 stats[name].failures += 1
-                if name in reported:
-                    continue
-                reported.add(name)
+                if (name, prop) in reported:
+                    continue  # another worker found the same property broken: saved once
+                reported.add((name, prop))
                 scenario = scenario_from_json(scenario_json)
                 folder = save_finding(out_dir, name, scenario, Violation(property=prop, message=message),
                                       len(failures) + 1)

@@ -84,3 +84,32 @@ def test_token_and_json_are_accepted_interchangeably(tmp_path, capsys) -> None: 
     a = capsys.readouterr().out
     assert main(["replay", scenario_to_token(scenario)]) == 0
     assert a == capsys.readouterr().out
+
+
+def test_explore_finds_saves_and_replays_a_catalogued_bug(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    code = main(["explore", "--suite", "raft_reads", "--bug", "read_without_readindex",
+                 "--workers", "1", "--time", "40s", "--seed", "3", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 1, printed
+    assert "raft_reads" in printed and "distinct failure" in printed
+    folders = sorted(out.iterdir())
+    assert [f.name.split("-", 2)[1] for f in folders] == ["raft_reads"], folders
+    saved = folders[0]
+    for name in ("token.txt", "scenario.json", "trace.txt", "report.txt", "report.html"):
+        assert (saved / name).stat().st_size > 0, name
+    token = (saved / "token.txt").read_text().strip()
+    assert f"raftkv replay {token}" in printed
+    assert main(["replay", token]) == 1
+    assert main(["replay", str(saved)]) == 1
+
+
+def test_explore_with_no_bug_counts_its_examples(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = main(["explore", "--suite", "raft_safety", "--workers", "2", "--examples", "4",
+                 "--out", str(tmp_path), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "no property failed" in printed
+    line = next(ln for ln in printed.splitlines() if ln.strip().startswith("raft_safety"))
+    assert int(line.split()[1]) >= 4, line
+    assert not any(tmp_path.iterdir())
