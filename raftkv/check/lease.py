@@ -51,7 +51,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 
-from .history import History, Key, Operation
+from .history import History, Key, Operation, WatchEvent, WatchResponse
 from .violation import Violation
 
 __all__ = ["check_leases"]
@@ -184,15 +184,29 @@ def check_leases(history: History, *, expiry_grace_us: int = 2_000_000,
                          f"but the lease was kept alive until {until} us"),
                 records=tuple(i for i in (op.invoke_index, op.complete_index) if i is not None)))
 
+    # keys -> their gets, and the watch responses with a DELETE of them (in history order)
+    gets: dict[Key, list[Operation]] = {}
+    for op in ops:
+        if op.key is not None and op.f == "get" and op.outcome == "ok":
+            gets.setdefault(op.key, []).append(op)
+    deletes: dict[Key, list[tuple[int, WatchResponse, WatchEvent]]] = {}
+    for idx, resp in history.watch_responses:
+        for ev in resp.events:
+            if ev.type == "DELETE":
+                deletes.setdefault(ev.key, []).append((idx, resp, ev))
+
     for key in sorted(writes, key=repr):
-        out.extend(_check_key(key, writes[key], ops, history, alive_until, gone_after,
-                              revoke_invoked_before))
+        out.extend(_check_key(key, writes[key], gets.get(key, ()), deletes.get(key, ()),
+                              alive_until, gone_after, revoke_invoked_before))
     return out
 
 
-def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operation], history: History,
+def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operation],
+               deletes: Sequence[tuple[int, WatchResponse, WatchEvent]],
                alive: Callable[..., int | None], gone: Callable[[int, int | None], int | None],
                revoked: Callable[[int, int], bool]) -> list[Violation]:
+    """The violations on ``key``: ``ops`` are its ok gets, ``deletes`` the DELETE
+    events of it that watches received."""
     out: list[Violation] = []
     leased_puts = [w for w in key_writes if w.f == "put" and w.lease and w.outcome == "ok"
                    and w.complete_time_us is not None]
@@ -219,21 +233,18 @@ def _check_key(key: Key, key_writes: Sequence[Operation], ops: Sequence[Operatio
                              f"{op.describe()} completing at {op.complete_time_us} us"),
                     records=tuple(i for i in (put.complete_index, op.complete_index) if i is not None),
                     key=key))
-            for idx, resp in history.watch_responses:
+            for idx, resp, ev in deletes:
                 if resp.time_us is None or resp.time_us >= until or resp.time_us <= put.complete_time_us:
                     continue
-                for ev in resp.events:
-                    if ev.key != key or ev.type != "DELETE":
-                        continue
-                    if revoked(lease, resp.time_us):
-                        continue
-                    if any(w.invoke_time_us is None or w.invoke_time_us <= resp.time_us for w in others):
-                        continue
-                    out.append(Violation(
-                        guarantee="lease_kept_alive",
-                        message=(f"key {key!r} (lease {lease}, alive until {until} us) deleted at revision "
-                                 f"{ev.mod_revision}, seen at {resp.time_us} us"),
-                        records=tuple(i for i in (put.complete_index, idx) if i is not None), key=key))
+                if revoked(lease, resp.time_us):
+                    continue
+                if any(w.invoke_time_us is None or w.invoke_time_us <= resp.time_us for w in others):
+                    continue
+                out.append(Violation(
+                    guarantee="lease_kept_alive",
+                    message=(f"key {key!r} (lease {lease}, alive until {until} us) deleted at revision "
+                             f"{ev.mod_revision}, seen at {resp.time_us} us"),
+                    records=tuple(i for i in (put.complete_index, idx) if i is not None), key=key))
     # lease_expired: a get after the lease is surely gone still returns a key attached to it
     for op in ops:
         if (op.key != key or op.f != "get" or op.outcome != "ok" or op.value is None

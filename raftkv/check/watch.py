@@ -131,17 +131,19 @@ def check_watches(history: History) -> list[Violation]:
     truth, out = known_events(history)
     by_watch, bad = _sessions(history)
     out.extend(bad)
+    revs = sorted(truth)
     key_revs: dict[Key, list[int]] = {}  # the revisions at which each key is known to change
-    for rev in sorted(truth):
+    for rev in revs:
         for key in truth[rev]:
             key_revs.setdefault(key, []).append(rev)
     for wid in sorted(by_watch):
-        out.extend(_check_watch(wid, by_watch[wid], truth, key_revs))
+        out.extend(_check_watch(wid, by_watch[wid], truth, revs, key_revs))
     return out
 
 
 def _check_watch(wid: str, sessions: Sequence[_Session], truth: dict[int, dict[Key, _Fact]],
-                 key_revs: dict[Key, list[int]]) -> list[Violation]:
+                 revs: Sequence[int], key_revs: dict[Key, list[int]]) -> list[Violation]:
+    """``revs``: the revisions of ``truth``, sorted."""
     out: list[Violation] = []
 
     def v(guarantee: str, message: str, *records: int, key: Key | None = None) -> None:
@@ -168,12 +170,8 @@ def _check_watch(wid: str, sessions: Sequence[_Session], truth: dict[int, dict[K
         for idx, resp in s.responses:
             if resp.progress_notify and not resp.events:
                 r = resp.revision
-                for rev in sorted(truth):
-                    if rev > r:
-                        break
-                    lo = start or first_rev
-                    if lo is None or rev < lo:
-                        continue
+                lo = start or first_rev
+                for rev in () if lo is None else revs[bisect.bisect_left(revs, lo):bisect.bisect_right(revs, r)]:
                     for key, fact in sorted(truth[rev].items(), key=lambda kv: repr(kv[0])):
                         if _matches(op, key, fact.type) and (rev, key) not in delivered:
                             v("bookmarkable", f"progress notification at revision {r}, but the {fact.type} "
@@ -227,9 +225,7 @@ def _check_watch(wid: str, sessions: Sequence[_Session], truth: dict[int, dict[K
         lo = start or first_rev
         if lo is None or not hi:
             continue
-        for rev in sorted(truth):
-            if rev < lo or rev > session_last:
-                continue
+        for rev in revs[bisect.bisect_left(revs, lo):bisect.bisect_right(revs, session_last)]:
             if rev in session_revs:
                 continue  # partially delivered revisions are reported as atomic
             for key, fact in sorted(truth[rev].items(), key=lambda kv: repr(kv[0])):
