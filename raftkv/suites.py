@@ -37,7 +37,8 @@ class Suite:
         return judge(result, self.properties)
 
     def run(self, scenario: Scenario, *, trace_messages: bool = False) -> tuple[RunResult, Violation | None]:
-        result = run_scenario(scenario, trace_messages=trace_messages)
+        # only the checks this suite judges (a replay runs them all)
+        result = run_scenario(scenario, trace_messages=trace_messages, properties=self.properties)
         violation = self.judge(result)
         if violation is None and self.twice:
             again = run_scenario(scenario, trace_messages=trace_messages)

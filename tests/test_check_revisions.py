@@ -86,6 +86,13 @@ def test_revision_order_catches_follower_reads_end_to_end() -> None:
     assert fixed.ok and not check_revision_order(make_history(fixed.system.history()))
 
 
+def test_a_run_judged_on_some_properties_skips_the_other_checks() -> None:
+    scenario = scenario_from_token(FOLLOWER_READS)
+    assert [v.property for v in run_scenario(scenario, properties=("watch", "lease")).violations] == []
+    judged = run_scenario(scenario, properties=("raft.", "linearizability")).violations
+    assert judged and all(v.property.startswith("linearizability") for v in judged)
+
+
 def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import io
 

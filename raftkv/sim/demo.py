@@ -7,7 +7,7 @@ member's counter ever goes backwards across crashes (what was fsynced survives).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import attrs
@@ -105,7 +105,7 @@ class DemoSystem:
     def history(self) -> list[Any]:
         return []
 
-    def check(self) -> list[Violation]:
+    def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         return []
 
     def write_html(self, path: str) -> bool:

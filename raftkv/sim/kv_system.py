@@ -19,7 +19,7 @@ the clients are told the new member list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from raftkv.check import (
@@ -56,7 +56,7 @@ from raftkv.raft import ClusterConfig, RaftConfig
 from .faults import MembershipControl
 from .membership import MembershipFrontend
 from .network import Latency
-from .run import SYSTEM_BUILDERS, Violation
+from .run import SYSTEM_BUILDERS, Violation, checks
 from .safety import SafetyChecker
 from .scenario import Scenario, client_names, member_names
 from .trace import TraceEvent
@@ -367,24 +367,27 @@ class KVSystem:
         if ev.kind in _QUORUM_MAY_RETURN:
             self.quorum_regained_us.append(ev.time_us)
 
-    def check(self) -> list[Violation]:
+    def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         out: list[Violation] = []
         history = self._hist()
-        lin = self._check_lin()
-        if lin.verdict == "fail":
-            out.append(Violation(property="linearizability", message=lin.explanation,
-                                 time_us=lin.failure_time_us()))
-        for v in check_revision_order(history):
-            out.append(Violation(property=f"linearizability.{v.guarantee}", message=str(v)))
-        for v in check_watches(history):
-            out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
-        c = self.scenario.cluster
-        for v in check_leases(history, expiry_grace_us=self.lease_grace_us(),
-                              lease_resets_us=self.lease_resets_us,
-                              reset_extension_us=c.election_timeout_ticks * c.tick_us,
-                              quorum_regained_us=self.quorum_regained_us,
-                              clock_drift_ppm=self.clock_drift_ppm()):
-            out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
+        if checks(properties, "linearizability"):
+            lin = self._check_lin()
+            if lin.verdict == "fail":
+                out.append(Violation(property="linearizability", message=lin.explanation,
+                                     time_us=lin.failure_time_us()))
+            for v in check_revision_order(history):
+                out.append(Violation(property=f"linearizability.{v.guarantee}", message=str(v)))
+        if checks(properties, "watch."):
+            for v in check_watches(history):
+                out.append(Violation(property=f"watch.{v.guarantee}", message=str(v)))
+        if checks(properties, "lease."):
+            c = self.scenario.cluster
+            for v in check_leases(history, expiry_grace_us=self.lease_grace_us(),
+                                  lease_resets_us=self.lease_resets_us,
+                                  reset_extension_us=c.election_timeout_ticks * c.tick_us,
+                                  quorum_regained_us=self.quorum_regained_us,
+                                  clock_drift_ppm=self.clock_drift_ppm()):
+                out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
         return out
 
     def write_html(self, path: str) -> bool:

@@ -12,7 +12,7 @@ linearizability against the multi-key register model.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from raftkv.check import HistoryBuilder, HistoryEvent, KVModel, check_linearizable, render_html
@@ -23,7 +23,7 @@ from raftkv.raft.member import Propose, ProposeReply, RaftMember, Read, ReadRepl
 
 from .faults import MembershipControl
 from .membership import MembershipFrontend
-from .run import SYSTEM_BUILDERS, Violation
+from .run import SYSTEM_BUILDERS, Violation, checks
 from .safety import SafetyChecker
 from .scenario import Scenario, client_names, member_names
 from .world import World
@@ -331,7 +331,9 @@ class RaftSystem:
                                            max_steps=LINEARIZABILITY_BUDGET_STEPS)
         return self._lin
 
-    def check(self) -> list[Violation]:
+    def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
+        if not checks(properties, "linearizability"):
+            return []
         result = self._check_lin()
         if result.verdict == "fail":
             return [Violation(property="linearizability", message=result.explanation,

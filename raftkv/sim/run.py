@@ -16,7 +16,7 @@ which stops the run at once and is reported like any other violation.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -69,8 +69,9 @@ class System(Protocol):
     def history(self) -> list[Any]:
         """The client history (events as the checkers read them)."""
 
-    def check(self) -> list[Violation]:
-        """Post-run checks (linearizability, watches, leases...)."""
+    def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
+        """Post-run checks (linearizability, watches, leases...); with ``properties``,
+        only the checks of properties named by one of those prefixes."""
 
     def summary(self) -> dict[str, Any]:
         """A few figures for the run summary."""
@@ -129,9 +130,19 @@ def _load_systems() -> None:
         importlib.import_module(f"{__package__}.{name}")
 
 
+def checks(properties: Sequence[str] | None, name: str) -> bool:
+    """Whether a run judged on ``properties`` (prefixes; None: all) needs the check of
+    property ``name`` (``"watch."`` covers every watch guarantee)."""
+    return properties is None or any(name.startswith(p) for p in properties)
+
+
 def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
-                 check: bool = True) -> RunResult:
-    """Run ``scenario`` deterministically and check it; never raises on a violation."""
+                 check: bool = True, properties: Sequence[str] | None = None) -> RunResult:
+    """Run ``scenario`` deterministically and check it; never raises on a violation.
+
+    ``properties`` (prefixes of property names): run only the post-run checks of those
+    properties, for a caller that judges nothing else (the Raft safety and liveness
+    checks run during the run, always)."""
     validate(scenario)
     _load_systems()
     if scenario.system not in SYSTEM_BUILDERS:
@@ -167,6 +178,6 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
         prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
         violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
     if check and not any(v.property != "liveness" for v in violations):
-        violations.extend(system.check())
+        violations.extend(system.check(properties))
     return RunResult(scenario=scenario, world=world, system=system, violations=violations,
                      end_us=world.now_us)
