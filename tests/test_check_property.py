@@ -84,6 +84,7 @@ _SMALL_OPS = {
     "register": ("read", "write"),
     "cas-register": ("read", "write", "cas"),
     "kv": ("get", "put", "append", "cas", "delete"),
+    "etcd": ("get", "put", "cas", "delete"),
 }
 
 
@@ -93,18 +94,23 @@ def _small_histories(draw: st.DrawFn) -> tuple[str, list[HistoryEvent]]:
     outcomes (many timed out), over 3 values: linearizable or not, with equal and with
     never-read timed-out writes."""
     kind = draw(st.sampled_from(sorted(_SMALL_OPS)))
-    key = "k" if kind == "kv" else None
+    key = "k" if kind in ("kv", "etcd") else None
     values = st.integers(0, 2)
+    revisions = st.integers(1, 6)
     ops = []
     for p in range(draw(st.integers(1, 7))):
         f = draw(st.sampled_from(_SMALL_OPS[kind]))
         # reads that time out are not checked: only writes do
         outcome = "ok" if f in ("read", "get") else draw(st.sampled_from(("ok", "info")))
-        arg: Any = (draw(st.tuples(values, values)) if f == "cas"
+        etcd = kind == "etcd"
+        arg: Any = (draw(st.tuples(st.one_of(st.none(), values) if etcd else values, values)) if f == "cas"
                     else draw(values) if f in ("write", "put", "append") else None)
         extra: dict[str, Any] = {}
         result = arg
-        if f == "get":  # what appends of 0-2 to 0-2 can give, too
+        if f == "get" and etcd:
+            result = draw(st.one_of(st.none(), values))
+            extra["mod_revision"] = None if result is None else draw(st.one_of(st.none(), revisions))
+        elif f == "get":  # what appends of 0-2 to 0-2 can give, too
             result = draw(st.one_of(st.none(), values, st.tuples(values), st.tuples(values, values)))
         elif f == "read":
             result = draw(st.one_of(st.none(), values))
@@ -112,6 +118,10 @@ def _small_histories(draw: st.DrawFn) -> tuple[str, list[HistoryEvent]]:
             extra["succeeded"] = draw(st.booleans())
         elif f == "delete" and outcome == "ok":
             extra["deleted"] = draw(st.integers(0, 1))
+        if etcd and f == "put":
+            extra["lease"] = draw(st.sampled_from((None, None, 7)))
+        if etcd and outcome == "ok" and f != "get" and (f == "put" or extra.get("succeeded") or extra.get("deleted")):
+            extra["revision"] = draw(revisions)
         ops.append((p, f, arg, outcome, result, extra))
     # an interleaving: each operation's invocation comes before its completion
     tokens = draw(st.permutations([(p, end) for p in range(len(ops)) for end in (0, 1)]))
