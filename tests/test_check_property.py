@@ -162,7 +162,7 @@ def _exhaustive(ops: list[Any], model: Any) -> bool:
     return False
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(_small_histories())
 def test_verdict_matches_an_exhaustive_search(case: tuple[str, list[HistoryEvent]]) -> None:
     # Every pruning of the search (memo, dominance, read-only commits, twins, the
