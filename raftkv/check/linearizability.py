@@ -239,6 +239,9 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
 
     cands, blocked = candidates()
     idx = 0
+    # just in time: the candidates that do not apply in this configuration's state
+    # (worked out once per configuration, when an info candidate first applies)
+    waiting: list[int] | None = None
     while True:
         if done_required == required:
             return KeyResult(key=key, verdict="ok", op_ids=tuple(op.id for op in ops),
@@ -259,10 +262,11 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             new = fns[i](state)
             if new is INCONSISTENT:
                 continue
-            if just_in_time and is_info[i] and not any(fns[c](new) is not INCONSISTENT
-                                          and fns[c](state) is INCONSISTENT
-                                          for c in cands if c != i):
-                continue  # just in time means: it lets a blocked operation go next
+            if just_in_time and is_info[i]:
+                if waiting is None:
+                    waiting = [c for c in cands if fns[c](state) is INCONSISTENT]
+                if not any(fns[c](new) is not INCONSISTENT for c in waiting):
+                    continue  # just in time means: it lets a blocked operation go next
             bit = 1 << i
             new_lin = lin | bit
             identity = pure[i]
@@ -297,6 +301,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 done_required += 1
             cands, blocked = candidates()
             idx = 0
+            waiting = None
             advanced = True
             break
         if advanced:
@@ -316,6 +321,7 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
                 blocked_reasons=reasons, steps=steps,
                 configurations=len(seen) + len(seen_info))
         cands, idx, state, i, _forced = stack.pop()
+        waiting = None
         unlift(i)
         lin &= ~(1 << i)
         if not is_info[i]:
@@ -356,15 +362,14 @@ def check_operations(operations: Sequence[Operation], model: Model, *,
     for key, group in _partition(checked, model):
         try:
             res = None
-            jit = any(op.outcome == "info" for op in group)
-            if jit:
+            jit = False  # whether res comes from the just-in-time pass
+            if any(op.outcome == "info" for op in group):
                 # The just-in-time pass first: it finds a linearization where the full
                 # search drowns in info ops, and for some models its "fail" is final too.
                 quick = _search(key, group, model, budget, just_in_time=True)
                 if quick.verdict == "ok" or model.just_in_time_complete:
-                    res = quick
+                    res, jit = quick, True
             if res is None:
-                jit = False
                 res = _search(key, group, model, budget)
             if res.verdict == "fail":
                 # the same search again (it ends where the first did), recording the

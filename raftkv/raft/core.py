@@ -870,9 +870,7 @@ class Raft:
         log = self.log
         if self.read_states or self.pending_snapshot is not None or log.stable_index < log.last_index():
             return FULL_READY
-        if log.committed > log.applied:
-            return FULL_READY
-        if self._apply_before_durable and self._apply_upper() > log.applied:
+        if self._apply_upper() > log.applied:
             return FULL_READY
         if (self.read_hb_needed or self.bcast_pending) and self.role is Role.LEADER:
             return FULL_READY
