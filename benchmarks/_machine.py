@@ -6,6 +6,8 @@ import os
 import platform
 import sys
 
+import raftkv
+
 
 def machine_facts() -> str:
     cpu = platform.processor() or platform.machine()
@@ -19,7 +21,7 @@ def machine_facts() -> str:
         pass
     return (f"machine: {platform.system()} {platform.release()} {platform.machine()}, "
             f"cpu: {cpu}, cores: {os.cpu_count()}, python: {sys.version.split()[0]} "
-            f"({platform.python_implementation()})")
+            f"({platform.python_implementation()}), raftkv build: {raftkv.build_info()}")
 
 
 def print_machine() -> None:

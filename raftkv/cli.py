@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import raftkv
 from raftkv.bugs import BUGS, UnknownBugError, bug_set
 
 __all__ = ["main"]
@@ -146,7 +147,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
                       workers=args.workers, seed=args.seed, out_dir=args.out, show_progress=not args.quiet)
     print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
-          f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min)")
+          f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min; "
+          f"{raftkv.build_info()})")
     for name, stats in summary.stats.items():
         print(f"  {name:<16} {stats.examples:>6} examples {stats.simulated_us / 1e6:>9,.0f} simulated s "
               f"{stats.failures:>3} failures")
@@ -173,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A consistency-testing framework for Raft/etcd-style systems: a deterministic "
                     "simulated Raft key-value store with etcd v3 semantics, fault injection, history "
                     "checkers and property-based exploration.")
+    parser.add_argument("--version", action="version",
+                        version=f"raftkv {raftkv.__version__} ({raftkv.build_info()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_sim(sub)
     _add_replay(sub)

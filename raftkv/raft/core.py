@@ -12,7 +12,6 @@ an entry of its own term; a member never campaigns with a committed change unapp
 
 from __future__ import annotations
 
-import enum
 import random
 from collections import deque
 
@@ -36,6 +35,7 @@ from .messages import (
 )
 from .progress import Progress, ProgressState
 from .quorum import ClusterConfig, VoteResult, committed_index, vote_result
+from .ready import PendingRead, Ready, Role, SoftState
 
 __all__ = ["ConfChangeRefused", "ProposalDropped", "Raft", "Ready", "Role", "SoftState"]
 
@@ -50,13 +50,6 @@ MAX_RECENT_PROPOSALS = 4096
 NOTHING_READY, MESSAGES_READY, FULL_READY = 0, 1, 2
 
 
-class Role(enum.Enum):
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre_candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-
-
 class ProposalDropped(Exception):
     """The proposal (or read) was not accepted; ``leader_hint`` names the leader if known."""
 
@@ -68,44 +61,6 @@ class ProposalDropped(Exception):
 
 class ConfChangeRefused(ProposalDropped):
     pass
-
-
-@attrs.frozen(kw_only=True)
-class SoftState:
-    role: Role
-    leader: str | None
-    term: int
-
-
-@attrs.frozen(kw_only=True)
-class Ready:
-    """One batch of work for the host, to be done in this order:
-
-    1. persist ``snapshot`` (if any), then ``entries`` -- they replace the durable log
-       from ``entries[0].index`` on (truncating anything after it) -- then
-       ``hard_state`` (if not None); fsync when ``must_sync``;
-    2. send ``messages``;
-    3. restore ``snapshot`` into the state machine and apply ``committed_entries``;
-       serve ``read_states`` once applied;
-    4. call ``Raft.advance(ready)``.
-    """
-
-    soft_state: SoftState | None
-    hard_state: HardState | None
-    entries: tuple[Entry, ...]
-    snapshot: Snapshot | None
-    messages: tuple[Message, ...]
-    committed_entries: tuple[Entry, ...]
-    read_states: tuple[ReadState, ...]
-    must_sync: bool
-
-
-@attrs.frozen(kw_only=True)
-class _PendingRead:
-    seq: int
-    index: int
-    requester: str
-    context: object
 
 
 class Raft:
@@ -166,7 +121,7 @@ class Raft:
         self.hb_acks: dict[str, int] = {}
         self.hb_quorum_seq = 0
         self.lease_start_tick: int | None = None
-        self.pending_reads: deque[_PendingRead] = deque()
+        self.pending_reads: deque[PendingRead] = deque()
         self.reads_waiting_commit: list[tuple[str, object]] = []
         self.read_hb_needed = False
         self.bcast_pending = False
@@ -638,7 +593,7 @@ class Raft:
         if len(self.conf.all_voters()) == 1 and self.conf.is_voter(self.id):
             self._deliver_read(requester, commit, ctx)
             return
-        self.pending_reads.append(_PendingRead(seq=self.hb_seq + 1, index=commit,
+        self.pending_reads.append(PendingRead(seq=self.hb_seq + 1, index=commit,
                                                requester=requester, context=ctx))
         self.read_hb_needed = True
 

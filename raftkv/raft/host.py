@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-import attrs
-
 from raftkv.env import Env
 
 from .config import RaftConfig
@@ -37,6 +35,7 @@ from .core import (
 )
 from .durable import HARDSTATE_FILE, LOG_FILE, SNAP_FILE, LogBase, recover
 from .messages import ConfChange, ConfChangeType, ConfChangeV2, EntryKind, Message
+from .outcomes import Dropped, NotLeader, OutcomeUnknown, ProposalError, Refused
 from .quorum import ClusterConfig
 
 __all__ = ["Dropped", "NotLeader", "OutcomeUnknown", "ProposalError", "RaftHost", "Refused",
@@ -55,39 +54,6 @@ class StateMachine(Protocol):
     def snapshot(self) -> object: ...
 
     def restore(self, snapshot: object) -> None: ...
-
-
-class ProposalError:
-    """Base of the error values handed to ``on_done`` / ``on_ready`` callbacks."""
-
-
-@attrs.frozen(kw_only=True)
-class NotLeader(ProposalError):
-    """Definitely not applied: there was no leader to take it (``leader_hint`` if known)."""
-
-    leader_hint: str | None
-
-
-@attrs.frozen(kw_only=True)
-class Dropped(ProposalError):
-    """Definitely not applied (e.g. refused during a leadership transfer)."""
-
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class Refused(ProposalError):
-    """Definitely not applied: the leader refused the membership change (``reason`` says why:
-    another change pending, a learner not caught up, the last voter, not a member...)."""
-
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class OutcomeUnknown(ProposalError):
-    """Timed out: the entry may or may not be (or become) applied."""
-
-    reason: str
 
 
 Callback = Callable[[Any], None]
