@@ -25,14 +25,17 @@ def compiled_extensions() -> list:
         return []
     try:
         from mypyc.build import mypycify
-    except ImportError:
+    except ImportError as exc:
+        print(f"raftkv: not compiling (mypyc is not available: {exc}); installing pure Python",
+              file=sys.stderr)
         return []
     modules = native["COMPILED_MODULES"]
     digests = native["source_digests"](HERE / "raftkv", modules)
     (HERE / "raftkv" / native["SOURCES_FILE"]).write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in modules]
     try:
-        extensions = mypycify(paths, opt_level="3", debug_level="0")
+        # The shared support library goes inside the package (raftkv/compiled__mypyc...).
+        extensions = mypycify(paths, opt_level="3", debug_level="0", group_name="raftkv.compiled")
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"raftkv: not compiling ({exc!r}); installing pure Python", file=sys.stderr)
         return []

@@ -58,6 +58,9 @@ COMPILED_MODULES: tuple[str, ...] = (
     "raftkv.check.builder",
 )
 
+# The support library every compiled module imports (setup.py's mypyc group name).
+SHARED_LIBRARY = "raftkv.compiled__mypyc"
+
 PURE_ENV = "RAFTKV_PURE_PYTHON"
 # Written by setup.py next to this file: {module: sha256 of the source it compiled}.
 SOURCES_FILE = "_native_sources.json"
@@ -91,10 +94,10 @@ def decide(package_dir: Path, environ: dict[str, str] | os._Environ[str],
     """(use the compiled modules?, why, warn?) for the installation in ``package_dir``."""
     if environ.get(PURE_ENV, "") not in ("", "0"):
         return False, f"pure Python ({PURE_ENV} is set)", False
-    present = [m for m in modules if _has_extension(m, package_dir)]
+    present = [m for m in (*modules, SHARED_LIBRARY) if _has_extension(m, package_dir)]
     if not present:
         return False, "pure Python (not compiled)", False
-    missing = [m for m in modules if m not in present]
+    missing = [m for m in (*modules, SHARED_LIBRARY) if m not in present]
     if missing:
         return False, f"pure Python (compiled build incomplete: {', '.join(missing)} missing)", True
     try:

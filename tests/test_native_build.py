@@ -26,6 +26,8 @@ def _package(tmp_path: Path, *, compiled: tuple[str, ...] = MODULES, record: boo
         source.write_text(f"# {module}\n")
         if module in compiled:
             source.with_name(source.stem + SUFFIX).write_bytes(b"")
+    if compiled:
+        (pkg / f"compiled__mypyc{SUFFIX}").write_bytes(b"")
     if record:
         (pkg / SOURCES_FILE).write_text(json.dumps(source_digests(pkg, MODULES)))
     return pkg
@@ -64,6 +66,10 @@ def test_edited_source_falls_back_with_a_warning(tmp_path: Path) -> None:
 def test_incomplete_or_unrecorded_build_falls_back(tmp_path: Path) -> None:
     compiled, why, warn = decide(_package(tmp_path, compiled=("raftkv.raft.core",)), {}, MODULES)
     assert (compiled, warn) == (False, True) and "raftkv.sim.world missing" in why
+    pkg = _package(tmp_path / "a")
+    (pkg / f"compiled__mypyc{SUFFIX}").unlink()
+    compiled, why, warn = decide(pkg, {}, MODULES)
+    assert (compiled, warn) == (False, True) and "raftkv.compiled__mypyc missing" in why
     compiled, why, warn = decide(_package(tmp_path / "b", record=False), {}, MODULES)
     assert (compiled, warn) == (False, True) and SOURCES_FILE in why
 
