@@ -38,6 +38,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "raftkv.raft.core",
     "raftkv.raft.host",
     "raftkv.raft.log",
+    "raftkv.raft.messages",
     "raftkv.raft.progress",
     "raftkv.raft.quorum",
     "raftkv.sim.clock",

@@ -15,8 +15,6 @@ from __future__ import annotations
 import random
 from collections import deque
 
-import attrs
-
 from .confchange import ConfChangeError, apply_conf_change
 from .config import RaftConfig
 from .log import LogCompactedError, RaftLog
@@ -678,17 +676,17 @@ class Raft:
         elif t is MT.PROPOSE:
             if self.lead is None:
                 return  # dropped
-            self._send(attrs.evolve(m, src=self.id, dst=self.lead))
+            self._send(m.routed(src=self.id, dst=self.lead))
         elif t is MT.READ_INDEX:
             if self.lead is not None:
-                self._send(attrs.evolve(m, src=self.id, dst=self.lead))
+                self._send(m.routed(src=self.id, dst=self.lead))
         elif t is MT.READ_INDEX_RESP:
             self.read_states.append(ReadState(index=m.index, context=m.context))
         elif t is MT.TIMEOUT_NOW:
             self.campaign(transfer=True)
         elif t is MT.TRANSFER_LEADER:
             if self.lead is not None:
-                self._send(attrs.evolve(m, src=self.id, dst=self.lead))
+                self._send(m.routed(src=self.id, dst=self.lead))
 
     def _handle_append(self, m: Message) -> None:
         log = self.log

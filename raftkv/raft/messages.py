@@ -1,16 +1,25 @@
-"""Raft's value types: log entries, snapshots, hard state and the one message family.
+"""Raft's value types: the one message family, and (from :mod:`raftkv.raft.records`)
+log entries, snapshots, hard state and configuration changes.
 
-Everything here is an immutable attrs value, so messages can be handed to the network
-(and kept in traces) without copying.
+Everything here is an immutable value, so messages can be handed to the network (and
+kept in traces) without copying.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Final, final
 
-import attrs
-
-from .quorum import ClusterConfig
+from .records import (
+    ConfChange,
+    ConfChangeType,
+    ConfChangeV2,
+    Entry,
+    EntryKind,
+    HardState,
+    ReadState,
+    Snapshot,
+)
 
 __all__ = [
     "ConfChange", "ConfChangeType", "ConfChangeV2", "Entry", "EntryKind", "HardState", "Message",
@@ -38,85 +47,72 @@ class MessageType(enum.Enum):
     TIMEOUT_NOW = "timeout_now"
 
 
-class EntryKind(enum.Enum):
-    NORMAL = "normal"
-    NOOP = "noop"  # appended by every new leader; never passed to the state machine
-    CONF = "conf"  # data is a ConfChange
-
-
-class ConfChangeType(enum.Enum):
-    ADD_VOTER = "add_voter"
-    ADD_LEARNER = "add_learner"
-    REMOVE = "remove"
-
-
-@attrs.frozen(kw_only=True)
-class ConfChange:
-    """One single-member change: the common case (at most one voter changes)."""
-
-    type: ConfChangeType
-    node_id: str
-
-
-@attrs.frozen(kw_only=True)
-class ConfChangeV2:
-    """Several changes at once, through a joint configuration when more than one voter
-    changes (etcd's ConfChangeV2).  With ``auto_leave`` the leader leaves the joint
-    configuration by itself once it is applied; ``changes=()`` is the explicit leave."""
-
-    changes: tuple[ConfChange, ...] = ()
-    auto_leave: bool = True
-
-
-@attrs.frozen(kw_only=True)
-class Entry:
-    term: int
-    index: int
-    kind: EntryKind = EntryKind.NORMAL
-    data: object = None
-    # Who proposed it (node id) and that node's proposal number: lets the proposing
-    # member match the applied entry to its waiting caller.
-    origin: str = ""
-    seq: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class Snapshot:
-    index: int
-    term: int
-    conf: ClusterConfig
-    data: object = None
-
-
-@attrs.frozen(kw_only=True)
-class HardState:
-    term: int = 0
-    vote: str | None = None
-    commit: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class ReadState:
-    """A linearizable read may be served once ``applied_index >= index``."""
-
-    index: int
-    context: object
-
-
 CAMPAIGN_TRANSFER = "transfer"
 
 
-@attrs.frozen(kw_only=True)
+_MESSAGE_FIELDS = ("type", "src", "dst", "term", "log_term", "index", "entries", "commit", "reject",
+                   "reject_hint", "snapshot", "context")
+
+
+@final
 class Message:
-    type: MessageType
-    src: str
-    dst: str
-    term: int = 0
-    log_term: int = 0
-    index: int = 0
-    entries: tuple[Entry, ...] = ()
-    commit: int = 0
-    reject: bool = False
-    reject_hint: int = 0
-    snapshot: Snapshot | None = None
-    context: object = None
+    """One Raft message.  An immutable value like the attrs types above, written out by
+    hand because it is the hottest object of a simulation: in the compiled build it is a
+    native class (fields read without a dictionary lookup; ``Final`` makes them read-only
+    there, and mypy enforces it everywhere).  Equality, hashing and ``repr`` are those of
+    an attrs value with these fields."""
+
+    __slots__ = _MESSAGE_FIELDS
+
+    def __init__(self, *, type: MessageType, src: str, dst: str, term: int = 0, log_term: int = 0,
+                 index: int = 0, entries: tuple[Entry, ...] = (), commit: int = 0,
+                 reject: bool = False, reject_hint: int = 0, snapshot: Snapshot | None = None,
+                 context: object = None) -> None:
+        self.type: Final = type
+        self.src: Final = src
+        self.dst: Final = dst
+        self.term: Final = term
+        self.log_term: Final = log_term
+        self.index: Final = index
+        self.entries: Final = entries
+        self.commit: Final = commit
+        self.reject: Final = reject
+        self.reject_hint: Final = reject_hint
+        self.snapshot: Final = snapshot
+        self.context: Final = context
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.type, self.src, self.dst, self.term, self.log_term, self.index, self.entries,
+                self.commit, self.reject, self.reject_hint, self.snapshot, self.context)
+
+    def routed(self, *, src: str, dst: str) -> Message:
+        """This message from ``src`` to ``dst`` (a follower forwarding a request)."""
+        return Message(type=self.type, src=src, dst=dst, term=self.term, log_term=self.log_term,
+                       index=self.index, entries=self.entries, commit=self.commit,
+                       reject=self.reject, reject_hint=self.reject_hint, snapshot=self.snapshot,
+                       context=self.context)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._fields() != other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return ("Message(" + ", ".join(f"{name}={value!r}"
+                                       for name, value in zip(_MESSAGE_FIELDS, self._fields())) + ")")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_message, self._fields())
+
+
+def _message(*fields: object) -> Message:
+    """Unpickles a :class:`Message`."""
+    return Message(**dict(zip(_MESSAGE_FIELDS, fields)))  # type: ignore[arg-type]
