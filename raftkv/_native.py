@@ -41,6 +41,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "raftkv.raft.messages",
     "raftkv.raft.progress",
     "raftkv.raft.quorum",
+    "raftkv.raft.ready",
+    "raftkv.raft.value",
     "raftkv.sim.clock",
     "raftkv.sim.disk",
     "raftkv.sim.kv_system",

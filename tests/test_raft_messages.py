@@ -1,4 +1,5 @@
-"""Message: an immutable value with the equality, hashing, repr and pickling of an attrs value."""
+"""The hand-written values (Message, Entry, HardState, Ready...): immutable, with the equality,
+hashing, repr and pickling of attrs values."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pickle
 import pytest
 
 import raftkv
-from raftkv.raft.messages import Entry, Message, MessageType
+from raftkv.raft.messages import Entry, EntryKind, HardState, Message, MessageType
+from raftkv.raft.ready import PendingRead, Ready, Role, SoftState
+from raftkv.raft.value import Value
 
 MT = MessageType
 
@@ -38,9 +41,30 @@ def test_routed_changes_only_the_route() -> None:
                         entries=_append().entries, commit=6)
 
 
-def test_pickles() -> None:
-    m = _append()
-    assert pickle.loads(pickle.dumps(m)) == m
+VALUES: list[Value] = [
+    _append(),
+    Entry(term=2, index=5, kind=EntryKind.NOOP),
+    HardState(term=4, vote="n2", commit=3),
+    SoftState(role=Role.LEADER, leader="n1", term=4),
+    PendingRead(seq=1, index=9, requester="n3", context=7),
+    Ready(soft_state=None, hard_state=HardState(term=1), entries=(), snapshot=None,
+          messages=(_append(),), committed_entries=(), read_states=(), must_sync=True),
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_values_pickle_and_compare_by_fields(value: Value) -> None:
+    again = pickle.loads(pickle.dumps(value))
+    assert type(again) is type(value) and again == value and hash(again) == hash(value)
+    assert value._fields() == tuple(getattr(value, name) for name in value.FIELDS)
+    assert repr(value).startswith(f"{type(value).__name__}({value.FIELDS[0]}=")
+
+
+def test_entry_and_hard_state_reprs_are_the_attrs_ones() -> None:
+    assert repr(Entry(term=2, index=5)) == (
+        "Entry(term=2, index=5, kind=<EntryKind.NORMAL: 'normal'>, data=None, origin='', seq=0)")
+    assert repr(HardState()) == "HardState(term=0, vote=None, commit=0)"
+    assert Entry(term=2, index=5) != HardState(term=2)
 
 
 def test_fields_are_read_only_in_the_compiled_build() -> None:
@@ -51,3 +75,6 @@ def test_fields_are_read_only_in_the_compiled_build() -> None:
     with pytest.raises(AttributeError):
         m.term = 9  # type: ignore[misc]
     assert m.term == 3
+    entry = Entry(term=1, index=1)
+    with pytest.raises(AttributeError):
+        entry.index = 2  # type: ignore[misc]

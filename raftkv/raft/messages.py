@@ -1,5 +1,6 @@
-"""Raft's value types: the one message family, and (from :mod:`raftkv.raft.records`)
-log entries, snapshots, hard state and configuration changes.
+"""Raft's value types: the one message family, log entries and hard state (hand-written
+:class:`~raftkv.raft.value.Value` classes), and (from :mod:`raftkv.raft.records`)
+snapshots, read states and configuration changes.
 
 Everything here is an immutable value, so messages can be handed to the network (and
 kept in traces) without copying.
@@ -10,16 +11,8 @@ from __future__ import annotations
 import enum
 from typing import Final, final
 
-from .records import (
-    ConfChange,
-    ConfChangeType,
-    ConfChangeV2,
-    Entry,
-    EntryKind,
-    HardState,
-    ReadState,
-    Snapshot,
-)
+from .records import ConfChange, ConfChangeType, ConfChangeV2, ReadState, Snapshot
+from .value import Value
 
 __all__ = [
     "ConfChange", "ConfChangeType", "ConfChangeV2", "Entry", "EntryKind", "HardState", "Message",
@@ -47,22 +40,72 @@ class MessageType(enum.Enum):
     TIMEOUT_NOW = "timeout_now"
 
 
-CAMPAIGN_TRANSFER = "transfer"
-
-
-_MESSAGE_FIELDS = ("type", "src", "dst", "term", "log_term", "index", "entries", "commit", "reject",
-                   "reject_hint", "snapshot", "context")
+class EntryKind(enum.Enum):
+    NORMAL = "normal"
+    NOOP = "noop"  # appended by every new leader; never passed to the state machine
+    CONF = "conf"  # data is a ConfChange
 
 
 @final
-class Message:
-    """One Raft message.  An immutable value like the attrs types above, written out by
-    hand because it is the hottest object of a simulation: in the compiled build it is a
-    native class (fields read without a dictionary lookup; ``Final`` makes them read-only
-    there, and mypy enforces it everywhere).  Equality, hashing and ``repr`` are those of
-    an attrs value with these fields."""
+class Entry(Value):
+    """One log entry.  ``origin`` and ``seq``: who proposed it (node id) and that node's
+    proposal number, so the proposing member can match the applied entry to its caller."""
 
-    __slots__ = _MESSAGE_FIELDS
+    __slots__ = ("data", "index", "kind", "origin", "seq", "term")
+    FIELDS = ("term", "index", "kind", "data", "origin", "seq")
+
+    def __init__(self, *, term: int, index: int, kind: EntryKind = EntryKind.NORMAL,
+                 data: object = None, origin: str = "", seq: int = 0) -> None:
+        self.term: Final = term
+        self.index: Final = index
+        self.kind: Final = kind
+        self.data: Final = data
+        self.origin: Final = origin
+        self.seq: Final = seq
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.term, self.index, self.kind, self.data, self.origin, self.seq)
+
+
+@final
+class HardState(Value):
+    """What a member must persist before it answers: its term, its vote, its commit index."""
+
+    __slots__ = ("commit", "term", "vote")
+    FIELDS = ("term", "vote", "commit")
+
+    def __init__(self, *, term: int = 0, vote: str | None = None, commit: int = 0) -> None:
+        self.term: Final = term
+        self.vote: Final = vote
+        self.commit: Final = commit
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.term, self.vote, self.commit)
+
+
+CAMPAIGN_TRANSFER = "transfer"
+
+
+@final
+class Message(Value):
+    """One Raft message (the hottest object of a simulation)."""
+
+    __slots__ = (
+        "commit",
+        "context",
+        "dst",
+        "entries",
+        "index",
+        "log_term",
+        "reject",
+        "reject_hint",
+        "snapshot",
+        "src",
+        "term",
+        "type",
+    )
+    FIELDS = ("type", "src", "dst", "term", "log_term", "index", "entries", "commit", "reject",
+              "reject_hint", "snapshot", "context")
 
     def __init__(self, *, type: MessageType, src: str, dst: str, term: int = 0, log_term: int = 0,
                  index: int = 0, entries: tuple[Entry, ...] = (), commit: int = 0,
@@ -91,28 +134,3 @@ class Message:
                        index=self.index, entries=self.entries, commit=self.commit,
                        reject=self.reject, reject_hint=self.reject_hint, snapshot=self.snapshot,
                        context=self.context)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Message):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, Message):
-            return NotImplemented
-        return self._fields() != other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return ("Message(" + ", ".join(f"{name}={value!r}"
-                                       for name, value in zip(_MESSAGE_FIELDS, self._fields())) + ")")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_message, self._fields())
-
-
-def _message(*fields: object) -> Message:
-    """Unpickles a :class:`Message`."""
-    return Message(**dict(zip(_MESSAGE_FIELDS, fields)))  # type: ignore[arg-type]

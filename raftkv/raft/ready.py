@@ -1,16 +1,15 @@
 """The value types the Raft core hands its host: :class:`Ready` batches, :class:`SoftState`, :class:`Role`.
 
-Kept apart from :mod:`raftkv.raft.core` so the core can be compiled (see ``setup.py``)
-while these stay plain attrs values.
+Hand-written :class:`~raftkv.raft.value.Value` classes (native in the compiled build).
 """
 
 from __future__ import annotations
 
 import enum
-
-import attrs
+from typing import Final, final
 
 from .messages import Entry, HardState, Message, ReadState, Snapshot
+from .value import Value
 
 __all__ = ["PendingRead", "Ready", "Role", "SoftState"]
 
@@ -22,15 +21,24 @@ class Role(enum.Enum):
     LEADER = "leader"
 
 
-@attrs.frozen(kw_only=True)
-class SoftState:
-    role: Role
-    leader: str | None
-    term: int
+@final
+class SoftState(Value):
+    """Volatile state a host may want to report: the role, the leader, the term."""
+
+    __slots__ = ("leader", "role", "term")
+    FIELDS = ("role", "leader", "term")
+
+    def __init__(self, *, role: Role, leader: str | None, term: int) -> None:
+        self.role: Final = role
+        self.leader: Final = leader
+        self.term: Final = term
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.role, self.leader, self.term)
 
 
-@attrs.frozen(kw_only=True)
-class Ready:
+@final
+class Ready(Value):
     """One batch of work for the host, to be done in this order:
 
     1. persist ``snapshot`` (if any), then ``entries`` -- they replace the durable log
@@ -42,19 +50,49 @@ class Ready:
     4. call ``Raft.advance(ready)``.
     """
 
-    soft_state: SoftState | None
-    hard_state: HardState | None
-    entries: tuple[Entry, ...]
-    snapshot: Snapshot | None
-    messages: tuple[Message, ...]
-    committed_entries: tuple[Entry, ...]
-    read_states: tuple[ReadState, ...]
-    must_sync: bool
+    __slots__ = (
+        "committed_entries",
+        "entries",
+        "hard_state",
+        "messages",
+        "must_sync",
+        "read_states",
+        "snapshot",
+        "soft_state",
+    )
+    FIELDS = ("soft_state", "hard_state", "entries", "snapshot", "messages", "committed_entries",
+              "read_states", "must_sync")
+
+    def __init__(self, *, soft_state: SoftState | None, hard_state: HardState | None,
+                 entries: tuple[Entry, ...], snapshot: Snapshot | None, messages: tuple[Message, ...],
+                 committed_entries: tuple[Entry, ...], read_states: tuple[ReadState, ...],
+                 must_sync: bool) -> None:
+        self.soft_state: Final = soft_state
+        self.hard_state: Final = hard_state
+        self.entries: Final = entries
+        self.snapshot: Final = snapshot
+        self.messages: Final = messages
+        self.committed_entries: Final = committed_entries
+        self.read_states: Final = read_states
+        self.must_sync: Final = must_sync
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.soft_state, self.hard_state, self.entries, self.snapshot, self.messages,
+                self.committed_entries, self.read_states, self.must_sync)
 
 
-@attrs.frozen(kw_only=True)
-class PendingRead:
-    seq: int
-    index: int
-    requester: str
-    context: object
+@final
+class PendingRead(Value):
+    """A ReadIndex request waiting for its heartbeat round (leader side)."""
+
+    __slots__ = ("context", "index", "requester", "seq")
+    FIELDS = ("seq", "index", "requester", "context")
+
+    def __init__(self, *, seq: int, index: int, requester: str, context: object) -> None:
+        self.seq: Final = seq
+        self.index: Final = index
+        self.requester: Final = requester
+        self.context: Final = context
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.seq, self.index, self.requester, self.context)

@@ -1,5 +1,5 @@
-"""Raft's durable and exchanged records: log entries, snapshots, hard state, read
-states and configuration changes, each an immutable attrs value.
+"""Raft's snapshots, read states and configuration changes, each an immutable attrs
+value.
 
 Kept apart from :mod:`raftkv.raft.messages` (which re-exports them) so that module can be
 compiled (see ``setup.py``) while these stay attrs values.
@@ -13,14 +13,7 @@ import attrs
 
 from .quorum import ClusterConfig
 
-__all__ = ["ConfChange", "ConfChangeType", "ConfChangeV2", "Entry", "EntryKind", "HardState",
-           "ReadState", "Snapshot"]
-
-
-class EntryKind(enum.Enum):
-    NORMAL = "normal"
-    NOOP = "noop"  # appended by every new leader; never passed to the state machine
-    CONF = "conf"  # data is a ConfChange
+__all__ = ["ConfChange", "ConfChangeType", "ConfChangeV2", "ReadState", "Snapshot"]
 
 
 class ConfChangeType(enum.Enum):
@@ -48,30 +41,11 @@ class ConfChangeV2:
 
 
 @attrs.frozen(kw_only=True)
-class Entry:
-    term: int
-    index: int
-    kind: EntryKind = EntryKind.NORMAL
-    data: object = None
-    # Who proposed it (node id) and that node's proposal number: lets the proposing
-    # member match the applied entry to its waiting caller.
-    origin: str = ""
-    seq: int = 0
-
-
-@attrs.frozen(kw_only=True)
 class Snapshot:
     index: int
     term: int
     conf: ClusterConfig
     data: object = None
-
-
-@attrs.frozen(kw_only=True)
-class HardState:
-    term: int = 0
-    vote: str | None = None
-    commit: int = 0
 
 
 @attrs.frozen(kw_only=True)
