@@ -51,8 +51,8 @@ class Entry(Value):
     """One log entry.  ``origin`` and ``seq``: who proposed it (node id) and that node's
     proposal number, so the proposing member can match the applied entry to its caller."""
 
-    __slots__ = ("data", "index", "kind", "origin", "seq", "term")
     FIELDS = ("term", "index", "kind", "data", "origin", "seq")
+    __slots__ = FIELDS
 
     def __init__(self, *, term: int, index: int, kind: EntryKind = EntryKind.NORMAL,
                  data: object = None, origin: str = "", seq: int = 0) -> None:
@@ -71,8 +71,8 @@ class Entry(Value):
 class HardState(Value):
     """What a member must persist before it answers: its term, its vote, its commit index."""
 
-    __slots__ = ("commit", "term", "vote")
     FIELDS = ("term", "vote", "commit")
+    __slots__ = FIELDS
 
     def __init__(self, *, term: int = 0, vote: str | None = None, commit: int = 0) -> None:
         self.term: Final = term
@@ -90,22 +90,9 @@ CAMPAIGN_TRANSFER = "transfer"
 class Message(Value):
     """One Raft message (the hottest object of a simulation)."""
 
-    __slots__ = (
-        "commit",
-        "context",
-        "dst",
-        "entries",
-        "index",
-        "log_term",
-        "reject",
-        "reject_hint",
-        "snapshot",
-        "src",
-        "term",
-        "type",
-    )
     FIELDS = ("type", "src", "dst", "term", "log_term", "index", "entries", "commit", "reject",
               "reject_hint", "snapshot", "context")
+    __slots__ = FIELDS
 
     def __init__(self, *, type: MessageType, src: str, dst: str, term: int = 0, log_term: int = 0,
                  index: int = 0, entries: tuple[Entry, ...] = (), commit: int = 0,

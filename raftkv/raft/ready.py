@@ -25,8 +25,8 @@ class Role(enum.Enum):
 class SoftState(Value):
     """Volatile state a host may want to report: the role, the leader, the term."""
 
-    __slots__ = ("leader", "role", "term")
     FIELDS = ("role", "leader", "term")
+    __slots__ = FIELDS
 
     def __init__(self, *, role: Role, leader: str | None, term: int) -> None:
         self.role: Final = role
@@ -50,18 +50,9 @@ class Ready(Value):
     4. call ``Raft.advance(ready)``.
     """
 
-    __slots__ = (
-        "committed_entries",
-        "entries",
-        "hard_state",
-        "messages",
-        "must_sync",
-        "read_states",
-        "snapshot",
-        "soft_state",
-    )
     FIELDS = ("soft_state", "hard_state", "entries", "snapshot", "messages", "committed_entries",
               "read_states", "must_sync")
+    __slots__ = FIELDS
 
     def __init__(self, *, soft_state: SoftState | None, hard_state: HardState | None,
                  entries: tuple[Entry, ...], snapshot: Snapshot | None, messages: tuple[Message, ...],
@@ -85,8 +76,8 @@ class Ready(Value):
 class PendingRead(Value):
     """A ReadIndex request waiting for its heartbeat round (leader side)."""
 
-    __slots__ = ("context", "index", "requester", "seq")
     FIELDS = ("seq", "index", "requester", "context")
+    __slots__ = FIELDS
 
     def __init__(self, *, seq: int, index: int, requester: str, context: object) -> None:
         self.seq: Final = seq

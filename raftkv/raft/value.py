@@ -4,9 +4,9 @@ Most of raftkv's values are attrs classes.  The few built and read millions of t
 per run (messages, log entries, hard states, Ready batches) are written out by hand on
 this base instead, so the compiled build makes them native classes: fields read
 without a dictionary lookup, and ``Final`` fields that are read-only there (mypy
-enforces it everywhere).  A subclass lists its fields in ``FIELDS`` and returns them,
-in that order, from ``_fields()``; this base gives it the equality, hashing, ``repr`` and
-pickling of an attrs value with those fields.
+enforces it everywhere).  A subclass lists its fields in ``FIELDS`` (its ``__slots__``
+too) and returns them, in that order, from ``_fields()``; this base gives it the
+equality, hashing, ``repr`` and pickling of an attrs value with those fields.
 """
 
 from __future__ import annotations
