@@ -25,12 +25,12 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILED_MODULES", "PURE_ENV", "SOURCES_FILE", "build_info", "is_compiled",
-           "source_digests", "select"]
+__all__ = ["COMPILED_MODULES", "PURE_ENV", "SHARED_LIBRARY", "SOURCES_FILE", "build_info", "decide",
+           "is_compiled", "select", "source_digests"]
 
 # The simulation's hot path: Raft core and host, the simulated world, the KV server and
 # store, the client and the online checkers fed by the trace.
@@ -92,7 +92,7 @@ def _has_extension(module: str, package_dir: Path) -> bool:
                for suffix in importlib.machinery.EXTENSION_SUFFIXES)
 
 
-def decide(package_dir: Path, environ: dict[str, str] | os._Environ[str],
+def decide(package_dir: Path, environ: Mapping[str, str],
            modules: Sequence[str] = COMPILED_MODULES) -> tuple[bool, str, bool]:
     """(use the compiled modules?, why, warn?) for the installation in ``package_dir``."""
     if environ.get(PURE_ENV, "") not in ("", "0"):
