@@ -592,7 +592,7 @@ class Raft:
             self._deliver_read(requester, commit, ctx)
             return
         self.pending_reads.append(PendingRead(seq=self.hb_seq + 1, index=commit,
-                                               requester=requester, context=ctx))
+                                              requester=requester, context=ctx))
         self.read_hb_needed = True
 
     def _leader_append_proposal(self, entries: list[Entry], forwarded: bool) -> int:

@@ -1,4 +1,5 @@
-"""The value types the Raft core hands its host: :class:`Ready` batches, :class:`SoftState`, :class:`Role`.
+"""The value types the Raft core hands its host: :class:`Ready` batches,
+:class:`SoftState`, :class:`Role`.
 
 Hand-written :class:`~raftkv.raft.value.Value` classes (native in the compiled build).
 """
