@@ -21,7 +21,7 @@ native = runpy.run_path(str(HERE / "raftkv" / "_native.py"))
 
 
 def compiled_extensions() -> list:
-    if os.environ.get(native["PURE_ENV"], "") not in ("", "0"):
+    if native["pure_requested"](os.environ):
         return []
     try:
         from mypyc.build import mypycify
@@ -32,10 +32,9 @@ def compiled_extensions() -> list:
     modules = native["COMPILED_MODULES"]
     digests = native["source_digests"](HERE / "raftkv", modules)
     (HERE / "raftkv" / native["SOURCES_FILE"]).write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
-    paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in modules]
+    paths = [str(native["source_path"](m, Path("raftkv"))) for m in modules]
     try:
-        # The shared support library goes inside the package (raftkv/compiled__mypyc...).
-        extensions = mypycify(paths, opt_level="3", debug_level="0", group_name="raftkv.compiled")
+        extensions = mypycify(paths, opt_level="3", debug_level="0", group_name=native["GROUP_NAME"])
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"raftkv: not compiling ({exc!r}); installing pure Python", file=sys.stderr)
         return []

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILED_MODULES", "PURE_ENV", "SHARED_LIBRARY", "SOURCES_FILE", "build_info", "decide",
-           "is_compiled", "select", "source_digests"]
+__all__ = ["COMPILED_MODULES", "GROUP_NAME", "PURE_ENV", "SHARED_LIBRARY", "SOURCES_FILE", "build_info",
+           "decide", "is_compiled", "pure_requested", "select", "source_digests", "source_path"]
 
 # The simulation's hot path: Raft core and host, the simulated world, the KV server and
 # store, the client and the online checkers fed by the trace.
@@ -61,18 +61,27 @@ COMPILED_MODULES: tuple[str, ...] = (
     "raftkv.check.builder",
 )
 
-# The support library every compiled module imports (setup.py's mypyc group name).
-SHARED_LIBRARY = "raftkv.compiled__mypyc"
+# mypyc's group name for the build: its support library, which every compiled module
+# imports, is the module GROUP_NAME + "__mypyc" (inside the package).
+GROUP_NAME = "raftkv.compiled"
+SHARED_LIBRARY = f"{GROUP_NAME}__mypyc"
 
 PURE_ENV = "RAFTKV_PURE_PYTHON"
 # Written by setup.py next to this file: {module: sha256 of the source it compiled}.
 SOURCES_FILE = "_native_sources.json"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_state: dict[str, str] = {}
+# select()'s decision: (compiled?, why).
+_state: list[tuple[bool, str]] = []
 
 
-def _source_path(module: str, package_dir: Path) -> Path:
+def pure_requested(environ: Mapping[str, str]) -> bool:
+    """Whether ``RAFTKV_PURE_PYTHON`` asks for the Python sources (at build or run time)."""
+    return environ.get(PURE_ENV, "") not in ("", "0")
+
+
+def source_path(module: str, package_dir: Path) -> Path:
+    """The ``.py`` file of ``module`` (``raftkv.x.y``) in the package at ``package_dir``."""
     parts = module.split(".")
     assert parts[0] == "raftkv", module
     return package_dir.joinpath(*parts[1:]).with_suffix(".py")
@@ -81,12 +90,12 @@ def _source_path(module: str, package_dir: Path) -> Path:
 def source_digests(package_dir: Path = _PACKAGE_DIR,
                    modules: Sequence[str] = COMPILED_MODULES) -> dict[str, str]:
     """SHA-256 of each module's Python source, as recorded at build time."""
-    return {m: hashlib.sha256(_source_path(m, package_dir).read_bytes()).hexdigest()
+    return {m: hashlib.sha256(source_path(m, package_dir).read_bytes()).hexdigest()
             for m in modules}
 
 
 def _has_extension(module: str, package_dir: Path) -> bool:
-    source = _source_path(module, package_dir)
+    source = source_path(module, package_dir)
     stem = source.with_suffix("")
     return any(Path(f"{stem}{suffix}").exists()
                for suffix in importlib.machinery.EXTENSION_SUFFIXES)
@@ -95,12 +104,12 @@ def _has_extension(module: str, package_dir: Path) -> bool:
 def decide(package_dir: Path, environ: Mapping[str, str],
            modules: Sequence[str] = COMPILED_MODULES) -> tuple[bool, str, bool]:
     """(use the compiled modules?, why, warn?) for the installation in ``package_dir``."""
-    if environ.get(PURE_ENV, "") not in ("", "0"):
+    if pure_requested(environ):
         return False, f"pure Python ({PURE_ENV} is set)", False
-    present = [m for m in (*modules, SHARED_LIBRARY) if _has_extension(m, package_dir)]
-    if not present:
+    expected = (*modules, SHARED_LIBRARY)
+    missing = [m for m in expected if not _has_extension(m, package_dir)]
+    if len(missing) == len(expected):
         return False, "pure Python (not compiled)", False
-    missing = [m for m in (*modules, SHARED_LIBRARY) if m not in present]
     if missing:
         return False, f"pure Python (compiled build incomplete: {', '.join(missing)} missing)", True
     try:
@@ -134,23 +143,23 @@ def select() -> None:
     if _state:
         return
     compiled, why, warn = decide(_PACKAGE_DIR, os.environ)
-    _state["why"] = why
+    _state.append((compiled, why))
     if compiled:
         return
     if warn:
         warnings.warn(f"raftkv: running {why}", RuntimeWarning, stacklevel=3)
-    if any(_has_extension(m, _PACKAGE_DIR) for m in COMPILED_MODULES):
-        sys.meta_path.insert(0, _PythonSourceFinder(
-            {m: _source_path(m, _PACKAGE_DIR) for m in COMPILED_MODULES}))
+    # Where there are no extensions this finds what the standard finders would.
+    sys.meta_path.insert(0, _PythonSourceFinder(
+        {m: source_path(m, _PACKAGE_DIR) for m in COMPILED_MODULES}))
 
 
 def is_compiled() -> bool:
     """True when the compiled modules run (after ``import raftkv``)."""
     select()
-    return _state["why"].startswith("compiled")
+    return _state[0][0]
 
 
 def build_info() -> str:
-    """One line saying which build runs and why, e.g. ``compiled (mypyc, 21 modules)``."""
+    """One line saying which build runs and why, e.g. ``compiled (mypyc, 24 modules)``."""
     select()
-    return _state["why"]
+    return _state[0][1]

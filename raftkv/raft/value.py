@@ -29,12 +29,6 @@ class Value:
         assert isinstance(other, Value)
         return self._fields() == other._fields()
 
-    def __ne__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, Value)
-        return self._fields() != other._fields()
-
     def __hash__(self) -> int:
         return hash(self._fields())
 
