@@ -82,6 +82,15 @@ _CATALOGUE = (
         reference="Ongaro, 'bug in single-server membership changes' (raft-dev, 2015)",
     ),
     Bug(
+        name="leaving_leader_appends",
+        layer="raft",
+        summary="A leader keeps appending proposals after proposing its own removal or "
+                "demotion; once it has left, its longer log makes it refuse the vote that the "
+                "remaining voters, not yet told the change committed, still need: no leader ever.",
+        reference="Raft thesis, section 4.2.2 (a removed leader steps down); etcd-io/raft "
+                  "switchToConfig's step-down of a removed leader (raft.go)",
+    ),
+    Bug(
         name="lease_no_extend_on_leader_change",
         layer="kv",
         summary="A new leader does not extend lease TTLs, so leases expire early after an election.",

@@ -37,6 +37,7 @@ from raftkv.sim.scenario import (
 from raftkv.sim.shapes import SHAPES
 
 __all__ = ["EPISODE_LENGTHS_US", "EXTRA_NEMESES", "MAX_DRIFT_PPM", "NEMESES", "cluster_specs", "fault_schedules",
+           "leader_leaving_scenarios",
            "scenarios", "workloads"]
 
 NEMESES = ("partition", "shape", "cut", "crash", "pause", "clock", "clock_jump", "network", "membership")
@@ -274,5 +275,52 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
         workload=draw(workload if workload is not None else workloads()),
         duration_us=duration,
         settle_us=settle_us,
+        bugs=tuple(sorted(bugs)),
+    )
+
+
+_LEAVE_SIZES = (2, 3, 5)
+# How far from the change a partition lands: before it, with it, or while it commits.
+_LEAVE_OFFSETS_US = (0, -5_000, 20_000, 60_000, 200_000)
+_LEAVE_IN_FLIGHT_US = 15_000
+
+
+@st.composite
+def leader_leaving_scenarios(draw: st.DrawFn, bugs: Sequence[str] = ()) -> Scenario:
+    """The leader removes or demotes itself while the network splits around it.
+
+    2, 3 or 5 members; the leader proposes its own removal (kv and raft systems) or
+    demotion (raft system: etcd's member API has none), and a partition of any shape
+    centred on it lands just before, with, or while the change commits; it heals after an
+    episode, sometimes a second one follows.  What must hold: Raft safety, linearizable
+    clients, and a leader again once it heals (the liveness check).
+    """
+    system = draw(st.sampled_from(("kv", "raft")))
+    op = "remove_member" if system == "kv" else draw(st.sampled_from(("remove_member", "demote")))
+    cluster = draw(cluster_specs(st.sampled_from(_LEAVE_SIZES)))
+    duration = 5 * _SECOND
+    leave_at = draw(st.integers(300_000, 2 * _SECOND))
+    faults = [Fault(at_us=leave_at, kind=op, node="@leader")]
+    # Most often the cut lands while the change is in flight: proposed, acknowledged,
+    # committed, and the news of it on its way to the others (a few network latencies).
+    offset_us = draw(st.one_of(st.integers(0, _LEAVE_IN_FLIGHT_US), st.sampled_from(_LEAVE_OFFSETS_US)))
+    at = max(0, leave_at + offset_us)
+    for _ in range(draw(st.integers(1, 2))):
+        if at >= duration:
+            break
+        shape = draw(st.sampled_from(SHAPES))
+        faults.append(Fault(at_us=at, kind="shape", shape=shape, node="@leader"))
+        at = min(duration, at + draw(st.sampled_from(EPISODE_LENGTHS_US)))
+        faults.append(Fault(at_us=at, kind="heal"))
+        at += draw(st.sampled_from((0, 100_000, 500_000)))
+    faults.sort(key=lambda f: f.at_us)
+    return Scenario(
+        seed=draw(st.integers(0, 2**32 - 1)),
+        system=system,
+        cluster=cluster,
+        faults=tuple(faults),
+        workload=draw(workloads(min_clients=2, max_clients=4)),
+        duration_us=duration,
+        settle_us=4 * _SECOND,
         bugs=tuple(sorted(bugs)),
     )

@@ -13,7 +13,13 @@ import attrs
 from hypothesis import strategies as st
 
 from raftkv.sim import NetworkSpec, RunResult, Scenario, Violation, run_scenario
-from raftkv.strategies import EPISODE_LENGTHS_US, NEMESES, scenarios, workloads
+from raftkv.strategies import (
+    EPISODE_LENGTHS_US,
+    NEMESES,
+    leader_leaving_scenarios,
+    scenarios,
+    workloads,
+)
 
 __all__ = ["BUG_SUITES", "SUITES", "Suite", "judge"]
 
@@ -142,6 +148,11 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           description="adding, promoting and removing members (etcd's member API) under faults keeps "
                       "Raft safety, linearizability, the watch and lease guarantees and liveness",
           strategy=_kv(st.integers(1, 5), NEMESES)),
+    Suite(name="leader_leaving", properties=("raft.", "linearizability", "liveness"),
+          description="a leader removes or demotes itself (2, 3 or 5 members) while a partition of "
+                      "any shape splits the cluster around it: Raft stays safe, clients "
+                      "linearizable, and a leader is elected again once it heals",
+          strategy=lambda bugs: leader_leaving_scenarios(bugs)),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
@@ -158,6 +169,7 @@ BUG_SUITES: dict[str, str] = {
     "apply_before_durable": "raft_safety",
     "no_pending_conf_guard": "membership",
     "conf_change_before_term_commit": "membership",
+    "leaving_leader_appends": "leader_leaving",
     "lease_no_extend_on_leader_change": "lease",
     "watch_resume_at_last_revision": "watch",
 }

@@ -11,7 +11,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_ruff() -> None:
-    exe = shutil.which("ruff")
+    # The ruff installed with the test extra sits next to this interpreter (a virtual
+    # environment that is not activated has its scripts off PATH).
+    beside = pathlib.Path(sys.executable).with_name("ruff")
+    exe = str(beside) if beside.exists() else shutil.which("ruff")
     assert exe, "ruff is not installed (pip install -e '.[test]')"
     proc = subprocess.run([exe, "check", "raftkv", "tests", "property_tests", "benchmarks"],
                           cwd=ROOT, capture_output=True, text=True)

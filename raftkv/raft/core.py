@@ -98,6 +98,11 @@ class Raft:
         self.step_down_ticks = 0
         self.step_down_sent: dict[str, int] = {}
         self.pending_conf_index = 0
+        # The index of an appended, not yet applied change that removes or demotes this
+        # leader (0: none).  From then on the leader appends nothing: its log must not get
+        # ahead of the voters that stay, or, once it has left, it would refuse them the vote
+        # they still need from it while they have not learnt the change is committed.
+        self.leaving_index = 0
         self.commit_at_election = 0
         # Nodes an applied change removed: their vote requests are ignored, so a removed
         # member that never learnt of its removal cannot disrupt the cluster.
@@ -154,6 +159,7 @@ class Raft:
         self.step_down_index = 0
         self.step_down_ticks = 0
         self.step_down_sent = {}
+        self.leaving_index = 0
         self.prs = {}
         self.pending_reads.clear()
         self.reads_waiting_commit.clear()
@@ -205,7 +211,25 @@ class Raft:
         else:
             # No membership change until our no-op (an entry of our term) is applied.
             self.pending_conf_index = last + 1
+        self.leaving_index = self._pending_self_removal()
+        # The no-op is appended even when leaving: a change of an earlier term commits only
+        # with an entry of ours, and the voters that acknowledge it then have it too.
         self._append_entries([Entry(term=term, index=last + 1, kind=EntryKind.NOOP)])
+
+    def _pending_self_removal(self) -> int:
+        """The first unapplied change in the log that leaves us out of the voters, or 0."""
+        log = self.log
+        conf = self.conf
+        for e in log.slice(log.applied + 1, log.last_index() + 1):
+            if e.kind is not EntryKind.CONF:
+                continue
+            try:
+                conf = apply_conf_change(conf, e.data)
+            except ConfChangeError:
+                continue  # every member will ignore it when applied
+            if not conf.is_voter(self.id):
+                return e.index
+        return 0
 
     # --------------------------------------------------------------------- tick
     def tick(self) -> None:
@@ -596,7 +620,8 @@ class Raft:
         self.read_hb_needed = True
 
     def _leader_append_proposal(self, entries: list[Entry], forwarded: bool) -> int:
-        if self.stepping_down:
+        if self.stepping_down or (self.leaving_index > self.log.applied
+                                  and "leaving_leader_appends" not in self.bugs):
             raise ProposalDropped("the leader is leaving the configuration", None)
         if self.lead_transferee is not None:
             raise ProposalDropped("leadership transfer in progress", self.lead_transferee)
@@ -622,6 +647,10 @@ class Raft:
                              origin=e.origin, seq=e.seq))
             if e.kind is EntryKind.CONF:
                 self.pending_conf_index = last
+                if not self.leaving_index and not apply_conf_change(self.conf, e.data).is_voter(self.id):
+                    self.leaving_index = last
+                    if "leaving_leader_appends" not in self.bugs:
+                        break  # the rest of a forwarded batch is dropped; its proposers time out
         self._append_entries(out)
         return last
 

@@ -311,12 +311,24 @@ class RaftHost:
 
     def promote_member(self, node: str, on_done: Callback) -> None:
         """Make learner ``node`` a voter; refused unless it has caught up with the log."""
+        self._change_role(node, ConfChangeType.ADD_VOTER, on_done)
+
+    def demote_member(self, node: str, on_done: Callback) -> None:
+        """Make voter ``node`` a learner; the leader may demote itself: as when removed, it
+        leads until the change commits, then hands over."""
+        self._change_role(node, ConfChangeType.ADD_LEARNER, on_done)
+
+    def _change_role(self, node: str, kind: ConfChangeType, on_done: Callback) -> None:
+        """Promote (``ADD_VOTER``) a learner or demote (``ADD_LEARNER``) a voter."""
         r = self._core()
-        if r.role is Role.LEADER and not r.conf.is_learner(node):
-            what = "a voter" if r.conf.is_voter(node) else "not a member"
-            self._refuse(on_done, f"{node} is not a learner ({what})")
+        promote = kind is ConfChangeType.ADD_VOTER
+        if r.role is Role.LEADER and not (r.conf.is_learner(node) if promote else r.conf.is_voter(node)):
+            role = "a learner" if promote else "a voter"
+            what = ("a voter" if r.conf.is_voter(node) else "a learner" if r.conf.is_learner(node)
+                    else "not a member")
+            self._refuse(on_done, f"{node} is not {role} ({what})")
             return
-        self.propose_conf_change(ConfChange(type=ConfChangeType.ADD_VOTER, node_id=node), on_done)
+        self.propose_conf_change(ConfChange(type=kind, node_id=node), on_done)
 
     def remove_member(self, node: str, on_done: Callback) -> None:
         """Remove ``node`` (voter or learner); the leader may remove itself: it leads

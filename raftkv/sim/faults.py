@@ -34,6 +34,8 @@ class MembershipControl(Protocol):
 
     def promote(self, node: str) -> None: ...
 
+    def demote(self, node: str) -> None: ...
+
 
 def network_latency(spec: NetworkSpec, spike_prob: float | None = None,
                     spike_us: int | None = None) -> Latency:
@@ -97,13 +99,15 @@ def apply_fault(world: World, fault: Fault, spec: NetworkSpec, target: FaultTarg
     elif kind == "network":
         world.set_network(loss=fault.loss, duplicate=fault.duplicate,
                           latency=network_latency(spec, fault.spike_prob, fault.spike_us))
-    elif kind in ("add_member", "remove_member", "promote"):
+    elif kind in ("add_member", "remove_member", "promote", "demote"):
         if membership is None:
             world.record("fault_skipped", node=fault.node, fault=kind, why="system has no membership")
         elif kind == "add_member":
             membership.add_member(fault.node, fault.learner)
         elif kind == "remove_member":
             membership.remove_member(fault.node)
+        elif kind == "demote":
+            membership.demote(fault.node)
         else:
             membership.promote(fault.node)
     else:  # validated scenarios never get here

@@ -114,6 +114,10 @@ class KVMembership(MembershipFrontend):
         if leader is None:
             self._retry(op, node, deadline_us, "no leader")
             return
+        if op == "demote":
+            self.world.record("membership_skipped", op=op, node=node,
+                              why="etcd's member API cannot demote a voter")
+            return
         server = self.system.server(leader)
         if op in ("add_learner", "add_voter"):
             req: object = MemberAddRequest(name=node, is_learner=op == "add_learner")

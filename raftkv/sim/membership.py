@@ -43,6 +43,9 @@ class MembershipFrontend:
     def promote(self, node: str) -> None:
         self._change("promote", node)
 
+    def demote(self, node: str) -> None:
+        self._change("demote", node)
+
     def _change(self, op: str, node: str) -> None:
         if node not in self._members():
             self.world.record("membership_skipped", op=op, node=node, why="not a member")

@@ -159,6 +159,8 @@ class RaftMembership(MembershipFrontend):
             host.add_member(node, learner=op == "add_learner", on_done=done)
         elif op == "promote":
             host.promote_member(node, done)
+        elif op == "demote":
+            host.demote_member(node, done)
         else:
             host.remove_member(node, done)
 

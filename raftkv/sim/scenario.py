@@ -98,9 +98,10 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "add_member": ("node", "learner"),
     "remove_member": ("node",),
     "promote": ("node",),
+    "demote": ("node",),
 }
 _NODE_REQUIRED = ("crash", "restart", "pause", "resume", "clock", "clock_jump", "add_member",
-                  "remove_member", "promote")
+                  "remove_member", "promote", "demote")
 
 
 @attrs.frozen(kw_only=True)
@@ -214,7 +215,7 @@ def validate(scenario: Scenario) -> Scenario:
         need(bug in BUGS, f"bugs[{i}]", f"unknown bug {bug!r}; known: {', '.join(sorted(BUGS))}")
 
     known = set(member_names(c.members))
-    aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member"),
+    aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
                "@crashed": ("restart",), "@paused": ("resume",),
                "@followers": ("clock", "clock_jump")}
     for i, fault in enumerate(scenario.faults):
