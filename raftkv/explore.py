@@ -36,13 +36,20 @@ class ExploreSummary:
     seconds: float
     stats: dict[str, SuiteStats]
     failures: list[tuple[str, str, str]]  # (suite, property, folder)
+    # folder -> seconds from the start of the campaign until that finding was saved
+    found_after_s: dict[str, float] = attrs.field(factory=dict)
 
     @property
     def examples(self) -> int:
         return sum(s.examples for s in self.stats.values())
 
 
-def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Violation, index: int) -> Path:
+# Wall-clock seconds a worker spends shrinking one finding (hypothesis, then the reduction).
+SHRINK_BUDGET_S = 60.0
+
+
+def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Violation, index: int, *,
+                 shrunk: tuple[int, int, float] | None = None) -> Path:
     """Replay the (shrunk) scenario with a full trace and write everything about it."""
     from raftkv.report import run_report
 
@@ -60,6 +67,9 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
     if result.ok:
         report += ("\n\nnote: this replay passed; the failure was seen in exploration as "
                    f"{violation.property}: {violation.message.splitlines()[0] if violation.message else ''}")
+    if shrunk is not None:
+        first, last, seconds = shrunk
+        report += f"\nshrunk: from {first} faults (as first found) to {last}, in {seconds:.1f}s"
     if html is not None:
         report += f"\nhtml report: {html}"
     (folder / "report.txt").write_text(report + "\n")
@@ -84,15 +94,21 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
         def on_example(scenario: Scenario, violation: Violation | None, name: str = name) -> None:
             events.put(("example", worker, name, scenario.duration_us + scenario.settle_us))
 
+        def on_shrink(scenario: Scenario, violation: Violation, name: str = name) -> None:
+            events.put(("shrinking", worker, name, violation.property, len(scenario.faults)))
+
+        # Shrinking a finding gets its own budget, also past the campaign's deadline: what
+        # a person reads is the reduced scenario, so it is worth the wait.
         result = hunt(name, bugs=bugs, max_examples=batch, seed=seed * 1_000_003 + worker * 10_007 + round_,
                       deadline_s=max(0.0, deadline - time.time()), on_example=on_example,
-                      shrink_budget_s=max(10.0, min(120.0, deadline - time.time())))
+                      on_shrink=on_shrink, shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2)
         if examples_left is not None:
             examples_left -= max(1, result.examples)
         if result.finding is not None:
             f = result.finding
             events.put(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
-                        f.violation.property, f.violation.message))
+                        f.violation.property, f.violation.message,
+                        (len(f.first_scenario.faults), len(f.scenario.faults), f.shrink_seconds)))
             done_suites.add(name)
     events.put(("done", worker))
 
@@ -119,15 +135,21 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     stats = {name: SuiteStats() for name in suites}
     failures: list[tuple[str, str, str]] = []
     reported: set[tuple[str, str]] = set()
+    found_after_s: dict[str, float] = {}
+    shrinking: dict[str, tuple[float, str, int]] = {}  # suite -> (since, property, faults)
     console = Console(stderr=True)
 
     def table() -> Table:
         t = Table(title=f"raftkv explore: {time.time() - start:5.0f}s elapsed, {workers} workers")
-        for col in ("suite", "examples", "simulated", "failures"):
-            t.add_column(col, justify="right" if col != "suite" else "left")
+        for col in ("suite", "examples", "simulated", "failures", "now"):
+            t.add_column(col, justify="left" if col in ("suite", "now") else "right")
+        now = time.time()
         for name, s in stats.items():
+            busy = shrinking.get(name)
+            status = (f"[yellow]shrinking {busy[1]} ({busy[2]} faults) for {now - busy[0]:.0f}s[/yellow]"
+                      if busy else "")
             t.add_row(name, str(s.examples), f"{s.simulated_us / 1e6:,.0f}s",
-                      f"[red]{s.failures}[/red]" if s.failures else "0")
+                      f"[red]{s.failures}[/red]" if s.failures else "0", status)
         return t
 
     running = workers
@@ -147,20 +169,26 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 _, _w, name, sim_us = event
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
+            elif event[0] == "shrinking":
+                _, _w, name, prop, faults = event
+                shrinking[name] = (time.time(), prop, faults)
             elif event[0] == "finding":
-                _, _w, name, scenario_json, prop, message = event
+                _, _w, name, scenario_json, prop, message, shrunk = event
+                shrinking.pop(name, None)
                 stats[name].failures += 1
                 if (name, prop) in reported:
                     continue  # another worker found the same property broken: saved once
                 reported.add((name, prop))
                 scenario = scenario_from_json(scenario_json)
                 folder = save_finding(out_dir, name, scenario, Violation(property=prop, message=message),
-                                      len(failures) + 1)
+                                      len(failures) + 1, shrunk=shrunk)
                 failures.append((name, prop, str(folder)))
+                found_after_s[str(folder)] = time.time() - start
             elif event[0] == "done":
                 running -= 1
             if live is not None:
                 live.update(table())
     for p in procs:
         p.join(timeout=5)
-    return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures)
+    return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures,
+                          found_after_s=found_after_s)

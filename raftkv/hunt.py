@@ -15,11 +15,11 @@ import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from raftkv.sim import Scenario, ScenarioError, Violation
-from raftkv.sim.scenario import validate
+from raftkv.reduce import reduce_scenario, scenario_size
+from raftkv.sim import Scenario, Violation
 from raftkv.suites import SUITES, Suite
 
-__all__ = ["Finding", "HuntResult", "hunt", "reduce_scenario", "scenario_size"]
+__all__ = ["Finding", "HuntResult", "hunt", "scenario_size"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +31,8 @@ class Finding:
     examples_to_first: int
     seconds_to_first: float
     shrink_seconds: float
+    # faults in the scenario hypothesis shrank, before the reduction that followed
+    faults_after_hypothesis: int
 
 
 @attrs.frozen(kw_only=True)
@@ -59,13 +61,16 @@ class _State:
 def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 100, seed: int = 0,
          deadline_s: float | None = None, shrink: bool = True, shrink_budget_s: float = 120.0,
          on_example: Callable[[Scenario, Violation | None], None] | None = None,
-         batch: int = 50) -> HuntResult:
+         on_shrink: Callable[[Scenario, Violation], None] | None = None,
+         batch: int = 50, min_reduce_s: float = 5.0, reduce_tries: int = 400) -> HuntResult:
     """Run ``suite`` until a failure is found and shrunk, or the budget is spent.
 
     Examples are generated in batches of ``batch`` (each a hypothesis run with its own
     seed derived from ``seed``), so a deadline is honoured between examples without
     disturbing hypothesis.  ``on_example`` is called after every generated example
-    (not during shrinking).
+    (not during shrinking); ``on_shrink`` once hypothesis has shrunk a failure, before the
+    reduction (:mod:`raftkv.reduce`) that follows, which gets what is left of
+    ``shrink_budget_s`` but at least ``min_reduce_s``, and at most ``reduce_tries`` runs.
     """
     suite = SUITES[suite] if isinstance(suite, str) else suite
     start = time.perf_counter()
@@ -118,62 +123,22 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
         if state.examples == before:
             break  # nothing ran (the strategy is exhausted or time is up)
     finding = None
-    if state.best is not None and state.first is not None and shrink:
-        left_s = shrink_budget_s - (time.perf_counter() - state.first_at)
-        state.best = reduce_scenario(suite, *state.best, budget_s=max(left_s, 0.0))
     if state.best is not None and state.first is not None:
+        after_hypothesis = len(state.best[0].faults)
+        if shrink:
+            if on_shrink is not None:
+                on_shrink(state.best[0], state.best[1])
+            left_s = shrink_budget_s - (time.perf_counter() - state.first_at)
+            reduction = reduce_scenario(suite, *state.best, budget_s=max(left_s, min_reduce_s),
+                                        max_tries=reduce_tries)
+            state.best = (reduction.scenario, reduction.violation)
         finding = Finding(suite=suite.name, scenario=state.best[0], violation=state.best[1],
                           first_scenario=state.first, examples_to_first=state.first_n,
                           seconds_to_first=state.first_at - start,
-                          shrink_seconds=time.perf_counter() - state.first_at)
+                          shrink_seconds=time.perf_counter() - state.first_at,
+                          faults_after_hypothesis=after_hypothesis)
     return HuntResult(suite=suite.name, examples=state.examples, simulated_us=state.simulated_us,
                       seconds=time.perf_counter() - start, finding=finding)
-
-
-def reduce_scenario(suite: Suite, scenario: Scenario, violation: Violation, *,
-                    budget_s: float) -> tuple[Scenario, Violation]:
-    """After hypothesis: cut the run short after the violation, then drop single faults
-    (last first), keeping each change only if the same property still breaks.
-
-    Hypothesis deletes whole episodes; this also drops a lone heal, restart or clock
-    step, and stops the run where the failure already shows.  Every try is a full run,
-    so it stops when ``budget_s`` is spent.
-    """
-    start = time.perf_counter()
-    best, best_violation = scenario, violation
-
-    def attempt(candidate: Scenario) -> bool:
-        nonlocal best, best_violation
-        try:
-            validate(candidate)
-        except ScenarioError:
-            return False
-        _result, again = suite.run(candidate)
-        if again is None or again.property != violation.property:
-            return False
-        best, best_violation = candidate, again
-        return True
-
-    def time_left() -> bool:
-        return time.perf_counter() - start < budget_s
-
-    at = violation.time_us
-    if at is not None and at + _CUT_MARGIN_US < best.duration_us and time_left():
-        cut = at + _CUT_MARGIN_US
-        attempt(attrs.evolve(best, duration_us=cut, faults=tuple(f for f in best.faults if f.at_us <= cut)))
-    i = len(best.faults) - 1
-    while i >= 0 and time_left():
-        faults = best.faults
-        attempt(attrs.evolve(best, faults=faults[:i] + faults[i + 1:]))
-        i = min(i - 1, len(best.faults) - 1)
-    return best, best_violation
-
-
-# The share of the shrink budget hypothesis gets; reduce_scenario gets the rest (at least).
-_HYPOTHESIS_SHARE = 0.6
-
-# How long a cut-short run goes on after the violation was seen (a clean end).
-_CUT_MARGIN_US = 500_000
 
 
 def _is_finding(exc: BaseException) -> bool:
@@ -184,6 +149,7 @@ def _is_finding(exc: BaseException) -> bool:
     return False
 
 
-def scenario_size(scenario: Scenario) -> tuple[int, int, int, int]:
-    """Smaller is simpler: fewer faults, members, clients, shorter."""
-    return (len(scenario.faults), scenario.cluster.members, scenario.workload.clients, scenario.duration_us)
+
+# The share of the shrink budget hypothesis gets; the reduction gets the rest (at least
+# ``min_reduce_s``).
+_HYPOTHESIS_SHARE = 0.4

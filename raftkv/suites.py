@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import attrs
 from hypothesis import strategies as st
 
-from raftkv.sim import NetworkSpec, RunResult, Scenario, Violation, run_scenario
+from raftkv.sim import RUN_STOPPING, NetworkSpec, RunResult, Scenario, Violation, run_scenario
 from raftkv.strategies import (
     EPISODE_LENGTHS_US,
     NEMESES,
@@ -56,8 +56,11 @@ class Suite:
 
 
 def judge(result: RunResult, properties: Sequence[str]) -> Violation | None:
+    """The first violation of one of ``properties``; a violation that stopped the run (Raft
+    safety, a broken invariant) counts whatever the properties: it cut the run short before
+    the checks those properties need, so the run can never count as a pass."""
     for violation in result.violations:
-        if violation.property.startswith(tuple(properties)):
+        if violation.property.startswith((*properties, *RUN_STOPPING)):
             return violation
     return None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raftkv.hunt import reduce_scenario
+from raftkv.reduce import reduce_scenario
 from raftkv.sim.scenario import ClusterSpec, Fault, Scenario, WorkloadSpec
 from raftkv.suites import SUITES
 
@@ -24,8 +24,11 @@ def test_reduce_keeps_only_what_the_failure_needs() -> None:
     suite = SUITES["raft_safety"]
     _result, violation = suite.run(NOISY)
     assert violation is not None and violation.time_us is not None
-    reduced, again = reduce_scenario(suite, NOISY, violation, budget_s=120)
+    reduction = reduce_scenario(suite, NOISY, violation, budget_s=120)
+    reduced, again = reduction.scenario, reduction.violation
     assert again.property == violation.property
+    assert (reduction.faults_before, reduction.faults_after) == (7, 1)
+    assert "from 7 to 1 faults" in reduction.describe()
     assert [f.kind for f in reduced.faults] == ["shape"]
     assert reduced.duration_us < violation.time_us + S
     # the reduced scenario replays to the same failure
@@ -37,5 +40,5 @@ def test_reduce_without_budget_changes_nothing() -> None:
     suite = SUITES["raft_safety"]
     _result, violation = suite.run(NOISY)
     assert violation is not None
-    reduced, again = reduce_scenario(suite, NOISY, violation, budget_s=0)
-    assert reduced == NOISY and again == violation
+    reduction = reduce_scenario(suite, NOISY, violation, budget_s=0)
+    assert reduction.scenario == NOISY and reduction.violation == violation and reduction.tries == 0

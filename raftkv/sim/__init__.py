@@ -9,7 +9,16 @@ from .disk import SimDisk
 from .faults import apply_fault, heal_everything
 from .generate import random_scenario
 from .network import Latency, NetworkModel, cuts_for_groups
-from .run import SYSTEM_BUILDERS, PropertyViolation, RunResult, System, Violation, run_scenario
+from .run import (
+    INVARIANT,
+    RUN_STOPPING,
+    SYSTEM_BUILDERS,
+    PropertyViolation,
+    RunResult,
+    System,
+    Violation,
+    run_scenario,
+)
 from .scenario import (
     FAULT_KINDS,
     ClusterSpec,
@@ -31,7 +40,7 @@ from .world import SimEnv, World, derive_rng
 
 __all__ = [
     "FAULT_KINDS", "SHAPES", "SYSTEM_BUILDERS", "ClusterSpec", "Fault", "Latency", "NetworkModel",
-    "NetworkSpec", "NodeClock", "PropertyViolation", "RunResult", "Scenario", "ScenarioError",
+    "INVARIANT", "NetworkSpec", "NodeClock", "PropertyViolation", "RUN_STOPPING", "RunResult", "Scenario", "ScenarioError",
     "SimDisk", "SimEnv", "System", "Trace", "TraceEvent", "Violation", "WorkloadSpec", "World",
     "apply_fault", "client_names", "cuts_for_groups", "derive_rng", "format_time_us",
     "heal_everything", "member_names", "random_scenario", "run_scenario", "scenario_from_json",

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import traceback
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
@@ -29,7 +31,7 @@ from .scenario import Fault, Scenario, scenario_to_token, validate
 from .trace import Trace, format_time_us
 from .world import World
 
-__all__ = ["SYSTEM_BUILDERS", "PropertyViolation", "RunResult", "System", "Violation", "run_scenario"]
+__all__ = ["INVARIANT", "RUN_STOPPING", "SYSTEM_BUILDERS", "PropertyViolation", "RunResult", "System", "Violation", "run_scenario"]
 
 
 class PropertyViolation(Exception):
@@ -152,6 +154,21 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+#: The property of an invariant asserted in the code (``assert``) that broke during a run.
+INVARIANT = "invariant"
+#: Violations that stop a run where they happen (before the post-run checks): every suite
+#: that ran the scenario fails on them, whatever properties it judges.
+RUN_STOPPING = ("raft.", "demo.", INVARIANT)
+
+
+def _assertion_report(exc: AssertionError) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = frames[-1] if frames else None
+    place = f" at {Path(where.filename).name}:{where.lineno} ({where.name})" if where else ""
+    text = str(exc) or "assertion failed"
+    return f"an invariant asserted in the code broke{place}: {text}"
+
+
 def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
                  check: bool = True, properties: Sequence[str] | None = None) -> RunResult:
     """Run ``scenario`` deterministically and check it; never raises on a violation.
@@ -194,6 +211,10 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
         except SafetyViolation as exc:
             prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
             violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
+        except AssertionError as exc:
+            # An invariant asserted in the code broke: a violation like any other, replayable.
+            violations.append(Violation(property=INVARIANT, message=_assertion_report(exc),
+                                        time_us=world.now_us))
         if check and not any(v.property != "liveness" for v in violations):
             violations.extend(system.check(properties))
         return RunResult(scenario=scenario, world=world, system=system, violations=violations,
