@@ -160,4 +160,10 @@ BUG_SUITES: dict[str, str] = {
     "conf_change_before_term_commit": "membership",
     "lease_no_extend_on_leader_change": "lease",
     "watch_resume_at_last_revision": "watch",
+    "heartbeat_commit_unmatched": "raft_safety",
+    "restart_skips_apply": "raft_churn",
+    "election_timeout_not_randomized": "liveness",
+    "compact_drops_latest": "linearizability",
+    "txn_compare_missing_key": "linearizability",
+    "client_retry_unknown_write": "linearizability",
 }
