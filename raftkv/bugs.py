@@ -119,6 +119,15 @@ _CATALOGUE = (
                   "baidu/braft #464",
     ),
     Bug(
+        name="stale_snapshot_install",
+        layer="raft",
+        summary="A follower installs every snapshot it is sent, even a duplicated or delayed "
+                "one older than its commit index: its state machine rolls back, yet it goes on "
+                "applying after its newer applied index.",
+        reference="etcd-io/raft restore() ('ignore old snapshot': index <= committed); Raft "
+                  "thesis, section 5.1 (InstallSnapshot receiver)",
+    ),
+    Bug(
         name="compact_drops_latest",
         layer="kv",
         summary="Compaction also removes the version each key held at the compaction revision, "

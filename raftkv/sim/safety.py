@@ -9,7 +9,8 @@ incrementally, on every ``raft.*`` record the members emit:
                           (by induction: two logs agreeing on an entry agree on the prefix);
 * state machine safety -- no two members apply different entries at one index;
 * apply order          -- each member applies every entry once, in index order, after its
-  snapshot (the one it restarted from or installed): no committed entry is skipped;
+  snapshot (the one it restarted from or installed): no committed entry is skipped, and
+  an installed snapshot never takes a member's state machine back;
 * leader completeness  -- every entry seen applied (so committed) is in the log of every
   later leader, at its index; since a restarted member rebuilds from its disk alone,
   this is also the check that committed entries survive crashes;
@@ -229,7 +230,13 @@ class SafetyChecker:
 
     def _on_snapshot(self, ev: TraceEvent) -> None:
         if ev.fields["how"] == "installed":
-            self.node_applied[ev.node] = ev.fields["index"]
+            index = ev.fields["index"]
+            before = self.node_applied.get(ev.node, 0)
+            if index < before:
+                self._fail("apply order", (ev.node,), None, index,
+                           f"{ev.node} installed a snapshot at index {index} after applying up to "
+                           f"{before}: its state machine went back")
+            self.node_applied[ev.node] = index
             self.node_last[ev.node] = ev.fields["index"]
             self._reset_log(ev.node, ev.fields["index"])
 
