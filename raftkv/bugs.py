@@ -102,6 +102,64 @@ _CATALOGUE = (
         summary="A reconnecting watch resumes at the last seen revision instead of the next one.",
         reference="etcd clientv3 watcher resume (WithRev(lastRev+1))",
     ),
+    Bug(
+        name="heartbeat_commit_unmatched",
+        layer="raft",
+        summary="A leader puts its whole commit index in heartbeats, not min(match, commit): a "
+                "follower still holding a deposed leader's stale entries commits and applies them.",
+        reference="etcd-io/raft sendHeartbeat (commit = min(pr.Match, committed)); "
+                  "atomix/copycat #265; scylladb/scylladb #9965",
+    ),
+    Bug(
+        name="restart_skips_apply",
+        layer="raft",
+        summary="A restarted member takes the durable commit index as already applied, though its "
+                "state machine was only restored from the last snapshot: the entries in between "
+                "are never applied there.",
+        reference="etcd issue #13766 (v3.5 data inconsistency: consistent index saved ahead of "
+                  "the applied state; postmortem etcd PR #13967)",
+    ),
+    Bug(
+        name="election_timeout_not_randomized",
+        layer="raft",
+        summary="Every member waits the same fixed election timeout, so members that lost the "
+                "leader together campaign together and split the vote, round after round.",
+        reference="Raft paper, section 5.2 (randomized election timeouts); goraft/raft #13; "
+                  "baidu/braft #464",
+    ),
+    Bug(
+        name="stale_snapshot_install",
+        layer="raft",
+        summary="A follower installs every snapshot it is sent, even a duplicated or delayed "
+                "one older than its commit index: its state machine rolls back, yet it goes on "
+                "applying after its newer applied index.",
+        reference="etcd-io/raft restore() ('ignore old snapshot': index <= committed); Raft "
+                  "thesis, section 5.1 (InstallSnapshot receiver)",
+    ),
+    Bug(
+        name="compact_drops_latest",
+        layer="kv",
+        summary="Compaction also removes the version each key held at the compaction revision, "
+                "so a key not written since then reads as absent.",
+        reference="etcd issue #17780 and PR #17815 (compaction removed a key's last revision); "
+                  "etcd issue #22376",
+    ),
+    Bug(
+        name="txn_compare_missing_key",
+        layer="kv",
+        summary="A txn compare on a key that does not exist always fails, instead of comparing "
+                "version/create/mod revision against zero (so create-if-absent never succeeds).",
+        reference="etcd issue #3920 and PR #3921 (compares on non-existent keys use a zero "
+                  "KeyValue); etcd issue #13035",
+    ),
+    Bug(
+        name="client_retry_unknown_write",
+        layer="client",
+        summary="The client re-sends a write (put, delete, txn) to another member when the first "
+                "one is slow or answers with a timeout, as if it had not been applied: it may be "
+                "applied twice, and the client reports the second outcome.",
+        reference="etcd PR #6691 (clientv3: do not retry on mutable operations); etcd issue #18424",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}

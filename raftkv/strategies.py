@@ -36,8 +36,8 @@ from raftkv.sim.scenario import (
 )
 from raftkv.sim.shapes import SHAPES
 
-__all__ = ["EPISODE_LENGTHS_US", "EXTRA_NEMESES", "MAX_DRIFT_PPM", "NEMESES", "cluster_specs", "fault_schedules",
-           "leader_leaving_scenarios",
+__all__ = ["EPISODE_LENGTHS_US", "EXTRA_NEMESES", "MAX_DRIFT_PPM", "NEMESES", "SNAPSHOT_INTERVALS", "cluster_specs",
+           "fault_schedules", "leader_leaving_scenarios",
            "scenarios", "workloads"]
 
 NEMESES = ("partition", "shape", "cut", "crash", "pause", "clock", "clock_jump", "network", "membership")
@@ -56,19 +56,25 @@ _DURATIONS = st.sampled_from((5, 10, 20)).map(lambda s: s * _SECOND)
 # drops the drift margin.
 MAX_DRIFT_PPM = 300_000
 
+# Snapshot intervals (entries) clusters are drawn with unless a suite asks for others.
+SNAPSHOT_INTERVALS = (200, 50, 20)
+
 
 def cluster_specs(members: int | st.SearchStrategy[int] = _ANY_SIZE,
                   read_only: Sequence[str] = ("safe",),
-                  check_quorum: st.SearchStrategy[bool] | None = None) -> st.SearchStrategy[ClusterSpec]:
+                  check_quorum: st.SearchStrategy[bool] | None = None,
+                  snapshot_intervals: Sequence[int] = SNAPSHOT_INTERVALS) -> st.SearchStrategy[ClusterSpec]:
     """Cluster shapes and Raft options; ``check_quorum`` is drawn half on, half off unless
-    a suite gives its own strategy for it (lease reads always get it: they need it)."""
+    a suite gives its own strategy for it (lease reads always get it: they need it);
+    ``snapshot_intervals``: the snapshot intervals (entries) drawn from, the first preferred."""
     sizes = st.just(members) if isinstance(members, int) else members
-    return _builds_cluster(sizes, read_only, check_quorum).map(
+    return _builds_cluster(sizes, read_only, check_quorum, snapshot_intervals).map(
         lambda c: attrs.evolve(c, check_quorum=True) if c.read_only == "lease" else c)
 
 
 def _builds_cluster(sizes: st.SearchStrategy[int], read_only: Sequence[str],
-                    check_quorum: st.SearchStrategy[bool] | None) -> st.SearchStrategy[ClusterSpec]:
+                    check_quorum: st.SearchStrategy[bool] | None,
+                    snapshot_intervals: Sequence[int]) -> st.SearchStrategy[ClusterSpec]:
     return st.builds(
         ClusterSpec,
         members=sizes,
@@ -77,7 +83,7 @@ def _builds_cluster(sizes: st.SearchStrategy[int], read_only: Sequence[str],
         check_quorum=st.booleans() if check_quorum is None else check_quorum,
         pre_vote=st.booleans(),
         read_only=st.sampled_from(tuple(read_only)),
-        snapshot_interval_entries=st.sampled_from((200, 50, 20)),
+        snapshot_interval_entries=st.sampled_from(tuple(snapshot_intervals)),
         max_entries_per_msg=st.sampled_from((64, 1, 4)),
     )
 
@@ -260,9 +266,10 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
               bugs: Sequence[str] = (), read_only: Sequence[str] = ("safe",),
               workload: st.SearchStrategy[WorkloadSpec] | None = None,
               network: st.SearchStrategy[NetworkSpec] | None = None,
-              check_quorum: st.SearchStrategy[bool] | None = None) -> Scenario:
+              check_quorum: st.SearchStrategy[bool] | None = None,
+              snapshot_intervals: Sequence[int] = SNAPSHOT_INTERVALS) -> Scenario:
     """A whole scenario: seed, cluster, faults, workload, run length."""
-    cluster = draw(cluster_specs(members, read_only, check_quorum))
+    cluster = draw(cluster_specs(members, read_only, check_quorum, snapshot_intervals))
     duration = duration_us if isinstance(duration_us, int) else draw(duration_us)
     faults = draw(fault_schedules(cluster.members, duration, max_episodes=max_episodes,
                                   min_episodes=min_episodes, nemeses=nemeses, lengths_us=lengths_us))

@@ -16,6 +16,7 @@ from raftkv.sim import RUN_STOPPING, NetworkSpec, RunResult, Scenario, Violation
 from raftkv.strategies import (
     EPISODE_LENGTHS_US,
     NEMESES,
+    SNAPSHOT_INTERVALS,
     leader_leaving_scenarios,
     scenarios,
     workloads,
@@ -79,11 +80,13 @@ def _kv(members: st.SearchStrategy[int], nemeses: Sequence[str] = NEMESES, *,
 def _raft(members: st.SearchStrategy[int], nemeses: Sequence[str], *, read_only: Sequence[str] = ("safe",),
           min_episodes: int = 1, max_episodes: int = 8, lengths_us: Sequence[int] = EPISODE_LENGTHS_US,
           durations: Sequence[int] = (5, 10),
-          networks: Sequence[NetworkSpec] = (NetworkSpec(),)) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
+          networks: Sequence[NetworkSpec] = (NetworkSpec(),),
+          snapshot_intervals: Sequence[int] = SNAPSHOT_INTERVALS) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
     def make(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
         return scenarios(system="raft", members=members, nemeses=nemeses, bugs=bugs, read_only=read_only,
                          min_episodes=min_episodes, max_episodes=max_episodes, lengths_us=lengths_us,
                          settle_us=3 * _SECOND, network=st.sampled_from(tuple(networks)),
+                         snapshot_intervals=snapshot_intervals,
                          duration_us=st.sampled_from(tuple(d * _SECOND for d in durations)),
                          workload=workloads(min_clients=2, max_clients=6))
     return make
@@ -112,6 +115,12 @@ _CHURN_LENGTHS_US = (200_000, 50_000, 100_000, 400_000, 800_000)
 # drift and jump clocks and partition around it.
 _LEASE_NEMESES = ("isolate_clock_back", "isolate_clock_back", "isolate_clock_back", "clock", "clock_jump",
                   "partition", "shape", "pause")
+# Snapshots: a member cut off or down for a while falls behind the compacted log within a
+# few entries, so the leader sends it snapshots; the links duplicate and delay messages,
+# so copies of a snapshot arrive late, after the member has moved past it.
+_SNAPSHOT_NEMESES = ("partition", "shape", "crash", "pause")
+_SNAPSHOT_NETWORKS = (NetworkSpec(duplicate=0.2, spike_prob=0.2, spike_us=100_000),
+                      NetworkSpec(duplicate=0.05, spike_prob=0.05, spike_us=300_000))
 # Slow links stretch elections, so more crashes land in the middle of one.
 _SLOW_NETWORK = NetworkSpec(min_latency_us=5_000, max_latency_us=30_000)
 
@@ -135,6 +144,11 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           strategy=_raft(st.integers(3, 5), _CHURN, min_episodes=4, max_episodes=16,
                          lengths_us=_CHURN_LENGTHS_US, durations=(10,),
                          networks=(NetworkSpec(), _SLOW_NETWORK))),
+    Suite(name="raft_snapshots", properties=("raft.", "linearizability"),
+          description="Raft safety while snapshots fly: snapshots every few entries, members cut "
+                      "off or down long enough to need one, links that duplicate and delay messages",
+          strategy=_raft(st.integers(3, 5), _SNAPSHOT_NEMESES, snapshot_intervals=(5, 10),
+                         networks=_SNAPSHOT_NETWORKS)),
     Suite(name="linearizability", properties=("raft.", "linearizability"),
           description="the KV client history is linearizable (etcd model, unknown outcomes allowed)",
           strategy=_kv(st.integers(3, 5), _PLAIN, read_only=("safe", "lease"))),
@@ -175,4 +189,11 @@ BUG_SUITES: dict[str, str] = {
     "leaving_leader_appends": "leader_leaving",
     "lease_no_extend_on_leader_change": "lease",
     "watch_resume_at_last_revision": "watch",
+    "heartbeat_commit_unmatched": "raft_safety",
+    "restart_skips_apply": "raft_churn",
+    "election_timeout_not_randomized": "liveness",
+    "stale_snapshot_install": "raft_snapshots",
+    "compact_drops_latest": "linearizability",
+    "txn_compare_missing_key": "linearizability",
+    "client_retry_unknown_write": "linearizability",
 }

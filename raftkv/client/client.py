@@ -9,8 +9,9 @@ is never reported as failed unless it certainly failed.
 
 The client finds the leader by following ``ErrNotLeader`` hints, and retries an
 attempt that certainly failed (not leader, no leader) until the operation's deadline;
-it never retries a write whose outcome is unknown.  Reads (which change nothing) are
-asked again on another member when one stays silent for a quarter of the timeout.
+it never retries a write whose outcome is unknown (the catalogued bug
+``client_retry_unknown_write`` does).  Reads (which change nothing) are asked again on
+another member when one stays silent for a quarter of the timeout.
 Concurrent operations of one client are recorded as processes ``<process>``,
 ``<process>/1``, ``<process>/2``... (one pending operation per history process).
 
@@ -109,6 +110,8 @@ TAG = "kvc"
 # requests without effects: retried on another member when one stays silent
 _IDEMPOTENT = (RangeRequest, StatusRequest, MemberListRequest, LeaseTimeToLiveRequest,
                LeaseLeasesRequest)
+# what the catalogued bug client_retry_unknown_write re-sends as if idempotent
+_KV_WRITES = (PutRequest, DeleteRangeRequest, TxnRequest)
 # requests only the leader answers successfully
 _LEADER_ONLY = (PutRequest, DeleteRangeRequest, TxnRequest, LeaseGrantRequest, LeaseRevokeRequest,
                 LeaseKeepAliveRequest, *MEMBER_REQUESTS)
@@ -277,6 +280,7 @@ class Client:
         self.recorder = recorder
         self.config = config or ClientConfig()
         self.bugs = bugs
+        self._retry_writes = "client_retry_unknown_write" in bugs
         self.leader = self.members[env.rng.randrange(len(self.members))]
         self._next_id = 0
         self._ops: dict[int, _Op] = {}
@@ -380,7 +384,8 @@ class Client:
         op.in_flight = True
         self._attempts[req_id] = op
         self.env.send(op.target, ClientRequest(req_id=req_id, request=op.request))
-        if isinstance(op.request, _IDEMPOTENT):
+        if isinstance(op.request, _IDEMPOTENT) or (self._retry_writes and isinstance(op.request, _KV_WRITES)):
+            # (BUG client_retry_unknown_write: writes are asked again too)
             # a read may be asked again elsewhere if this member stays silent
             self.env.set_timer(max(1, self.config.op_timeout_us // 4), (TAG, "attempt", req_id))
 
@@ -433,6 +438,12 @@ class Client:
             # balancer, go to another member next time.
             if self.leader == src:
                 self.leader = self._other_member(src)
+            if self._retry_writes and isinstance(op.request, _KV_WRITES):
+                # BUG client_retry_unknown_write: the write may still be applied, yet it is
+                # sent again elsewhere as if it certainly failed.
+                op.target = self._other_member(src)
+                self._send_attempt(op)
+                return
             self._finish(op, "unknown", None, err)
             return
         self._finish(op, "fail", None, err)

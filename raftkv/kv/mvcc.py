@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
+from ..bugs import NO_BUGS, BugSet
 from .errors import ErrCompacted, ErrFutureRev
 from .types import ALL_KEYS, Event, EventType, KeyValue
 
@@ -44,7 +45,8 @@ class KeyHistory:
 
 
 class MVCC:
-    def __init__(self) -> None:
+    def __init__(self, *, bugs: BugSet = NO_BUGS) -> None:
+        self._drop_latest = "compact_drops_latest" in bugs
         self.revision = 1
         self.compact_revision = 0
         self._index: dict[bytes, KeyHistory] = {}
@@ -190,7 +192,8 @@ class MVCC:
             i = bisect_right(h.revs, revision) - 1
             if i < 0:
                 continue
-            if h.kvs[i] is None:
+            if h.kvs[i] is None or self._drop_latest:
+                # (BUG compact_drops_latest: the newest version goes too when it is a value)
                 i += 1
             if i > 0:
                 del h.revs[:i]

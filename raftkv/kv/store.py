@@ -106,7 +106,7 @@ class KVStore:
             raise ValueError(f"max_txn_ops must be >= 1, got {max_txn_ops}")
         self.max_txn_ops = max_txn_ops
         self.bugs = bugs
-        self.mvcc = MVCC()
+        self.mvcc = MVCC(bugs=bugs)
         self.lessor = Lessor(min_ttl_s=min_ttl_s, expired_retry_us=expired_retry_us, bugs=bugs)
         self.watches = WatchHub(self.mvcc, max_events_per_response=max_events_per_response)
         self.applied_index = 0
@@ -300,7 +300,8 @@ class KVStore:
 
     def _plan(self, txn: TxnRequest) -> _Plan:
         mvcc = self.mvcc
-        ok = all(compare_holds(cmp, mvcc.range(cmp.key, cmp.range_end)) for cmp in txn.compare)
+        bugs = self.bugs
+        ok = all(compare_holds(cmp, mvcc.range(cmp.key, cmp.range_end), bugs) for cmp in txn.compare)
         plan = _Plan(ok, txn.success if ok else txn.failure)
         for i, op in enumerate(plan.ops):
             if isinstance(op, TxnRequest):

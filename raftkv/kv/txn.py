@@ -9,6 +9,7 @@ The server may call it before proposing; the store calls it again when applying.
 
 from __future__ import annotations
 
+from ..bugs import NO_BUGS, BugSet
 from .errors import ErrDuplicateKey, ErrEmptyKey, ErrInvalidRequest, ErrTooManyOps
 from .mvcc import in_range
 from .types import (
@@ -134,14 +135,15 @@ def _one_holds(cmp: Compare, kv: KeyValue) -> bool:
     return actual < operand  # type: ignore[operator]
 
 
-def compare_holds(cmp: Compare, kvs: list[KeyValue]) -> bool:
+def compare_holds(cmp: Compare, kvs: list[KeyValue], bugs: BugSet = NO_BUGS) -> bool:
     """etcd's applyCompare: ``kvs`` are the live keys the compare selects.
 
     No key: a VALUE compare fails; other targets compare against zeros.  A range
     holds only if the compare holds for every key in it.
     """
     if not kvs:
-        if cmp.target is CompareTarget.VALUE:
+        if cmp.target is CompareTarget.VALUE or "txn_compare_missing_key" in bugs:
+            # (BUG txn_compare_missing_key: every compare on a missing key fails)
             return False
         return _one_holds(cmp, _ZERO)
     return all(_one_holds(cmp, kv) for kv in kvs)

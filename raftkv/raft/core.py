@@ -80,6 +80,10 @@ class Raft:
         self.vote: str | None = hs.vote
         if hs.commit > self.log.committed:
             self.log.commit_to(min(hs.commit, self.log.last_index()))
+            if "restart_skips_apply" in config.bugs:
+                # BUG: the durable commit index taken as applied, though the state machine
+                # was restored from the snapshot only.
+                self.log.applied = self.log.committed
         self.lead: str | None = None
         self.role = Role.FOLLOWER
         self.msgs: list[Message] = []
@@ -151,8 +155,11 @@ class Raft:
         self.lead = None
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
-        self.randomized_election_timeout = self.config.election_timeout_ticks + self.rng.randrange(
-            self.config.election_timeout_ticks)
+        if "election_timeout_not_randomized" in self.bugs:
+            self.randomized_election_timeout = self.config.election_timeout_ticks
+        else:
+            self.randomized_election_timeout = self.config.election_timeout_ticks + self.rng.randrange(
+                self.config.election_timeout_ticks)
         self.votes = {}
         self.lead_transferee = None
         self.stepping_down = False
@@ -552,11 +559,14 @@ class Raft:
         self.hb_acks[self.id] = seq
         self.read_hb_needed = False
         commit = self.log.committed
+        unmatched = "heartbeat_commit_unmatched" in self.bugs
         for node, pr in self.prs.items():
             if node != self.id:
                 hb_commit = min(pr.match, commit)
+                # BUG heartbeat_commit_unmatched: the whole commit index, which the follower
+                # applies to whatever its log holds up to there.
                 self._send(Message(type=MT.HEARTBEAT, src=self.id, dst=node, term=self.term,
-                                   commit=hb_commit, context=seq))
+                                   commit=commit if unmatched else hb_commit, context=seq))
                 if (self.stepping_down and hb_commit >= self.step_down_index
                         and node not in self.step_down_sent and self.conf.is_voter(node)):
                     self.step_down_sent[node] = seq
@@ -739,9 +749,12 @@ class Raft:
         snap = m.snapshot
         assert snap is not None
         log = self.log
-        if snap.index <= log.committed:
-            pass
-        elif log.match_term(snap.index, snap.term):
+        # BUG stale_snapshot_install: every snapshot is installed, even a duplicated or
+        # delayed one older than what we have (the first two cases).
+        unchecked = "stale_snapshot_install" in self.bugs
+        if snap.index <= log.committed and not unchecked:
+            pass  # older than what we have (a duplicate or delayed snapshot): ignore it
+        elif log.match_term(snap.index, snap.term) and not unchecked:
             log.commit_to(snap.index)
         else:
             log.restore(snap)

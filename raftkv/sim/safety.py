@@ -8,6 +8,9 @@ incrementally, on every ``raft.*`` record the members emit:
 * log matching         -- an (index, term) pair always follows the same predecessor term
                           (by induction: two logs agreeing on an entry agree on the prefix);
 * state machine safety -- no two members apply different entries at one index;
+* apply order          -- each member applies every entry once, in index order, after its
+  snapshot (the one it restarted from or installed): no committed entry is skipped, and
+  an installed snapshot never takes a member's state machine back;
 * leader completeness  -- every entry seen applied (so committed) is in the log of every
   later leader, at its index; since a restarted member rebuilds from its disk alone,
   this is also the check that committed entries survive crashes;
@@ -61,6 +64,8 @@ class SafetyChecker:
         self.log_terms: dict[str, list[int]] = {}
         self.conf_indexes: dict[str, list[int]] = {}
         self.commits_checked = 0
+        # The last index each member applied (or restored from a snapshot).
+        self.node_applied: dict[str, int] = {}
         self._handlers: dict[str, Callable[[TraceEvent], None]] = {
             "raft.start": self._on_start,
             "raft.role": self._on_role,
@@ -97,6 +102,7 @@ class SafetyChecker:
         self.node_leader_term.pop(node, None)
         base = self.log_base.get(node, 0)
         snap = ev.fields.get("snapshot_index", 0)
+        self.node_applied[node] = snap
         if snap > base + len(self.log_terms.get(node, ())):
             self._reset_log(node, snap)
         else:
@@ -196,6 +202,13 @@ class SafetyChecker:
         f = ev.fields
         node = ev.node
         idx = f["first"]
+        before = self.node_applied.get(node)
+        if before is not None and idx != before + 1:
+            self._fail("apply order", (node,), f["term"], idx,
+                       f"{node} applied index {idx} next, but its state machine holds the entries "
+                       f"up to {before} only" + (f": entries {before + 1}..{idx - 1} were skipped"
+                                                 if idx > before + 1 else ": applied twice"))
+        self.node_applied[node] = idx + len(f["terms"]) - 1
         applied_term = self.applied_term
         bound = self.commit_term_bound
         term = f["term"]
@@ -217,6 +230,13 @@ class SafetyChecker:
 
     def _on_snapshot(self, ev: TraceEvent) -> None:
         if ev.fields["how"] == "installed":
+            index = ev.fields["index"]
+            before = self.node_applied.get(ev.node, 0)
+            if index < before:
+                self._fail("apply order", (ev.node,), None, index,
+                           f"{ev.node} installed a snapshot at index {index} after applying up to "
+                           f"{before}: its state machine went back")
+            self.node_applied[ev.node] = index
             self.node_last[ev.node] = ev.fields["index"]
             self._reset_log(ev.node, ev.fields["index"])
 
