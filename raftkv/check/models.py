@@ -107,6 +107,19 @@ def effects_hiding_unobserved_values(model: Model, ops: Sequence[Operation],
     return out
 
 
+def _first_unwritten(ops: Sequence[Operation], producible: set[Any], initial: Any,
+                     is_read: Callable[[Operation], bool],
+                     skip: Callable[[Any], bool] = lambda v: False) -> tuple[Operation, str] | None:
+    try:
+        for op in ops:
+            if op.outcome == "ok" and is_read(op) and not skip(op.value) and op.value not in producible:
+                return op, (f"{op.describe()}: no operation on this key writes "
+                            f"{to_json(op.value)!r}, and the initial value is {to_json(initial)!r}")
+    except TypeError:  # an unhashable value: leave it to the search
+        return None
+    return None
+
+
 class Model:
     """Base class.  Subclasses define ``step_fn``."""
 
@@ -162,6 +175,13 @@ class Model:
 
     def step(self, state: Any, op: Operation) -> Any:
         return self.step_fn(op)(state)
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        """A completed read among one partition's ``ops`` returning a value that no
+        operation of the partition could have produced (nor the initial state holds),
+        with the reason; None if there is none or the model cannot tell.  Such a
+        history is refuted without search."""
+        return None
 
     def show_state(self, state: Any) -> Any:
         """A JSON-ready rendering of a state."""
@@ -220,6 +240,14 @@ class RegisterModel(Model):
 
     def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
         return effects_hiding_unobserved_values(self, ops, _register_observed, _register_written)
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        try:
+            producible = {self.initial} | {_register_written(op) for op in ops if op.f not in READ_F}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, self.initial, lambda op: op.f in READ_F,
+                                lambda v: v is None and self.nil_read_is_unknown)
 
     def _read(self, op: Operation) -> StepFn:
         v = op.value
@@ -298,6 +326,17 @@ class KVModel(Model):
     def read_only(self, op: Operation) -> bool:
         return (op.f in READ_F or (op.f == "cas" and op.outcome == "ok" and op.succeeded is False)
                 or (op.f == "delete" and op.outcome == "ok" and op.deleted == 0))
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        # Values built by appends are left to the search unless no append touches the key.
+        if any(op.f == "append" for op in ops):
+            return None
+        try:
+            producible = {self.initial, None} | {
+                _pair(op)[1] if op.f == "cas" else op.value for op in ops if op.f in WRITE_F | {"cas"}}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, self.initial, lambda op: op.f in READ_F)
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
@@ -390,6 +429,13 @@ class EtcdModel(Model):
 
     def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
         return effects_hiding_unobserved_values(self, ops, _etcd_observed, _register_written)
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        try:
+            producible = {None} | {_register_written(op) for op in ops if op.f != "get"}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, None, lambda op: op.f == "get")
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
