@@ -74,6 +74,7 @@ class KeyResult:
     configurations: int = 0
     refuted: bool = False  # refuted without search: a read of a value nothing wrote
     unexplained: bool = False  # fail proven, but the budget ran out explaining it
+    search_s: float = 0.0  # time spent searching this key
 
     @property
     def linearized_ops(self) -> int:
@@ -414,22 +415,26 @@ class KeyTask:
                     return self.exhausted()
                 t = now
         except StopIteration as stop:
+            self.budget.spend(0, clock() - t)
             res: KeyResult = stop.value
-            return res
+            return attrs.evolve(res, search_s=self.budget.used_s)
         return None
 
     def exhausted(self) -> KeyResult:
         if self.proven:  # not linearizable; the explaining search ran out
             return attrs.evolve(self.proven[0], steps=self.budget.steps, linearization=(),
-                                blocked_op=None, blocked_reasons=(), unexplained=True)
+                                blocked_op=None, blocked_reasons=(), unexplained=True,
+                                search_s=self.budget.used_s)
         return KeyResult(key=self.key, verdict="unknown", op_ids=self.op_ids, linearization=(),
-                         steps=self.budget.steps)
+                         steps=self.budget.steps, search_s=self.budget.used_s)
 
 
 def key_tasks(group: int, operations: Sequence[Operation], model: Model, *,
               timeout_s: float | None = None, max_steps: int | None = None) -> list[KeyTask]:
     """One task per key (partition) of a history's operations that ``model`` checks."""
     checked = sorted((op for op in operations if model.relevant(op)), key=lambda op: op.invoke_index)
+    for op in checked:
+        model.step_fn(op)  # an operation the model does not understand: ModelError now
     return [KeyTask(group=group, key=key, ops=ops, model=model, timeout_s=timeout_s, max_steps=max_steps)
             for key, ops in _partition(checked, model)]
 
