@@ -17,8 +17,8 @@ from raftkv.check import (
     read_history,
 )
 from raftkv.check.cli import main
-from raftkv.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.check.edn import parse_edn
+from raftkv.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 
 
 def _sample() -> HistoryBuilder:
