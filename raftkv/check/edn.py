@@ -188,30 +188,36 @@ def _simple(tok: str) -> Any:
     return tok[1:-1] if tok[0] == '"' else _atom(tok)
 
 
-def _flat_line(line: str) -> EdnMap | None:
+_MISS = object()
+
+
+def _flat_line(line: str, cache: dict[str, Any]) -> dict[str, Any] | None:
     """A line holding one flat map of simple values (the usual Jepsen history line),
-    read by two regular expressions; None: anything else (the general reader decides)."""
+    read by two regular expressions; None: anything else (the general reader decides).
+    ``cache`` maps value texts already read to their values."""
     if _FLAT_MAP.fullmatch(line) is None:
         return None
-    pairs = []
+    out = {}
     for k, v in _FLAT_PAIR.findall(line):
-        if v[0] == "[":
-            pairs.append((k, tuple(_simple(x) for x in _SIMPLE_RE.findall(v))))
-        else:
-            pairs.append((k, _simple(v)))
-    return EdnMap(sorted(pairs, key=lambda kv: _map_key(kv[0])))
+        x = cache.get(v, _MISS)
+        if x is _MISS:
+            x = tuple(_simple(t) for t in _SIMPLE_RE.findall(v)) if v[0] == "[" else _simple(v)
+            cache[v] = x
+        out[k] = x
+    return out
 
 
 def _forms(text: str, name: str) -> list[tuple[str, Any]]:
-    """(where, form) for each top-level form; a single top-level collection of
-    maps is unwrapped."""
+    """(where, form) for each top-level form (a flat line's map as a dict of plain
+    values); a single top-level collection of maps is unwrapped."""
     out: list[tuple[str, Any]] = []
     fast = True
+    cache: dict[str, Any] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line[0] == ";":
             continue
-        m = _flat_line(line)
+        m = _flat_line(line, cache)
         if m is None:
             fast = False
             break
@@ -243,9 +249,12 @@ def parse_edn(text: str, name: str = "history", *, independent: bool | None = No
     """Parse an EDN history; ``independent`` None detects ``[k v]`` values."""
     converted = []
     for where, form in _forms(text, name):
-        if not isinstance(form, EdnMap):
+        if isinstance(form, dict):
+            m = form
+        elif isinstance(form, EdnMap):
+            m = {str(k): v for k, v in form}
+        else:
             raise HistoryFormatError(f"{where}: not an operation map: {str(form)[:60]}")
-        m = {str(k): v for k, v in form}
         proc = m.get("process")
         if isinstance(proc, bool) or not isinstance(proc, int):
             continue  # nemesis and other non-client processes

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import attrs
 
 from .history import History, Operation
-from .models import INCONSISTENT, Model
+from .models import INCONSISTENT, NO_TARGET, Model
 
 __all__ = [
     "Budget",
@@ -212,6 +212,26 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model,
             if q != END:
                 prv[q] = e
 
+    # Look-ahead (models with Model.horizon): after a state change, the next completed
+    # read that must come later has to stay reachable from the new state by the operations
+    # that may come in between.
+    horizon = model.horizon(ops)
+
+    def viable(i: int, new: Any) -> bool:
+        assert horizon is not None
+        resets, targets, reachable = horizon
+        e = nxt[0]
+        while e != END:
+            if e <= n:
+                if e - 1 != i and resets[e - 1]:
+                    return True
+            else:
+                j = e - n - 1
+                if j != i and targets[j] is not NO_TARGET:
+                    return reachable(new, targets[j])
+            e = nxt[e]
+        return True
+
     def candidates() -> tuple[list[int], int | None]:
         # applicable read-only operations are always safe to take first
         reads: list[int] = []
@@ -267,6 +287,8 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model,
                 continue  # its earlier twin goes first
             new = fns[i](state)
             if new is INCONSISTENT:
+                continue
+            if horizon is not None and not pure[i] and not viable(i, new):
                 continue
             if just_in_time and is_info[i]:
                 if waiting is None:
