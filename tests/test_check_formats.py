@@ -16,9 +16,8 @@ from raftkv.check import (
     WatchEvent,
     read_history,
 )
-from raftkv.check.cli import main
+from raftkv.check.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, main
 from raftkv.check.edn import parse_edn
-from raftkv.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 
 
 def _sample() -> HistoryBuilder:

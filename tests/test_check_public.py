@@ -14,10 +14,9 @@ import pytest
 from history_helpers import hard_history
 
 from raftkv.check import HistoryEvent, RegisterModel, check_linearizable, make_history
-from raftkv.check.cli import main, worst_exit
+from raftkv.check.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, main, worst_exit
 from raftkv.check.edn import parse_edn
 from raftkv.check.jepsenlog import parse_jepsen_log
-from raftkv.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -12,14 +12,16 @@ import json
 import sys
 from typing import Any, TextIO
 
-from raftkv.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
-
 from .formats import FORMATS, load_history
 from .history import History, HistoryFormatError
 from .linearizability import LinearizabilityResult, key_tasks, result_of
 from .models import MODELS, CASRegisterModel, EtcdModel, KVModel, Model, ModelError, RegisterModel
 
-__all__ = ["build_parser", "load_history", "main", "pick_model", "worst_exit"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_VIOLATION", "build_parser", "load_history",
+           "main", "pick_model", "worst_exit"]
+
+# The same names and values as raftkv.cli's (raftkv.check may not import raftkv.cli).
+EXIT_OK, EXIT_VIOLATION, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 
 _ETCD_F = frozenset({"stale_get", "delete", "txn", "lease_grant", "lease_keepalive", "lease_revoke",
                      "compact"})
