@@ -203,13 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from raftkv.sim import ScenarioError
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "check":
+    if argv and argv[0] == "check":  # before importing the simulator: check starts fast
         from raftkv.check.cli import main as check_main
 
         return check_main(argv[1:])
+    from raftkv.sim import ScenarioError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}

@@ -16,7 +16,7 @@ from raftkv.check import (
     WatchEvent,
     read_history,
 )
-from raftkv.check.cli import main
+from raftkv.check.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, main
 from raftkv.check.edn import parse_edn
 
 
@@ -146,47 +146,47 @@ def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
     good = tmp_path / "good.edn"
     good.write_text(EDN_LINES)
     code, out, _ = run([str(good)])
-    assert code == 0 and out.startswith("ok:") and "cas-register" in out
+    assert code == EXIT_OK and out.startswith("ok:") and "cas-register" in out
 
     bad = tmp_path / "bad.edn"
     bad.write_text(EDN_LINES + "{:process 9 :type :invoke :f :read :value nil}\n"
                    "{:process 9 :type :ok :f :read :value 3}\n")
     code, out, _ = run([str(bad), "--model", "cas-register"])
-    assert code == 1 and out.startswith("fail:") and "cannot place" in out
+    assert code == EXIT_VIOLATION and out.startswith("fail:") and "cannot place" in out
 
     code, _, err = run([str(tmp_path / "missing.jsonl")])
-    assert code == 3 and err.count("\n") == 1 and "cannot read" in err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "cannot read" in err
 
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"type": "ok", "process": 1, "f": "read"}\n')
     code, _, err = run([str(junk)])
-    assert code == 3 and "no pending invocation" in err
+    assert code == EXIT_BAD_INPUT and "no pending invocation" in err
 
     code, _, err = run([str(good), "--model", "nonsense"])
-    assert code == 3
+    assert code == EXIT_BAD_INPUT
 
     code, _, err = run([str(good), "--lease-drift-ppm", "1000000"])
-    assert code == 3 and err.count("\n") == 1 and "--lease-drift-ppm" in err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "--lease-drift-ppm" in err
     code, _, err = run([str(good), "--lease-grace-ms", "-1"])
-    assert code == 3 and "--lease-grace-ms" in err
+    assert code == EXIT_BAD_INPUT and "--lease-grace-ms" in err
 
 
 def test_cli_unknown_on_budget(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "hard.jsonl"
     hard_history().write(path)
-    assert run([str(path), "--max-steps", "200"])[0] == 2
-    assert run([str(path), "--timeout", "0"])[0] == 2
-    assert run([str(path)])[0] == 1
+    assert run([str(path), "--max-steps", "200"])[0] == EXIT_UNKNOWN
+    assert run([str(path), "--timeout", "0"])[0] == EXIT_UNKNOWN
+    assert run([str(path)])[0] == EXIT_VIOLATION
 
 
 def test_cli_initial_and_nil_reads(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "h.edn"
     path.write_text("{:process 0 :type :invoke :f :read :value nil}\n{:process 0 :type :ok :f :read :value 0}\n"
                     "{:process 0 :type :invoke :f :read :value nil}\n{:process 0 :type :ok :f :read :value nil}\n")
-    assert run([str(path), "--model", "register"])[0] == 1  # 0 was never written
-    assert run([str(path), "--model", "register", "--initial", "0"])[0] == 0  # nil read = unknown (knossos)
-    assert run([str(path), "--model", "register", "--initial", "0", "--nil-reads", "value"])[0] == 1
-    assert run([str(path), "--model", "register", "--initial", "0", "--format", "jsonl"])[0] == 3
+    assert run([str(path), "--model", "register"])[0] == EXIT_VIOLATION  # 0 was never written
+    assert run([str(path), "--model", "register", "--initial", "0"])[0] == EXIT_OK  # nil read = unknown (knossos)
+    assert run([str(path), "--model", "register", "--initial", "0", "--nil-reads", "value"])[0] == EXIT_VIOLATION
+    assert run([str(path), "--model", "register", "--initial", "0", "--format", "jsonl"])[0] == EXIT_BAD_INPUT
 
 
 def test_cli_etcd_runs_watch_checks(tmp_path: pathlib.Path) -> None:
@@ -194,14 +194,14 @@ def test_cli_etcd_runs_watch_checks(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "h.jsonl"
     b.write(path)
     code, out, _ = run([str(path)])
-    assert code == 0, out
+    assert code == EXIT_OK, out
     assert "model etcd" in out
     b.watch_response(2, "w1", 3, [WatchEvent(type="PUT", key="k", value="b", create_revision=2,
                                              mod_revision=3, version=2)])
     b.write(path)
     code, out, _ = run([str(path)])
-    assert code == 1 and "[unique]" in out
-    assert run([str(path), "--no-watch"])[0] == 0
+    assert code == EXIT_VIOLATION and "[unique]" in out
+    assert run([str(path), "--no-watch"])[0] == EXIT_OK
 
 
 def test_documented_examples_check(tmp_path: pathlib.Path) -> None:
@@ -211,6 +211,6 @@ def test_documented_examples_check(tmp_path: pathlib.Path) -> None:
     (tmp_path / "a.jsonl").write_text(jsonl)
     (tmp_path / "b.edn").write_text(edn)
     code, out, _ = run([str(tmp_path / "a.jsonl")])
-    assert code == 0 and "model etcd" in out
+    assert code == EXIT_OK and "model etcd" in out
     code, out, _ = run([str(tmp_path / "b.edn")])
-    assert code == 0 and "model cas-register" in out
+    assert code == EXIT_OK and "model cas-register" in out

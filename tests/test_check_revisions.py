@@ -97,7 +97,7 @@ def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[
     import io
 
     from raftkv.check import write_jsonl
-    from raftkv.check.cli import EXIT_FAIL, main
+    from raftkv.check.cli import EXIT_VIOLATION, main
 
     b = HistoryBuilder()
     b.invoke(0, "put", "k1", "a")
@@ -107,7 +107,7 @@ def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[
     path = tmp_path / "h.jsonl"
     write_jsonl(b.history().records, path)
     out = io.StringIO()
-    assert main([str(path)], stdout=out, stderr=io.StringIO()) == EXIT_FAIL
+    assert main([str(path)], stdout=out, stderr=io.StringIO()) == EXIT_VIOLATION
     text = out.getvalue()
     assert text.startswith("ok:") and "[revision_order]" in text
 

@@ -4,43 +4,94 @@ Depends on the history format only (``raftkv.check.history``); usable on histori
 of systems other than raftkv.
 """
 
-from .builder import HistoryBuilder
-from .history import (
-    History,
-    HistoryEvent,
-    HistoryFormatError,
-    KeyValue,
-    Operation,
-    WatchEvent,
-    WatchOpen,
-    WatchResponse,
-    make_history,
-    read_history,
-    write_jsonl,
-)
-from .lease import check_leases
-from .linearizability import (
-    Budget,
-    KeyResult,
-    LinearizabilityResult,
-    Step,
-    check_linearizable,
-    check_operations,
-)
-from .models import (
-    INCONSISTENT,
-    MODELS,
-    CASRegisterModel,
-    EtcdModel,
-    KVModel,
-    Model,
-    ModelError,
-    RegisterModel,
-)
-from .report import render_html
-from .revisions import check_revision_order
-from .violation import Violation
-from .watch import check_watches
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .builder import HistoryBuilder
+    from .history import (
+        History,
+        HistoryEvent,
+        HistoryFormatError,
+        KeyValue,
+        Operation,
+        WatchEvent,
+        WatchOpen,
+        WatchResponse,
+        make_history,
+        read_history,
+        write_jsonl,
+    )
+    from .lease import check_leases
+    from .linearizability import (
+        Budget,
+        KeyResult,
+        LinearizabilityResult,
+        Step,
+        check_linearizable,
+        check_operations,
+    )
+    from .models import (
+        INCONSISTENT,
+        MODELS,
+        CASRegisterModel,
+        EtcdModel,
+        KVModel,
+        Model,
+        ModelError,
+        RegisterModel,
+    )
+    from .report import render_html
+    from .revisions import check_revision_order
+    from .violation import Violation
+    from .watch import check_watches
+
+# Names load on first use (PEP 562), so that ``raftkv check`` imports only what it needs.
+_WHERE = {
+    "Budget": "linearizability",
+    "CASRegisterModel": "models",
+    "EtcdModel": "models",
+    "History": "history",
+    "HistoryBuilder": "builder",
+    "HistoryEvent": "history",
+    "HistoryFormatError": "history",
+    "INCONSISTENT": "models",
+    "KVModel": "models",
+    "KeyResult": "linearizability",
+    "KeyValue": "history",
+    "LinearizabilityResult": "linearizability",
+    "MODELS": "models",
+    "Model": "models",
+    "ModelError": "models",
+    "Operation": "history",
+    "RegisterModel": "models",
+    "Step": "linearizability",
+    "Violation": "violation",
+    "WatchEvent": "history",
+    "WatchOpen": "history",
+    "WatchResponse": "history",
+    "check_leases": "lease",
+    "check_linearizable": "linearizability",
+    "check_operations": "linearizability",
+    "check_revision_order": "revisions",
+    "check_watches": "watch",
+    "make_history": "history",
+    "read_history": "history",
+    "render_html": "report",
+    "write_jsonl": "history",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "INCONSISTENT",

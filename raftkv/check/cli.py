@@ -1,55 +1,69 @@
-"""``raftkv check FILE``: check a history from the command line.
+"""``raftkv check FILE...``: check histories from the command line.
 
-Exit status: 0 linearizable (and no revision-order, watch or lease violation), 1 not
-linearizable or a violation, 2 unknown (the time budget ran out), 3 unreadable input (one-line reason).
+One verdict line per file (and, with several files, a summary); the exit status is the
+worst verdict: a violation, then bad input, then unknown, then ok.  Start-up is kept
+small: the watch/lease/revision checkers and the HTML report load only when needed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
 from typing import Any, TextIO
 
-from .edn import looks_like_edn, parse_edn
-from .history import History, HistoryFormatError, make_history, read_jsonl
-from .lease import check_leases
-from .linearizability import check_linearizable
+from .formats import FORMATS, load_history
+from .history import History, HistoryFormatError
+from .linearizability import LinearizabilityResult, key_tasks, result_of
 from .models import MODELS, CASRegisterModel, EtcdModel, KVModel, Model, ModelError, RegisterModel
-from .report import render_html
-from .revisions import check_revision_order
-from .watch import check_watches
 
-__all__ = ["build_parser", "load_history", "main", "pick_model"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_VIOLATION", "build_parser", "load_history",
+           "main", "pick_model", "worst_exit"]
 
-EXIT_OK, EXIT_FAIL, EXIT_UNKNOWN, EXIT_UNREADABLE = 0, 1, 2, 3
+# The same names and values as raftkv.cli's (raftkv.check may not import raftkv.cli).
+EXIT_OK, EXIT_VIOLATION, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
+
 _ETCD_F = frozenset({"stale_get", "delete", "txn", "lease_grant", "lease_keepalive", "lease_revoke",
                      "compact"})
+# worst first: what `raftkv check` exits with when files differ
+_SEVERITY = (EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_OK)
+
+
+def worst_exit(codes: list[int]) -> int:
+    """The exit status of several files: the worst of their statuses."""
+    return min(codes, key=_SEVERITY.index, default=EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="raftkv check",
-        description="Check a history for linearizability (and etcd watch/lease guarantees).",
-        epilog="Exit status: 0 linearizable, 1 not linearizable (or a watch/lease violation), "
-               "2 unknown (budget exhausted), 3 unreadable input.")
-    p.add_argument("file", help="history file (raftkv JSON lines or Jepsen EDN)")
+        description="Check histories for linearizability (and etcd revision order, watch and lease "
+                    "guarantees). Keys are checked in parallel, each under its own budget; the first "
+                    "key that fails decides its history.",
+        epilog=f"Exit status: {EXIT_OK} linearizable, {EXIT_VIOLATION} not linearizable (or a "
+               f"watch/lease violation), {EXIT_BAD_INPUT} bad input or usage, {EXIT_UNKNOWN} unknown "
+               "(budget exhausted). With several files: the worst of these (violation, bad input, "
+               "unknown, ok).")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="history files (raftkv JSON lines, Jepsen EDN, or Jepsen log lines)")
     p.add_argument("--model", choices=[*sorted(MODELS), "auto"], default="auto",
-                   help="model to check against (default: guessed from the operations)")
-    p.add_argument("--format", choices=["auto", "jsonl", "edn"], default="auto", dest="fmt",
+                   help="model to check against (default: guessed from each file's operations)")
+    p.add_argument("--format", choices=FORMATS, default="auto", dest="fmt",
                    help="input format (default: detected from the content)")
-    p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
+    p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report (one FILE only)")
     p.add_argument("--timeout", type=float, metavar="S", default=None,
-                   help="time budget in seconds; when it runs out the verdict is 'unknown'")
+                   help="search time per key in seconds (every search, the one explaining a failure "
+                        "too); when it runs out the key's verdict is 'unknown'")
     p.add_argument("--max-steps", type=int, metavar="N", default=None,
-                   help="search-step budget (deterministic alternative to --timeout)")
+                   help="search steps per key (deterministic alternative to --timeout)")
+    p.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="processes to check keys in (default: all cores); verdicts do not depend on it")
     p.add_argument("--initial", metavar="VALUE", default=None,
-                   help="initial value of the register/kv models, as JSON (e.g. 0, \"a\", null); "
+                   help="initial value of the register/kv models, as JSON (e.g. 0, \"a\", '\"\"', null); "
                         "text that is not JSON is taken as a string")
     p.add_argument("--nil-reads", choices=["value", "unknown"], default=None,
                    help="a read returning null/nil: a real value, or 'unknown' (knossos); "
-                        "default: unknown for EDN input, value for JSON lines")
+                        "default: unknown for EDN input, value for JSON lines and Jepsen logs")
     p.add_argument("--independent", choices=["auto", "yes", "no"], default="auto",
                    help="EDN: values are Jepsen independent [key value] tuples (default: detect)")
     p.add_argument("--no-watch", action="store_true", help="skip the watch guarantees")
@@ -59,28 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-drift-ppm", type=int, default=0,
                    help="how fast or slow the leader's clock may run, in parts per million: "
                         "lease TTLs stretch or shrink by that much (default 0)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict lines")
     return p
-
-
-def load_history(path: str, fmt: str = "auto", independent: bool | None = None) -> tuple[History, str]:
-    """Read ``path``; return the history and the format used."""
-    p = pathlib.Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HistoryFormatError(f"{p}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise HistoryFormatError(f"{p}: not UTF-8 text") from None
-    if fmt == "auto":
-        fmt = "edn" if looks_like_edn(text) else "jsonl"
-    if fmt == "edn":
-        hist = parse_edn(text, p.name, independent=independent)
-    else:
-        hist = make_history(read_jsonl(text.splitlines(), p.name))
-    if not hist.records:
-        raise HistoryFormatError(f"{p}: no history records")
-    return hist, fmt
 
 
 def _initial(text: str | None) -> Any:
@@ -89,7 +83,7 @@ def _initial(text: str | None) -> Any:
     try:
         from .history import freeze
         return freeze(json.loads(text))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return text
 
 
@@ -114,49 +108,127 @@ def pick_model(history: History, name: str, *, initial: Any = None, nil_unknown:
     return EtcdModel()
 
 
-def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (argparse would exit 2 = "unknown")
-        return EXIT_OK if exc.code in (0, None) else EXIT_UNREADABLE
-    if args.lease_grace_ms < 0 or not 0 <= args.lease_drift_ppm < 1_000_000:
-        print(f"raftkv check: --lease-grace-ms must be >= 0 (got {args.lease_grace_ms}) and "
-              f"--lease-drift-ppm in [0, 1000000) (got {args.lease_drift_ppm})", file=err)
-        return EXIT_UNREADABLE
-    independent = {"auto": None, "yes": True, "no": False}[args.independent]
-    try:
-        history, fmt = load_history(args.file, args.fmt, independent)
-        nil_unknown = (args.nil_reads or ("unknown" if fmt == "edn" else "value")) == "unknown"
-        model = pick_model(history, args.model, initial=_initial(args.initial), nil_unknown=nil_unknown)
-        result = check_linearizable(history, model, timeout_s=args.timeout, max_steps=args.max_steps)
-    except (HistoryFormatError, ModelError) as exc:
-        print(f"raftkv check: unreadable input: {exc}", file=err)
-        return EXIT_UNREADABLE
-    violations = []
-    if isinstance(model, EtcdModel):
-        violations.extend(check_revision_order(history))
-        if not args.no_watch:
-            violations.extend(check_watches(history))
-        if not args.no_lease:
-            violations.extend(check_leases(history, expiry_grace_us=args.lease_grace_ms * 1000,
-                                           clock_drift_ppm=args.lease_drift_ppm))
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.lease_grace_ms < 0:
+        return f"--lease-grace-ms must be >= 0 (got {args.lease_grace_ms})"
+    if not 0 <= args.lease_drift_ppm < 1_000_000:
+        return f"--lease-drift-ppm must be in [0, 1000000) (got {args.lease_drift_ppm})"
+    if args.timeout is not None and not args.timeout >= 0:
+        return f"--timeout must be a number of seconds >= 0 (got {args.timeout})"
+    if args.max_steps is not None and args.max_steps < 1:
+        return f"--max-steps must be >= 1 (got {args.max_steps})"
+    if args.workers is not None and args.workers < 1:
+        return f"--workers must be >= 1 (got {args.workers})"
+    if args.html and len(args.files) > 1:
+        return f"--html writes the report of one FILE (got {len(args.files)} files)"
+    return None
+
+
+class _Loaded:
+    def __init__(self, path: str, history: History, model: Model) -> None:
+        self.path = path
+        self.history = history
+        self.model = model
+
+
+def _load(path: str, args: argparse.Namespace, independent: bool | None) -> _Loaded:
+    history, fmt = load_history(path, args.fmt, independent)
+    nil_unknown = (args.nil_reads or ("unknown" if fmt == "edn" else "value")) == "unknown"
+    model = pick_model(history, args.model, initial=_initial(args.initial), nil_unknown=nil_unknown)
+    return _Loaded(path, history, model)
+
+
+def _other_violations(loaded: _Loaded, args: argparse.Namespace) -> list[Any]:
+    if not isinstance(loaded.model, EtcdModel):
+        return []
+    from .revisions import check_revision_order
+
+    violations: list[Any] = list(check_revision_order(loaded.history))
+    if not args.no_watch:
+        from .watch import check_watches
+
+        violations.extend(check_watches(loaded.history))
+    if not args.no_lease:
+        from .lease import check_leases
+
+        violations.extend(check_leases(loaded.history, expiry_grace_us=args.lease_grace_ms * 1000,
+                                       clock_drift_ppm=args.lease_drift_ppm))
+    return violations
+
+
+def _report(loaded: _Loaded, result: LinearizabilityResult, args: argparse.Namespace, prefix: str,
+            out: TextIO) -> int:
+    violations = _other_violations(loaded, args)
     n_ops = len(result.operations) - len(result.excluded)
-    print(f"{result.verdict}: {n_ops} operations, {len(result.per_key)} key(s), model {model.name}, "
-          f"{result.steps} steps, {result.elapsed_s:.3f} s"
+    checked = "" if len(result.per_key) == result.keys else f" ({len(result.per_key)} checked)"
+    print(f"{prefix}{result.verdict}: {n_ops} operations, {result.keys} key(s){checked}, model "
+          f"{loaded.model.name}, {result.steps} steps, {result.elapsed_s:.3f} s"
           + (f"; {len(violations)} revision/watch/lease violation(s)" if violations else ""), file=out)
     if not args.quiet:
         if result.verdict != "ok":
             print(result.explanation, file=out)
         for v in violations:
             print(str(v), file=out)
-        for note in history.notes[:20]:
+        for note in loaded.history.notes[:20]:
             print(f"note: {note}", file=out)
     if args.html:
-        render_html(history, result, args.html, model=model)
+        from .report import render_html
+
+        render_html(loaded.history, result, args.html, model=loaded.model)
     if result.verdict == "fail" or violations:
-        return EXIT_FAIL
+        return EXIT_VIOLATION
     if result.verdict == "unknown":
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error
+        return EXIT_OK if exc.code in (0, None) else EXIT_BAD_INPUT
+    problem = _usage_problem(args)
+    if problem:
+        print(f"raftkv check: {problem}", file=err)
+        return EXIT_BAD_INPUT
+    from .tasks import default_workers, run_tasks
+
+    independent = {"auto": None, "yes": True, "no": False}[args.independent]
+    many = len(args.files) > 1
+    codes: dict[int, int] = {}
+    loaded: dict[int, _Loaded] = {}
+    errors: dict[int, str] = {}
+    tasks = []
+    for i, path in enumerate(args.files):
+        try:
+            item = _load(path, args, independent)
+            tasks.extend(key_tasks(i, item.history.operations, item.model,
+                                   timeout_s=args.timeout, max_steps=args.max_steps))
+        except (HistoryFormatError, ModelError) as exc:
+            errors[i] = str(exc)
+            continue
+        loaded[i] = item
+    results = run_tasks(tasks, workers=args.workers or default_workers())
+    by_file: dict[int, list[Any]] = {i: [] for i in loaded}
+    for group, res in results:
+        by_file[group].append(res)
+    for i, path in enumerate(args.files):
+        if i in errors:
+            print(f"raftkv check: bad input: {errors[i]}", file=err)
+            if many:
+                print(f"{path}: bad input", file=out)
+            codes[i] = EXIT_BAD_INPUT
+            continue
+        item = loaded[i]
+        res_list = by_file[i]
+        result = result_of(item.history.operations, item.model, res_list,
+                           sum(r.search_s for r in res_list))
+        codes[i] = _report(item, result, args, f"{item.path}: " if many else "", out)
+    if many:
+        counts = {name: sum(1 for c in codes.values() if c == code) for name, code in (
+            ("ok", EXIT_OK), ("violated", EXIT_VIOLATION), ("unknown", EXIT_UNKNOWN),
+            ("bad input", EXIT_BAD_INPUT))}
+        print(f"{len(args.files)} files: " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=out)
+    return worst_exit(list(codes.values()))

@@ -452,11 +452,29 @@ def read_jsonl(lines: Iterable[str], name: str = "history") -> Iterator[Record]:
         if not text or text.startswith("#"):
             continue
         where = f"{name}:{lineno}"
+        deep = False
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise HistoryFormatError(f"{where}: invalid JSON ({exc.msg})") from None
+            raise HistoryFormatError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from None
+        except RecursionError:
+            deep = True
+        if deep or _too_deep(obj):
+            raise HistoryFormatError(f"{where}: values nested deeper than {MAX_DEPTH} levels")
         yield record_from_json(obj, where)
+
+
+MAX_DEPTH = 100  # nesting of lists and objects in a record
+
+
+def _too_deep(obj: Any) -> bool:
+    level: list[Any] = [obj]
+    for _ in range(MAX_DEPTH + 1):
+        level = [x for v in level if isinstance(v, list | dict)
+                 for x in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return True
 
 
 def history_from_records(records: Iterable[Record]) -> History:

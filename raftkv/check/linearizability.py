@@ -31,13 +31,13 @@ writes, the complete search alone would try each of them at every earlier point.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from typing import Any, Literal
 
 import attrs
 
 from .history import History, Operation
-from .models import INCONSISTENT, Model
+from .models import INCONSISTENT, NO_TARGET, Model
 
 __all__ = [
     "Budget",
@@ -72,6 +72,9 @@ class KeyResult:
     blocked_reasons: tuple[str, ...] = ()  # why each candidate failed at that point
     steps: int = 0
     configurations: int = 0
+    refuted: bool = False  # refuted without search: a read of a value nothing wrote
+    unexplained: bool = False  # fail proven, but the budget ran out explaining it
+    search_s: float = 0.0  # time spent searching this key
 
     @property
     def linearized_ops(self) -> int:
@@ -88,6 +91,7 @@ class LinearizabilityResult:
     steps: int
     elapsed_s: float
     excluded: tuple[int, ...] = ()  # operations not checked (fail, info reads, not in model)
+    keys: int = 0  # keys (partitions) in the history; per_key leaves out those not checked
 
     @property
     def ok(self) -> bool:
@@ -109,36 +113,39 @@ class LinearizabilityResult:
 
 
 class Budget:
-    """A step counter and/or a wall-clock deadline shared by all partitions.
+    """One key's allowance: search steps and/or seconds of search time.
 
-    With only ``max_steps`` the verdict is deterministic.  ``clock`` is injectable.
+    Each key has its own (searches of other keys running in between do not count).
+    With only ``max_steps`` the verdict is deterministic.
     """
 
-    def __init__(self, *, timeout_s: float | None = None, max_steps: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.deadline = None if timeout_s is None else clock() + timeout_s
+    def __init__(self, *, timeout_s: float | None = None, max_steps: int | None = None) -> None:
+        assert timeout_s is None or timeout_s >= 0, timeout_s
+        assert max_steps is None or max_steps >= 0, max_steps
+        self.timeout_s = timeout_s
         self.max_steps = max_steps
         self.steps = 0
+        self.used_s = 0.0
 
-    def spend(self, n: int) -> bool:
-        """Count ``n`` steps; False when the budget is exhausted."""
-        self.steps += n
+    def spend(self, steps: int, seconds: float = 0.0) -> bool:
+        """Count ``steps`` and ``seconds``; False when the budget is exhausted."""
+        self.steps += steps
+        self.used_s += seconds
         if self.max_steps is not None and self.steps > self.max_steps:
             return False
-        return not (self.deadline is not None and self.clock() > self.deadline)
-
-
-class _Exhausted(Exception):
-    pass
+        return not (self.timeout_s is not None and self.used_s > self.timeout_s)
 
 
 _CHECK_EVERY = 256
 
 
-def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budget,
-            explain: bool = False, just_in_time: bool = False) -> KeyResult:
+def _search(key: Hashable, ops: Sequence[Operation], model: Model,
+            explain: bool = False, just_in_time: bool = False) -> Generator[int, None, KeyResult]:
     """Check one partition.  ``ops`` are sorted by invocation position.
+
+    A generator: every :data:`_CHECK_EVERY` steps it yields the steps taken since the
+    last yield, so that its driver can stop it (budget, another key failed) or run other
+    searches in between; it returns the :class:`KeyResult`.
 
     With ``explain`` the longest partial linearization is recorded (slower); the
     caller runs the search again with it only when the first run fails.
@@ -205,6 +212,26 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             if q != END:
                 prv[q] = e
 
+    # Look-ahead (models with Model.horizon): after a state change, the next completed
+    # read that must come later has to stay reachable from the new state by the operations
+    # that may come in between.
+    horizon = model.horizon(ops)
+
+    def viable(i: int, new: Any) -> bool:
+        assert horizon is not None
+        resets, targets, reachable = horizon
+        e = nxt[0]
+        while e != END:
+            if e <= n:
+                if e - 1 != i and resets[e - 1]:
+                    return True
+            else:
+                j = e - n - 1
+                if j != i and targets[j] is not NO_TARGET:
+                    return reachable(new, targets[j])
+            e = nxt[e]
+        return True
+
     def candidates() -> tuple[list[int], int | None]:
         # applicable read-only operations are always safe to take first
         reads: list[int] = []
@@ -253,14 +280,15 @@ def _search(key: Hashable, ops: Sequence[Operation], model: Model, budget: Budge
             idx += 1
             steps += 1
             if steps >= next_check:
-                if not budget.spend(steps - charged):
-                    raise _Exhausted(key, steps)
+                yield steps - charged
                 charged = steps
                 next_check = steps + _CHECK_EVERY
             if twin[i] >= 0 and not lin >> twin[i] & 1:
                 continue  # its earlier twin goes first
             new = fns[i](state)
             if new is INCONSISTENT:
+                continue
+            if horizon is not None and not pure[i] and not viable(i, new):
                 continue
             if just_in_time and is_info[i]:
                 if waiting is None:
@@ -346,61 +374,137 @@ def _partition(ops: Sequence[Operation], model: Model) -> list[tuple[Hashable, l
     return sorted(groups.items(), key=lambda kv: (type(kv[0]).__name__, repr(kv[0])))
 
 
+def _refute_unwritten(key: Hashable, ops: Sequence[Operation], model: Model) -> KeyResult | None:
+    """A fail verdict at once if an ``ok`` read returns a value no operation of the
+    partition could have produced (:meth:`Model.unproducible`), else None."""
+    found = model.unproducible(ops)
+    if found is None:
+        return None
+    op, reason = found
+    return KeyResult(key=key, verdict="fail", op_ids=tuple(o.id for o in ops), linearization=(),
+                     blocked_op=op.id, blocked_reasons=(reason,), refuted=True)
+
+
+def _check_key(key: Hashable, group: Sequence[Operation], model: Model,
+               proven: list[KeyResult]) -> Generator[int, None, KeyResult]:
+    """All searches of one key, as one generator (see :func:`_search`).  A fail verdict
+    is appended to ``proven`` before the search that explains it runs."""
+    refuted = _refute_unwritten(key, group, model)
+    if refuted is not None:
+        return refuted
+    res = None
+    jit = False  # whether res comes from the just-in-time pass
+    if any(op.outcome == "info" for op in group):
+        # The just-in-time pass first: it finds a linearization where the full search
+        # drowns in info ops, and for some models its "fail" is final too.
+        quick = yield from _search(key, group, model, just_in_time=True)
+        if quick.verdict == "ok" or model.just_in_time_complete:
+            res, jit = quick, True
+    if res is None:
+        res = yield from _search(key, group, model)
+    if res.verdict == "fail":
+        proven.append(res)
+        # the same search again (it ends where the first did), recording the longest
+        # partial linearization
+        explained = yield from _search(key, group, model, explain=True, just_in_time=jit)
+        assert explained.verdict == "fail"
+        res = attrs.evolve(explained, steps=res.steps + explained.steps)
+    return res
+
+
+class KeyTask:
+    """One key of one history, checked under its own :class:`Budget`."""
+
+    def __init__(self, *, group: int, key: Hashable, ops: Sequence[Operation], model: Model,
+                 timeout_s: float | None, max_steps: int | None) -> None:
+        self.group = group  # which history: a failing key stops the others of its history
+        self.key = key
+        self.op_ids = tuple(op.id for op in ops)
+        self.budget = Budget(timeout_s=timeout_s, max_steps=max_steps)
+        self.proven: list[KeyResult] = []
+        self.gen = _check_key(key, ops, model, self.proven)
+
+    def run(self, yields: int, clock: Callable[[], float]) -> KeyResult | None:
+        """Search on for up to ``yields`` x :data:`_CHECK_EVERY` steps; the result
+        when the key is decided or its budget ran out, else None."""
+        t = clock()
+        try:
+            for _ in range(yields):
+                n = next(self.gen)
+                now = clock()
+                if not self.budget.spend(n, now - t):
+                    self.gen.close()
+                    return self.exhausted()
+                t = now
+        except StopIteration as stop:
+            self.budget.spend(0, clock() - t)
+            res: KeyResult = stop.value
+            return attrs.evolve(res, search_s=self.budget.used_s)
+        return None
+
+    def exhausted(self) -> KeyResult:
+        if self.proven:  # not linearizable; the explaining search ran out
+            return attrs.evolve(self.proven[0], steps=self.budget.steps, linearization=(),
+                                blocked_op=None, blocked_reasons=(), unexplained=True,
+                                search_s=self.budget.used_s)
+        return KeyResult(key=self.key, verdict="unknown", op_ids=self.op_ids, linearization=(),
+                         steps=self.budget.steps, search_s=self.budget.used_s)
+
+
+def key_tasks(group: int, operations: Sequence[Operation], model: Model, *,
+              timeout_s: float | None = None, max_steps: int | None = None) -> list[KeyTask]:
+    """One task per key (partition) of a history's operations that ``model`` checks."""
+    checked = sorted((op for op in operations if model.relevant(op)), key=lambda op: op.invoke_index)
+    for op in checked:
+        model.step_fn(op)  # an operation the model does not understand: ModelError now
+    return [KeyTask(group=group, key=key, ops=ops, model=model, timeout_s=timeout_s, max_steps=max_steps)
+            for key, ops in _partition(checked, model)]
+
+
+def result_of(operations: Sequence[Operation], model: Model, results: Sequence[KeyResult],
+              elapsed_s: float) -> LinearizabilityResult:
+    """The verdict of a history from its keys' results (keys not checked because another
+    key failed first are left out)."""
+    checked_ids = {op.id for op in operations if model.relevant(op)}
+    excluded = tuple(op.id for op in operations if op.id not in checked_ids)
+    order = {k: i for i, (k, _) in enumerate(_partition(
+        [op for op in operations if op.id in checked_ids], model))}
+    per_key = tuple(sorted(results, key=lambda r: order[r.key]))
+    verdicts = {r.verdict for r in per_key}
+    verdict: Verdict = "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "ok"
+    by_id = {op.id: op for op in operations}
+    return LinearizabilityResult(verdict=verdict, model=model.name, per_key=per_key,
+                                 explanation=_explain(verdict, per_key, model, by_id),
+                                 operations=tuple(operations), steps=sum(r.steps for r in per_key),
+                                 elapsed_s=elapsed_s, excluded=excluded,
+                                 keys=len(order))
+
+
 def check_operations(operations: Sequence[Operation], model: Model, *,
                      timeout_s: float | None = None, max_steps: int | None = None,
-                     clock: Callable[[], float] = time.monotonic) -> LinearizabilityResult:
-    """Check paired operations against ``model``."""
+                     clock: Callable[[], float] = time.monotonic, workers: int = 1) -> LinearizabilityResult:
+    """Check paired operations against ``model``: each key under its own budget
+    (``timeout_s`` seconds of search and/or ``max_steps``), in ``workers`` processes;
+    the first key that fails stops the others."""
+    from .tasks import run_tasks
+
     start = clock()
-    budget = Budget(timeout_s=timeout_s, max_steps=max_steps, clock=clock)
-    checked = [op for op in operations if model.relevant(op)]
-    checked.sort(key=lambda op: op.invoke_index)
-    checked_ids = {op.id for op in checked}
-    excluded = tuple(op.id for op in operations if op.id not in checked_ids)
-    results: list[KeyResult] = []
-    verdict: Verdict = "ok"
-    total_steps = 0
-    for key, group in _partition(checked, model):
-        try:
-            res = None
-            jit = False  # whether res comes from the just-in-time pass
-            if any(op.outcome == "info" for op in group):
-                # The just-in-time pass first: it finds a linearization where the full
-                # search drowns in info ops, and for some models its "fail" is final too.
-                quick = _search(key, group, model, budget, just_in_time=True)
-                if quick.verdict == "ok" or model.just_in_time_complete:
-                    res, jit = quick, True
-            if res is None:
-                res = _search(key, group, model, budget)
-            if res.verdict == "fail":
-                # the same search again (it ends where the first did), recording the
-                # longest partial linearization
-                res = _search(key, group, model, Budget(), explain=True, just_in_time=jit)
-                assert res.verdict == "fail"
-        except _Exhausted as exc:
-            res = KeyResult(key=key, verdict="unknown", op_ids=tuple(op.id for op in group),
-                            linearization=(), steps=int(exc.args[1]))
-            if verdict == "ok":
-                verdict = "unknown"
-        total_steps += res.steps
-        results.append(res)
-        if res.verdict == "fail":
-            verdict = "fail"
-    by_id = {op.id: op for op in operations}
-    explanation = _explain(verdict, results, model, by_id)
-    return LinearizabilityResult(verdict=verdict, model=model.name, per_key=tuple(results),
-                                 explanation=explanation, operations=tuple(operations),
-                                 steps=total_steps, elapsed_s=clock() - start, excluded=excluded)
+    tasks = key_tasks(0, operations, model, timeout_s=timeout_s, max_steps=max_steps)
+    results = [res for _, res in run_tasks(tasks, workers=workers, clock=clock)]
+    return result_of(operations, model, results, clock() - start)
 
 
 def check_linearizable(history: History | Sequence[Operation], model: Model, *,
                        timeout_s: float | None = None, max_steps: int | None = None,
-                       clock: Callable[[], float] = time.monotonic) -> LinearizabilityResult:
+                       clock: Callable[[], float] = time.monotonic, workers: int = 1) -> LinearizabilityResult:
     """Is ``history`` linearizable with respect to ``model``?
 
-    Verdict ``ok``, ``fail`` or ``unknown`` (``timeout_s`` or ``max_steps`` ran out).
+    Verdict ``ok``, ``fail`` or ``unknown`` (a key's ``timeout_s`` or ``max_steps`` ran
+    out).  ``workers`` > 1 checks keys in that many processes (the verdict is the same).
     """
     ops = history.operations if isinstance(history, History) else tuple(history)
-    return check_operations(ops, model, timeout_s=timeout_s, max_steps=max_steps, clock=clock)
+    return check_operations(ops, model, timeout_s=timeout_s, max_steps=max_steps, clock=clock,
+                            workers=workers)
 
 
 def _explain(verdict: Verdict, results: Sequence[KeyResult], model: Model,
@@ -410,11 +514,23 @@ def _explain(verdict: Verdict, results: Sequence[KeyResult], model: Model,
         return f"linearizable: {n} operations on {len(results)} key(s) ({model.name} model)"
     if verdict == "unknown":
         unk = [r for r in results if r.verdict == "unknown"]
+        more = f" and {len(unk) - 1} other key(s)" if len(unk) > 1 else ""
         return (f"unknown: the time/step budget ran out while checking key {unk[0].key!r} "
-                f"({len(unk[0].op_ids)} operations)")
+                f"({len(unk[0].op_ids)} operations){more}")
     lines = []
     for r in results:
         if r.verdict != "fail":
+            continue
+        if r.refuted:
+            assert r.blocked_op is not None
+            lines.append(f"not linearizable: key {r.key!r} ({model.name} model): "
+                         f"{by_id[r.blocked_op].describe()} returns a value no operation could produce")
+            lines.extend(f"  - {reason}" for reason in r.blocked_reasons)
+            continue
+        if r.unexplained:
+            lines.append(f"not linearizable: key {r.key!r} ({model.name} model): no linearization "
+                         f"of its {len(r.op_ids)} operations exists; the budget ran out while "
+                         "searching for the longest linearizable prefix to show")
             continue
         lines.append(f"not linearizable: key {r.key!r} ({model.name} model): "
                      f"longest linearizable prefix has {len(r.linearization)} of "

@@ -21,6 +21,7 @@ from .history import Operation, to_json
 
 __all__ = [
     "INCONSISTENT",
+    "NO_TARGET",
     "CASRegisterModel",
     "EtcdModel",
     "KVModel",
@@ -42,6 +43,18 @@ class _Inconsistent:
 INCONSISTENT: Final = _Inconsistent()
 
 StepFn = Callable[[Any], Any]
+
+
+class _NoTarget:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_TARGET"
+
+
+NO_TARGET: Final = _NoTarget()
+# Model.horizon: (resets[i], target[i] or NO_TARGET, reachable(state, target))
+Horizon = tuple[list[bool], list[Any], Callable[[Any, Any], bool]]
 
 
 class ModelError(ValueError):
@@ -107,6 +120,19 @@ def effects_hiding_unobserved_values(model: Model, ops: Sequence[Operation],
     return out
 
 
+def _first_unwritten(ops: Sequence[Operation], producible: set[Any], initial: Any,
+                     is_read: Callable[[Operation], bool],
+                     skip: Callable[[Any], bool] = lambda v: False) -> tuple[Operation, str] | None:
+    try:
+        for op in ops:
+            if op.outcome == "ok" and is_read(op) and not skip(op.value) and op.value not in producible:
+                return op, (f"{op.describe()}: no operation on this key writes "
+                            f"{to_json(op.value)!r}, and the initial value is {to_json(initial)!r}")
+    except TypeError:  # an unhashable value: leave it to the search
+        return None
+    return None
+
+
 class Model:
     """Base class.  Subclasses define ``step_fn``."""
 
@@ -162,6 +188,22 @@ class Model:
 
     def step(self, state: Any, op: Operation) -> Any:
         return self.step_fn(op)(state)
+
+    def horizon(self, ops: Sequence[Operation]) -> Horizon | None:
+        """Look-ahead for the search over one partition's ``ops`` (sorted by invocation),
+        or None.  ``resets[i]``: operation i may take the state anywhere;
+        ``target[i]``: for a completed read, the state it read; ``reachable(s, v)``: False
+        only if no sequence of operations that do not reset leads from ``s`` to ``v``.
+        The search drops a state from which the next read to complete, with no reset
+        that could come before it, is not reachable."""
+        return None
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        """A completed read among one partition's ``ops`` returning a value that no
+        operation of the partition could have produced (nor the initial state holds),
+        with the reason; None if there is none or the model cannot tell.  Such a
+        history is refuted without search."""
+        return None
 
     def show_state(self, state: Any) -> Any:
         """A JSON-ready rendering of a state."""
@@ -221,6 +263,14 @@ class RegisterModel(Model):
     def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
         return effects_hiding_unobserved_values(self, ops, _register_observed, _register_written)
 
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        try:
+            producible = {self.initial} | {_register_written(op) for op in ops if op.f not in READ_F}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, self.initial, lambda op: op.f in READ_F,
+                                lambda v: v is None and self.nil_read_is_unknown)
+
     def _read(self, op: Operation) -> StepFn:
         v = op.value
         if v is None and self.nil_read_is_unknown:
@@ -278,6 +328,17 @@ def _append(s: Any, x: Any) -> Any:
     return INCONSISTENT
 
 
+def _extends(state: Any, value: Any) -> bool:
+    """Whether appends can turn ``state`` into ``value`` (see :func:`_append`)."""
+    if state == value or state is None:
+        return state == value or isinstance(value, str | tuple)
+    if isinstance(state, str) and isinstance(value, str):
+        return value.startswith(state)
+    if isinstance(state, tuple) and isinstance(value, tuple):
+        return value[:len(state)] == state
+    return False
+
+
 class KVModel(Model):
     """A map of independent keys: get/read, put/write, append, cas, delete.
 
@@ -298,6 +359,25 @@ class KVModel(Model):
     def read_only(self, op: Operation) -> bool:
         return (op.f in READ_F or (op.f == "cas" and op.outcome == "ok" and op.succeeded is False)
                 or (op.f == "delete" and op.outcome == "ok" and op.deleted == 0))
+
+    def horizon(self, ops: Sequence[Operation]) -> Horizon | None:
+        # Appends only extend the value: a later read must start with the current one.
+        if not any(op.f == "append" for op in ops):
+            return None
+        resets = [op.f not in READ_F and op.f != "append" and not self.read_only(op) for op in ops]
+        targets = [op.value if op.f in READ_F and op.outcome == "ok" else NO_TARGET for op in ops]
+        return resets, targets, _extends
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        # Values built by appends are left to the search unless no append touches the key.
+        if any(op.f == "append" for op in ops):
+            return None
+        try:
+            producible = {self.initial, None} | {
+                _pair(op)[1] if op.f == "cas" else op.value for op in ops if op.f in WRITE_F | {"cas"}}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, self.initial, lambda op: op.f in READ_F)
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
@@ -390,6 +470,13 @@ class EtcdModel(Model):
 
     def effects(self, ops: Sequence[Operation]) -> list[Hashable | None]:
         return effects_hiding_unobserved_values(self, ops, _etcd_observed, _register_written)
+
+    def unproducible(self, ops: Sequence[Operation]) -> tuple[Operation, str] | None:
+        try:
+            producible = {None} | {_register_written(op) for op in ops if op.f != "get"}
+        except TypeError:
+            return None
+        return _first_unwritten(ops, producible, None, lambda op: op.f == "get")
 
     def step_fn(self, op: Operation) -> StepFn:
         if op.key is None:
