@@ -14,7 +14,9 @@ from raftkv.raft import (
     ConfChangeV2,
     EntryKind,
     MessageType,
+    ProposalDropped,
     RaftConfig,
+    Role,
     VoteResult,
     apply_conf_change,
     committed_index,
@@ -223,3 +225,24 @@ def test_removed_member_does_not_disrupt() -> None:
         c.campaign(transfer=False)
         net.settle()
     assert a.role.value == "leader" and a.term == term and net.nodes["b"].term == term
+
+
+@pytest.mark.parametrize("leave", [REMOVE, ADD_L])  # removal, demotion
+def test_a_leaving_leader_appends_nothing_after_the_change(leave: ConfChangeType) -> None:
+    net = joined_net(("a", "b", "c"), ("a", "b", "c"))
+    a = net.elect("a")
+    net.settle()
+    index = a.propose_conf_change(cc(leave, "a"))
+    with pytest.raises(ProposalDropped, match="leaving"):
+        a.propose("after")
+    assert a.log.last_index() == index
+    net.settle()
+    assert not a.conf.is_voter("a") and a.role is not Role.LEADER
+
+
+def test_a_leaving_leader_appends_with_the_bug_on() -> None:
+    net = joined_net(("a", "b", "c"), ("a", "b", "c"), attrs.evolve(CFG, bugs=frozenset({"leaving_leader_appends"})))
+    a = net.elect("a")
+    net.settle()
+    index = a.propose_conf_change(cc(REMOVE, "a"))
+    assert a.propose("after") == index + 1

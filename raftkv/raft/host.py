@@ -292,8 +292,8 @@ class RaftHost:
                         else Refused(reason=e.reason))
             self._process()
             return
-        except ProposalDropped as e:
-            self._defer(on_done, Dropped(reason=e.reason))
+        except ProposalDropped as dropped:  # its own name: mypyc types ``e`` by the clause above
+            self._defer(on_done, Dropped(reason=dropped.reason))
             self._process()
             return
         self._track(self._proposals, seq, on_done)
