@@ -18,7 +18,7 @@ __all__ = ["BUGS", "Bug", "BugSet", "NO_BUGS", "UnknownBugError", "bug_set"]
 @attrs.frozen(kw_only=True)
 class Bug:
     name: str
-    layer: str  # "raft", "kv" or "client"
+    layer: str  # "raft", "kv", "client" or "kube"
     summary: str
     reference: str
 
@@ -92,6 +92,14 @@ _CATALOGUE = (
         layer="client",
         summary="A reconnecting watch resumes at the last seen revision instead of the next one.",
         reference="etcd clientv3 watcher resume (WithRev(lastRev+1))",
+    ),
+    Bug(
+        name="discovery_no_relist_after_compaction",
+        layer="kube",
+        summary="A discovery client whose watch was compacted away watches on from the "
+                "compaction revision without listing again, so it keeps instances deleted "
+                "in between.",
+        reference="etcd issue #9386 (resuming past ErrCompacted without a Get); cilium PR #3011",
     ),
 )
 
