@@ -18,7 +18,7 @@ __all__ = ["BUGS", "Bug", "BugSet", "NO_BUGS", "UnknownBugError", "bug_set"]
 @attrs.frozen(kw_only=True)
 class Bug:
     name: str
-    layer: str  # "raft", "kv" or "client"
+    layer: str  # "raft", "kv", "client" or "kube"
     summary: str
     reference: str
 
@@ -159,6 +159,14 @@ _CATALOGUE = (
                 "one is slow or answers with a timeout, as if it had not been applied: it may be "
                 "applied twice, and the client reports the second outcome.",
         reference="etcd PR #6691 (clientv3: do not retry on mutable operations); etcd issue #18424",
+    ),
+    Bug(
+        name="discovery_no_relist_after_compaction",
+        layer="kube",
+        summary="A discovery client whose watch was compacted away watches on from the "
+                "compaction revision without listing again, so it keeps instances deleted "
+                "in between.",
+        reference="etcd issue #9386 (resuming past ErrCompacted without a Get); cilium PR #3011",
     ),
 )
 

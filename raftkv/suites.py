@@ -12,7 +12,17 @@ from collections.abc import Callable, Sequence
 import attrs
 from hypothesis import strategies as st
 
-from raftkv.sim import RUN_STOPPING, NetworkSpec, RunResult, Scenario, Violation, run_scenario
+from raftkv.sim import (
+    RUN_STOPPING,
+    Fault,
+    NetworkSpec,
+    RunResult,
+    Scenario,
+    Violation,
+    WorkloadSpec,
+    run_scenario,
+)
+from raftkv.sim.scenario import DiscoverySpec, instance_names, member_names, watcher_names
 from raftkv.strategies import (
     EPISODE_LENGTHS_US,
     NEMESES,
@@ -105,6 +115,53 @@ def _lease_reads(members: st.SearchStrategy[int]) -> Callable[[Sequence[str]], s
     return make
 
 
+# The discovery suite: raftkv's nemeses on the members, plus faults of the components:
+# instances crash or hang (their leases must run out), watchers crash or are cut off from
+# every member (their watches must come back, after a compaction by listing again).
+_DISCOVERY_NEMESES = ("partition", "shape", "crash", "pause", "network")
+_COMPONENT_FAULTS = ("isolate_watcher", "crash_instance", "pause_instance", "crash_watcher")
+_COMPONENT_LENGTHS_US = (3_000_000, 1_500_000, 5_000_000)
+
+
+@st.composite
+def _component_episode(draw: st.DrawFn, spec: DiscoverySpec, members: int,
+                       duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_COMPONENT_FAULTS))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    if kind in ("isolate_watcher", "crash_watcher"):
+        if not spec.watchers:
+            return []
+        node = draw(st.sampled_from(watcher_names(spec.watchers)))
+    else:
+        if not spec.instances:
+            return []
+        node = draw(st.sampled_from(instance_names(spec.instances)))
+    if kind == "isolate_watcher":
+        links = tuple(link for m in member_names(members) for link in ((node, m), (m, node)))
+        return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+    if kind == "pause_instance":
+        return [Fault(at_us=start, kind="pause", node=node), Fault(at_us=end, kind="resume", node=node)]
+    return [Fault(at_us=start, kind="crash", node=node), Fault(at_us=end, kind="restart", node=node)]
+
+
+def _discovery(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
+    @st.composite
+    def make(draw: st.DrawFn) -> Scenario:
+        base = draw(scenarios(system="discovery", members=st.integers(3, 5), nemeses=_DISCOVERY_NEMESES,
+                              bugs=bugs, min_episodes=0, max_episodes=3, settle_us=12 * _SECOND,
+                              duration_us=st.sampled_from((8 * _SECOND, 12 * _SECOND)),
+                              workload=st.just(WorkloadSpec(clients=0, ops_per_s=0))))
+        spec = draw(st.builds(DiscoverySpec, instances=st.integers(1, 3), watchers=st.integers(1, 2),
+                              ttl_s=st.sampled_from((2, 3)),
+                              compact_interval_us=st.sampled_from((500_000, 1_000_000))))
+        episodes = draw(st.lists(_component_episode(spec, base.cluster.members, base.duration_us),
+                                 min_size=1, max_size=4))
+        faults = sorted((*base.faults, *(f for ep in episodes for f in ep)), key=lambda f: f.at_us)
+        return attrs.evolve(base, discovery=spec, faults=tuple(faults))
+    return make()
+
+
 _PLAIN = tuple(n for n in NEMESES if n != "membership")
 # Crash-heavy: many short episodes, mostly crashes (often of the leader), so that crashes
 # land inside elections and between a write and its fsync.
@@ -170,6 +227,11 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                       "any shape splits the cluster around it: Raft stays safe, clients "
                       "linearizable, and a leader is elected again once it heals",
           strategy=lambda bugs: leader_leaving_scenarios(bugs)),
+    Suite(name="discovery", properties=("discovery",),
+          description="service discovery (kube.discovery): views never show an instance that was "
+                      "never registered, drop instances whose leases ran out, show every running "
+                      "instance and equal the store once faults heal",
+          strategy=_discovery),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
@@ -196,4 +258,5 @@ BUG_SUITES: dict[str, str] = {
     "compact_drops_latest": "linearizability",
     "txn_compare_missing_key": "linearizability",
     "client_retry_unknown_write": "linearizability",
+    "discovery_no_relist_after_compaction": "discovery",
 }

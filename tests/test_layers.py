@@ -19,9 +19,12 @@ ALLOWED: dict[str, set[str]] = {
     "raftkv.raft": {"raftkv.env", "raftkv.bugs"},
     "raftkv.kv": {"raftkv.env", "raftkv.bugs", "raftkv.raft"},
     "raftkv.check": {"raftkv.bugs"},
-    "raftkv.client": {"raftkv.env", "raftkv.bugs", "raftkv.raft", "raftkv.kv", "raftkv.check"},
+    "raftkv.tasks": set(),
+    "raftkv.client": {"raftkv.env", "raftkv.bugs", "raftkv.raft", "raftkv.kv", "raftkv.check",
+                      "raftkv.tasks"},
     "raftkv.sim": {
         "raftkv.env", "raftkv.bugs", "raftkv.raft", "raftkv.kv", "raftkv.check", "raftkv.client",
+        "raftkv.tasks",
     },
 }
 
@@ -80,6 +83,22 @@ def test_import_layers(modname: str, path: pathlib.Path) -> None:
             continue
         ok = any(name == a or name.startswith(a + ".") for a in ALLOWED[pkg])
         assert ok, f"{modname} imports {name}, which is above {pkg} in the layers"
+
+
+# kube talks to raftkv through its public API only: these modules' public names, never
+# raftkv.raft, raftkv.kv or other internals (raftkv.sim.scenario for the scenario's names).
+KUBE = ROOT.parent / "kube"
+KUBE_MAY_IMPORT = ("raftkv", "raftkv.client", "raftkv.tasks", "raftkv.sim", "raftkv.sim.scenario",
+                   "raftkv.check")
+
+
+@pytest.mark.parametrize("path", sorted(KUBE.rglob("*.py")), ids=lambda p: p.name)
+def test_kube_uses_only_the_public_api(path: pathlib.Path) -> None:
+    modname = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
+    for name in _imports(path, modname):
+        if name.split(".")[0] == "raftkv":
+            assert name in KUBE_MAY_IMPORT, f"{modname} imports {name}: kube may import only {KUBE_MAY_IMPORT}"
+            assert not name.startswith(("raftkv.raft", "raftkv.kv")), name
 
 
 def test_layer_table_covers_the_packages() -> None:

@@ -1,8 +1,15 @@
-"""raftkv.client: the etcd-like client API for actors, and the Jepsen-style workload client."""
+"""raftkv.client: the etcd-like client API for actors, the async client interface and its
+simulated implementation, and the Jepsen-style workload client."""
 
+from raftkv.kv import ErrCompacted, ErrLeaseNotFound, ErrTimeout, KVError
+
+from .aio import SimEtcdClient, SimWatchStream
 from .client import Client, ClientConfig, HistSpec, Result, Watch
+from .interface import AsyncEtcdClient, WatchStream, keep_lease_alive
 from .txn import Txn
 from .workload import WorkloadClient, WorkloadParams
 
-__all__ = ["Client", "ClientConfig", "HistSpec", "Result", "Txn", "Watch", "WorkloadClient",
-           "WorkloadParams"]
+# (ErrCompacted, ErrLeaseNotFound, ErrTimeout, KVError: what the async client raises)
+__all__ = ["AsyncEtcdClient", "Client", "ClientConfig", "ErrCompacted", "ErrLeaseNotFound",
+           "ErrTimeout", "HistSpec", "KVError", "Result", "SimEtcdClient", "SimWatchStream", "Txn",
+           "Watch", "WatchStream", "WorkloadClient", "WorkloadParams", "keep_lease_alive"]

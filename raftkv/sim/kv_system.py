@@ -37,7 +37,7 @@ from raftkv.check.history import History, HistoryEvent
 from raftkv.client import WorkloadClient, WorkloadParams
 from raftkv.client.client import Client, ClientConfig, Result
 from raftkv.env import Env
-from raftkv.kv import ErrNoLeader, ErrTimeout, KVError
+from raftkv.kv import ErrNoLeader, ErrTimeout, KVError, RangeRequest
 from raftkv.kv.members import (
     ErrLearnerNotReady,
     ErrMemberChangePending,
@@ -307,6 +307,15 @@ class KVSystem:
         actor = self.world.actor(name)
         assert isinstance(actor, KVServer), f"{name} is not a running member"
         return actor
+
+    def leader_kvs(self, key: bytes, range_end: bytes) -> dict[bytes, bytes] | None:
+        """What the leader has applied in ``[key, range_end)`` (None without a leader):
+        for checks of systems built on the store."""
+        leader = self.leader()
+        if leader is None:
+            return None
+        resp = self.server(leader).store.range(RangeRequest(key=key, range_end=range_end))
+        return {kv.key: kv.value for kv in resp.kvs}
 
     def configuration(self) -> ClusterConfig | None:
         """The configuration the current leader has applied, if there is a leader."""

@@ -85,6 +85,9 @@ class System(Protocol):
 
 
 SystemBuilder = Callable[[Scenario, World], System]
+#: Modules outside raftkv.sim that register systems when imported (by name, so the
+#: simulator does not import the layers above it).
+PLUGIN_SYSTEMS: tuple[str, ...] = ("kube.sim",)
 SYSTEM_BUILDERS: dict[str, SystemBuilder] = {}
 
 
@@ -132,6 +135,9 @@ def _load_systems() -> None:
     # Importing the system modules registers their builders.
     for name in ("demo", "raft_system", "kv_system"):
         importlib.import_module(f"{__package__}.{name}")
+    # Systems built above raftkv register themselves the same way (kube's discovery).
+    for module in PLUGIN_SYSTEMS:
+        importlib.import_module(module)
 
 
 def checks(properties: Sequence[str] | None, name: str) -> bool:

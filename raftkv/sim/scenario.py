@@ -26,13 +26,14 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEMS", "ClusterSpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
-    "WorkloadSpec", "DEFAULT_MIX", "client_names", "member_names",
+    "FAULT_KINDS", "SYSTEMS", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
+    "watcher_names",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
 ]
 
 TOKEN_PREFIX = "rk1_"
-SYSTEMS = ("kv", "raft", "demo")
+SYSTEMS = ("kv", "raft", "demo", "discovery")
 MAX_MEMBERS = 7
 
 
@@ -80,6 +81,18 @@ class WorkloadSpec:
     mix: tuple[tuple[str, int], ...] = DEFAULT_MIX
     op_timeout_us: int = 1_000_000
     lease_ttl_s: int = 3
+
+
+@attrs.frozen(kw_only=True)
+class DiscoverySpec:
+    """The ``discovery`` system (kube.sim): service instances ``i1..`` registering with a
+    lease of ``ttl_s``, discovery clients ``w1..`` watching, a compactor compacting the
+    store every ``compact_interval_us``."""
+
+    instances: int = 2
+    watchers: int = 2
+    ttl_s: int = 2
+    compact_interval_us: int = 500_000
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -145,6 +158,7 @@ class Scenario:
     network: NetworkSpec = NetworkSpec()
     faults: tuple[Fault, ...] = ()
     workload: WorkloadSpec = WorkloadSpec()
+    discovery: DiscoverySpec = DiscoverySpec()
     duration_us: int = 10_000_000
     settle_us: int = 5_000_000
     bugs: tuple[str, ...] = ()
@@ -170,6 +184,22 @@ def member_names(count: int) -> tuple[str, ...]:
 
 def client_names(count: int) -> tuple[str, ...]:
     return tuple(f"c{i}" for i in range(1, count + 1))
+
+
+def instance_names(count: int) -> tuple[str, ...]:
+    return tuple(f"i{i}" for i in range(1, count + 1))
+
+
+def watcher_names(count: int) -> tuple[str, ...]:
+    return tuple(f"w{i}" for i in range(1, count + 1))
+
+
+def discovery_nodes(scenario: Scenario) -> tuple[str, ...]:
+    """The component nodes of a ``discovery`` scenario (faults may name them)."""
+    if scenario.system != "discovery":
+        return ()
+    d = scenario.discovery
+    return instance_names(d.instances) + watcher_names(d.watchers)
 
 
 # -- validation -------------------------------------------------------------------
@@ -214,7 +244,12 @@ def validate(scenario: Scenario) -> Scenario:
     for i, bug in enumerate(scenario.bugs):
         need(bug in BUGS, f"bugs[{i}]", f"unknown bug {bug!r}; known: {', '.join(sorted(BUGS))}")
 
-    known = set(member_names(c.members))
+    d = scenario.discovery
+    need(0 <= d.instances <= 9, "discovery.instances", f"must be 0..9, got {d.instances}")
+    need(0 <= d.watchers <= 9, "discovery.watchers", f"must be 0..9, got {d.watchers}")
+    need(d.ttl_s >= 1, "discovery.ttl_s", f"must be >= 1, got {d.ttl_s}")
+    need(d.compact_interval_us > 0, "discovery.compact_interval_us", "must be positive")
+    known = set(member_names(c.members)) | set(discovery_nodes(scenario))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
                "@crashed": ("restart",), "@paused": ("resume",),
                "@followers": ("clock", "clock_jump")}

@@ -273,6 +273,7 @@ class World:
     def _stop(self, node: _Node, *, torn: bool, kind: str) -> None:
         if not node.up:
             return
+        actor = node.actor
         node.up = False
         node.paused = False
         node.actor = None
@@ -281,9 +282,15 @@ class World:
         node.parked.clear()
         lost = node.disk.crash(torn=torn)
         self.trace.add(self.now_us, node.name, kind, {"lost_writes": lost, "torn": torn})
+        # An actor may ask to hear of its end (async hosts cancel their tasks); it is down
+        # already, so nothing it sends or records then leaves the node.
+        on_stop = getattr(actor, "on_stop", None)
+        if on_stop is not None:
+            on_stop()
 
     def crash(self, name: str, torn: bool = False) -> None:
-        """Kill the process: volatile state, timers and unsynced disk writes are gone."""
+        """Kill the process: volatile state, timers and unsynced disk writes are gone
+        (an actor with an ``on_stop()`` method is told, after it is down)."""
         self._stop(self._node(name), torn=torn, kind="crash")
 
     def restart(self, name: str) -> None:

@@ -1,0 +1,195 @@
+"""The ``discovery`` system: service registration and discovery on a simulated cluster.
+
+Registered in :data:`raftkv.sim.SYSTEM_BUILDERS`, so ``run_scenario``, ``raftkv sim``,
+``explore`` and ``replay`` run it like any other system.  The members are the kv
+system's (no workload clients); beside them run, as async components:
+
+* instances ``i1..iN``: each incarnation registers ``/services/web/<node>-<random id>``
+  under a lease of ``discovery.ttl_s`` and keeps it alive (a crash or pause stops that);
+* watchers ``w1..wM``: discovery clients, each keeping a view of ``/services/``;
+* ``compactor``: compacts the store every ``discovery.compact_interval_us``.
+
+The run is live once the kv system is and the store holds exactly the running
+instances' current registrations and every watcher's view equals it.  Checked after the
+run (``discovery.*``):
+
+* ``discovery.phantom``: a view showed a value no instance ever wrote;
+* ``discovery.stale``: at the end a view still shows an instance whose key is gone
+  from the store (it stopped keeping its lease alive: every view must drop it within
+  the settle phase, TTL + the lease's grace included);
+* ``discovery.missing``: at the end a running instance's registration is missing from
+  the store or from a view;
+* ``discovery.convergence``: at the end a view differs from the store otherwise;
+* ``discovery.task_error``: a component task died of an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from raftkv.check import HistoryBuilder
+from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim.scenario import instance_names, watcher_names
+
+from .discovery import (
+    SERVICES_PREFIX,
+    DiscoveryClient,
+    Instance,
+    Registration,
+    compact_periodically,
+)
+
+__all__ = ["DiscoverySystem"]
+
+SERVICE = "web"
+_PREFIX = SERVICES_PREFIX.encode()
+_PREFIX_END = _PREFIX[:-1] + bytes([_PREFIX[-1] + 1])
+
+
+class DiscoverySystem:
+    def __init__(self, scenario: Scenario, world: World) -> None:
+        self.scenario = scenario
+        self.world = world
+        self.kv: Any = SYSTEM_BUILDERS["kv"](scenario, world)
+        self.membership = self.kv.membership
+        self.spec = scenario.discovery
+        self.bugs = frozenset(scenario.bugs)
+        self.instances = instance_names(self.spec.instances)
+        self.watchers = watcher_names(self.spec.watchers)
+        self.recorder: HistoryBuilder | None = None
+        self.written: dict[tuple[str, bytes], int] = {}  # (key, value) -> first write's time
+        self.current: dict[str, tuple[str, bytes]] = {}  # instance node -> its registration
+        self.views: dict[str, DiscoveryClient] = {}  # watcher node -> its current client
+        self.phantoms: list[str] = []
+        self.errors: list[str] = []
+
+    # ------------------------------------------------------------------ components
+    def _client(self, rt: SimRuntime) -> Any:
+        return rt.etcd_client(self.kv.client_members(), config=self.kv.client_config,
+                              bugs=self.bugs, recorder=self.recorder)
+
+    async def _instance(self, rt: SimRuntime) -> None:
+        inst = Instance(service=SERVICE, id=f"{rt.node_id}-{rt.random().getrandbits(32):08x}",
+                        address=f"10.0.0.{self.instances.index(rt.node_id) + 1}", port=8080,
+                        metadata=(("node", rt.node_id),))
+        value = inst.to_json()
+        self.current[rt.node_id] = (inst.key, value)
+        self.written.setdefault((inst.key, value), self.world.now_us)
+        await Registration(rt, self._client(rt), inst, ttl_s=self.spec.ttl_s).run()
+
+    async def _watcher(self, rt: SimRuntime) -> None:
+        node = rt.node_id
+
+        def changed(key: str, inst: Instance | None) -> None:
+            if inst is not None and (key, inst.to_json()) not in self.written:
+                self.phantoms.append(f"{node} showed {key} = {inst.to_json().decode()} at "
+                                     f"{self.world.now_us} us, which no instance wrote")
+
+        client = DiscoveryClient(rt, self._client(rt), on_change=changed, bugs=self.bugs)
+        self.views[node] = client
+        await client.run()
+
+    async def _compactor(self, rt: SimRuntime) -> None:
+        await compact_periodically(rt, self._client(rt), self.spec.compact_interval_us / 1e6)
+
+    def _host(self, main: Any) -> Any:
+        return lambda env: TaskHost(env, main)
+
+    def start(self) -> None:
+        self.kv.start()
+        for name in self.instances:
+            self.world.add_node(name, self._host(self._instance), client=True)
+        for name in self.watchers:
+            self.world.add_node(name, self._host(self._watcher), client=True)
+        self.world.add_node("compactor", self._host(self._compactor), client=True)
+
+    # ------------------------------------------------------------------ state
+    def _running(self, node: str) -> bool:
+        return self.world.is_up(node) and not self.world.is_paused(node)
+
+    def _task_errors(self) -> list[str]:
+        out = []
+        for node in (*self.instances, *self.watchers, "compactor"):
+            actor = self.world.actor(node)
+            if isinstance(actor, TaskHost):
+                out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}"
+                           for name, e in actor.runtime.errors)
+        return out
+
+    def _problems(self) -> list[tuple[str, str]]:
+        """Why the views have not converged on the running instances: (property, why)."""
+        store = self.kv.leader_kvs(_PREFIX, _PREFIX_END)
+        if store is None:
+            return [("discovery.convergence", "no leader to read the store from")]
+        stored = {k.decode(): v for k, v in store.items()}
+        out: list[tuple[str, str]] = []
+        expected = {}
+        for node in self.instances:
+            if node in self.current and self._running(node):
+                key, value = self.current[node]
+                expected[key] = value
+                if stored.get(key) != value:
+                    out.append(("discovery.missing", f"running instance {node}'s {key} is not in the store"))
+        for key in sorted(stored):
+            if key not in expected:
+                out.append(("discovery.stale", f"the store still holds {key}, which no running instance keeps alive"))
+        for node in self.watchers:
+            client = self.views.get(node)
+            if client is None or not self._running(node):
+                continue
+            view = {k: inst.to_json() for k, inst in client.view.items()}
+            for key in sorted(view):
+                if key not in stored:
+                    out.append(("discovery.stale", f"{node}'s view shows {key}, which is gone from the store "
+                                                   f"(view at revision {client.revision})"))
+                elif view[key] != stored[key]:
+                    out.append(("discovery.convergence", f"{node}'s view of {key} differs from the store"))
+            for key in sorted(stored):
+                if key not in view:
+                    out.append(("discovery.missing", f"{node}'s view lacks {key}"))
+        return out
+
+    # ------------------------------------------------------------------ System
+    def leader(self) -> str | None:
+        leader: str | None = self.kv.leader()
+        return leader
+
+    def quiesce(self) -> None:
+        self.kv.quiesce()
+
+    def is_live(self) -> bool:
+        return bool(self.kv.is_live()) and not self._problems()
+
+    def liveness_report(self) -> str:
+        problems = "; ".join(why for _p, why in self._problems()[:4])
+        return f"{self.kv.liveness_report()}; discovery: {problems or 'converged'}"
+
+    def history(self) -> list[Any]:
+        return list(self.kv.history())
+
+    def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
+        out = [Violation(property="discovery.phantom", message=p) for p in self.phantoms[:1]]
+        out += [Violation(property="discovery.task_error", message=e) for e in self._task_errors()[:1]]
+        seen: set[str] = set()
+        for prop, why in self._problems():
+            if prop not in seen:
+                seen.add(prop)
+                out.append(Violation(property=prop, message=why, time_us=self.world.now_us))
+        if properties is not None:
+            out = [v for v in out if v.property.startswith(tuple(properties))]
+        return out + list(self.kv.check([p for p in properties if not p.startswith("discovery")]
+                                        if properties is not None else None))
+
+    def summary(self) -> dict[str, Any]:
+        out = dict(self.kv.summary())
+        out["discovery views"] = ", ".join(
+            f"{node}: {len(c.view)} instances @{c.revision} ({c.lists} lists)"
+            for node, c in sorted(self.views.items())) or "none"
+        return out
+
+    def write_html(self, path: str) -> bool:
+        return False
+
+
+SYSTEM_BUILDERS["discovery"] = DiscoverySystem
