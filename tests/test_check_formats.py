@@ -18,6 +18,7 @@ from raftkv.check import (
 )
 from raftkv.check.cli import main
 from raftkv.check.edn import parse_edn
+from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_UNKNOWN
 
 
 def _sample() -> HistoryBuilder:
@@ -142,7 +143,7 @@ def run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
+def test_cli_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.edn"
     good.write_text(EDN_LINES)
     code, out, _ = run([str(good)])
@@ -155,27 +156,29 @@ def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
     assert code == 1 and out.startswith("fail:") and "cannot place" in out
 
     code, _, err = run([str(tmp_path / "missing.jsonl")])
-    assert code == 3 and err.count("\n") == 1 and "cannot read" in err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "cannot read" in err
 
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"type": "ok", "process": 1, "f": "read"}\n')
     code, _, err = run([str(junk)])
-    assert code == 3 and "no pending invocation" in err
+    assert code == EXIT_BAD_INPUT and "no pending invocation" in err
 
-    code, _, err = run([str(good), "--model", "nonsense"])
-    assert code == 3
+    capsys.readouterr()
+    code, _, _ = run([str(good), "--model", "nonsense"])  # argparse's usage error, on sys.stderr
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "--model" in err and "nonsense" in err
 
     code, _, err = run([str(good), "--lease-drift-ppm", "1000000"])
-    assert code == 3 and err.count("\n") == 1 and "--lease-drift-ppm" in err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "--lease-drift-ppm" in err
     code, _, err = run([str(good), "--lease-grace-ms", "-1"])
-    assert code == 3 and "--lease-grace-ms" in err
+    assert code == EXIT_BAD_INPUT and "--lease-grace-ms" in err
 
 
 def test_cli_unknown_on_budget(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "hard.jsonl"
     hard_history().write(path)
-    assert run([str(path), "--max-steps", "200"])[0] == 2
-    assert run([str(path), "--timeout", "0"])[0] == 2
+    assert run([str(path), "--max-steps", "200"])[0] == EXIT_UNKNOWN
+    assert run([str(path), "--timeout", "0"])[0] == EXIT_UNKNOWN
     assert run([str(path)])[0] == 1
 
 
@@ -186,7 +189,7 @@ def test_cli_initial_and_nil_reads(tmp_path: pathlib.Path) -> None:
     assert run([str(path), "--model", "register"])[0] == 1  # 0 was never written
     assert run([str(path), "--model", "register", "--initial", "0"])[0] == 0  # nil read = unknown (knossos)
     assert run([str(path), "--model", "register", "--initial", "0", "--nil-reads", "value"])[0] == 1
-    assert run([str(path), "--model", "register", "--initial", "0", "--format", "jsonl"])[0] == 3
+    assert run([str(path), "--model", "register", "--initial", "0", "--format", "jsonl"])[0] == EXIT_BAD_INPUT
 
 
 def test_cli_etcd_runs_watch_checks(tmp_path: pathlib.Path) -> None:

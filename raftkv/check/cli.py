@@ -1,7 +1,8 @@
 """``raftkv check FILE``: check a history from the command line.
 
-Exit status: 0 linearizable (and no revision-order, watch or lease violation), 1 not
-linearizable or a violation, 2 unknown (the time budget ran out), 3 unreadable input (one-line reason).
+Exit status (raftkv.exit_status): 0 linearizable (and no revision-order, watch or lease
+violation), 1 not linearizable or a violation, 2 bad input or usage (one-line reason),
+3 unknown (the time budget ran out).
 """
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ import json
 import pathlib
 import sys
 from typing import Any, TextIO
+
+from raftkv.exit_status import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    OneLineArgumentParser,
+)
 
 from .edn import looks_like_edn, parse_edn
 from .history import History, HistoryFormatError, make_history, read_jsonl
@@ -23,17 +32,16 @@ from .watch import check_watches
 
 __all__ = ["build_parser", "load_history", "main", "pick_model"]
 
-EXIT_OK, EXIT_FAIL, EXIT_UNKNOWN, EXIT_UNREADABLE = 0, 1, 2, 3
 _ETCD_F = frozenset({"stale_get", "delete", "txn", "lease_grant", "lease_keepalive", "lease_revoke",
                      "compact"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="raftkv check",
         description="Check a history for linearizability (and etcd watch/lease guarantees).",
         epilog="Exit status: 0 linearizable, 1 not linearizable (or a watch/lease violation), "
-               "2 unknown (budget exhausted), 3 unreadable input.")
+               "2 bad input or usage, 3 unknown (budget exhausted).")
     p.add_argument("file", help="history file (raftkv JSON lines or Jepsen EDN)")
     p.add_argument("--model", choices=[*sorted(MODELS), "auto"], default="auto",
                    help="model to check against (default: guessed from the operations)")
@@ -119,12 +127,12 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
     err = stderr or sys.stderr
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (argparse would exit 2 = "unknown")
-        return EXIT_OK if exc.code in (0, None) else EXIT_UNREADABLE
+    except SystemExit as exc:  # --help (0) or a one-line usage error
+        return EXIT_OK if exc.code in (0, None) else EXIT_BAD_INPUT
     if args.lease_grace_ms < 0 or not 0 <= args.lease_drift_ppm < 1_000_000:
         print(f"raftkv check: --lease-grace-ms must be >= 0 (got {args.lease_grace_ms}) and "
               f"--lease-drift-ppm in [0, 1000000) (got {args.lease_drift_ppm})", file=err)
-        return EXIT_UNREADABLE
+        return EXIT_BAD_INPUT
     independent = {"auto": None, "yes": True, "no": False}[args.independent]
     try:
         history, fmt = load_history(args.file, args.fmt, independent)
@@ -133,7 +141,7 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
         result = check_linearizable(history, model, timeout_s=args.timeout, max_steps=args.max_steps)
     except (HistoryFormatError, ModelError) as exc:
         print(f"raftkv check: unreadable input: {exc}", file=err)
-        return EXIT_UNREADABLE
+        return EXIT_BAD_INPUT
     violations = []
     if isinstance(model, EtcdModel):
         violations.extend(check_revision_order(history))
@@ -156,7 +164,7 @@ def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None
     if args.html:
         render_html(history, result, args.html, model=model)
     if result.verdict == "fail" or violations:
-        return EXIT_FAIL
+        return EXIT_VIOLATION
     if result.verdict == "unknown":
         return EXIT_UNKNOWN
     return EXIT_OK
