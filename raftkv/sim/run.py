@@ -93,6 +93,9 @@ class RunResult:
     system: System
     violations: list[Violation]
     end_us: int
+    # Why the run ended where it did (see :meth:`summary`), e.g. "live again 0.412s into
+    # the settle phase" or "cut short by raft.commit_rule".
+    end_reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -110,9 +113,13 @@ class RunResult:
         return self.violations[0] if self.violations else None
 
     def summary(self) -> str:
+        s = self.scenario
+        planned = f"{s.duration_us / 1e6:g}s + {s.settle_us / 1e6:g}s settle"
         lines = [
-            f"simulated {format_time_us(self.end_us).strip()}: {self.world.events_processed} events, "
-            f"{self.world.messages_sent} messages, {len(self.trace)} trace events",
+            f"simulated {_seconds(self.end_us)} of the planned {planned}"
+            + (f" ({self.end_reason})" if self.end_reason else "") + ": "
+            f"{self.world.events_processed} events, {self.world.messages_sent} messages, "
+            f"{len(self.trace)} trace events",
         ]
         for key, value in self.system.summary().items():
             lines.append(f"{key}: {value}")
@@ -124,6 +131,21 @@ class RunResult:
                 at = f" at {format_time_us(v.time_us).strip()}" if v.time_us is not None else ""
                 lines.append(f"  {v.property}{at}: {v.message.splitlines()[0] if v.message else ''}")
         return "\n".join(lines)
+
+
+def _seconds(time_us: int) -> str:
+    return f"{time_us / 1e6:.3f}s"
+
+
+def _end_reason(scenario: Scenario, end_us: int, stopped_by: str | None) -> str:
+    if stopped_by is not None:
+        return f"cut short by the {stopped_by} violation at {_seconds(end_us)}"
+    if not scenario.settle_us:
+        return ""
+    into = end_us - scenario.duration_us
+    if into >= scenario.settle_us:
+        return "the whole settle phase ran"
+    return f"live again {_seconds(into)} into the settle phase, which ends the run"
 
 
 def _load_systems() -> None:
@@ -168,6 +190,7 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
     world.set_network(loss=spec.loss, duplicate=spec.duplicate, latency=network_latency(spec))
     system = SYSTEM_BUILDERS[scenario.system](scenario, world)
     violations: list[Violation] = []
+    stopped_by: str | None = None
 
     def inject(fault: Fault) -> Callable[[], None]:
         return lambda: apply_fault(world, fault, spec, system)
@@ -191,10 +214,12 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
                         time_us=world.now_us))
         except PropertyViolation as exc:
             violations.append(Violation(property=exc.property, message=exc.report, time_us=world.now_us))
+            stopped_by = exc.property
         except SafetyViolation as exc:
             prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
             violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
+            stopped_by = prop
         if check and not any(v.property != "liveness" for v in violations):
             violations.extend(system.check(properties))
         return RunResult(scenario=scenario, world=world, system=system, violations=violations,
-                         end_us=world.now_us)
+                         end_us=world.now_us, end_reason=_end_reason(scenario, world.now_us, stopped_by))
