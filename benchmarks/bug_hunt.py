@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import QUICK_HELP, print_machine
 
 from raftkv.bugs import BUGS
 from raftkv.hunt import hunt
@@ -28,7 +28,11 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=2_000)
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds per hunt before giving up")
     parser.add_argument("--bug", action="append", help="only these bugs")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.max_examples, args.deadline = 1, 3, 10.0
+        args.bug = args.bug or ["read_without_readindex"]
     print_machine()
     worst_median = 0.0
     for name in args.bug or sorted(BUGS):
@@ -36,7 +40,7 @@ def main() -> None:
         times, examples, sizes, misses = [], [], [], 0
         for seed in range(args.seeds):
             result = hunt(suite, bugs=[name], max_examples=args.max_examples, seed=seed,
-                          deadline_s=args.deadline, shrink_budget_s=30.0)
+                          deadline_s=args.deadline, shrink_budget_s=2.0 if args.quick else 30.0)
             f = result.finding
             if f is None:
                 misses += 1

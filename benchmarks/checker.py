@@ -9,6 +9,7 @@ Prints ops checked per second, wall time and the process's peak RSS per case.
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -18,10 +19,10 @@ from raftkv.check import CASRegisterModel, KVModel, check_linearizable, make_his
 from raftkv.check.generate import Kind, simulate
 
 try:
-    from _machine import peak_rss_mib, print_machine
+    from _machine import QUICK_HELP, peak_rss_mib, print_machine
 except ImportError:  # run from elsewhere
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from _machine import peak_rss_mib, print_machine
+    from _machine import QUICK_HELP, peak_rss_mib, print_machine
 
 SEEDS = (1, 2, 3)
 
@@ -50,13 +51,19 @@ def case(label: str, kind: Kind, model: Any, **kw: Any) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    args = parser.parse_args()
+    scale = 20 if args.quick else 1  # --quick: a twentieth of the operations
     print_machine()
-    a = case("(a) kv 50 clients 4000 ops 10 keys", "kv", KVModel(), clients=50, ops=4000, keys=10)
-    b = case("(b) cas-register 5 clients 1000 ops 1% info", "cas-register", CASRegisterModel(),
-             clients=5, ops=1000, info_rate=0.01)
+    a = case(f"(a) kv 50 clients {4000 // scale} ops 10 keys", "kv", KVModel(), clients=50,
+             ops=4000 // scale, keys=10)
+    b = case(f"(b) cas-register 5 clients {1000 // scale} ops 1% info", "cas-register", CASRegisterModel(),
+             clients=5, ops=1000 // scale, info_rate=0.01)
     print("(b) growth with the share of unknown outcomes:")
     for rate in (0.01, 0.02, 0.05):
-        case(f"    info {rate:.0%}", "cas-register", CASRegisterModel(), clients=5, ops=1000, info_rate=rate)
+        case(f"    info {rate:.0%}", "cas-register", CASRegisterModel(), clients=5, ops=1000 // scale,
+             info_rate=rate)
     print(f"worst of (a) and (b): {max(a, b):.3f} s")
 
 
