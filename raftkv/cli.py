@@ -141,7 +141,9 @@ def _run_and_report(scenario, args: argparse.Namespace) -> int:  # type: ignore[
 
 
 def _write_html(result, path: Path) -> None:  # type: ignore[no-untyped-def]
-    if result.system.write_html(str(path)):
+    from raftkv.report import write_run_html
+
+    if write_run_html(result, str(path)):
         print(f"html report: {path}")
     else:
         print(f"no html report: the {result.scenario.system} system records no client history")
@@ -200,14 +202,15 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
           f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min; "
           f"{raftkv.build_info()})")
+    print(f"  {'suite':<16} {'scenarios':>9} {'simulated':>12} {'shrinking':>10} {'failures':>8}")
     for name, stats in summary.stats.items():
-        print(f"  {name:<16} {stats.examples:>6} examples {stats.simulated_us / 1e6:>9,.0f} simulated s "
-              f"{stats.failures:>3} failures")
+        print(f"  {name:<16} {stats.examples:>9} {stats.simulated_us / 1e6:>11,.0f}s "
+              f"{stats.shrink_seconds:>9.1f}s {stats.failures:>8}")
     if not summary.failures:
         print("no property failed" + (f" (bugs on: {', '.join(bugs)})" if bugs else ""))
         return EXIT_OK
-    print(f"{len(summary.failures)} distinct failure(s) (suite and property), each saved with its "
-          "token, scenario, trace and reports:")
+    print(f"{len(summary.failures)} distinct failure(s) (suite and property; the failures column), "
+          "each shrunk and saved with its token, scenario, trace and reports:")
     for suite, prop, folder in summary.failures:
         token = (Path(folder) / "token.txt").read_text().strip()
         print(f"  {suite}: {prop}\n    {folder}/report.txt\n    raftkv replay {token}")

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from raftkv.check import History
+
 from .faults import MembershipControl, apply_fault, heal_everything, network_latency
 from .safety import SafetyViolation
 from .scenario import Fault, Scenario, scenario_to_token, validate
@@ -46,6 +48,9 @@ class Violation:
     property: str  # e.g. "raft.election_safety", "linearizability", "liveness"
     message: str  # multi-line explanation
     time_us: int | None = None
+    # For Raft safety violations: the members involved and the log index, if one
+    members: tuple[str, ...] = ()
+    index: int | None = None
 
 
 class System(Protocol):
@@ -68,8 +73,8 @@ class System(Protocol):
     def liveness_report(self) -> str:
         """Why the system is not live (what is pending, who leads)."""
 
-    def history(self) -> list[Any]:
-        """The client history (events as the checkers read them)."""
+    def history(self) -> History:
+        """The client history so far, as the checkers and ``write_jsonl`` take it."""
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         """Post-run checks (linearizability, watches, leases...); with ``properties``,
@@ -78,8 +83,9 @@ class System(Protocol):
     def summary(self) -> dict[str, Any]:
         """A few figures for the run summary."""
 
-    def write_html(self, path: str) -> bool:
-        """Write the checker's HTML report of the history to ``path``; False if none."""
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
+        """Write the checker's HTML report of the history to ``path``; False if none.
+        ``headline`` (what broke) and ``headline_detail`` lead the page."""
 
 
 SystemBuilder = Callable[[Scenario, World], System]
@@ -217,7 +223,8 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
             stopped_by = exc.property
         except SafetyViolation as exc:
             prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
-            violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
+            violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us,
+                                        members=exc.nodes, index=exc.index))
             stopped_by = prop
         if check and not any(v.property != "liveness" for v in violations):
             violations.extend(system.check(properties))
