@@ -97,7 +97,8 @@ def test_raftkv_check_reports_revision_order(tmp_path) -> None:  # type: ignore[
     import io
 
     from raftkv.check import write_jsonl
-    from raftkv.check.cli import EXIT_VIOLATION as EXIT_FAIL, main
+    from raftkv.check.cli import EXIT_VIOLATION as EXIT_FAIL
+    from raftkv.check.cli import main
 
     b = HistoryBuilder()
     b.invoke(0, "put", "k1", "a")
