@@ -64,7 +64,7 @@ def _seconds(*, positive: bool) -> Callable[[str], float]:
     return parse
 
 
-def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_sim(sub: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     p = sub.add_parser(
         "sim", help="run one simulated scenario and print its summary",
         description="Run one scenario in the deterministic simulator: from a seed (a random fault "
@@ -101,7 +101,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", type=Path, metavar="OUT", help="write the checker's HTML report of the history here")
 
 
-def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_replay(sub: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     p = sub.add_parser(
         "replay", help="re-run a scenario exactly from its token or JSON file",
         description="Re-run a scenario exactly (same seed, same faults, same trace), re-check it "

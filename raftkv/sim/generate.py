@@ -25,7 +25,7 @@ def random_scenario(seed: int, *, system: str = "kv", members: int = 3, duration
     # with it.  A member that is down (crashed or paused) is not crashed or paused again
     # before it is back, so no fault in the schedule is a no-op.
     down_until: dict[str, int] = {}
-    kinds = ("crash", "pause", "shape", "partition", "cut", "clock", "clock_jump", "network", "heal")
+    kinds: tuple[str, ...] = ("crash", "pause", "shape", "partition", "cut", "clock", "clock_jump", "network", "heal")
     if members == 1:  # nothing to partition or cut
         kinds = tuple(k for k in kinds if k not in ("shape", "partition", "cut"))
     times = sorted(rng.randrange(duration_us // 10, duration_us) for _ in range(faults))
