@@ -116,6 +116,7 @@ def timeline_data(result: RunResult) -> TimelineData:
     term_now: dict[str, int] = {}
     arrows: list[Arrow] = []
     window_start = max(0, violation_us - _DETAIL_WINDOW_US)
+    base_network: dict[str, Any] | None = None
 
     def close_role(node: str, at: int) -> None:
         if node in open_role:
@@ -173,7 +174,9 @@ def timeline_data(result: RunResult) -> TimelineData:
                                                    label=_describe(kind, f)))
             elif kind == "deliver" and ev.time_us >= window_start:
                 _arrow(ev, arrows, roles)
-        elif kind in _CLUSTER_FAULTS:
+        elif kind == "network" and base_network is None:
+            base_network = f  # the run's own network, set up at time 0: not a fault
+        elif kind in _CLUSTER_FAULTS and not (kind == "network" and f == base_network):
             open_cluster.append((ev.time_us, _describe(kind, f)))
         elif kind in ("heal", "settle"):
             cluster.extend(Segment(start_us=s, end_us=ev.time_us, label=label) for s, label in open_cluster)
@@ -202,6 +205,8 @@ def _role_at_end(roles: list[Segment], faults: list[Segment], end: int) -> str:
 
 
 def _describe(kind: str, fields: dict[str, Any]) -> str:
+    if kind == "partition" and "groups" in fields:
+        return "partition " + " | ".join(" ".join(group) for group in fields["groups"])
     parts = " ".join(f"{k}={v}" for k, v in sorted(fields.items()) if k not in ("held", "lost_writes"))
     return f"{kind} {parts}".strip()
 
