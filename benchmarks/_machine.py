@@ -28,6 +28,10 @@ def print_machine() -> None:
     print(machine_facts())
 
 
+QUICK_HELP = ("a few seconds' run with small budgets, to check that the benchmark works "
+              "(the test suite runs every benchmark this way); its figures mean nothing")
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB."""
     import resource

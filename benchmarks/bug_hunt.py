@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import QUICK_HELP, print_machine
 
 from raftkv.bugs import BUGS
 from raftkv.explore import explore
@@ -51,10 +51,11 @@ def _hunt_line(name: str, seeds: int, max_examples: int, deadline_s: float) -> s
             f"found {seeds - misses}/{seeds}")
 
 
-def _explore_once(name: str, seed: int, seconds: float, workers: int) -> tuple[float, int, bool] | None:
+def _explore_once(name: str, seed: int, seconds: float, workers: int,
+                  suites: list[str]) -> tuple[float, int, bool] | None:
     """(seconds until saved, faults saved, replays) of the first finding, or None."""
     with tempfile.TemporaryDirectory() as out:
-        summary = explore(suites=list(SUITES), bugs=[name], seconds=seconds, workers=workers, seed=seed,
+        summary = explore(suites=suites, bugs=[name], seconds=seconds, workers=workers, seed=seed,
                           out_dir=Path(out), show_progress=False)
         if not summary.failures:
             return None
@@ -76,14 +77,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="explore's worker processes (default 1)")
     parser.add_argument("--bug", action="append", help="only these bugs")
     parser.add_argument("--no-hunt", action="store_true", help="measure explore only")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:  # one bug, one seed, its own suite only
+        args.seeds, args.max_examples, args.deadline, args.explore_time = 1, 20, 10.0, 10.0
+        args.bug = args.bug or ["apply_before_durable"]
     print_machine()
     medians: list[float] = []
     for name in args.bug or sorted(BUGS):
         hunt_part = "" if args.no_hunt else _hunt_line(name, args.seeds, args.max_examples, args.deadline) + "; "
         times, faults, replays, misses = [], [], 0, 0
         for seed in range(args.seeds):
-            got = _explore_once(name, seed, args.explore_time, args.workers)
+            suites = [BUG_SUITES[name]] if args.quick else list(SUITES)
+            got = _explore_once(name, seed, args.explore_time, args.workers, suites)
             if got is None:
                 misses += 1
                 times.append(args.explore_time)

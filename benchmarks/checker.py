@@ -31,10 +31,10 @@ from raftkv.check import CASRegisterModel, KVModel, check_linearizable, make_his
 from raftkv.check.generate import Kind, simulate
 
 try:
-    from _machine import peak_rss_mib, print_machine
+    from _machine import QUICK_HELP, peak_rss_mib, print_machine
 except ImportError:  # run from elsewhere
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    from _machine import peak_rss_mib, print_machine
+    from _machine import QUICK_HELP, peak_rss_mib, print_machine
 
 SEEDS = (1, 2, 3)
 
@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--porcupine", type=Path, metavar="DIR",
                         help="a porcupine checkout: also compare with porcupine on its test data")
-    parser.add_argument("--quick", action="store_true", help="one seed, smaller cases (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
     print_machine()
     if args.quick:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import peak_rss_mib, print_machine
+from _machine import QUICK_HELP, peak_rss_mib, print_machine
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -31,11 +31,15 @@ def main() -> None:
     parser.add_argument("--max-ops", type=int, default=None,
                         help="only workloads of at most this many client ops per simulated second "
                              "(default: the suite's whole range, 20-80)")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    scenario_s = 30
+    if args.quick:
+        args.examples, scenario_s = 1, 2
     print_machine()
     suite = SUITES[args.suite]
     system = "raft" if args.suite == "raft_safety" else "kv"
-    strategy = scenarios(system=system, members=st.integers(3, 5), duration_us=30 * _SECOND,
+    strategy = scenarios(system=system, members=st.integers(3, 5), duration_us=scenario_s * _SECOND,
                          settle_us=3 * _SECOND, min_episodes=2, max_episodes=8,
                          workload=workloads(min_clients=2, max_clients=5).filter(
                              lambda w: w.ops_per_s >= 20 and (args.max_ops is None or w.ops_per_s <= args.max_ops)))
@@ -55,7 +59,7 @@ def main() -> None:
 
     run()
     n, wall = stats["n"], stats["wall"]
-    print(f"suite {args.suite} ({system} system): {n} scenarios of 30+3 simulated s in {wall:.1f} s, "
+    print(f"suite {args.suite} ({system} system): {n} scenarios of {scenario_s}+3 simulated s in {wall:.1f} s, "
           f"{stats['failed']} failed, peak memory {peak_rss_mib():.0f} MiB")
     print(f"simulated time: {stats['sim_us'] / 1e6 / wall:.1f} simulated s per wall s")
     print(f"rate: {n / wall * 60:.0f} scenarios/min")

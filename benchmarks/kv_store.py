@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _machine import peak_rss_mib, print_machine
+from _machine import QUICK_HELP, peak_rss_mib, print_machine
 from kv_cluster import closed_loop
 
 from raftkv.kv import (
@@ -63,7 +63,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--puts", type=int, default=200_000)
     parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    cluster_s = 10.0
+    if args.quick:
+        args.puts, args.keys, cluster_s = 2_000, 200, 0.5
     print_machine()
     fresh, _ = bench_puts(args.keys, args.keys)
     print(f"puts creating {args.keys} new keys: {fresh:,.0f} ops/s")
@@ -76,7 +80,7 @@ def main() -> None:
     store.apply(store.applied_index + 1, 1, CompactionRequest(revision=store.revision))
     print(f"compaction of {args.puts} revisions: {time.perf_counter() - start:.3f} s, "
           f"peak memory {peak_rss_mib():.0f} MiB")
-    ops, sim_s, wall_s = closed_loop(clients=8, sim_s=10.0)
+    ops, sim_s, wall_s = closed_loop(clients=8, sim_s=cluster_s)
     print(f"end to end, 3-member simulated cluster, 8 clients: {ops / sim_s:.0f} client ops per "
           f"simulated second ({ops} ops, {wall_s:.1f} s wall; see kv_cluster.py)")
     rate, _ = bench_puts(args.puts, args.keys)

@@ -5,6 +5,7 @@ events per second and peak memory.  Goal: >= 50x faster than real time.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import tracemalloc
@@ -13,17 +14,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _machine import QUICK_HELP, print_machine
+
 from raftkv.raft import ProposalError, RaftConfig, RaftMember
 from raftkv.sim import World
 from raftkv.sim.safety import SafetyChecker
-
-try:
-    from _machine import print_machine  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    import platform
-
-    def print_machine() -> None:
-        print(f"python {platform.python_version()} on {platform.platform()} ({platform.processor()})")
 
 SEC = 1_000_000
 MEMBERS = 5
@@ -32,7 +27,7 @@ DURATION_SEC = 60
 BATCH_US = 20_000
 
 
-def run(*, measure_memory: bool, batch_us: int) -> dict[str, Any]:
+def run(*, measure_memory: bool, batch_us: int, duration_s: int = DURATION_SEC) -> dict[str, Any]:
     world = World(seed=42, trace_messages=False)
     checker = SafetyChecker(world)
     names = tuple(f"n{i}" for i in range(1, MEMBERS + 1))
@@ -65,7 +60,7 @@ def run(*, measure_memory: bool, batch_us: int) -> dict[str, Any]:
     if measure_memory:
         tracemalloc.start()
     t0 = time.perf_counter()
-    world.run_for(DURATION_SEC * SEC)
+    world.run_for(duration_s * SEC)
     wall = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] if measure_memory else 0
     if measure_memory:
@@ -76,20 +71,23 @@ def run(*, measure_memory: bool, batch_us: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    duration_s = 2 if parser.parse_args().quick else DURATION_SEC
     print_machine()
-    print(f"members={MEMBERS} proposals/s={RATE_PER_SEC} simulated={DURATION_SEC}s "
+    print(f"members={MEMBERS} proposals/s={RATE_PER_SEC} simulated={duration_s}s "
           f"(safety checker on, message tracing off)")
     last = 0.0
     for batch_us in (0, BATCH_US):
-        mem = run(measure_memory=True, batch_us=batch_us)
-        r = run(measure_memory=False, batch_us=batch_us)
+        mem = run(measure_memory=True, batch_us=batch_us, duration_s=duration_s)
+        r = run(measure_memory=False, batch_us=batch_us, duration_s=duration_s)
         label = f"group commit window {batch_us // 1000} ms" if batch_us else "no group commit"
         print(f"[{label}] applied={r['ok']} failed/no-leader={r['failed']} "
               f"trace events={r['trace']} wall={r['wall']:.2f}s "
               f"events={r['events']} ({r['events'] / r['wall']:.0f} events/s) "
               f"peak memory={mem['peak'] / 1e6:.1f} MB "
-              f"speed={DURATION_SEC / r['wall']:.1f}x")
-        last = DURATION_SEC / r["wall"]
+              f"speed={duration_s / r['wall']:.1f}x")
+        last = duration_s / r["wall"]
     print(f"simulated seconds per wall second (group commit {BATCH_US // 1000} ms): {last:.1f} x")
 
 

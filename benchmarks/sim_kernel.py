@@ -15,7 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import peak_rss_mib, print_machine
+from _machine import QUICK_HELP, peak_rss_mib, print_machine
 
 from raftkv.env import Env
 from raftkv.sim import Latency, World
@@ -54,7 +54,10 @@ def run(events: int, trace: bool) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.events = 20_000
     print_machine()
     n, wall = run(args.events // 4, trace=False)
     print(f"without trace: {n} events in {wall:.2f}s = {n / wall:,.0f} events/s")

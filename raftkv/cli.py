@@ -4,25 +4,67 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import raftkv
 from raftkv.bugs import BUGS, UnknownBugError, bug_set
+from raftkv.exit_status import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    OneLineArgumentParser,
+)
+from raftkv.sim.scenario import MAX_MEMBERS
 
-__all__ = ["main"]
-
-EXIT_OK, EXIT_VIOLATION, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
+__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_VIOLATION", "build_parser", "main"]
 
 
 class InputError(Exception):
-    """Bad input from the user: printed as one line, exit code 3."""
+    """Bad input from the user: printed as one line, exit code 2 (EXIT_BAD_INPUT)."""
 
 
 def _seconds_to_us(value: float) -> int:
     return round(value * 1_000_000)
 
 
-def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in ``low..high`` (no upper bound when ``high`` is None);
+    out of range, argparse prints one line naming the option and the range."""
+    allowed = f"{low}..{high}" if high is not None else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type: simulated seconds, > 0 (``positive``) or >= 0, at most a day."""
+    allowed = ("> 0" if positive else ">= 0") + " and <= 86400"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds {allowed}, got {text!r}") from None
+        if not (value > 0 if positive else value >= 0) or not value <= 86_400:
+            raise argparse.ArgumentTypeError(f"must be {allowed} seconds, got {text}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+def _add_sim(sub: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     p = sub.add_parser(
         "sim", help="run one simulated scenario and print its summary",
         description="Run one scenario in the deterministic simulator: from a seed (a random fault "
@@ -33,12 +75,19 @@ def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=1, help="the seed of the run (default 1)")
     p.add_argument("--system", default="kv", choices=("kv", "raft", "demo"),
                    help="what runs on the cluster: the etcd-like store with clients (kv), bare Raft, or the demo")
-    p.add_argument("--members", type=int, default=3, help="cluster size, 1-7 (default 3)")
-    p.add_argument("--duration", type=float, default=10.0, help="simulated seconds of faults and workload (default 10)")
-    p.add_argument("--settle", type=float, default=5.0, help="simulated seconds to recover after faults heal (default 5)")
-    p.add_argument("--faults", type=int, default=6, help="number of random faults to draw (default 6)")
-    p.add_argument("--clients", type=int, default=3, help="number of clients (default 3)")
-    p.add_argument("--rate", type=int, default=30, help="client operations per simulated second (default 30)")
+    p.add_argument("--members", type=_int_in(1, MAX_MEMBERS), default=3,
+                   help=f"cluster size, 1..{MAX_MEMBERS} (default 3)")
+    p.add_argument("--duration", type=_seconds(positive=True), default=10.0,
+                   help="simulated seconds of faults and workload, > 0 (default 10)")
+    p.add_argument("--settle", type=_seconds(positive=False), default=5.0,
+                   help="at most this many simulated seconds to recover after every fault is healed; the "
+                        "run ends as soon as the system is live again, >= 0 (default 5)")
+    p.add_argument("--faults", type=_int_in(0, 1000), default=6,
+                   help="number of random faults to draw, 0..1000 (default 6); a crash or pause comes "
+                        "with its restart or resume, listed as well")
+    p.add_argument("--clients", type=_int_in(0, 100), default=3, help="number of clients, 0..100 (default 3)")
+    p.add_argument("--rate", type=_int_in(0, 100_000), default=30,
+                   help="client operations per simulated second, 0..100000 (default 30)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="turn on a catalogued bug (repeatable); see 'raftkv bugs'")
     p.add_argument("--save", type=Path, help="also write the scenario as JSON to this file")
@@ -47,12 +96,12 @@ def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", action="store_true", help="print the whole trace timeline")
-    p.add_argument("--tail", type=int, default=None, metavar="N",
+    p.add_argument("--tail", type=_int_in(0), default=None, metavar="N",
                    help="print the last N trace events (default: 30 when a check fails, else 0)")
     p.add_argument("--html", type=Path, metavar="OUT", help="write the checker's HTML report of the history here")
 
 
-def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_replay(sub: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
     p = sub.add_parser(
         "replay", help="re-run a scenario exactly from its token or JSON file",
         description="Re-run a scenario exactly (same seed, same faults, same trace), re-check it "
@@ -92,7 +141,9 @@ def _run_and_report(scenario, args: argparse.Namespace) -> int:  # type: ignore[
 
 
 def _write_html(result, path: Path) -> None:  # type: ignore[no-untyped-def]
-    if result.system.write_html(str(path)):
+    from raftkv.report import write_run_html
+
+    if write_run_html(result, str(path)):
         print(f"html report: {path}")
     else:
         print(f"no html report: the {result.scenario.system} system records no client history")
@@ -126,10 +177,14 @@ def _parse_duration(text: str) -> float:
     units = {"s": 1.0, "m": 60.0, "h": 3600.0}
     try:
         if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+            seconds = float(text[:-1]) * units[text[-1]]
+        else:
+            seconds = float(text)
     except ValueError:
         raise InputError(f"--time: {text!r} is not a duration (e.g. 90, 90s, 5m, 1h)") from None
+    if not 0 < seconds < float("inf"):
+        raise InputError(f"--time: must be a positive duration (e.g. 90, 90s, 5m, 1h), got {text!r}")
+    return seconds
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
@@ -142,21 +197,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
             raise InputError(f"unknown suite {name!r}; suites: {', '.join(SUITES)}")
     bugs = sorted(bug_set(args.bug))
     seconds = None if args.examples and not args.time else _parse_duration(args.time or "60s")
-    if seconds is not None and seconds <= 0:
-        raise InputError("--time must be positive")
     summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
                       workers=args.workers, seed=args.seed, out_dir=args.out, show_progress=not args.quiet)
     print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
           f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min; "
           f"{raftkv.build_info()})")
+    print(f"  {'suite':<16} {'scenarios':>9} {'simulated':>12} {'shrinking':>10} {'failures':>8}")
     for name, stats in summary.stats.items():
-        print(f"  {name:<16} {stats.examples:>6} examples {stats.simulated_us / 1e6:>9,.0f} simulated s "
-              f"{stats.failures:>3} failures")
+        print(f"  {name:<16} {stats.examples:>9} {stats.simulated_us / 1e6:>11,.0f}s "
+              f"{stats.shrink_seconds:>9.1f}s {stats.failures:>8}")
     if not summary.failures:
         print("no property failed" + (f" (bugs on: {', '.join(bugs)})" if bugs else ""))
         return EXIT_OK
-    print(f"{len(summary.failures)} distinct failure(s) (suite and property), each saved with its "
-          "token, scenario, trace and reports:")
+    print(f"{len(summary.failures)} distinct failure(s) (suite and property; the failures column), "
+          "each shrunk and saved with its token, scenario, trace and reports:")
     for suite, prop, folder in summary.failures:
         token = (Path(folder) / "token.txt").read_text().strip()
         print(f"  {suite}: {prop}\n    {folder}/report.txt\n    raftkv replay {token}")
@@ -170,7 +224,7 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="raftkv",
         description="A consistency-testing framework for Raft/etcd-style systems: a deterministic "
                     "simulated Raft key-value store with etcd v3 semantics, fault injection, history "
@@ -187,14 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "a time or example budget, in parallel worker processes. Every failure is shrunk "
                     "and saved (token, scenario JSON, trace, text and HTML reports) in the output folder.")
     p.add_argument("--time", metavar="DURATION", help="wall-clock budget, e.g. 90s, 5m, 1h (default 60s)")
-    p.add_argument("--examples", type=int, metavar="N", help="stop after about N scenarios in all")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--examples", type=_int_in(1), metavar="N", help="stop after about N scenarios in all (N >= 1)")
+    p.add_argument("--workers", type=_int_in(1, 256), metavar="N",
+                   help="worker processes, 1..256 (default: all cores)")
     p.add_argument("--suite", action="append", metavar="NAME", help="run only this suite (repeatable)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME", help="turn on a catalogued bug")
     p.add_argument("--seed", type=int, default=0, help="base seed of the exploration (default 0)")
     p.add_argument("--out", type=Path, default=Path("explore-out"), help="where failures are saved")
     p.add_argument("--quiet", action="store_true", help="no live progress display")
-    sub.add_parser("bugs", help="list the bug catalogue (bugs --bug NAME can switch on)",
+    sub.add_parser("bugs", help="list the bug catalogue: the NAMEs 'sim --bug NAME' and 'explore --bug NAME' "
+                               "switch on",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
     p = sub.add_parser("check", help="check a history file for linearizability (see 'raftkv check --help')",
                        add_help=False)
@@ -211,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     from raftkv.sim import ScenarioError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or --version (0), or a one-line usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
     if args.command not in handlers:
         parser.print_help()

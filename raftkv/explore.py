@@ -1,9 +1,11 @@
 """``raftkv explore``: the property suites for a time or example budget, on every core.
 
 Each worker process runs :func:`raftkv.hunt.hunt` on the suites in turn with fresh
-seeds; the parent shows live progress and, at the end, a summary table.  Every
-failure is saved in the output folder as ``token.txt``, ``scenario.json``,
-``trace.txt``, ``report.txt`` and ``report.html``.
+seeds; the parent shows live progress (per suite: scenarios run, simulated time,
+distinct failures, and what it is doing now, shrinking included) and, at the end, a
+summary.  Every distinct failure (suite and property) is counted once and saved in the
+output folder as ``token.txt``, ``scenario.json``, ``trace.txt``, ``report.txt`` and
+``report.html``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ __all__ = ["ExploreSummary", "explore", "save_finding"]
 
 @attrs.define
 class SuiteStats:
-    examples: int = 0
-    simulated_us: int = 0
-    failures: int = 0
+    examples: int = 0  # scenarios run (not counting shrinking's runs)
+    simulated_us: int = 0  # simulated time those scenarios covered
+    failures: int = 0  # distinct failures (one per property broken), as saved
+    shrink_seconds: float = 0.0  # wall time workers spent shrinking this suite's failures
+    # worker -> (wall time shrinking started, property) while one shrinks
+    shrinking: dict[int, tuple[float, str]] = attrs.Factory(dict)
 
 
 @attrs.define
@@ -37,21 +42,23 @@ class ExploreSummary:
     stats: dict[str, SuiteStats]
     failures: list[tuple[str, str, str]]  # (suite, property, folder)
     # folder -> seconds from the start of the campaign until that finding was saved
-    found_after_s: dict[str, float] = attrs.field(factory=dict)
+    found_after_s: dict[str, float] = attrs.Factory(dict)
 
     @property
     def examples(self) -> int:
         return sum(s.examples for s in self.stats.values())
 
 
-# Wall-clock seconds a worker spends shrinking one finding (hypothesis, then the reduction).
+# Wall-clock seconds a worker spends shrinking one finding (hypothesis, then the reduction),
+# also past the campaign's deadline: what a person reads is the reduced scenario.
 SHRINK_BUDGET_S = 60.0
 
 
 def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Violation, index: int, *,
                  shrunk: tuple[int, int, float] | None = None) -> Path:
-    """Replay the (shrunk) scenario with a full trace and write everything about it."""
-    from raftkv.report import run_report
+    """Replay the (shrunk) scenario with a full trace and write everything about it;
+    ``shrunk`` is (faults as first found, faults saved, seconds spent shrinking)."""
+    from raftkv.report import run_report, write_run_html
 
     folder = out_dir / f"{index:03d}-{suite}-{violation.property.replace('.', '_')}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +68,7 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
     (folder / "scenario.json").write_text(scenario_to_json(scenario) + "\n")
     (folder / "trace.txt").write_text(result.trace.render() + "\n")
     html: Path | None = folder / "report.html"
-    if not result.system.write_html(str(html)):
+    if not write_run_html(result, str(html)):
         html = None
     report = run_report(result, tail=40)
     if result.ok:
@@ -93,15 +100,12 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
 
         def on_example(scenario: Scenario, violation: Violation | None, name: str = name) -> None:
             events.put(("example", worker, name, scenario.duration_us + scenario.settle_us))
+            if violation is not None:  # the first failure: hunt shrinks it next
+                events.put(("shrinking", worker, name, violation.property))
 
-        def on_shrink(scenario: Scenario, violation: Violation, name: str = name) -> None:
-            events.put(("shrinking", worker, name, violation.property, len(scenario.faults)))
-
-        # Shrinking a finding gets its own budget, also past the campaign's deadline: what
-        # a person reads is the reduced scenario, so it is worth the wait.
         result = hunt(name, bugs=bugs, max_examples=batch, seed=seed * 1_000_003 + worker * 10_007 + round_,
                       deadline_s=max(0.0, deadline - time.time()), on_example=on_example,
-                      on_shrink=on_shrink, shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2)
+                      shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2)
         if examples_left is not None:
             examples_left -= max(1, result.examples)
         if result.finding is not None:
@@ -109,8 +113,18 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
             events.put(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
                         f.violation.property, f.violation.message,
                         (len(f.first_scenario.faults), len(f.scenario.faults), f.shrink_seconds)))
-            done_suites.add(name)
+            done_suites.add(name)  # this worker found the suite failing: it moves on
+        else:
+            events.put(("not_found", worker, name))
     events.put(("done", worker))
+
+
+def _doing(stats: SuiteStats, now: float) -> str:
+    """What a suite's workers are doing, for the live table."""
+    if stats.shrinking:
+        since, prop = min(stats.shrinking.values())
+        return f"[yellow]shrinking {prop} for {now - since:.0f}s[/yellow]"
+    return "saved" if stats.failures else ""
 
 
 def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float | None = 60.0,
@@ -136,20 +150,16 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     failures: list[tuple[str, str, str]] = []
     reported: set[tuple[str, str]] = set()
     found_after_s: dict[str, float] = {}
-    shrinking: dict[str, tuple[float, str, int]] = {}  # suite -> (since, property, faults)
     console = Console(stderr=True)
 
     def table() -> Table:
-        t = Table(title=f"raftkv explore: {time.time() - start:5.0f}s elapsed, {workers} workers")
-        for col in ("suite", "examples", "simulated", "failures", "now"):
-            t.add_column(col, justify="left" if col in ("suite", "now") else "right")
         now = time.time()
+        t = Table(title=f"raftkv explore: {now - start:5.0f}s elapsed, {workers} workers")
+        for col in ("suite", "scenarios", "simulated", "failures", "now"):
+            t.add_column(col, justify="left" if col in ("suite", "now") else "right")
         for name, s in stats.items():
-            busy = shrinking.get(name)
-            status = (f"[yellow]shrinking {busy[1]} ({busy[2]} faults) for {now - busy[0]:.0f}s[/yellow]"
-                      if busy else "")
             t.add_row(name, str(s.examples), f"{s.simulated_us / 1e6:,.0f}s",
-                      f"[red]{s.failures}[/red]" if s.failures else "0", status)
+                      f"[red]{s.failures}[/red]" if s.failures else "0", _doing(s, now))
         return t
 
     running = workers
@@ -170,15 +180,19 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
             elif event[0] == "shrinking":
-                _, _w, name, prop, faults = event
-                shrinking[name] = (time.time(), prop, faults)
+                _, w, name, prop = event
+                stats[name].shrinking[w] = (time.time(), prop)
+            elif event[0] == "not_found":
+                _, w, name = event
+                stats[name].shrinking.pop(w, None)  # a failure that did not hold up
             elif event[0] == "finding":
-                _, _w, name, scenario_json, prop, message, shrunk = event
-                shrinking.pop(name, None)
-                stats[name].failures += 1
+                _, w, name, scenario_json, prop, message, shrunk = event
+                stats[name].shrinking.pop(w, None)
+                stats[name].shrink_seconds += shrunk[2]
                 if (name, prop) in reported:
-                    continue  # another worker found the same property broken: saved once
+                    continue  # another worker found the same property broken: counted and saved once
                 reported.add((name, prop))
+                stats[name].failures += 1
                 scenario = scenario_from_json(scenario_json)
                 folder = save_finding(out_dir, name, scenario, Violation(property=prop, message=message),
                                       len(failures) + 1, shrunk=shrunk)
@@ -190,5 +204,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 live.update(table())
     for p in procs:
         p.join(timeout=5)
+    for s in stats.values():
+        s.shrinking.clear()
     return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures,
                           found_after_s=found_after_s)

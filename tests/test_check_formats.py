@@ -142,7 +142,7 @@ def run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
+def test_cli_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.edn"
     good.write_text(EDN_LINES)
     code, out, _ = run([str(good)])
@@ -162,8 +162,10 @@ def test_cli_exit_codes(tmp_path: pathlib.Path) -> None:
     code, _, err = run([str(junk)])
     assert code == EXIT_BAD_INPUT and "no pending invocation" in err
 
-    code, _, err = run([str(good), "--model", "nonsense"])
-    assert code == EXIT_BAD_INPUT
+    capsys.readouterr()
+    code, _, _ = run([str(good), "--model", "nonsense"])  # argparse's usage error, on sys.stderr
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "--model" in err and "nonsense" in err
 
     code, _, err = run([str(good), "--lease-drift-ppm", "1000000"])
     assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "--lease-drift-ppm" in err

@@ -13,7 +13,13 @@ import tempfile
 
 from tools import require_tool
 
-from raftkv.check import CASRegisterModel, HistoryBuilder, check_linearizable, render_html
+from raftkv.check import (
+    CASRegisterModel,
+    HistoryBuilder,
+    KVModel,
+    check_linearizable,
+    render_html,
+)
 
 
 def _chromium() -> str:
@@ -64,3 +70,27 @@ def test_report_renders_bars_and_highlights_blocked_op(tmp_path: pathlib.Path) -
     assert "linearized" in classes[0] and "info" in classes[3]
     assert "cannot place" in dom and "Longest linearizable prefix" in dom
     assert dom.count('class="lane"') == 4  # x: p0, p1, p2; y: p3
+
+
+def test_one_number_per_operation_on_bars_and_list(tmp_path: pathlib.Path) -> None:
+    b = HistoryBuilder()
+    for i in range(6):  # six clients' puts overlap, then one narrow read
+        b.invoke(i, "put", "k", f"v{i}")
+    for i in range(6):
+        b.ok(i, "put", "k", f"v{i}")
+    b.invoke(9, "get", "k")
+    b.ok(9, "get", "k", "v5")
+    hist = b.history()
+    model = KVModel()
+    result = check_linearizable(hist, model)
+    assert result.verdict == "ok"
+    out = tmp_path / "report.html"
+    render_html(hist, result, out, model=model)
+    dom = _dump_dom(out)
+    bars = re.findall(r'<div class="op [^"]*"[^>]*data-op-id="(\d+)"[^>]*>([^<]*)</div>', dom)
+    assert len(bars) == len(hist.operations)
+    for op_id, label in bars:
+        assert label == "" or label.startswith(f"#{op_id}"), (op_id, label)  # never a bare '#'
+    listed = re.findall(r'<li[^>]*data-op-id="(\d+)"[^>]*><span class="n">#(\d+)</span>', dom)
+    order = [step.op_id for step in result.per_key[0].linearization]
+    assert [int(a) for a, _ in listed] == [int(n) for _, n in listed] == order

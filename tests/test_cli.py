@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from raftkv.cli import main
+from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.sim import Scenario, scenario_to_json, scenario_to_token
 
 
@@ -45,29 +46,29 @@ def test_replay_from_file_and_save(tmp_path, capsys: pytest.CaptureFixture[str])
     assert "result: OK" in capsys.readouterr().out
 
 
-def test_bad_token_is_one_line_exit_3() -> None:
+def test_bad_token_is_one_line_bad_input() -> None:
     proc = _run("replay", "rk1_garbage!")
-    assert proc.returncode == 3
+    assert proc.returncode == EXIT_BAD_INPUT
     assert proc.stderr.strip().count("\n") == 0 and "corrupted" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_missing_file_is_one_line_exit_3() -> None:
+def test_missing_file_is_one_line_bad_input() -> None:
     proc = _run("replay", "/nonexistent/scenario.json")
-    assert proc.returncode == 3 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == EXIT_BAD_INPUT and "no such file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_scenario_file_names_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "bad.json"
     path.write_text('{"seed": 1, "cluster": {"members": "three"}}')
     proc = _run("replay", str(path))
-    assert proc.returncode == 3
+    assert proc.returncode == EXIT_BAD_INPUT
     assert "scenario.cluster.members: expected an integer" in proc.stderr
 
 
 def test_unknown_bug_is_refused() -> None:
     proc = _run("sim", "--demo", "--bug", "nope")
-    assert proc.returncode == 3 and "unknown bug 'nope'" in proc.stderr
+    assert proc.returncode == EXIT_BAD_INPUT and "unknown bug 'nope'" in proc.stderr
 
 
 def test_bugs_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,3 +114,51 @@ def test_explore_with_no_bug_counts_its_examples(tmp_path, capsys) -> None:  # t
     line = next(ln for ln in printed.splitlines() if ln.strip().startswith("raft_safety"))
     assert int(line.split()[1]) >= 4, line
     assert not any(tmp_path.iterdir())
+
+
+def test_one_exit_status_scheme() -> None:
+    # 2 is argparse's own usage-error status: bad input and bad usage share it.
+    assert (EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_UNKNOWN) == (0, 1, 2, 3)
+
+
+@pytest.mark.parametrize(("args", "named", "allowed"), [
+    (("sim", "--members", "0"), "--members", "1..7"),
+    (("sim", "--members", "-1"), "--members", "1..7"),
+    (("sim", "--members", "8"), "--members", "1..7"),
+    (("sim", "--duration", "0"), "--duration", "> 0"),
+    (("sim", "--duration", "nan"), "--duration", "> 0"),
+    (("sim", "--settle", "-1"), "--settle", ">= 0"),
+    (("sim", "--faults", "-3"), "--faults", "0..1000"),
+    (("sim", "--clients", "-1"), "--clients", "0..100"),
+    (("sim", "--rate", "-5"), "--rate", "0..100000"),
+    (("sim", "--seed", "x"), "--seed", "int"),
+    (("replay", "x", "--tail", "-2"), "--tail", ">= 0"),
+    (("explore", "--workers", "0"), "--workers", "1..256"),
+    (("explore", "--examples", "0"), "--examples", ">= 1"),
+    (("explore", "--time", "0"), "--time", "positive"),
+    (("explore", "--time", "soon"), "--time", "duration"),
+    (("explore", "--suite", "nosuch", "--examples", "1"), "nosuch", "suites:"),
+    (("check", "--model", "nosuch", "h.jsonl"), "--model", "choose from"),
+    (("sim", "--nosuch"), "--nosuch", "unrecognized"),
+    (("nosuch",), "nosuch", "invalid choice"),
+])
+def test_bad_argument_is_one_line_naming_it(args: tuple[str, ...], named: str, allowed: str) -> None:
+    proc = _run(*args)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert named in proc.stderr and allowed in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_main_returns_usage_errors_instead_of_exiting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--members", "0"]) == EXIT_BAD_INPUT
+    assert "--members" in capsys.readouterr().err
+
+
+def test_help_texts_are_true() -> None:
+    top = " ".join(_run("--help").stdout.split())
+    # 'bugs' takes no --bug: its help points to the commands that do, and they take it
+    assert "bugs --bug" not in top and "'sim --bug NAME'" in top and "'explore --bug NAME'" in top
+    assert _run("bugs", "--bug", "figure8_commit").returncode == EXIT_BAD_INPUT
+    for command in ("sim", "explore"):
+        assert "--bug NAME" in _run(command, "--help").stdout

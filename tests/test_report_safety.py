@@ -9,13 +9,16 @@ from raftkv.sim.scenario import ClusterSpec, Fault, Scenario, WorkloadSpec
 S = 1_000_000
 
 
-def test_safety_violation_report_has_one_trace_tail() -> None:
-    # The leader applies entries before a majority has them, then is cut off.
-    sc = Scenario(seed=0, system="raft", cluster=ClusterSpec(members=3), bugs=("apply_before_durable",),
+def apply_before_durable_scenario() -> Scenario:
+    """The leader applies entries before a majority has them, then is cut off."""
+    return Scenario(seed=0, system="raft", cluster=ClusterSpec(members=3), bugs=("apply_before_durable",),
                   faults=(Fault(at_us=1 * S, kind="shape", shape="isolate", node="@leader"),
                           Fault(at_us=3 * S, kind="heal")),
                   workload=WorkloadSpec(clients=3, ops_per_s=40, keys=1), duration_us=5 * S, settle_us=2 * S)
-    result = run_scenario(sc)
+
+
+def test_safety_violation_report_has_one_trace_tail() -> None:
+    result = run_scenario(apply_before_durable_scenario())
     first = result.first_violation()
     assert first is not None and first.property.startswith("raft.")
     assert "Raft safety violated" in first.message and "trace tail" not in first.message

@@ -3,6 +3,9 @@
 One verdict line per file (and, with several files, a summary); the exit status is the
 worst verdict: a violation, then bad input, then unknown, then ok.  Start-up is kept
 small: the watch/lease/revision checkers and the HTML report load only when needed.
+Exit status (raftkv.exit_status): 0 linearizable (and no revision-order, watch or lease
+violation), 1 not linearizable or a violation, 2 bad input or usage (one-line reason),
+3 unknown (the time budget ran out).
 """
 
 from __future__ import annotations
@@ -12,6 +15,14 @@ import json
 import sys
 from typing import Any, TextIO
 
+from raftkv.exit_status import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    OneLineArgumentParser,
+)
+
 from .formats import FORMATS, load_history
 from .history import History, HistoryFormatError
 from .linearizability import LinearizabilityResult, key_tasks, result_of
@@ -19,9 +30,6 @@ from .models import MODELS, CASRegisterModel, EtcdModel, KVModel, Model, ModelEr
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_VIOLATION", "build_parser", "load_history",
            "main", "pick_model", "worst_exit"]
-
-# The same names and values as raftkv.cli's (raftkv.check may not import raftkv.cli).
-EXIT_OK, EXIT_VIOLATION, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 
 _ETCD_F = frozenset({"stale_get", "delete", "txn", "lease_grant", "lease_keepalive", "lease_revoke",
                      "compact"})
@@ -35,7 +43,7 @@ def worst_exit(codes: list[int]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="raftkv check",
         description="Check histories for linearizability (and etcd revision order, watch and lease "
                     "guarantees). Keys are checked in parallel, each under its own budget; the first "

@@ -198,6 +198,13 @@ class History:
     def events(self) -> tuple[HistoryEvent, ...]:
         return tuple(r for r in self.records if isinstance(r, HistoryEvent))
 
+    def __iter__(self) -> Iterator[Record]:
+        """The records, in history order (what :func:`write_jsonl` writes, one a line)."""
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
 
 _RESULT_FIELDS = ("revision", "mod_revision", "create_revision", "version", "lease",
                   "succeeded", "deleted", "ttl_s", "error")
@@ -436,8 +443,10 @@ def record_to_json(rec: Record) -> dict[str, Any]:
                        "time_us": rec.time_us})
 
 
-def write_jsonl(records: Iterable[Record], dest: str | pathlib.Path | IO[str]) -> None:
-    """Write records, one JSON object per line."""
+def write_jsonl(records: History | Iterable[Record], dest: str | pathlib.Path | IO[str]) -> None:
+    """Write a history (or its records), one JSON object per line."""
+    if isinstance(records, History):
+        records = records.records
     if isinstance(dest, str | pathlib.Path):
         with open(dest, "w", encoding="utf-8") as fh:
             write_jsonl(records, fh)

@@ -3,9 +3,11 @@
 The page embeds the data as JSON and draws it with a small script: per key, one lane
 per client process along a time axis, each operation a bar from invocation to
 completion (``info`` operations extend to the end), the linearization found (or the
-longest partial one) as numbers on the bars and as a list, the first operation that
-cannot be placed highlighted, and the model state before/after each linearized
-operation shown on hover.
+longest partial one) as a list in order, the first operation that cannot be placed
+highlighted, and the model state before/after each linearized operation shown on hover.
+Every operation has one number, ``#N`` (``Operation.id``, as in the checker's
+explanation), on its bar, in the list and in its tooltip.  A caller that checked more
+than linearizability can lead the page with what broke (``headline``).
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ pre.expl{background:#f6f6f6;padding:.6em;white-space:pre-wrap;font-size:.85em}
 .op.linearized{background:#a1d99b;border-color:#31a354}
 #tip{position:fixed;display:none;background:#fff;border:1px solid #444;padding:.4em;font-size:12px;
  max-width:32em;z-index:10;box-shadow:2px 2px 6px #888;white-space:pre-wrap}
-ol.lin{font-size:.85em;columns:2} ol.lin li.blocked{color:#b00020;font-weight:bold}
+ol.lin{font-size:.85em;list-style:none;padding-left:1em} ol.lin li{margin:.15em 0;overflow-wrap:anywhere}
+ol.lin li.blocked{color:#b00020;font-weight:bold} ol.lin .n{display:inline-block;min-width:3.5em;color:#555}
+h1.headline{color:#b00020} pre.headline{background:#fdecea}
 .axis{font-size:.75em;color:#666;margin-left:5em}
 """
 
@@ -112,7 +116,7 @@ function show(ev, op){
   let s = op.desc + '\n' + 'from ' + op.start + ' to ' + op.end + ' (' + data.axis + ')';
   for (const k of ['revision','mod_revision','succeeded','deleted','lease'])
     if (k in op) s += '\n' + k + ': ' + op[k];
-  if ('lin' in op) s += '\nlinearized #' + op.lin + '\nstate before: ' + op.before + '\nstate after:  ' + op.after;
+  if ('lin' in op) s += '\nstep ' + op.lin + ' of the linearization\nstate before: ' + op.before + '\nstate after:  ' + op.after;
   else s += '\nnot in the linearization';
   if (op.blocked) s += '\nFIRST OPERATION THAT CANNOT BE PLACED';
   tip.textContent = s; tip.style.display='block';
@@ -130,7 +134,7 @@ for (const k of data.keys){
     for (const o of k.ops.filter(o=>o.process===p)){
       let cls = 'op ' + (o.outcome==='info' ? 'info ' : '') + ('lin' in o ? 'linearized' : 'unplaced');
       if (o.blocked) cls += ' blocked';
-      const bar = el('div', cls, ('lin' in o ? '#'+o.lin+' ' : '') + o.f + ' ' + JSON.stringify(o.value));
+      const bar = el('div', cls, '#' + o.id + ' ' + o.f + ' ' + JSON.stringify(o.value));
       bar.dataset.opId = o.id;
       bar.style.left = pct(o.start)+'%';
       bar.style.width = Math.max(0.4, pct(o.end)-pct(o.start))+'%';
@@ -145,14 +149,22 @@ for (const k of data.keys){
   sec.appendChild(el('h3', null, k.verdict==='ok' ? 'Linearization' : 'Longest linearizable prefix'));
   const ol = el('ol','lin');
   const byId = new Map(k.ops.map(o=>[o.id,o]));
+  function item(cls, o, text){ const li = el('li', cls); li.dataset.opId = o.id;
+    li.appendChild(el('span', 'n', '#' + o.id)); li.appendChild(document.createTextNode(text)); return li; }
   for (const id of k.linearization){ const o = byId.get(id);
-    ol.appendChild(el('li', null, o.desc + '   ' + o.before + ' \u2192 ' + o.after)); }
+    ol.appendChild(item(null, o, o.desc + '   ' + o.before + ' \u2192 ' + o.after)); }
   if (k.blocked !== null){ const o = byId.get(k.blocked);
-    ol.appendChild(el('li','blocked','cannot place: ' + o.desc)); }
+    ol.appendChild(item('blocked', o, 'cannot place: ' + o.desc)); }
   sec.appendChild(ol);
   if (k.reasons.length){ const ul = el('ul');
     for (const r of k.reasons) ul.appendChild(el('li', null, r)); sec.appendChild(ul); }
   root.appendChild(sec);
+  // A label that does not fit its bar shrinks to the operation's number, or to nothing
+  // (never to a bare '#'); the tooltip has the rest.
+  for (const bar of lanes.querySelectorAll('.op')){
+    if (bar.scrollWidth > bar.clientWidth) bar.textContent = '#' + bar.dataset.opId;
+    if (bar.scrollWidth > bar.clientWidth) bar.textContent = '';
+  }
 }
 document.body.dataset.rendered = 'yes';
 })();
@@ -161,19 +173,32 @@ document.body.dataset.rendered = 'yes';
 
 def render_html(history: History | tuple[Operation, ...], result: LinearizabilityResult,
                 path: str | pathlib.Path | None = None, *, model: Model | None = None,
-                title: str = "raftkv linearizability report") -> str:
-    """Write (when ``path`` is given) and return the HTML report."""
+                title: str = "raftkv linearizability report", headline: str | None = None,
+                headline_detail: str = "") -> str:
+    """Write (when ``path`` is given) and return the HTML report.
+
+    ``headline`` (e.g. ``"watch.ordered violated"``) leads the page, above the
+    linearizability verdict, with ``headline_detail`` under it: for a run that broke
+    something other than linearizability."""
     data = report_data(history, result, model)
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     verdict = html.escape(result.verdict)
+    top = ""
+    if headline is not None:
+        title = headline
+        top = (f'<h1 class="headline">{html.escape(headline)}</h1>\n'
+               f'<pre class="headline">{html.escape(headline_detail)}</pre>\n')
+    heading = "h2" if headline is not None else "h1"
+    lin_title = "linearizability check" if headline is not None else html.escape(title)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head>
 <body>
-<h1>{html.escape(title)}: <span class="verdict-{verdict}">{verdict}</span> ({html.escape(result.model)} model)</h1>
+{top}<{heading}>{lin_title}: <span class="verdict-{verdict}">{verdict}</span> ({html.escape(result.model)} model)</{heading}>
 <pre class="expl">{html.escape(result.explanation)}</pre>
-<p>Bars run from invocation to completion; hatched bars had an unknown outcome (info) and may
-have taken effect at any point after their invocation, or never. Green: linearized (number = position);
+<p>Bars run from invocation to completion, labelled with the operation's number (#N, as in the
+list and the explanation); hatched bars had an unknown outcome (info) and may have taken effect at
+any point after their invocation, or never. Green: linearized (the list below gives the order);
 red: the first operation that cannot be placed. Hover a bar for the state before and after it.</p>
 <div id="report"></div>
 <div id="tip"></div>

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from raftkv.check import History, make_history
 from raftkv.env import TORN, Env
 
 from .faults import MembershipControl
@@ -102,13 +103,13 @@ class DemoSystem:
     def liveness_report(self) -> str:
         return f"counters {self._counters()}"
 
-    def history(self) -> list[Any]:
-        return []
+    def history(self) -> History:
+        return make_history(())  # the demo's actors are not clients: no history
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         return []
 
-    def write_html(self, path: str) -> bool:
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
         return False  # the demo has no client history
 
     def summary(self) -> dict[str, Any]:

@@ -344,8 +344,9 @@ class KVSystem:
                           for s in self.servers())
         return f"members [{roles}]; leaders {self.leaders() or 'none'}; pending {pending or 'none'}"
 
-    def history(self) -> list[Any]:
-        return list(self.recorder.records)
+    def history(self) -> History:
+        """The client history so far (the checks use the one of the finished run)."""
+        return make_history(self.recorder.records)
 
     def _hist(self) -> History:
         if self._history is None:
@@ -403,8 +404,9 @@ class KVSystem:
                 out.append(Violation(property=f"lease.{v.guarantee}", message=str(v)))
         return out
 
-    def write_html(self, path: str) -> bool:
-        render_html(self._hist(), self._check_lin(), path, model=EtcdModel())
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
+        render_html(self._hist(), self._check_lin(), path, model=EtcdModel(), headline=headline,
+                    headline_detail=headline_detail)
         return True
 
     def summary(self) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from raftkv.check import HistoryBuilder, HistoryEvent, KVModel, check_linearizable, render_html
+from raftkv.check import (
+    History,
+    HistoryBuilder,
+    HistoryEvent,
+    KVModel,
+    check_linearizable,
+    render_html,
+)
 from raftkv.env import Env
 from raftkv.raft import ClusterConfig, RaftConfig, RaftHost
 from raftkv.raft.host import NotLeader, ProposalError, Refused
@@ -324,8 +331,8 @@ class RaftSystem:
         pending = [f"{c.env.node_id}:{c.pending[1]}" for c in self._clients() if c.pending is not None]
         return f"leaders {self._leaders() or 'none'}, pending {pending or 'none'}"
 
-    def history(self) -> list[Any]:
-        return list(self.recorder.records)
+    def history(self) -> History:
+        return self.recorder.history()
 
     def _check_lin(self) -> Any:
         if self._lin is None:
@@ -342,8 +349,9 @@ class RaftSystem:
                               time_us=result.failure_time_us())]
         return []
 
-    def write_html(self, path: str) -> bool:
-        render_html(self.recorder.history(), self._check_lin(), path, model=KVModel())
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
+        render_html(self.recorder.history(), self._check_lin(), path, model=KVModel(), headline=headline,
+                    headline_detail=headline_detail)
         return True
 
     def summary(self) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from raftkv.check import History
+
 from .faults import MembershipControl, apply_fault, heal_everything, network_latency
 from .safety import SafetyViolation
 from .scenario import Fault, Scenario, scenario_to_token, validate
@@ -48,6 +50,9 @@ class Violation:
     property: str  # e.g. "raft.election_safety", "linearizability", "liveness"
     message: str  # multi-line explanation
     time_us: int | None = None
+    # For Raft safety violations: the members involved and the log index, if one
+    members: tuple[str, ...] = ()
+    index: int | None = None
 
 
 class System(Protocol):
@@ -70,8 +75,8 @@ class System(Protocol):
     def liveness_report(self) -> str:
         """Why the system is not live (what is pending, who leads)."""
 
-    def history(self) -> list[Any]:
-        """The client history (events as the checkers read them)."""
+    def history(self) -> History:
+        """The client history so far, as the checkers and ``write_jsonl`` take it."""
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         """Post-run checks (linearizability, watches, leases...); with ``properties``,
@@ -80,8 +85,9 @@ class System(Protocol):
     def summary(self) -> dict[str, Any]:
         """A few figures for the run summary."""
 
-    def write_html(self, path: str) -> bool:
-        """Write the checker's HTML report of the history to ``path``; False if none."""
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
+        """Write the checker's HTML report of the history to ``path``; False if none.
+        ``headline`` (what broke) and ``headline_detail`` lead the page."""
 
 
 SystemBuilder = Callable[[Scenario, World], System]
@@ -98,6 +104,9 @@ class RunResult:
     system: System
     violations: list[Violation]
     end_us: int
+    # Why the run ended where it did (see :meth:`summary`), e.g. "live again 0.412s into
+    # the settle phase" or "cut short by raft.commit_rule".
+    end_reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -115,9 +124,13 @@ class RunResult:
         return self.violations[0] if self.violations else None
 
     def summary(self) -> str:
+        s = self.scenario
+        planned = f"{s.duration_us / 1e6:g}s + {s.settle_us / 1e6:g}s settle"
         lines = [
-            f"simulated {format_time_us(self.end_us).strip()}: {self.world.events_processed} events, "
-            f"{self.world.messages_sent} messages, {len(self.trace)} trace events",
+            f"simulated {_seconds(self.end_us)} of the planned {planned}"
+            + (f" ({self.end_reason})" if self.end_reason else "") + ": "
+            f"{self.world.events_processed} events, {self.world.messages_sent} messages, "
+            f"{len(self.trace)} trace events",
         ]
         for key, value in self.system.summary().items():
             lines.append(f"{key}: {value}")
@@ -129,6 +142,21 @@ class RunResult:
                 at = f" at {format_time_us(v.time_us).strip()}" if v.time_us is not None else ""
                 lines.append(f"  {v.property}{at}: {v.message.splitlines()[0] if v.message else ''}")
         return "\n".join(lines)
+
+
+def _seconds(time_us: int) -> str:
+    return f"{time_us / 1e6:.3f}s"
+
+
+def _end_reason(scenario: Scenario, end_us: int, stopped_by: str | None) -> str:
+    if stopped_by is not None:
+        return f"cut short by the {stopped_by} violation at {_seconds(end_us)}"
+    if not scenario.settle_us:
+        return ""
+    into = end_us - scenario.duration_us
+    if into >= scenario.settle_us:
+        return "the whole settle phase ran"
+    return f"live again {_seconds(into)} into the settle phase, which ends the run"
 
 
 def _load_systems() -> None:
@@ -191,6 +219,7 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
     world.set_network(loss=spec.loss, duplicate=spec.duplicate, latency=network_latency(spec))
     system = SYSTEM_BUILDERS[scenario.system](scenario, world)
     violations: list[Violation] = []
+    stopped_by: str | None = None
 
     def inject(fault: Fault) -> Callable[[], None]:
         return lambda: apply_fault(world, fault, spec, system)
@@ -214,14 +243,18 @@ def run_scenario(scenario: Scenario, *, trace_messages: bool = True,
                         time_us=world.now_us))
         except PropertyViolation as exc:
             violations.append(Violation(property=exc.property, message=exc.report, time_us=world.now_us))
+            stopped_by = exc.property
         except SafetyViolation as exc:
             prop = "raft." + exc.prop.replace(" ", "_").replace("-", "_")
-            violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us))
+            violations.append(Violation(property=prop, message=exc.summary, time_us=world.now_us,
+                                        members=exc.nodes, index=exc.index))
+            stopped_by = prop
         except AssertionError as exc:
             # An invariant asserted in the code broke: a violation like any other, replayable.
             violations.append(Violation(property=INVARIANT, message=_assertion_report(exc),
                                         time_us=world.now_us))
+            stopped_by = INVARIANT
         if check and not any(v.property != "liveness" for v in violations):
             violations.extend(system.check(properties))
         return RunResult(scenario=scenario, world=world, system=system, violations=violations,
-                         end_us=world.now_us)
+                         end_us=world.now_us, end_reason=_end_reason(scenario, world.now_us, stopped_by))

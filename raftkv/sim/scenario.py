@@ -173,7 +173,14 @@ class Scenario:
         ]
         if self.bugs:
             lines.append(f"bugs on: {', '.join(self.bugs)}")
-        lines.append(f"faults ({len(self.faults)}):" if self.faults else "faults: none")
+        back = sum(1 for fault in self.faults if fault.kind in ("restart", "resume"))
+        if not self.faults:
+            lines.append("faults: none")
+        elif back:
+            lines.append(f"faults ({len(self.faults)} events: {len(self.faults) - back} faults and "
+                         f"{back} restarts or resumes):")
+        else:
+            lines.append(f"faults ({len(self.faults)}):")
         lines.extend("  " + fault.describe() for fault in self.faults)
         return "\n".join(lines)
 
