@@ -9,7 +9,7 @@ For every bug in the catalogue, two measurements over several seeds:
   (finding and shrinking), its fault count, and whether its token replays to the same
   property.
 
-Prints one line per bug and, last, ``median shrunk faults: N`` (the median over bugs of
+Prints one line per bug and, last, ``median shrunk faults: N faults`` (the median over bugs of
 the median fault count of what explore saved).
 """
 
@@ -105,7 +105,7 @@ def main() -> None:
               f"found {args.seeds - misses}/{args.seeds}, shrunk faults {faults} (median {median_faults:g}), "
               f"replays {replays}/{len(faults)}", flush=True)
     overall = statistics.median(medians) if medians else float("nan")
-    print(f"median shrunk faults: {overall:g}")
+    print(f"median shrunk faults: {overall:g} faults")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from raftkv.exit_status import (
     EXIT_VIOLATION,
     OneLineArgumentParser,
 )
-from raftkv.sim.scenario import MAX_MEMBERS
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_VIOLATION", "build_parser", "main"]
 
@@ -65,6 +64,8 @@ def _seconds(*, positive: bool) -> Callable[[str], float]:
 
 
 def _add_sim(sub: argparse._SubParsersAction[OneLineArgumentParser]) -> None:
+    from raftkv.sim.scenario import MAX_MEMBERS  # here, not at the top: `raftkv check` starts fast
+
     p = sub.add_parser(
         "sim", help="run one simulated scenario and print its summary",
         description="Run one scenario in the deterministic simulator: from a seed (a random fault "

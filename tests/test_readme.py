@@ -40,6 +40,8 @@ NOT_RUN = {
     "raftkv check history.jsonl": "your own history file",
     "raftkv check history.edn --model cas-register --initial 0 --html report.html": "your own history file",
     "raftkv check etcd-run.jsonl --model etcd --timeout 30": "your own history file",
+    "raftkv check runs/*.edn": "your own history files (tests/test_check_public.py checks several)",
+    "raftkv check jepsen.log": "your own Jepsen log (tests/test_check_public.py reads one)",
 }
 
 
