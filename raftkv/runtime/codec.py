@@ -1,0 +1,184 @@
+"""The wire and disk codec: a versioned schema over raftkv's own value types, in msgpack.
+
+Only the classes registered here can be decoded (never pickle): Raft's messages,
+entries, hard states and snapshots, the key-value requests, responses and errors, the
+client protocol, and the runtime's own records.  A value is encoded as
+
+* ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``: themselves;
+* ``tuple``: a msgpack array (decoded as a tuple); ``dict``: a msgpack map;
+* a registered value class: ext type 1 holding ``[name, field values...]`` in the
+  order of its schema (its attrs fields, or a :class:`~raftkv.raft.value.Value`'s
+  ``FIELDS``);
+* a registered enum: ext type 2 holding ``[name, value]``;
+* a :class:`~raftkv.kv.errors.KVError`: ext type 3 holding ``[name, details]``.
+
+:data:`SCHEMA_FINGERPRINT` is a hash of every registered name and field list together
+with :data:`CODEC_VERSION`; peers compare it when they connect, so members built from
+different schemas refuse each other with a clear message instead of misreading frames.
+Anything that does not decode raises :class:`CodecError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import msgpack
+
+from raftkv.kv import errors as kv_errors
+from raftkv.kv import members as kv_members
+from raftkv.kv import protocol as kv_protocol
+from raftkv.kv import types as kv_types
+from raftkv.kv.errors import KVError
+from raftkv.raft import durable as raft_durable
+from raftkv.raft import messages as raft_messages
+from raftkv.raft import records as raft_records
+from raftkv.raft.cluster import ClusterConfig
+from raftkv.raft.value import Value
+
+__all__ = ["CODEC_VERSION", "SCHEMA_FINGERPRINT", "CodecError", "decode", "encode", "register"]
+
+CODEC_VERSION = 1
+
+_EXT_VALUE, _EXT_ENUM, _EXT_ERROR = 1, 2, 3
+
+
+class CodecError(ValueError):
+    """Bytes that are not a valid encoding of a registered value."""
+
+
+# name -> (class, field names)
+_VALUES: dict[str, tuple[type, tuple[str, ...]]] = {}
+_VALUE_NAMES: dict[type, tuple[str, tuple[str, ...]]] = {}
+_ENUMS: dict[str, type[enum.Enum]] = {}
+_ERRORS: dict[str, type[KVError]] = {}
+
+
+def register(cls: type) -> type:
+    """Make ``cls`` (an attrs class, a Value, an Enum or a KVError) encodable."""
+    name = cls.__name__
+    if issubclass(cls, enum.Enum):
+        assert _ENUMS.get(name, cls) is cls, f"two enums named {name}"
+        _ENUMS[name] = cls
+    elif issubclass(cls, KVError):
+        assert _ERRORS.get(name, cls) is cls, f"two errors named {name}"
+        _ERRORS[name] = cls
+    else:
+        if issubclass(cls, Value):
+            fields = tuple(cls.FIELDS)
+        else:
+            assert attrs.has(cls), f"{cls} is not an attrs class, Value, Enum or KVError"
+            fields = tuple(f.name for f in attrs.fields(cls) if f.init)
+        assert _VALUES.get(name, (cls,))[0] is cls, f"two value classes named {name}"
+        _VALUES[name] = (cls, fields)
+        _VALUE_NAMES[cls] = (name, fields)
+    return cls
+
+
+def _register_module(module: Any) -> None:
+    for attr in sorted(vars(module)):
+        obj = getattr(module, attr)
+        if not isinstance(obj, type) or obj.__module__ != module.__name__:
+            continue
+        if issubclass(obj, enum.Enum | KVError | Value) or attrs.has(obj):
+            register(obj)
+
+
+for _m in (raft_messages, raft_records, raft_durable, kv_types, kv_protocol, kv_members, kv_errors):
+    _register_module(_m)
+register(ClusterConfig)
+register(raft_messages.Entry)
+register(raft_messages.HardState)
+register(raft_messages.Message)
+
+
+def _fingerprint() -> str:
+    parts = [f"v{CODEC_VERSION}"]
+    parts += [f"{n}({','.join(f)})" for n, (_, f) in sorted(_VALUES.items())]
+    parts += [f"{n}<{','.join(str(m.value) for m in e)}>" for n, e in sorted(_ENUMS.items())]
+    parts += [f"!{n}" for n in sorted(_ERRORS)]
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+
+
+def _default(obj: Any) -> Any:
+    if type(obj) is tuple:
+        return list(obj)  # strict types: IntEnums must not pass for ints, so tuples come here
+    entry = _VALUE_NAMES.get(type(obj))
+    if entry is not None:
+        name, fields = entry
+        return msgpack.ExtType(_EXT_VALUE, _pack([name, *(getattr(obj, f) for f in fields)]))
+    if isinstance(obj, enum.Enum) and _ENUMS.get(type(obj).__name__) is type(obj):
+        return msgpack.ExtType(_EXT_ENUM, _pack([type(obj).__name__, obj.value]))
+    if isinstance(obj, KVError) and _ERRORS.get(type(obj).__name__) is type(obj):
+        return msgpack.ExtType(_EXT_ERROR, _pack([type(obj).__name__, obj.details]))
+    raise CodecError(f"cannot encode a {type(obj).__name__}: not a registered type")
+
+
+_packer_options: dict[str, Any] = {"default": _default, "use_bin_type": True, "strict_types": True}
+
+
+def _pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, **_packer_options)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    items = _unpack(data)
+    if not isinstance(items, tuple) or not items or not isinstance(items[0], str):
+        raise CodecError(f"malformed ext value of type {code}")
+    name = items[0]
+    if code == _EXT_VALUE:
+        entry = _VALUES.get(name)
+        if entry is None:
+            raise CodecError(f"unknown value type {name!r}")
+        cls, fields = entry
+        if len(items) != len(fields) + 1:
+            raise CodecError(f"{name}: {len(items) - 1} fields, schema has {len(fields)}")
+        try:
+            return cls(**dict(zip(fields, items[1:])))
+        except (TypeError, ValueError, AssertionError) as e:
+            raise CodecError(f"{name}: {e}") from None
+    if code == _EXT_ENUM:
+        ecls = _ENUMS.get(name)
+        if ecls is None or len(items) != 2:
+            raise CodecError(f"unknown enum {name!r}")
+        try:
+            return ecls(items[1])
+        except ValueError as e:
+            raise CodecError(f"{name}: {e}") from None
+    if code == _EXT_ERROR:
+        err = _ERRORS.get(name)
+        if err is None or len(items) != 2 or not isinstance(items[1], dict):
+            raise CodecError(f"unknown error {name!r}")
+        return err(**items[1])
+    raise CodecError(f"unknown ext type {code}")
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, use_list=False, raw=False, ext_hook=_ext_hook,
+                           strict_map_key=False)
+
+
+def encode(obj: Any) -> bytes:
+    """The bytes of ``obj`` (raises :class:`CodecError` for an unregistered type)."""
+    try:
+        return _pack(obj)
+    except (TypeError, OverflowError) as e:  # msgpack's own refusals
+        raise CodecError(str(e)) from None
+
+
+def decode(data: bytes) -> Any:
+    """The value ``data`` encodes, or :class:`CodecError`."""
+    try:
+        return _unpack(data)
+    except CodecError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
+        raise CodecError(f"undecodable ({type(e).__name__}: {e})") from None
+
+
+SCHEMA_FINGERPRINT = _fingerprint()
+
+Encoder = Callable[[Any], bytes]
