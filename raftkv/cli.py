@@ -169,6 +169,12 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from raftkv.runtime.serve import cmd_serve
+
+    return cmd_serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raftkv",
@@ -194,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed of the exploration (default 0)")
     p.add_argument("--out", type=Path, default=Path("explore-out"), help="where failures are saved")
     p.add_argument("--quiet", action="store_true", help="no live progress display")
+    from raftkv.runtime.serve import add_serve_parser
+
+    add_serve_parser(sub)
     sub.add_parser("bugs", help="list the bug catalogue (bugs --bug NAME can switch on)",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
     p = sub.add_parser("check", help="check a history file for linearizability (see 'raftkv check --help')",
@@ -203,8 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from raftkv.sim import ScenarioError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         from raftkv.check.cli import main as check_main
@@ -212,10 +219,15 @@ def main(argv: list[str] | None = None) -> int:
         return check_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
+    if args.command == "serve":  # a real member: no need to load the simulator
+        return _cmd_serve(args)
+    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore,
+                "serve": _cmd_serve}
     if args.command not in handlers:
         parser.print_help()
         return EXIT_BAD_INPUT
+    from raftkv.sim import ScenarioError
+
     try:
         return handlers[args.command](args)
     except (ScenarioError, InputError, UnknownBugError) as exc:

@@ -224,7 +224,10 @@ def response_json(resp: object, cluster_id: int) -> dict[str, Any]:
 def _op_response_json(resp: object, cluster_id: int) -> dict[str, Any]:
     name = {RangeResponse: "response_range", PutResponse: "response_put",
             DeleteRangeResponse: "response_delete_range", TxnResponse: "response_txn"}[type(resp)]
-    return {name: response_json(resp, cluster_id)}
+    out = response_json(resp, cluster_id)
+    # etcd's nested responses carry only the revision in their header
+    out["header"] = {k: v for k, v in out["header"].items() if k == "revision"}
+    return {name: out}
 
 
 def watch_response_json(resp: WatchResponse, watch_id: int, header: dict[str, Any]) -> dict[str, Any]:

@@ -108,8 +108,11 @@ class Gateway:
         """Responses from another member carry its name: the header names this one, as etcd's
         gateway (which always talks to its own member) does; the cluster id is the cluster's."""
         if "header" in out:
-            out["header"]["member_id"] = str(ej.member_id(self.member))
-            out["header"]["cluster_id"] = str(self.cluster_id)
+            header = out["header"]
+            header["member_id"] = str(ej.member_id(self.member))
+            header["cluster_id"] = str(self.cluster_id)
+            out["header"] = {k: header[k] for k in ("cluster_id", "member_id", "revision", "raft_term")
+                             if k in header}
         return out
 
     # ------------------------------------------------------------------ HTTP
@@ -232,8 +235,15 @@ class Gateway:
         watches: dict[int, Any] = {}
         next_id = [0]
 
-        def on_response(watch_id: int) -> Callable[[WatchResponse], None]:
+        progress_wanted: dict[int, int] = {}  # watch id -> explicit progress requests pending
+
+        def on_response(watch_id: int, notify: bool) -> Callable[[WatchResponse], None]:
             def cb(resp: WatchResponse) -> None:
+                if resp.progress_notify and not resp.events and not notify:
+                    # the client's own keep-alive probes: pass on only what was asked for
+                    if not progress_wanted.get(watch_id):
+                        return
+                    progress_wanted[watch_id] -= 1
                 body = ej.watch_response_json(resp, watch_id, self._header(resp.header_revision))
                 try:
                     send.send_nowait({"result": body})
@@ -251,7 +261,7 @@ class Gateway:
 
             def start() -> None:
                 watches[watch_id] = self.client.watch(
-                    req.key, on_response(watch_id), range_end=req.range_end,
+                    req.key, on_response(watch_id, req.progress_notify), range_end=req.range_end,
                     start_revision=req.start_revision, prev_kv=req.prev_kv, filters=req.filters,
                     progress_notify=req.progress_notify, member=self.member)
             self.host.call(start)
@@ -267,7 +277,8 @@ class Gateway:
             send.send_nowait({"result": out})
 
         def progress() -> None:
-            for w in list(watches.values()):
+            for watch_id, w in list(watches.items()):
+                progress_wanted[watch_id] = progress_wanted.get(watch_id, 0) + 1
                 self.host.call(w.request_progress)
 
         async def read_requests() -> None:

@@ -137,7 +137,9 @@ async def run_member(config: MemberConfig, *,
     bootstrap = tuple(n for n in names if not (config.join and n == config.name))
     server_config = ServerConfig(request_timeout_us=max(config.tick_us, config.request_timeout_us * 4 // 5))
     client_config = ClientConfig(op_timeout_us=config.request_timeout_us,
-                                 retry_backoff_us=config.tick_us * config.election_timeout_ticks // 4)
+                                 retry_backoff_us=config.tick_us * config.election_timeout_ticks // 4,
+                                 watch_probe_interval_us=1_000_000, watch_session_timeout_us=4_000_000,
+                                 watch_gap_timeout_us=500_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(transport.run)
         server = host.add_actor(config.name, lambda env: KVServer(
