@@ -32,6 +32,7 @@ from raftkv.kv import (
     DeleteRangeResponse,
     ErrCompacted,
     ErrInvalidRequest,
+    ErrLeaseNotFound,
     ErrNoLeader,
     ErrTimeout,
     KVError,
@@ -277,6 +278,8 @@ class GatewayEtcdClient:
     async def lease_time_to_live(self, lease_id: int, *, keys: bool = False) -> LeaseTimeToLiveResponse:
         async def run() -> LeaseTimeToLiveResponse:
             d = await self._post("/v3/lease/timetolive", {"ID": str(lease_id), "keys": keys}, idempotent=True)
+            if ej.to_int(d.get("TTL"), "TTL") == -1:
+                raise ErrLeaseNotFound()  # etcd's way of saying so; as the simulated client does
             return LeaseTimeToLiveResponse(
                 header=ej.header_from_json(d.get("header")), id=ej.to_int(d.get("ID"), "ID"),
                 ttl_s=ej.to_int(d.get("TTL"), "TTL"), granted_ttl_s=ej.to_int(d.get("grantedTTL"), "grantedTTL"),

@@ -27,7 +27,7 @@ import trio
 
 from raftkv.client import Client, Result
 from raftkv.client import etcdjson as ej
-from raftkv.kv import KVError, LeaseLeasesRequest
+from raftkv.kv import ErrLeaseNotFound, KVError, LeaseLeasesRequest
 from raftkv.kv.members import MemberAddRequest, MemberPromoteRequest, MemberRemoveRequest
 from raftkv.kv.protocol import MemberListRequest, MemberListResponse, MemberStatus, StatusRequest
 from raftkv.kv.server import KVServer
@@ -164,7 +164,15 @@ class Gateway:
             if resp.leases:
                 out["leases"] = [{"ID": str(i)} for i in resp.leases]
             return out
-        resp = await self.call(ej.lease_request_from_json(call, body))
+        request = ej.lease_request_from_json(call, body)
+        try:
+            resp = await self.call(request)
+        except _GatewayError as e:
+            if call == "timetolive" and e.message == str(ErrLeaseNotFound()):
+                # etcd's API layer answers an unknown lease's time-to-live with TTL -1
+                return {"header": self._header(self.server.store.revision),
+                        "ID": str(getattr(request, "id", 0)), "TTL": "-1"}
+            raise
         out = self._fix_header(ej.response_json(resp, self.cluster_id))
         if isinstance(resp, LeaseGrantResponse | LeaseKeepAliveResponse | LeaseTimeToLiveResponse):
             out["ID"] = str(resp.id)
