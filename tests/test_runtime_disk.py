@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import msgpack
 import pytest
 
 from raftkv.raft.durable import HARDSTATE_FILE, LOG_FILE, SNAP_FILE, LogBase, recover
@@ -148,6 +149,10 @@ def test_codec_refuses_what_it_does_not_know():
         encode(object())
     with pytest.raises(CodecError):
         decode(b"\xc1garbage")
-    with pytest.raises(CodecError, match="unknown value type"):
-        decode(b"\xc7\x05\x01\x91\xa3Foo")
+    with pytest.raises(CodecError, match="unknown value type 'Foo'"):
+        decode(msgpack.packb([msgpack.ExtType(1, b""), "Foo"]))
+    with pytest.raises(CodecError, match="PutRequest: 1 fields, schema has 6"):
+        decode(msgpack.packb([msgpack.ExtType(1, b""), "PutRequest", b"k"]))
+    with pytest.raises(CodecError, match="unknown ext type 9"):
+        decode(msgpack.packb(msgpack.ExtType(9, b"")))
     assert decode(encode((1, b"x", "s", None, {"a": (True,)}))) == (1, b"x", "s", None, {"a": (True,)})

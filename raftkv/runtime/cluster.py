@@ -67,7 +67,7 @@ class LocalCluster:
             proc = self.procs.get(n)
             assert proc is None or proc.poll() is not None, f"{n} is running"
             self.procs[n] = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL,
-                                             stderr=self.stderr)
+                                             stdout=subprocess.DEVNULL, stderr=self.stderr)
 
     def signal(self, name: str, sig: int) -> None:
         proc = self.procs[name]

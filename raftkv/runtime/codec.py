@@ -6,11 +6,12 @@ client protocol, and the runtime's own records.  A value is encoded as
 
 * ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``: themselves;
 * ``tuple``: a msgpack array (decoded as a tuple); ``dict``: a msgpack map;
-* a registered value class: ext type 1 holding ``[name, field values...]`` in the
-  order of its schema (its attrs fields, or a :class:`~raftkv.raft.value.Value`'s
-  ``FIELDS``);
-* a registered enum: ext type 2 holding ``[name, value]``;
-* a :class:`~raftkv.kv.errors.KVError`: ext type 3 holding ``[name, details]``.
+* a registered value class: an array ``[mark 1, name, field values...]`` in the order
+  of its schema (its attrs fields, or a :class:`~raftkv.raft.value.Value`'s ``FIELDS``);
+* a registered enum: ``[mark 2, name, value]``;
+* a :class:`~raftkv.kv.errors.KVError`: ``[mark 3, name, details]``;
+
+where mark ``n`` is an empty msgpack ext value of type ``n`` (nothing else encodes to one).
 
 :data:`SCHEMA_FINGERPRINT` is a hash of every registered name and field list together
 with :data:`CODEC_VERSION`; peers compare it when they connect, so members built from
@@ -103,17 +104,32 @@ def _fingerprint() -> str:
     return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
 
 
+_MARKS = {code: msgpack.ExtType(code, b"") for code in (_EXT_VALUE, _EXT_ENUM, _EXT_ERROR)}
+
+
+class _Mark:
+    """What an empty ext value decodes to: the first item of an encoded registered value."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+_DECODED_MARKS = {code: _Mark(code) for code in _MARKS}
+
+
 def _default(obj: Any) -> Any:
     if type(obj) is tuple:
         return list(obj)  # strict types: IntEnums must not pass for ints, so tuples come here
     entry = _VALUE_NAMES.get(type(obj))
     if entry is not None:
         name, fields = entry
-        return msgpack.ExtType(_EXT_VALUE, _pack([name, *(getattr(obj, f) for f in fields)]))
+        return [_MARKS[_EXT_VALUE], name, *[getattr(obj, f) for f in fields]]
     if isinstance(obj, enum.Enum) and _ENUMS.get(type(obj).__name__) is type(obj):
-        return msgpack.ExtType(_EXT_ENUM, _pack([type(obj).__name__, obj.value]))
+        return [_MARKS[_EXT_ENUM], type(obj).__name__, obj.value]
     if isinstance(obj, KVError) and _ERRORS.get(type(obj).__name__) is type(obj):
-        return msgpack.ExtType(_EXT_ERROR, _pack([type(obj).__name__, obj.details]))
+        return [_MARKS[_EXT_ERROR], type(obj).__name__, obj.details]
     raise CodecError(f"cannot encode a {type(obj).__name__}: not a registered type")
 
 
@@ -125,39 +141,46 @@ def _pack(obj: Any) -> bytes:
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
-    items = _unpack(data)
-    if not isinstance(items, tuple) or not items or not isinstance(items[0], str):
-        raise CodecError(f"malformed ext value of type {code}")
-    name = items[0]
+    mark = _DECODED_MARKS.get(code)
+    if mark is None or data:
+        raise CodecError(f"unknown ext type {code}")
+    return mark
+
+
+def _list_hook(items: tuple[Any, ...]) -> Any:
+    if not items or type(items[0]) is not _Mark:
+        return items
+    code = items[0].code
+    if len(items) < 2 or not isinstance(items[1], str):
+        raise CodecError(f"malformed value of kind {code}")
+    name = items[1]
     if code == _EXT_VALUE:
         entry = _VALUES.get(name)
         if entry is None:
             raise CodecError(f"unknown value type {name!r}")
         cls, fields = entry
-        if len(items) != len(fields) + 1:
-            raise CodecError(f"{name}: {len(items) - 1} fields, schema has {len(fields)}")
+        if len(items) != len(fields) + 2:
+            raise CodecError(f"{name}: {len(items) - 2} fields, schema has {len(fields)}")
         try:
-            return cls(**dict(zip(fields, items[1:])))
+            return cls(**dict(zip(fields, items[2:])))
         except (TypeError, ValueError, AssertionError) as e:
             raise CodecError(f"{name}: {e}") from None
     if code == _EXT_ENUM:
         ecls = _ENUMS.get(name)
-        if ecls is None or len(items) != 2:
+        if ecls is None or len(items) != 3:
             raise CodecError(f"unknown enum {name!r}")
         try:
-            return ecls(items[1])
+            return ecls(items[2])
         except ValueError as e:
             raise CodecError(f"{name}: {e}") from None
-    if code == _EXT_ERROR:
-        err = _ERRORS.get(name)
-        if err is None or len(items) != 2 or not isinstance(items[1], dict):
-            raise CodecError(f"unknown error {name!r}")
-        return err(**items[1])
-    raise CodecError(f"unknown ext type {code}")
+    err = _ERRORS.get(name)
+    if err is None or len(items) != 3 or not isinstance(items[2], dict):
+        raise CodecError(f"unknown error {name!r}")
+    return err(**items[2])
 
 
 def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, use_list=False, raw=False, ext_hook=_ext_hook,
+    return msgpack.unpackb(data, use_list=False, raw=False, ext_hook=_ext_hook, list_hook=_list_hook,
                            strict_map_key=False)
 
 

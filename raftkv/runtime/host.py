@@ -7,7 +7,10 @@ The same actors as in the simulator, with real time and a real disk:
   handled, then the disk is synced once (one fsync, :meth:`FileDisk.sync`, in a worker
   thread so the network keeps reading), and only then are the batch's outgoing messages
   sent.  So whatever a ``Ready`` made durable is on disk before any message that depends
-  on it leaves, and many requests share one fsync (group commit);
+  on it leaves, and many requests share one fsync (group commit).  Messages that depend on
+  nothing unsynced may go before the sync (``send_early``: the member passes the leader's
+  appends and heartbeats, which Raft lets a leader send while it writes its own log; an
+  acknowledgement is only read in a later batch, after this batch's sync finished);
 * a message to an actor of this process is queued as an input; any other destination
   ``name`` or ``name/actor`` goes to the transport for member ``name``;
 * timers run on ``time.monotonic_ns``; ``now_us`` is the wall clock.
@@ -86,8 +89,10 @@ class RuntimeEnv:
 
 class ActorHost:
     def __init__(self, disk: FileDisk, remote_send: RemoteSend, *,
-                 on_record: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+                 on_record: Callable[[str, str, dict[str, Any]], None] | None = None,
+                 send_early: Callable[[Any], bool] | None = None) -> None:
         self.disk = disk
+        self.send_early = send_early
         self.remote_send = remote_send
         self.on_record = on_record
         self.actors: dict[str, Actor] = {}
@@ -135,8 +140,10 @@ class ActorHost:
                 await self._wait()
                 self._handle_batch()
                 if self.disk.dirty:
+                    if self.send_early is not None:
+                        self._flush(self.send_early)
                     await trio.to_thread.run_sync(self.disk.sync)
-                self._flush()
+                self._flush(None)
         finally:
             self.disk.close()
 
@@ -156,8 +163,7 @@ class ActorHost:
             await self._wake.wait()
         self._wake = trio.Event()
 
-    def _handle_batch(self) -> None:
-        self.batches += 1
+    def _fire_timers(self) -> None:
         now = _mono_us()
         heap, timers, actors = self._heap, self.timers, self.actors
         while heap and heap[0][0] <= now:
@@ -167,7 +173,11 @@ class ActorHost:
                 actor = actors.get(entry[0])
                 if actor is not None:
                     actor.on_timer(entry[1])
-        inbox = self._inbox
+
+    def _handle_batch(self) -> None:
+        self.batches += 1
+        self._fire_timers()
+        inbox, actors = self._inbox, self.actors
         for _ in range(len(inbox)):
             item = inbox.popleft()
             if callable(item):
@@ -177,9 +187,14 @@ class ActorHost:
                 actor = actors.get(dst)
                 if actor is not None:
                     actor.on_message(src, msg)
+        # timers the batch set to fire at once (a group of proposals to replicate) join it
+        self._fire_timers()
 
-    def _flush(self) -> None:
+    def _flush(self, only: Callable[[Any], bool] | None) -> None:
         out, self.outbox = self.outbox, []
+        if only is not None:
+            self.outbox = [item for item in out if not only(item[2])]
+            out = [item for item in out if only(item[2])]
         actors = self.actors
         for src, dst, msg in out:
             if dst in actors:

@@ -29,6 +29,7 @@ from raftkv.env import Env
 from raftkv.kv.server import KVServer, ServerConfig
 from raftkv.raft import RaftConfig
 from raftkv.raft.durable import LOG_FILE, SNAP_FILE
+from raftkv.raft.messages import Message, MessageType
 
 from .disk import FileDisk
 from .gateway import Gateway
@@ -78,6 +79,7 @@ class MemberConfig:
                           heartbeat_ticks=self.heartbeat_ticks,
                           snapshot_interval_entries=self.snapshot_interval_entries,
                           compaction_keep_entries=min(1000, self.snapshot_interval_entries),
+                          max_inflight_msgs=256, max_entries_per_msg=512,
                           bugs=frozenset(self.bugs))
 
 
@@ -114,6 +116,15 @@ class RunningMember:
         return f"http://{host}:{self.client_port}"
 
 
+_EARLY = (MessageType.APPEND, MessageType.HEARTBEAT)
+
+
+def _leader_replication(msg: object) -> bool:
+    """A leader's appends and heartbeats may leave before its own log is synced (Raft
+    thesis 10.2.1): followers' acknowledgements are read only after the sync."""
+    return isinstance(msg, Message) and msg.type in _EARLY
+
+
 def cluster_id_of(names: tuple[str, ...]) -> int:
     return member_id(",".join(sorted(names)))
 
@@ -133,7 +144,7 @@ async def run_member(config: MemberConfig, *,
                           {n: parse_addr(u) for n, u in peers.items()},
                           lambda src, dst, msg: host.deliver(src, dst, msg),
                           rng=random.Random(seed ^ 1))
-    host = ActorHost(disk, transport.send)
+    host = ActorHost(disk, transport.send, send_early=_leader_replication)
     bootstrap = tuple(n for n in names if not (config.join and n == config.name))
     server_config = ServerConfig(request_timeout_us=max(config.tick_us, config.request_timeout_us * 4 // 5))
     client_config = ClientConfig(op_timeout_us=config.request_timeout_us,
@@ -146,6 +157,9 @@ async def run_member(config: MemberConfig, *,
             env, bootstrap, config.raft_config(), config.tick_us, config=server_config, bugs=bugs,
             join=config.join), random.Random(seed))
         assert isinstance(server, KVServer)
+        # Proposals arriving in one batch of inputs are replicated together (one append,
+        # one message per follower): the flush timer fires in the host's next batch.
+        server.raft_host.batch_us = 1
         gw_actor = host.add_actor(f"{config.name}/gw", lambda env: GatewayClientActor(
             env, names, client_config, bugs), random.Random(seed ^ 2))
         assert isinstance(gw_actor, GatewayClientActor)
