@@ -418,7 +418,7 @@ def response_from_json(req: object, d: dict[str, Any]) -> object:
         return DeleteRangeResponse(header=header, deleted=to_int(d.get("deleted"), "deleted"),
                                    prev_kvs=tuple(kv_from_json(k) for k in d.get("prev_kvs", ())))
     if isinstance(req, TxnRequest):
-        responses = []
+        responses: list[Any] = []
         for r in d.get("responses", ()):
             (name, body), = r.items()
             sub = {"response_range": RangeRequest(key=b""), "response_put": PutRequest(key=b"k"),

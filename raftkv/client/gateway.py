@@ -160,7 +160,8 @@ class GatewayEtcdClient:
             slots[slot] = True
             proc = self.process if slot == 0 else f"{self.process}/{slot}"
             rec.invoke(proc, hist.f, hist.key, hist.value, time_us=_now_us(), lease=hist.lease)
-        outcome, response, error = "unknown", None, ErrTimeout()
+        outcome, response = "unknown", None
+        error: KVError = ErrTimeout()
         try:
             response = await run()
             outcome = "ok"

@@ -137,7 +137,8 @@ _packer_options: dict[str, Any] = {"default": _default, "use_bin_type": True, "s
 
 
 def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, **_packer_options)
+    data: bytes = msgpack.packb(obj, **_packer_options)
+    return data
 
 
 def _ext_hook(code: int, data: bytes) -> Any:

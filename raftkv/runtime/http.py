@@ -37,9 +37,9 @@ class _Conn:
                 continue
             return event
 
-    async def send(self, event: object) -> None:
+    async def send(self, event: h11.Event) -> None:
         async with self.send_lock:
-            data = self.h11.send(event)  # type: ignore[arg-type]
+            data = self.h11.send(event)
             if data:
                 await self.stream.send_all(data)
 

@@ -166,7 +166,7 @@ async def run_member(config: MemberConfig, *,
         gw_actor.client.leader = config.name
 
         def urls() -> dict[str, tuple[list[str], list[str]]]:
-            out = {n: ([f"http://{p.addr[0]}:{p.addr[1]}"], []) for n, p in transport.peers.items()}
+            out: dict[str, tuple[list[str], list[str]]] = {n: ([f"http://{p.addr[0]}:{p.addr[1]}"], []) for n, p in transport.peers.items()}
             out[config.name] = ([peers[config.name]], [running.client_url])
             return out
 
