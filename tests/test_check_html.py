@@ -11,9 +11,9 @@ import re
 import subprocess
 import tempfile
 
-from raftkv.check import CASRegisterModel, HistoryBuilder, check_linearizable, render_html
-
 from tools import require_tool
+
+from raftkv.check import CASRegisterModel, HistoryBuilder, check_linearizable, render_html
 
 
 def _chromium() -> str:

@@ -135,6 +135,10 @@ class GatewayEtcdClient:
             if resp.status_code == 200:
                 return data if isinstance(data, dict) else {}
             err = ej.error_from_body(resp.status_code, data)
+            if type(err) is KVError and resp.status_code >= 500:
+                # a server-side error raftkv does not know (etcd's "leader changed"...):
+                # it may have been applied
+                err = ErrTimeout(reason=str(err))
             if isinstance(err, _RETRY_ELSEWHERE):
                 last = err
                 self._next_endpoint(index)
