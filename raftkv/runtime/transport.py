@@ -88,7 +88,7 @@ class Transport:
     def __init__(self, name: str, listen: tuple[str, int], advertise: str,
                  peers: dict[str, tuple[str, int]], deliver: Deliver, *,
                  rng: random.Random, max_queued_frames: int = 4096,
-                 backoff_min_s: float = 0.05, backoff_max_s: float = 1.0) -> None:
+                 backoff_min_s: float = 0.02, backoff_max_s: float = 0.25) -> None:
         self.name = name
         self.listen = listen
         self.advertise = advertise
