@@ -124,6 +124,9 @@ CALLS = [
     # (etcd's is Go's "illegal base64 data at input byte 0")
     ("/v3/kv/put", {"key": "@@@"}, "code only"),
     ("/v3/lease/grant", {"TTL": 30}),
+    ("/v3/lease/grant", {"TTL": 30, "ID": "777"}),
+    ("/v3/lease/grant", {"TTL": 30, "ID": "777"}),  # exists: FailedPrecondition
+    ("/v3/lease/revoke", {"ID": "777"}),
     ("/v3/lease/revoke", {"ID": "424242"}),
     ("/v3/lease/timetolive", {"ID": "424242"}),
 ]

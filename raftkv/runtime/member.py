@@ -173,7 +173,7 @@ async def run_member(config: MemberConfig, *,
         def add_peer(name: str, url: str) -> None:
             transport.add_peer(name, parse_addr(url))
 
-        gateway = Gateway(host, gw_actor.client, server, cluster_id=cluster_id_of(names), urls=urls,
+        gateway = Gateway(host, gw_actor.client, server, cluster_id=cluster_id_of(bootstrap), urls=urls,
                           add_peer=add_peer)
         client_port = await nursery.start(serve_http, parse_addr(config.listen_client), gateway.handle)
         nursery.start_soon(host.run)
