@@ -6,15 +6,13 @@ which works unchanged against both."""
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import trio
+from runtime_helpers import post_json
 from tools import require_tool
 
 from raftkv.client.gateway import GatewayEtcdClient
@@ -26,13 +24,7 @@ def b64(s: str) -> str:
     return base64.b64encode(s.encode()).decode()
 
 
-def _post(url: str, body: object) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+_post = post_json
 
 
 def _normalize(obj: object, leases: dict[str, str], *, nested: bool = False) -> object:

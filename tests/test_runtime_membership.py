@@ -3,26 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from runtime_helpers import post_json
 
 from raftkv.runtime.cluster import LocalCluster, free_port
 
-
-def _post(url: str, body: object) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-    except OSError:
-        return 0, {}
+_post = post_json
 
 
 def _names(url: str) -> list[tuple[str, bool]]:
@@ -52,7 +42,10 @@ def test_add_join_promote_remove():
             n4 = f"http://127.0.0.1:{client}"
             deadline = time.monotonic() + 30
             while True:  # the learner catches up: a serializable read on it sees the key
-                status, out = _post(n4 + "/v3/kv/range", {"key": "Zm9v", "serializable": True})
+                try:
+                    status, out = _post(n4 + "/v3/kv/range", {"key": "Zm9v", "serializable": True})
+                except OSError:  # not listening yet
+                    status, out = 0, {}
                 if status == 200 and out.get("kvs"):
                     break
                 assert time.monotonic() < deadline, "n4 never caught up"

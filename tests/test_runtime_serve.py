@@ -4,7 +4,6 @@ disk, a WAL tail cut between runs, a corrupt WAL refused, garbage on the peer po
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import socket
@@ -12,20 +11,13 @@ import struct
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from runtime_helpers import post_json
 
 from raftkv.runtime.cluster import LocalCluster
 from raftkv.runtime.wal import HEADER
 
-
-def _post(url: str, body: object, timeout_s: float = 5.0) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+_post = post_json
 
 
 def _put(url: str, key: bytes, value: bytes) -> dict:
