@@ -224,6 +224,12 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from raftkv.runtime.serve import cmd_serve
+
+    return cmd_serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="raftkv",
@@ -250,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed of the exploration (default 0)")
     p.add_argument("--out", type=Path, default=Path("explore-out"), help="where failures are saved")
     p.add_argument("--quiet", action="store_true", help="no live progress display")
+    from raftkv.runtime.serve import add_serve_parser
+
+    add_serve_parser(sub)
     sub.add_parser("bugs", help="list the bug catalogue: the NAMEs 'sim --bug NAME' and 'explore --bug NAME' "
                                "switch on",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
@@ -265,17 +274,19 @@ def main(argv: list[str] | None = None) -> int:
         from raftkv.check.cli import main as check_main
 
         return check_main(argv[1:])
-    from raftkv.sim import ScenarioError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help or --version (0), or a one-line usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if args.command == "serve":  # a real member: no need to load the simulator
+        return _cmd_serve(args)
     handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
     if args.command not in handlers:
         parser.print_help()
         return EXIT_BAD_INPUT
+    from raftkv.sim import ScenarioError
+
     try:
         return handlers[args.command](args)
     except (ScenarioError, InputError, UnknownBugError) as exc:

@@ -483,6 +483,11 @@ class Client:
         op.cb(Result(outcome=outcome, response=response, error=error))
 
     # ------------------------------------------------------------------ KV API
+    def submit(self, request: object, cb: Callback, *, target: str | None = None) -> None:
+        """Any request value (KV, lease, status, member), not recorded: leader-only requests
+        follow the leader, reads may move on to another member (the gateway uses this)."""
+        self._start(request, cb, None, target)
+
     def range(self, request: RangeRequest, cb: Callback, *, hist: HistSpec | None = None) -> None:
         """Any range request; recorded only if ``hist`` is given."""
         self._start(request, cb, hist)

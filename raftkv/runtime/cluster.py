@@ -1,0 +1,148 @@
+"""LocalCluster: N raftkv member processes on loopback (``raftkv serve --cluster N``, tests,
+benchmarks), with the process faults of a real machine: SIGKILL, SIGSTOP/SIGCONT,
+SIGTERM, and restart from the member's data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+__all__ = ["LocalCluster", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalCluster:
+    """``members`` processes named ``n1..nN``; data under ``data_dir`` (a temporary folder,
+    removed on :meth:`close`, unless given)."""
+
+    def __init__(self, members: int = 3, *, data_dir: str | None = None, bugs: tuple[str, ...] = (),
+                 extra_args: tuple[str, ...] = (), stderr: int | None = None) -> None:
+        if not 1 <= members <= 9:
+            raise ValueError(f"--cluster takes 1 to 9 members, got {members}")
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="raftkv-cluster-")
+        self.names = tuple(f"n{i + 1}" for i in range(members))
+        self.peer_ports = {n: free_port() for n in self.names}
+        self.client_ports = {n: free_port() for n in self.names}
+        self.bugs = bugs
+        self.extra_args = extra_args
+        self.stderr = stderr
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def client_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.client_ports[name]}"
+
+    @property
+    def client_urls(self) -> list[str]:
+        return [self.client_url(n) for n in self.names]
+
+    def command(self, name: str) -> list[str]:
+        initial = ",".join(f"{n}=http://127.0.0.1:{self.peer_ports[n]}" for n in self.names)
+        cmd = [sys.executable, "-m", "raftkv", "serve", "--name", name,
+               "--data-dir", os.path.join(self.data_dir, name),
+               "--listen-peer", f"http://127.0.0.1:{self.peer_ports[name]}",
+               "--listen-client", self.client_url(name), "--initial-cluster", initial]
+        for bug in self.bugs:
+            cmd += ["--bug", bug]
+        return cmd + list(self.extra_args)
+
+    # ------------------------------------------------------------------ processes
+    def start(self, name: str | None = None) -> None:
+        for n in [name] if name else self.names:
+            proc = self.procs.get(n)
+            assert proc is None or proc.poll() is not None, f"{n} is running"
+            self.procs[n] = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=self.stderr)
+
+    def signal(self, name: str, sig: int) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the process dies at once; what it had not fsynced is gone."""
+        self.signal(name, signal.SIGKILL)
+        self.procs[name].wait()
+
+    def pause(self, name: str) -> None:
+        self.signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.signal(name, signal.SIGCONT)
+
+    def stop(self, name: str, timeout_s: float = 10.0) -> int:
+        """SIGTERM (a clean shutdown); SIGKILL if it takes longer than ``timeout_s``."""
+        proc = self.procs[name]
+        self.signal(name, signal.SIGCONT)
+        self.signal(name, signal.SIGTERM)
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def running(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    # ------------------------------------------------------------------ state
+    def status(self, name: str, timeout_s: float = 0.5) -> dict[str, object] | None:
+        try:
+            req = urllib.request.Request(self.client_url(name) + "/v3/maintenance/status",
+                                         data=b"{}", method="POST")
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                return json.loads(resp.read())  # type: ignore[no-any-return]
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def leader(self) -> str | None:
+        """The member a running member names as leader (None if none does)."""
+        for name in self.names:
+            if not self.running(name):
+                continue
+            st = self.status(name)
+            if st and st.get("leader"):
+                leader_id = str(st["leader"])
+                from raftkv.client.etcdjson import member_id
+
+                for n in self.names:
+                    if str(member_id(n)) == leader_id:
+                        return n
+        return None
+
+    def wait_leader(self, timeout_s: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            leader = self.leader()
+            if leader is not None:
+                return leader
+            time.sleep(0.02)
+        raise TimeoutError(f"no leader within {timeout_s} s")
+
+    def close(self) -> None:
+        for name in self.names:
+            if self.running(name):
+                self.stop(name)
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
