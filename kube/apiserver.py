@@ -33,7 +33,7 @@ from . import errors
 from .registry import STRATEGIES, Store, WatchCache
 from .registry.store import etcd_error, parse_rv
 
-__all__ = ["VERBS", "ApiServer", "Request", "Response", "compact_periodically"]
+__all__ = ["VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically"]
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
@@ -210,8 +210,20 @@ async def _until(rt: Runtime, events: AsyncIterator[dict], timeout_s: int) -> As
             yield event
     except StopAsyncIteration:
         return
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    except GeneratorExit:  # discarded while suspended: nothing may be awaited
+        raise
+    except BaseException:
+        await close(events)
+        raise
+    else:
+        await close(events)
+
+
+async def close(events: AsyncIterator[dict]) -> None:
+    """Close an async generator of events (a no-op once it has ended)."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 COMPACT_KEY = b"compact_rev_key"

@@ -18,6 +18,7 @@ from .history import (
     read_history,
     write_jsonl,
 )
+from .kube import KubeObjectModel, PagedList, check_paged_lists
 from .lease import check_leases
 from .linearizability import (
     Budget,
@@ -53,6 +54,8 @@ __all__ = [
     "HistoryEvent",
     "HistoryFormatError",
     "KVModel",
+    "KubeObjectModel",
+    "PagedList",
     "KeyResult",
     "KeyValue",
     "LinearizabilityResult",
@@ -66,6 +69,7 @@ __all__ = [
     "WatchResponse",
     "Violation",
     "check_leases",
+    "check_paged_lists",
     "check_linearizable",
     "check_revision_order",
     "check_operations",
