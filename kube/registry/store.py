@@ -328,7 +328,7 @@ class Store:
                                       f"ResourceVersion in object meta: {rv}")
             new = copy.deepcopy(old)
             finalizers = list(meta.get("finalizers") or ())
-            if policy_finalizer and finalizers and policy_finalizer not in finalizers:
+            if policy_finalizer and policy_finalizer not in finalizers:
                 finalizers.append(policy_finalizer)
             if finalizers:
                 if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
