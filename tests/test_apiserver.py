@@ -268,3 +268,17 @@ def test_a_catalogued_bug_is_caught_by_the_system() -> None:
     result = run_scenario(_scenario(bugs=("apiserver_continue_at_latest_revision",)))
     assert [v.property for v in result.violations if v.property.startswith("apiserver")] == \
         ["apiserver.paged_list"]
+
+
+def test_the_benchmark_runs_quick() -> None:
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "apiserver.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("apiserver writes: ") and last.endswith(" per wall second"), last
