@@ -170,7 +170,46 @@ _CATALOGUE = (
     ),
 )
 
-BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
+_KUBE_CATALOGUE = (
+    Bug(
+        name="apiserver_list_from_watch_cache",
+        layer="kube",
+        summary="A list without a resourceVersion (which must be current) is served from the "
+                "apiserver's watch cache, which lags the store when its member is cut off.",
+        reference="kubernetes issue #59848 (stale reads from the watch cache); KEP-2340 consistent reads",
+    ),
+    Bug(
+        name="apiserver_watch_starts_at_resource_version",
+        layer="kube",
+        summary="A watch from resourceVersion N starts at N instead of after it, so the change "
+                "at N is delivered again.",
+        reference="kube-apiserver storage/etcd3 watcher (WithRev(rev + 1)); etcd issue #9386 style off-by-one",
+    ),
+    Bug(
+        name="apiserver_continue_at_latest_revision",
+        layer="kube",
+        summary="The pages after the first of a paged list are read at the latest revision instead "
+                "of the one in the continue token, so the list is not one snapshot.",
+        reference="KEP-365 (paginated lists: consistent snapshot at the first page's revision); "
+                  "kubernetes PR #48921",
+    ),
+    Bug(
+        name="apiserver_update_ignores_resource_version",
+        layer="kube",
+        summary="An update carrying metadata.resourceVersion is written unconditionally instead of "
+                "failing with 409 Conflict when the object changed, losing concurrent updates.",
+        reference="Kubernetes API concepts, optimistic concurrency control; kubernetes issue #36063",
+    ),
+    Bug(
+        name="apiserver_watch_skips_compacted_revisions",
+        layer="kube",
+        summary="A watch from a compacted resourceVersion silently goes on from the compaction "
+                "revision instead of ending with 410 Gone, so the changes in between are lost.",
+        reference="kube-apiserver watch (ERROR event with 410 Expired); kubernetes issue #70839",
+    ),
+)
+
+BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}
 
 BugSet = frozenset[str]
 NO_BUGS: BugSet = frozenset()

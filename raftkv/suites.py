@@ -8,6 +8,7 @@ all run the same :data:`SUITES`, so a failure found by one replays in the others
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 from hypothesis import strategies as st
@@ -22,7 +23,13 @@ from raftkv.sim import (
     WorkloadSpec,
     run_scenario,
 )
-from raftkv.sim.scenario import DiscoverySpec, instance_names, member_names, watcher_names
+from raftkv.sim.scenario import (
+    ApiserverSpec,
+    DiscoverySpec,
+    instance_names,
+    member_names,
+    watcher_names,
+)
 from raftkv.strategies import (
     EPISODE_LENGTHS_US,
     NEMESES,
@@ -145,21 +152,64 @@ def _component_episode(draw: st.DrawFn, spec: DiscoverySpec, members: int,
     return [Fault(at_us=start, kind="crash", node=node), Fault(at_us=end, kind="restart", node=node)]
 
 
-def _discovery(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
-    @st.composite
-    def make(draw: st.DrawFn) -> Scenario:
-        base = draw(scenarios(system="discovery", members=st.integers(3, 5), nemeses=_DISCOVERY_NEMESES,
-                              bugs=bugs, min_episodes=0, max_episodes=3, settle_us=12 * _SECOND,
-                              duration_us=st.sampled_from((8 * _SECOND, 12 * _SECOND)),
-                              workload=st.just(WorkloadSpec(clients=0, ops_per_s=0))))
-        spec = draw(st.builds(DiscoverySpec, instances=st.integers(1, 3), watchers=st.integers(1, 2),
-                              ttl_s=st.sampled_from((2, 3)),
-                              compact_interval_us=st.sampled_from((500_000, 1_000_000))))
-        episodes = draw(st.lists(_component_episode(spec, base.cluster.members, base.duration_us),
-                                 min_size=1, max_size=4))
-        faults = sorted((*base.faults, *(f for ep in episodes for f in ep)), key=lambda f: f.at_us)
-        return attrs.evolve(base, discovery=spec, faults=tuple(faults))
-    return make()
+def _with_components(system: str, nemeses: Sequence[str], *, settle_s: int, durations: Sequence[int],
+                     spec: st.SearchStrategy[Any], field: str, min_episodes: int,
+                     episode: Callable[[Any, Scenario], st.SearchStrategy[list[Fault]]],
+                     ) -> Callable[[Sequence[str]], st.SearchStrategy[Scenario]]:
+    """A suite of a system of components beside the members: raftkv's nemeses, then the
+    system's spec (``field`` of the scenario), then episodes of component faults."""
+    def strategy(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
+        @st.composite
+        def make(draw: st.DrawFn) -> Scenario:
+            base = draw(scenarios(system=system, members=st.integers(3, 5), nemeses=nemeses,
+                                  bugs=bugs, min_episodes=0, max_episodes=3, settle_us=settle_s * _SECOND,
+                                  duration_us=st.sampled_from(tuple(d * _SECOND for d in durations)),
+                                  workload=st.just(WorkloadSpec(clients=0, ops_per_s=0))))
+            drawn = draw(spec)
+            episodes = draw(st.lists(episode(drawn, base), min_size=min_episodes, max_size=4))
+            faults = sorted((*base.faults, *(f for ep in episodes for f in ep)), key=lambda f: f.at_us)
+            return attrs.evolve(base, faults=tuple(faults), **{field: drawn})
+        return make()
+    return strategy
+
+
+_discovery = _with_components(
+    "discovery", _DISCOVERY_NEMESES, settle_s=12, durations=(8, 12), field="discovery", min_episodes=1,
+    spec=st.builds(DiscoverySpec, instances=st.integers(1, 3), watchers=st.integers(1, 2),
+                   ttl_s=st.sampled_from((2, 3)), compact_interval_us=st.sampled_from((500_000, 1_000_000))),
+    episode=lambda spec, base: _component_episode(spec, base.cluster.members, base.duration_us))
+
+
+# The apiserver suite: raftkv's nemeses on the members, plus apiserver crashes, clients
+# and informers cut off from every apiserver (their watches must resume from the last
+# resourceVersion, or list again after a 410), and frequent compactions.
+_APISERVER_NEMESES = ("partition", "shape", "crash", "pause")
+_APISERVER_FAULTS = ("crash_apiserver", "isolate_client", "isolate_informer", "isolate_informer")
+
+
+@st.composite
+def _apiserver_episode(draw: st.DrawFn, spec: ApiserverSpec, duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_APISERVER_FAULTS))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
+    if kind == "crash_apiserver":
+        node = draw(st.sampled_from(apiservers))
+        return [Fault(at_us=start, kind="crash", node=node), Fault(at_us=end, kind="restart", node=node)]
+    count = spec.clients if kind == "isolate_client" else spec.informers
+    if not count:
+        return []
+    node = f"{'k' if kind == 'isolate_client' else 'f'}{draw(st.integers(1, count))}"
+    links = tuple(link for a in apiservers for link in ((node, a), (a, node)))
+    return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+
+
+_apiserver = _with_components(
+    "apiserver", _APISERVER_NEMESES, settle_s=8, durations=(6, 10), field="apiserver", min_episodes=0,
+    spec=st.builds(ApiserverSpec, apiservers=st.integers(1, 3), clients=st.integers(2, 4),
+                   informers=st.integers(1, 2), objects=st.integers(2, 4), ops_per_s=st.sampled_from((6, 10)),
+                   compact_interval_us=st.sampled_from((500_000, 1_000_000)), page_limit=st.integers(1, 2)),
+    episode=lambda spec, base: _apiserver_episode(spec, base.duration_us))
 
 
 _PLAIN = tuple(n for n in NEMESES if n != "membership")
@@ -232,6 +282,12 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                       "never registered, drop instances whose leases ran out, show every running "
                       "instance and equal the store once faults heal",
           strategy=_discovery),
+    Suite(name="apiserver", properties=("apiserver",),
+          description="the kube apiserver (kube.apiserver): linearizable object operations, no lost "
+                      "update, watches in order with no gap unless 410, consistent paged lists, "
+                      "informer caches equal to the store once quiet; under raftkv faults, apiserver "
+                      "crashes, clients and informers cut off from the apiservers, and compactions",
+          strategy=_apiserver),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
@@ -259,4 +315,9 @@ BUG_SUITES: dict[str, str] = {
     "txn_compare_missing_key": "linearizability",
     "client_retry_unknown_write": "linearizability",
     "discovery_no_relist_after_compaction": "discovery",
+    "apiserver_list_from_watch_cache": "apiserver",
+    "apiserver_watch_starts_at_resource_version": "apiserver",
+    "apiserver_continue_at_latest_revision": "apiserver",
+    "apiserver_update_ignores_resource_version": "apiserver",
+    "apiserver_watch_skips_compacted_revisions": "apiserver",
 }

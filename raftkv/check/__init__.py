@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         read_history,
         write_jsonl,
     )
+    from .kube import KubeObjectModel, PagedList, check_paged_lists
     from .lease import check_leases
     from .linearizability import (
         Budget,
@@ -61,11 +62,13 @@ _WHERE = {
     "KVModel": "models",
     "KeyResult": "linearizability",
     "KeyValue": "history",
+    "KubeObjectModel": "kube",
     "LinearizabilityResult": "linearizability",
     "MODELS": "models",
     "Model": "models",
     "ModelError": "models",
     "Operation": "history",
+    "PagedList": "kube",
     "RegisterModel": "models",
     "Step": "linearizability",
     "Violation": "violation",
@@ -75,6 +78,7 @@ _WHERE = {
     "check_leases": "lease",
     "check_linearizable": "linearizability",
     "check_operations": "linearizability",
+    "check_paged_lists": "kube",
     "check_revision_order": "revisions",
     "check_watches": "watch",
     "make_history": "history",
@@ -104,6 +108,8 @@ __all__ = [
     "HistoryEvent",
     "HistoryFormatError",
     "KVModel",
+    "KubeObjectModel",
+    "PagedList",
     "KeyResult",
     "KeyValue",
     "LinearizabilityResult",
@@ -117,6 +123,7 @@ __all__ = [
     "WatchResponse",
     "Violation",
     "check_leases",
+    "check_paged_lists",
     "check_linearizable",
     "check_revision_order",
     "check_operations",

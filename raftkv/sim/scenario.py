@@ -26,14 +26,14 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEMS", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
     "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
-    "watcher_names",
+    "watcher_names", "apiserver_nodes",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
 ]
 
 TOKEN_PREFIX = "rk1_"
-SYSTEMS = ("kv", "raft", "demo", "discovery")
+SYSTEMS = ("kv", "raft", "demo", "discovery", "apiserver")
 MAX_MEMBERS = 7
 
 
@@ -93,6 +93,22 @@ class DiscoverySpec:
     watchers: int = 2
     ttl_s: int = 2
     compact_interval_us: int = 500_000
+
+
+@attrs.frozen(kw_only=True)
+class ApiserverSpec:
+    """The ``apiserver`` system (kube.apiserver_sim): apiservers ``a1..`` (each on its own
+    member), kube clients ``k1..`` running ``ops_per_s`` object operations each on
+    ``objects`` ConfigMaps and a counter, informers ``f1..``; the apiservers compact the
+    store every ``compact_interval_us``; paged lists use pages of ``page_limit``."""
+
+    apiservers: int = 2
+    clients: int = 3
+    informers: int = 2
+    objects: int = 3
+    ops_per_s: int = 8
+    compact_interval_us: int = 1_000_000
+    page_limit: int = 2
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -159,6 +175,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     workload: WorkloadSpec = WorkloadSpec()
     discovery: DiscoverySpec = DiscoverySpec()
+    apiserver: ApiserverSpec = ApiserverSpec()
     duration_us: int = 10_000_000
     settle_us: int = 5_000_000
     bugs: tuple[str, ...] = ()
@@ -209,6 +226,15 @@ def discovery_nodes(scenario: Scenario) -> tuple[str, ...]:
     return instance_names(d.instances) + watcher_names(d.watchers)
 
 
+def apiserver_nodes(scenario: Scenario) -> tuple[str, ...]:
+    """The component nodes of an ``apiserver`` scenario: apiservers, clients, informers."""
+    if scenario.system != "apiserver":
+        return ()
+    a = scenario.apiserver
+    return (tuple(f"a{i}" for i in range(1, a.apiservers + 1)) + tuple(f"k{i}" for i in range(1, a.clients + 1))
+            + tuple(f"f{i}" for i in range(1, a.informers + 1)))
+
+
 # -- validation -------------------------------------------------------------------
 
 
@@ -256,7 +282,15 @@ def validate(scenario: Scenario) -> Scenario:
     need(0 <= d.watchers <= 9, "discovery.watchers", f"must be 0..9, got {d.watchers}")
     need(d.ttl_s >= 1, "discovery.ttl_s", f"must be >= 1, got {d.ttl_s}")
     need(d.compact_interval_us > 0, "discovery.compact_interval_us", "must be positive")
-    known = set(member_names(c.members)) | set(discovery_nodes(scenario))
+    a = scenario.apiserver
+    need(1 <= a.apiservers <= 9, "apiserver.apiservers", f"must be 1..9, got {a.apiservers}")
+    need(0 <= a.clients <= 9, "apiserver.clients", f"must be 0..9, got {a.clients}")
+    need(0 <= a.informers <= 9, "apiserver.informers", f"must be 0..9, got {a.informers}")
+    need(1 <= a.objects <= 100, "apiserver.objects", f"must be 1..100, got {a.objects}")
+    need(a.ops_per_s >= 0, "apiserver.ops_per_s", f"must be >= 0, got {a.ops_per_s}")
+    need(a.compact_interval_us > 0, "apiserver.compact_interval_us", "must be positive")
+    need(a.page_limit >= 1, "apiserver.page_limit", f"must be >= 1, got {a.page_limit}")
+    known = set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
                "@crashed": ("restart",), "@paused": ("resume",),
                "@followers": ("clock", "clock_jump")}

@@ -1,0 +1,259 @@
+"""The apiserver: a request handler independent of HTTP, over the generic store.
+
+``await server.handle(Request(verb=, resource=, namespace=, name=, query=, body=))``
+returns a :class:`Response`: a status and a JSON body (an object, a list, or a
+``Status`` for errors), or for ``watch`` a stream of watch events (``{"type",
+"object"}`` dicts).  The simulator's transport (:mod:`kube.transport`) and an HTTP
+server serve the same handler.
+
+Verbs: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch`` (JSON merge
+patch), ``delete``; ``subresource="status"`` for get/update/patch.  Query parameters
+are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
+``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
+``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
+``propagationPolicy``).
+
+:func:`compact_periodically` is kube-apiserver's compactor: several apiservers agree,
+through the version of ``compact_rev_key``, on one compaction per interval, each one at
+the revision seen an interval earlier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import attrs
+
+from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
+from raftkv.tasks import Runtime
+
+from . import errors
+from .registry import STRATEGIES, Store, WatchCache
+from .registry.store import etcd_error, parse_rv
+
+__all__ = ["VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically"]
+
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    verb: str
+    resource: str
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None  # a JSON value, or its text/bytes
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    status: int
+    body: Any = None
+    watch: AsyncIterator[dict] | None = attrs.field(default=None, eq=False)
+
+
+def _json_body(body: Any) -> Any:
+    if isinstance(body, bytes | str):
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise errors.bad_request(f"the body is not JSON: {exc}") from None
+    return body
+
+
+def _int_param(req: Request, name: str, default: int = 0) -> int:
+    raw = req.param(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool_param(req: Request, name: str) -> bool:
+    return (req.param(name) or "").lower() in ("true", "1")
+
+
+class ApiServer:
+    """One apiserver (any number may share a store, as HA kube-apiservers do)."""
+
+    def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
+                 watch_cache: bool = True, bookmark_interval_s: float = 1.0) -> None:
+        self.rt = rt
+        self.etcd = etcd
+        self.cache = WatchCache(rt, etcd) if watch_cache else None
+        self.bookmark_interval_s = bookmark_interval_s
+        self.stores: dict[str, Store] = {name: Store(rt, etcd, s, bugs=bugs, cache=self.cache)
+                                         for name, s in STRATEGIES.items()}
+        self.requests = 0
+
+    async def run(self, *, compact_interval_s: float | None = None) -> None:
+        """The apiserver's background work: the watch cache and the compactor."""
+        tasks = []
+        if self.cache is not None:
+            tasks.append(self.rt.spawn(self.cache.run(), name="watch-cache"))
+        if compact_interval_s:
+            tasks.append(self.rt.spawn(compact_periodically(self.rt, self.etcd, compact_interval_s),
+                                       name="compactor"))
+        try:
+            for task in tasks:
+                await task.join()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def handle(self, req: Request) -> Response:
+        """Serve one request; failures come back as a Status with their code."""
+        self.requests += 1
+        try:
+            return await self._handle(req)
+        except errors.ApiError as exc:
+            return Response(status=exc.code, body=exc.status)
+        except KVError as exc:
+            err = etcd_error(exc)
+            return Response(status=err.code, body=err.status)
+
+    async def _handle(self, req: Request) -> Response:
+        store = self.stores.get(req.resource)
+        if store is None:
+            raise errors.ApiError(errors.status(404, "NotFound",
+                                                f"the server could not find the requested resource ({req.resource})"))
+        if req.verb not in VERBS:
+            raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
+        if req.subresource and (req.subresource != "status" or not store.strategy.status_subresource
+                                or req.verb not in ("get", "update", "patch")):
+            raise errors.not_found(f"{req.resource}/{req.subresource}", req.name)
+        needs_name = req.verb in ("get", "update", "patch", "delete")
+        if needs_name and not req.name:
+            raise errors.bad_request(f"{req.verb} needs the name of the object")
+        ns = req.namespace
+        if req.verb == "get":
+            return Response(status=200, body=await store.get(ns, req.name))
+        if req.verb == "create":
+            return Response(status=201, body=await store.create(ns, _json_body(req.body)))
+        if req.verb == "update":
+            return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
+                                                              subresource=req.subresource))
+        if req.verb == "patch":
+            return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
+                                                             subresource=req.subresource))
+        if req.verb == "delete":
+            return Response(status=200, body=await self._delete(store, req))
+        if req.verb == "list":
+            return Response(status=200, body=await self._list(store, req))
+        return self._watch(store, req)
+
+    async def _delete(self, store: Store, req: Request) -> dict:
+        opts = _json_body(req.body) or {}
+        if not isinstance(opts, Mapping):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        pre = opts.get("preconditions") or {}
+        rv = pre.get("resourceVersion")
+        return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
+                                  precondition_rv=parse_rv(rv) if rv else 0,
+                                  propagation_policy=str(opts.get("propagationPolicy") or ""))
+
+    async def _list(self, store: Store, req: Request) -> dict:
+        match = req.param("resourceVersionMatch") or ""
+        if match not in ("", "Exact", "NotOlderThan"):
+            raise errors.bad_request(f"unsupported resourceVersionMatch {match!r}")
+        rv = req.param("resourceVersion")
+        if match and rv in (None, ""):
+            raise errors.bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")
+        result = await store.list(req.namespace, resource_version=rv, limit=_int_param(req, "limit"),
+                                  continue_=req.param("continue") or "",
+                                  label_selector=req.param("labelSelector") or "",
+                                  field_selector=req.param("fieldSelector") or "", exact=match == "Exact")
+        s = store.strategy
+        meta: dict[str, str] = {"resourceVersion": str(result.resource_version)}
+        if result.continue_:
+            meta["continue"] = result.continue_
+        return {"apiVersion": s.api_version, "kind": f"{s.kind}List", "metadata": meta, "items": result.items}
+
+    def _watch(self, store: Store, req: Request) -> Response:
+        timeout_s = _int_param(req, "timeoutSeconds", 0)
+        store.selectors(req.param("labelSelector") or "", req.param("fieldSelector") or "")  # 400 now
+        rv = req.param("resourceVersion")
+        if rv not in (None, "", "0"):
+            parse_rv(rv)
+        events = store.watch(req.namespace, resource_version=rv,
+                             label_selector=req.param("labelSelector") or "",
+                             field_selector=req.param("fieldSelector") or "",
+                             bookmarks=_bool_param(req, "allowWatchBookmarks"),
+                             bookmark_interval_s=self.bookmark_interval_s)
+        return Response(status=200, watch=_until(self.rt, events, timeout_s) if timeout_s > 0 else events)
+
+
+async def _until(rt: Runtime, events: AsyncIterator[dict], timeout_s: int) -> AsyncIterator[dict]:
+    """``events`` until ``timeout_s`` passed (the server ends a watch at its timeout)."""
+    deadline = rt.monotonic_us() + timeout_s * 1_000_000
+    try:
+        while True:
+            left = deadline - rt.monotonic_us()
+            if left <= 0:
+                return
+            with rt.move_on_after(left / 1e6) as scope:
+                event = await events.__anext__()
+            if scope.cancelled_caught:
+                return
+            yield event
+    except StopAsyncIteration:
+        return
+    except GeneratorExit:  # discarded while suspended: nothing may be awaited
+        raise
+    except BaseException:
+        await close(events)
+        raise
+    else:
+        await close(events)
+
+
+async def close(events: AsyncIterator[dict]) -> None:
+    """Close an async generator of events (a no-op once it has ended)."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+COMPACT_KEY = b"compact_rev_key"
+
+
+async def compact_periodically(rt: Runtime, etcd: AsyncEtcdClient, interval_s: float) -> None:
+    """kube-apiserver's compactor (``storage/etcd3/compact.go``), forever.
+
+    Every ``interval_s``: ``txn(version(compact_rev_key) == seen -> put compact_rev_key)``;
+    the apiserver whose txn succeeds compacts at the revision it saw one interval ago,
+    so a watcher has at least an interval to catch up.  Others learn the key's version.
+    """
+    seen_version, last_rev = 0, 0
+    while True:
+        await rt.sleep(interval_s)
+        try:
+            request = (Txn().when(txn.version(COMPACT_KEY) == seen_version)
+                       .then(txn.put(COMPACT_KEY, str(rt.now_us()).encode()))
+                       .otherwise(txn.get(COMPACT_KEY)).build())
+            resp = await etcd.txn(request)
+            current = resp.header.revision
+            if not resp.succeeded:
+                kvs = getattr(resp.responses[0], "kvs", ())
+                seen_version = kvs[0].version if kvs else 0
+                last_rev = current
+                continue
+            seen_version += 1
+            if last_rev:
+                await etcd.compact(last_rev)
+                rt.record("apiserver.compacted", revision=last_rev)
+            last_rev = current
+        except KVError as exc:
+            rt.record("apiserver.compact_retry", error=str(exc))

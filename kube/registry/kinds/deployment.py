@@ -1,0 +1,16 @@
+"""Deployment (apps/v1): strategy RollingUpdate by default."""
+
+from kube.registry.kinds import _workload
+from kube.registry.strategy import Strategy
+
+
+def _defaults(obj: dict) -> None:
+    _workload.defaults(obj)
+    obj["spec"].setdefault("strategy", {"type": "RollingUpdate",
+                                        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    obj["spec"].setdefault("revisionHistoryLimit", 10)
+
+
+STRATEGY = Strategy(kind="Deployment", resource="deployments", api_version="apps/v1",
+                    generation_fields=("spec",), status_subresource=True, defaults=_defaults,
+                    validate_spec=_workload.validate)

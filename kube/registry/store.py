@@ -1,0 +1,492 @@
+"""The generic store: every kind's create/get/update/delete/list/watch over the async
+etcd client, with kube-apiserver's semantics (``k8s.io/apiserver``'s ``registry/generic``
+and ``storage/etcd3``).
+
+* Objects live at ``/registry/<resource>/<namespace>/<name>`` (cluster-scoped:
+  ``/registry/<resource>/<name>``) as JSON without ``resourceVersion``; an object's
+  ``resourceVersion`` is its key's ``mod_revision``, a list's the header revision.
+* create: ``txn(mod_revision == 0 -> put)``, else 409 AlreadyExists; uid and
+  creationTimestamp set, generation 1 for kinds with a spec.
+* update: ``txn(mod_revision == rv -> put)``, else 409 Conflict; without a
+  resourceVersion (and for patches) a GuaranteedUpdate: read, apply, write
+  conditionally, and read again and retry when another write came first.
+* delete: preconditions (uid, resourceVersion); with finalizers it sets
+  ``deletionTimestamp`` and the object goes when an update removes the last one.
+* list: ``resourceVersion`` unset: a quorum read; ``"0"``: any (the watch cache when it
+  has synced); ``N``: not older than N.  ``limit``/``continue`` page at the first page's
+  revision; a compacted one is 410 Expired.
+* watch: from N starts right after N; unset or ``"0"`` first sends the current objects as
+  ADDED; bookmarks on request; a compacted N ends the stream with an ERROR event (410).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from kube import errors
+from kube.meta import format_timestamp, merge_patch, new_uid
+from kube.selectors import FieldSelector, LabelSelector
+from raftkv.client import AsyncEtcdClient, ErrCompacted, ErrTimeout, KVError, Txn, txn
+from raftkv.tasks import Runtime
+
+from .strategy import Strategy
+
+__all__ = ["BUG_CONTINUE_AT_LATEST", "BUG_LIST_FROM_CACHE", "BUG_UPDATE_NO_PRECONDITION",
+           "BUG_WATCH_AT_N", "BUG_WATCH_SKIPS_COMPACTED", "ListResult", "Store", "prefix_end"]
+
+# The catalogued bugs of the store (raftkv.bugs).
+BUG_UPDATE_NO_PRECONDITION = "apiserver_update_ignores_resource_version"
+BUG_CONTINUE_AT_LATEST = "apiserver_continue_at_latest_revision"
+BUG_WATCH_AT_N = "apiserver_watch_starts_at_resource_version"
+BUG_WATCH_SKIPS_COMPACTED = "apiserver_watch_skips_compacted_revisions"
+BUG_LIST_FROM_CACHE = "apiserver_list_from_watch_cache"
+
+MAX_UPDATE_RETRIES = 16
+REGISTRY = "/registry/"
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def encode(obj: dict) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(value: bytes, mod_revision: int) -> dict:
+    obj: dict = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    return obj
+
+
+def parse_rv(value: Any, what: str = "resourceVersion") -> int:
+    try:
+        rv = int(str(value))
+    except ValueError:
+        raise errors.bad_request(f"invalid {what}: {value!r} is not a resource version") from None
+    if rv < 0:
+        raise errors.bad_request(f"invalid {what}: {value!r} is negative")
+    return rv
+
+
+def etcd_error(exc: KVError) -> errors.ApiError:
+    """An etcd failure as the apiserver reports it: unknown outcome -> 504, else 503."""
+    if isinstance(exc, ErrTimeout):
+        return errors.timeout("The request did not complete in time: the storage did not answer "
+                              "(it may still be processed)")
+    if isinstance(exc, ErrCompacted):
+        return errors.expired(f"too old resource version: {exc.details.get('compact_revision', '')}")
+    return errors.unavailable(f"storage unavailable: {exc}")
+
+
+def _continue_token(rv: int, start: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _parse_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        rv, start = int(data["rv"]), str(data["start"])
+        if data.get("v") != "meta.k8s.io/v1" or rv <= 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise errors.bad_request("continue key is not valid: the continue token is malformed") from None
+    return rv, start
+
+
+class ListResult:
+    __slots__ = ("continue_", "items", "resource_version")
+
+    def __init__(self, items: list[dict], resource_version: int, continue_: str = "") -> None:
+        self.items = items
+        self.resource_version = resource_version
+        self.continue_ = continue_
+
+
+class Store:
+    """One kind's storage (see the module docstring).  ``cache`` is the apiserver's watch
+    cache (for ``resourceVersion="0"`` lists)."""
+
+    def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, strategy: Strategy, *,
+                 bugs: frozenset[str] = frozenset(), cache: Any = None) -> None:
+        self.rt = rt
+        self.etcd = etcd
+        self.strategy = strategy
+        self.bugs = bugs
+        self.cache = cache
+        self.prefix = f"{REGISTRY}{strategy.resource}/"
+
+    # ------------------------------------------------------------------ keys
+    def key(self, namespace: str, name: str) -> bytes:
+        if self.strategy.namespaced:
+            return f"{self.prefix}{namespace}/{name}".encode()
+        return f"{self.prefix}{name}".encode()
+
+    def list_prefix(self, namespace: str) -> bytes:
+        if self.strategy.namespaced and namespace:
+            return f"{self.prefix}{namespace}/".encode()
+        return self.prefix.encode()
+
+    def _scope(self, namespace: str) -> str:
+        if self.strategy.namespaced and not namespace:
+            raise errors.bad_request(f"{self.strategy.resource} is namespaced: a namespace is required")
+        return namespace if self.strategy.namespaced else ""
+
+    # ------------------------------------------------------------------ reads
+    async def _read(self, key: bytes) -> tuple[dict, int] | None:
+        try:
+            resp = await self.etcd.get(key)
+        except KVError as exc:
+            raise etcd_error(exc) from None
+        if not resp.kvs:
+            return None
+        kv = resp.kvs[0]
+        return decode(kv.value, kv.mod_revision), kv.mod_revision
+
+    async def get(self, namespace: str, name: str) -> dict:
+        got = await self._read(self.key(self._scope(namespace), name))
+        if got is None:
+            raise errors.not_found(self.strategy.resource, name)
+        return got[0]
+
+    # ------------------------------------------------------------------ writes
+    def _check_body(self, obj: Any, namespace: str, name: str | None) -> dict:
+        s = self.strategy
+        if not isinstance(obj, dict):
+            raise errors.bad_request(f"the body of a {s.kind} must be a JSON object")
+        if obj.get("kind", s.kind) != s.kind or obj.get("apiVersion", s.api_version) != s.api_version:
+            raise errors.bad_request(f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, "
+                                     f"not a {s.api_version}/{s.kind}")
+        obj = copy.deepcopy(obj)
+        obj["kind"], obj["apiVersion"] = s.kind, s.api_version
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be a JSON object")
+        if s.namespaced:
+            if meta.get("namespace", namespace) != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace "
+                                         "sent on the request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if name is not None and meta.get("name", name) != name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        if name is not None:
+            meta["name"] = name
+        return obj
+
+    def _validate(self, obj: dict) -> None:
+        causes = self.strategy.validate(obj)
+        if causes:
+            raise errors.invalid(self.strategy.kind, obj["metadata"].get("name", ""), causes)
+
+    async def create(self, namespace: str, body: Any) -> dict:
+        namespace = self._scope(namespace)
+        obj = self._check_body(body, namespace, None)
+        meta = obj["metadata"]
+        if not meta.get("name") and meta.get("generateName"):
+            rng = self.rt.random()
+            meta["name"] = meta["generateName"] + "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789")
+                                                          for _ in range(5))
+        if meta.get("resourceVersion"):
+            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        for dropped in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(dropped, None)
+        meta["uid"] = new_uid(self.rt.random())
+        meta["creationTimestamp"] = format_timestamp(self.rt.now_us())
+        self.strategy.prepare_for_create(obj)
+        self._validate(obj)
+        key = self.key(namespace, meta["name"])
+        request = Txn().when(txn.mod_revision(key) == 0).then(txn.put(key, encode(obj))).build()
+        try:
+            resp = await self.etcd.txn(request)
+        except KVError as exc:
+            raise etcd_error(exc) from None
+        if not resp.succeeded:
+            raise errors.already_exists(self.strategy.resource, meta["name"])
+        meta["resourceVersion"] = str(resp.header.revision)
+        return obj
+
+    async def _write(self, key: bytes, obj: dict, rv: int) -> tuple[bool, int, tuple[dict, int] | None]:
+        """Put ``obj`` (None: delete) if ``key`` is still at ``rv``: (done, revision, current)."""
+        stored = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
+        final = bool(obj["metadata"].get("deletionTimestamp")) and not obj["metadata"].get("finalizers")
+        op = txn.delete(key) if final else txn.put(key, encode(stored))
+        request = Txn().when(txn.mod_revision(key) == rv).then(op).otherwise(txn.get(key)).build()
+        try:
+            resp = await self.etcd.txn(request)
+        except KVError as exc:
+            raise etcd_error(exc) from None
+        if resp.succeeded:
+            return True, resp.header.revision, None
+        got = resp.responses[0]
+        kvs = getattr(got, "kvs", ())
+        return False, 0, ((decode(kvs[0].value, kvs[0].mod_revision), kvs[0].mod_revision) if kvs else None)
+
+    async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict], dict], *,
+                                precondition_rv: int = 0, precondition_uid: str = "") -> dict:
+        """Read, ``try_update(current)``, write if nobody wrote since; else retry with what
+        the failed write read (``storage.Interface.GuaranteedUpdate``)."""
+        key = self.key(self._scope(namespace), name)
+        current = await self._read(key)
+        for _attempt in range(MAX_UPDATE_RETRIES):
+            if current is None:
+                raise errors.not_found(self.strategy.resource, name)
+            old, rv = current
+            if precondition_uid and old["metadata"].get("uid") != precondition_uid:
+                raise errors.conflict(self.strategy.resource, name,
+                                      f"Precondition failed: UID in precondition: {precondition_uid}, "
+                                      f"UID in object meta: {old['metadata'].get('uid')}")
+            if precondition_rv and precondition_rv != rv:
+                raise errors.conflict(self.strategy.resource, name,
+                                      "the object has been modified; please apply your changes to the "
+                                      "latest version and try again")
+            new = try_update(copy.deepcopy(old))
+            if new == old:
+                return old  # nothing to write (kube-apiserver skips no-op updates too)
+            done, revision, current = await self._write(key, new, rv)
+            if done:
+                new["metadata"]["resourceVersion"] = str(revision)
+                return new
+        raise errors.conflict(self.strategy.resource, name, "too many concurrent updates, try again")
+
+    def _updater(self, body: dict, subresource: str) -> Callable[[dict], dict]:
+        s = self.strategy
+
+        def update(old: dict) -> dict:
+            if subresource == "status":
+                new = s.prepare_for_status_update(body, old)
+            else:
+                new = copy.deepcopy(body)
+                meta, old_meta = new["metadata"], old["metadata"]
+                for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+                    if kept in old_meta:
+                        meta[kept] = old_meta[kept]
+                    else:
+                        meta.pop(kept, None)
+                s.prepare_for_update(new, old)
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            self._validate(new)
+            return new
+        return update
+
+    async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "") -> dict:
+        """PUT: a precondition on ``metadata.resourceVersion`` when set (409 Conflict when
+        it is not the current one), else an unconditional GuaranteedUpdate."""
+        namespace = self._scope(namespace)
+        obj = self._check_body(body, namespace, name)
+        if subresource not in ("", "status") or (subresource and not self.strategy.status_subresource):
+            raise errors.not_found(f"{self.strategy.resource}/{subresource}", name)
+        rv_text = obj["metadata"].get("resourceVersion")
+        rv = parse_rv(rv_text) if rv_text else 0
+        if BUG_UPDATE_NO_PRECONDITION in self.bugs:
+            rv = 0
+        return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv)
+
+    async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "") -> dict:
+        """JSON merge patch (RFC 7386) of the current object, in a GuaranteedUpdate; a
+        ``metadata.resourceVersion`` in the patch is a precondition."""
+        namespace = self._scope(namespace)
+        if not isinstance(patch, dict):
+            raise errors.bad_request("a merge patch must be a JSON object")
+        rv_text = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
+        rv = parse_rv(rv_text) if rv_text else 0
+
+        def apply(old: dict) -> dict:
+            merged = merge_patch(old, patch)
+            merged = self._check_body(merged, namespace, name)
+            merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return self._updater(merged, subresource)(old)
+        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv)
+
+    async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
+                     precondition_rv: int = 0, propagation_policy: str = "") -> dict:
+        """Delete (returns the object as of the deletion).  With finalizers (the
+        policy's own included) the object only gets its deletionTimestamp."""
+        key = self.key(self._scope(namespace), name)
+        policy_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(propagation_policy, "")
+        if propagation_policy not in ("", "Orphan", "Foreground", "Background"):
+            raise errors.bad_request(f"unsupported propagationPolicy {propagation_policy!r}")
+        current = await self._read(key)
+        for _attempt in range(MAX_UPDATE_RETRIES):
+            if current is None:
+                raise errors.not_found(self.strategy.resource, name)
+            old, rv = current
+            meta = old["metadata"]
+            if precondition_uid and meta.get("uid") != precondition_uid:
+                raise errors.conflict(self.strategy.resource, name,
+                                      f"Precondition failed: UID in precondition: {precondition_uid}, "
+                                      f"UID in object meta: {meta.get('uid')}")
+            if precondition_rv and precondition_rv != rv:
+                raise errors.conflict(self.strategy.resource, name,
+                                      f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
+                                      f"ResourceVersion in object meta: {rv}")
+            new = copy.deepcopy(old)
+            finalizers = list(meta.get("finalizers") or ())
+            if policy_finalizer and policy_finalizer not in finalizers:
+                finalizers.append(policy_finalizer)
+            if finalizers:
+                if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
+                    return old  # already being deleted
+                new["metadata"]["finalizers"] = finalizers
+                new["metadata"].setdefault("deletionTimestamp", format_timestamp(self.rt.now_us()))
+                new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            else:
+                new["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or format_timestamp(
+                    self.rt.now_us())
+                new["metadata"]["finalizers"] = []
+            done, revision, current = await self._write(key, new, rv)
+            if done:
+                out = new if finalizers else old
+                out["metadata"]["resourceVersion"] = str(revision)
+                return out
+        raise errors.conflict(self.strategy.resource, name, "too many concurrent updates, try again")
+
+    # ------------------------------------------------------------------ lists
+    def selectors(self, label_selector: str, field_selector: str) -> tuple[LabelSelector, FieldSelector]:
+        return (LabelSelector.parse(label_selector),
+                FieldSelector.parse(field_selector, self.strategy.fields, self.strategy.kind))
+
+    def matcher(self, label_selector: str, field_selector: str) -> Callable[[dict], bool]:
+        labels, fields = self.selectors(label_selector, field_selector)
+        getters = self.strategy.fields
+        if labels.empty and fields.empty:
+            return lambda obj: True
+        return lambda obj: (labels.matches(obj.get("metadata", {}).get("labels"))
+                            and fields.matches(obj, getters))
+
+    async def list(self, namespace: str = "", *, resource_version: str | None = None, limit: int = 0,
+                   continue_: str = "", label_selector: str = "", field_selector: str = "",
+                   exact: bool = False) -> ListResult:
+        matches = self.matcher(label_selector, field_selector)
+        if limit < 0:
+            raise errors.bad_request(f"limit must be >= 0, got {limit}")
+        prefix = self.list_prefix(namespace)
+        end = prefix_end(prefix)
+        if continue_:
+            if resource_version not in (None, ""):
+                raise errors.bad_request("specifying resource version is not allowed when using continue")
+            rv, start = _parse_continue(continue_)
+            if not start.startswith(prefix.decode()):
+                raise errors.bad_request("continue key is not valid: it is for another list")
+            if BUG_CONTINUE_AT_LATEST in self.bugs:
+                rv = 0
+            return await self._range(start.encode(), end, rv, limit, matches, continued=True)
+        min_rv = 0 if resource_version in (None, "") else parse_rv(resource_version)
+        from_cache = resource_version == "0" or (resource_version in (None, "") and BUG_LIST_FROM_CACHE in self.bugs)
+        if from_cache and not limit and self.cache is not None and self.cache.synced:
+            items, rv = self.cache.list(prefix)
+            return ListResult([obj for obj in items if matches(obj)], rv)
+        at = min_rv if exact else 0
+        result = await self._range(prefix, end, at, limit, matches, continued=False)
+        if min_rv and result.resource_version < min_rv:
+            raise errors.timeout(f"Too large resource version: {min_rv}, current: {result.resource_version}")
+        return result
+
+    async def _range(self, start: bytes, end: bytes, rv: int, limit: int, matches: Callable[[dict], bool], *,
+                     continued: bool) -> ListResult:
+        items: list[tuple[bytes, dict]] = []
+        more = False
+        while True:
+            try:
+                resp = await self.etcd.get(start, range_end=end, revision=rv, limit=limit)
+            except ErrCompacted:
+                if continued:
+                    raise errors.expired(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter, or use the continue value "
+                        "from the response of a list at a newer resourceVersion.") from None
+                raise errors.expired(f"too old resource version: {rv}") from None
+            except KVError as exc:
+                raise etcd_error(exc) from None
+            if not rv:
+                rv = resp.header.revision
+            for kv in resp.kvs:
+                obj = decode(kv.value, kv.mod_revision)
+                if matches(obj):
+                    items.append((kv.key, obj))
+            more = resp.more
+            if not limit or not more or len(items) >= limit or not resp.kvs:
+                break
+            start = resp.kvs[-1].key + b"\x00"
+        token = ""
+        if limit and (more or len(items) > limit):
+            items = items[:limit]
+            token = _continue_token(rv, (items[-1][0] + b"\x00").decode())
+        return ListResult([obj for _k, obj in items], rv, token)
+
+    # ------------------------------------------------------------------ watches
+    async def watch(self, namespace: str = "", *, resource_version: str | None = None,
+                    label_selector: str = "", field_selector: str = "", bookmarks: bool = False,
+                    bookmark_interval_s: float = 1.0) -> AsyncIterator[dict]:
+        """Watch events (``{"type", "object"}``) until cancelled or an ERROR event."""
+        matches = self.matcher(label_selector, field_selector)
+        prefix = self.list_prefix(namespace)
+        if resource_version in (None, "", "0"):
+            listed = await self.list(namespace, label_selector=label_selector, field_selector=field_selector)
+            for obj in listed.items:
+                yield {"type": "ADDED", "object": obj}
+            start = listed.resource_version + 1
+        else:
+            start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
+        ticker = None
+        while True:
+            stream = self.etcd.watch(prefix, prefix=True, start_revision=start, prev_kv=True)
+            if bookmarks:
+                ticker = self.rt.spawn(self._ask_progress(stream, bookmark_interval_s), name="bookmarks")
+            try:
+                async for resp in stream:
+                    if not resp.events:
+                        if bookmarks and resp.progress_notify:
+                            yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
+                        continue
+                    for ev in resp.events:
+                        out = self._event(ev, matches)
+                        if out is not None:
+                            yield out
+                        start = ev.kv.mod_revision + 1
+                return
+            except ErrCompacted as exc:
+                compacted = int(exc.details.get("compact_revision", 0))
+                if BUG_WATCH_SKIPS_COMPACTED in self.bugs and compacted:
+                    start = compacted
+                    continue
+                yield {"type": "ERROR", "object": errors.status(
+                    410, "Expired", f"too old resource version: {start - 1} ({compacted})")}
+                return
+            except KVError as exc:
+                yield {"type": "ERROR", "object": etcd_error(exc).status}
+                return
+            finally:
+                stream.cancel()
+                if ticker is not None:
+                    ticker.cancel()
+
+    async def _ask_progress(self, stream: Any, interval_s: float) -> None:
+        while True:
+            await self.rt.sleep(interval_s)
+            stream.request_progress()
+
+    def _bookmark(self, revision: int) -> dict:
+        s = self.strategy
+        return {"kind": s.kind, "apiVersion": s.api_version, "metadata": {"resourceVersion": str(revision)}}
+
+    def _event(self, ev: Any, matches: Callable[[dict], bool]) -> dict | None:
+        rev = ev.kv.mod_revision
+        prev = decode(ev.prev_kv.value, rev) if ev.prev_kv is not None else None
+        if ev.type.name == "DELETE":
+            if prev is None or not matches(prev):
+                return None
+            return {"type": "DELETED", "object": prev}
+        obj = decode(ev.kv.value, rev)
+        now, before = matches(obj), prev is not None and matches(prev)
+        if now:
+            return {"type": "MODIFIED" if before else "ADDED", "object": obj}
+        if before:
+            return {"type": "DELETED", "object": obj}
+        return None
