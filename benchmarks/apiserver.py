@@ -25,7 +25,6 @@ from raftkv.sim.kv_system import KVCluster
 def run(objects: int, writers: int, seed: int = 1) -> tuple[int, float, int, float]:
     """(objects written, wall seconds, objects listed, list wall seconds)."""
     cl = KVCluster(seed=seed, members=3)
-    cl.recorder = None  # type: ignore[assignment]
     out: dict[str, Any] = {}
 
     async def main(rt: Any) -> None:
