@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import h11
 import trio
-from _machine import print_machine
+from _machine import QUICK_HELP, print_machine
 
 from raftkv.runtime.cluster import LocalCluster, free_port
 
@@ -135,7 +135,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.connections, args.seconds = 4, 0.5
     print_machine()
     etcd = shutil.which("etcd")
     if etcd is None:

@@ -14,9 +14,12 @@ import subprocess
 import sys
 
 import pytest
+from tools import require_tool
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
+# Benchmarks that compare with an outside program: (program, how to install it).
+NEEDS = {"gateway_load.py": ("etcd", "apt-get install -y etcd-server")}
 HEADLINE = re.compile(r"^(?P<what>[^:]+(?:\([^)]*\))?[^:]*): (?P<number>-?[0-9][0-9,]*(?:\.[0-9]+)?) (?P<unit>[^0-9 ].*)$")
 
 
@@ -26,6 +29,8 @@ def test_the_benchmarks_are_found() -> None:
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_runs_quick_and_ends_with_its_headline(script: str) -> None:
+    if script in NEEDS:
+        require_tool(NEEDS[script][0], install=NEEDS[script][1], why=f"{script} measures it too")
     env = dict(os.environ)
     proc = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick"], capture_output=True,
                           text=True, env=env, timeout=300)

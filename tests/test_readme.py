@@ -42,6 +42,8 @@ NOT_RUN = {
     "raftkv check etcd-run.jsonl --model etcd --timeout 30": "your own history file",
     "raftkv check runs/*.edn": "your own history files (tests/test_check_public.py checks several)",
     "raftkv check jepsen.log": "your own Jepsen log (tests/test_check_public.py reads one)",
+    "raftkv serve --cluster 3": "runs until stopped (tests/test_runtime_serve.py starts it and makes the curl calls)",
+    "raftkv serve --name n1 --data-dir /var/lib/raftkv/n1 \\": "a member of a cluster on three machines",
 }
 
 
@@ -99,10 +101,23 @@ def _runnable(block: str) -> str:
     return block
 
 
-@pytest.mark.parametrize("index", range(len(_blocks("python"))))
+# Blocks that talk to a real cluster: tests/test_runtime_readme.py starts one and runs them.
+REAL_CLUSTER = "trio.run(main, ["
+
+
+def _simulated_blocks() -> list[str]:
+    return [b for b in _blocks("python") if REAL_CLUSTER not in b]
+
+
+def test_the_real_cluster_blocks_are_run_elsewhere() -> None:
+    real = [b for b in _blocks("python") if REAL_CLUSTER in b]
+    assert len(real) == 1 and "GatewayEtcdClient" in real[0], real
+
+
+@pytest.mark.parametrize("index", range(len(_simulated_blocks())))
 def test_the_readme_python_blocks_run(index: int, tmp_path: pathlib.Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    block = _blocks("python")[index]
+    block = _simulated_blocks()[index]
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
