@@ -48,7 +48,7 @@ def main() -> None:
         from distributed import LocalCluster
     except ImportError:
         sys.exit("explore_scaling needs Dask distributed: pip install 'raftkv[distributed]'")
-    seconds = 4.0 if args.quick else args.seconds
+    seconds = 2.0 if args.quick else args.seconds
     print_machine()
     print(f"suite {args.suite}, {seconds:.0f}s per campaign; before: {_load()}")
     rates: dict[tuple[str, int], float] = {}

@@ -3,7 +3,8 @@
 Each worker process runs :func:`raftkv.hunt.hunt` on the suites in turn with fresh
 seeds; the parent shows live progress and, at the end, a summary table.  Every
 failure is saved in the output folder as ``token.txt``, ``scenario.json``,
-``trace.txt``, ``report.txt`` and ``report.html``.
+``trace.txt``, ``report.txt`` and ``report.html``.  With ``dask``, the same batches
+(:func:`run_batch`) run on a Dask cluster instead (:mod:`raftkv.explore_dask`).
 """
 
 from __future__ import annotations

@@ -235,6 +235,8 @@ class _Driver(threading.Thread):
     def run(self) -> None:
         try:
             self._campaign()
+        except OSError as exc:  # the comm to the scheduler closed
+            self.error = DaskError(f"lost the Dask scheduler: {exc}")
         except BaseException as exc:
             self.error = exc
         finally:
@@ -268,7 +270,10 @@ class _Driver(threading.Thread):
                     print(f"raftkv: {exc}: retired it", file=sys.stderr)
                     self.client.retire_workers(workers=[exc.worker], close_workers=True)
                     in_flight[self._submit(key, batch, expected)] = (key, batch)
-                elif future.status == "finished" and future.result().found:
+                elif future.status != "finished":
+                    raise DaskError(f"the Dask scheduler dropped a batch of suite {batch.suite} "
+                                    f"({future.status})")
+                elif future.result().found:
                     done_suites.add(batch.suite)
             threads = max(1, sum(self.client.nthreads().values()))
             active = [s for s in self.suites if s not in done_suites]
@@ -306,7 +311,8 @@ class _Driver(threading.Thread):
             items = inbox.get(batch=True)
         for item in items:
             for raw in item:
-                event = tuple(raw)
+                # The queue's wire format may turn tuples into lists: back to the events' tuples.
+                event = tuple(tuple(x) if isinstance(x, list) else x for x in raw)
                 if event[0] == "example":
                     *event, key, n = event
                     if n <= counted.get(key, 0):
@@ -316,12 +322,13 @@ class _Driver(threading.Thread):
                     continue
                 if event[0] == "finding":
                     done_suites.add(event[2])
-                    event = (*event[:-1], tuple(event[-1]))
                 self.events.put(event)
 
     def _close(self) -> None:
         try:
             self.client.run(_release_claims, self.campaign, on_error="return")
+        except OSError:
+            pass  # no scheduler left to hold the claims
         finally:
             self.client.close()
             if self.cluster is not None:
