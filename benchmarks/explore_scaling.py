@@ -12,11 +12,14 @@ the load average is printed before and after.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -45,10 +48,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few seconds each: checks it runs, not a figure")
     args = parser.parse_args()
     try:
-        from distributed import LocalCluster
+        dd: Any = importlib.import_module("distributed")
     except ImportError:
         sys.exit("explore_scaling needs Dask distributed: pip install 'raftkv[distributed]'")
-    seconds = 2.0 if args.quick else args.seconds
+    seconds = 3.0 if args.quick else args.seconds
     print_machine()
     print(f"suite {args.suite}, {seconds:.0f}s per campaign; before: {_load()}")
     rates: dict[tuple[str, int], float] = {}
@@ -56,16 +59,19 @@ def main() -> None:
         rates["local", workers], n = _rate(seconds, args.suite, workers=workers)
         print(f"local pool, {workers} worker(s): {rates['local', workers]:6.0f} scenarios/min ({n} scenarios)")
     for workers in (1, 2):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        with dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster:
             rates["dask", workers], n = _rate(seconds, args.suite, dask=cluster.scheduler_address)
         print(f"dask,       {workers} worker(s): {rates['dask', workers]:6.0f} scenarios/min ({n} scenarios)")
-    scaling = rates["dask", 2] / max(rates["dask", 1], 1e-9)
-    versus_local = rates["dask", 2] / max(rates["local", 2], 1e-9)
     print(f"after: {_load()}")
-    print(f"dask 2 workers against local pool 2 workers: {versus_local:.2f} x (goal >= 0.9)")
-    print(f"local scaling: {rates['local', 2] / max(rates['local', 1], 1e-9):.2f} x")
-    print(f"dask scaling: {scaling:.2f} x")
+    print(f"dask 2 workers against local pool 2 workers: {_ratio(rates['dask', 2], rates['local', 2]):.2f} x "
+          "(goal >= 0.9)")
+    print(f"local scaling: {_ratio(rates['local', 2], rates['local', 1]):.2f} x")
+    print(f"dask scaling: {_ratio(rates['dask', 2], rates['dask', 1]):.2f} x")
+
+
+def _ratio(rate: float, base: float) -> float:
+    return rate / base if base > 0 else math.nan  # nan: the base campaign ran no scenario
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import logging
 import queue
 import sys
@@ -116,23 +117,28 @@ def check_versions(client: Any, expected: Fingerprint) -> int:
     return sum(client.nthreads().values())
 
 
-def connect(address: str) -> tuple[Any, Any]:
-    """A Dask client for ``address`` (a scheduler, or ``local:N``) and the local cluster it started, if any."""
+def _distributed() -> Any:
+    """The ``distributed`` module (imported only here, as it is an optional extra)."""
     try:
-        from distributed import Client, LocalCluster
+        return importlib.import_module("distributed")
     except ImportError:
         raise DaskError(f"--dask needs Dask distributed, which is not installed: {DASK_EXTRA}") from None
+
+
+def connect(address: str) -> tuple[Any, Any]:
+    """A Dask client for ``address`` (a scheduler, or ``local:N``) and the local cluster it started, if any."""
+    dd = _distributed()
     cluster = None
     if address.startswith("local:"):
         count = address.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
             raise DaskError(f"--dask {address}: local:N needs a positive number of worker processes")
         # One thread per worker process: a scenario is pure Python and holds the GIL.
-        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+        cluster = dd.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         address = cluster.scheduler_address
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = dd.Client(address, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         if cluster is not None:
             cluster.close()
@@ -150,12 +156,10 @@ def _claim_name(campaign: str, suite: str, prop: str) -> str:
 
 
 def _claim(campaign: str, suite: str, violation: Violation) -> bool:
-    from distributed import Lock
-
     name = _claim_name(campaign, suite, violation.property)
     if name in _CLAIMS:
         return False  # this process found it before and reported it
-    lock = Lock(name)
+    lock = _distributed().Lock(name)
     if not lock.acquire(blocking=False):
         return False
     _CLAIMS[name] = lock
@@ -175,9 +179,8 @@ async def _release_claims(campaign: str) -> int:
 
 def _batch_task(batch: Batch, key: int, campaign: str, expected: Fingerprint) -> BatchResult:
     """What a Dask worker runs: one batch, its events sent to the campaign's queue."""
-    from distributed import Queue, get_worker
-
-    worker = get_worker().address
+    dd = _distributed()
+    worker = dd.get_worker().address
     # Hypothesis warns when the global random state changes while it draws a scenario; on a
     # Dask worker the worker's own event loop thread changes it (scenarios never use it).
     warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
@@ -185,7 +188,7 @@ def _batch_task(batch: Batch, key: int, campaign: str, expected: Fingerprint) ->
     if fingerprint() != expected:
         raise VersionSkewError(f"Dask worker {worker} runs {fingerprint().describe()}, this client "
                                f"{expected.describe()}", worker)
-    events = Queue(f"raftkv-explore-{campaign}")
+    events = dd.Queue(f"raftkv-explore-{campaign}")
     pending: list[tuple[Any, ...]] = []
     examples = 0
     last_flush = time.time()
@@ -250,10 +253,8 @@ class _Driver(threading.Thread):
             raise error
 
     def _campaign(self) -> None:
-        from distributed import Queue
-
         expected = fingerprint()
-        inbox = Queue(f"raftkv-explore-{self.campaign}", client=self.client)
+        inbox = _distributed().Queue(f"raftkv-explore-{self.campaign}", client=self.client)
         in_flight: dict[Any, tuple[int, Batch]] = {}
         counted: dict[int, int] = {}  # batch key -> examples counted
         done_suites: set[str] = set()
@@ -295,9 +296,7 @@ class _Driver(threading.Thread):
                                   key=f"raftkv-explore-{self.campaign}-{key}-{uuid.uuid4().hex[:6]}")
 
     def _raise_for(self, exc: BaseException | None, batch: Batch) -> None:
-        from distributed import KilledWorker
-
-        if isinstance(exc, KilledWorker):
+        if isinstance(exc, _distributed().KilledWorker):
             raise DaskError(f"a batch of suite {batch.suite} (seed {batch.seed}) lost every worker "
                             f"that ran it: {exc}") from None
         assert exc is not None
@@ -312,13 +311,14 @@ class _Driver(threading.Thread):
         for item in items:
             for raw in item:
                 # The queue's wire format may turn tuples into lists: back to the events' tuples.
-                event = tuple(tuple(x) if isinstance(x, list) else x for x in raw)
+                event: tuple[Any, ...] = tuple(tuple(x) if isinstance(x, list) else x for x in raw)
                 if event[0] == "example":
-                    *event, key, n = event
+                    key: int = event[-2]
+                    n: int = event[-1]
                     if n <= counted.get(key, 0):
                         continue  # this batch is being run again after its worker left
                     counted[key] = n
-                    self.events.put(tuple(event))
+                    self.events.put(event[:-2])
                     continue
                 if event[0] == "finding":
                     done_suites.add(event[2])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,8 +159,9 @@ def test_explore_scaling_benchmark_runs(dask_installed) -> None:  # type: ignore
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("machine: ") and "load average" in proc.stdout
-    assert lines[-1].startswith("dask scaling: ") and lines[-1].endswith(" x"), lines[-1]
-    assert float(lines[-1].split()[2]) > 0
+    # A quick run on a shared machine gives no figure worth a verdict: the format only.
+    assert re.fullmatch(r"dask scaling: (\d+\.\d\d|nan) x", lines[-1]), lines[-1]
+    assert sum(ln.startswith(("local pool, ", "dask, ")) for ln in lines) == 4, lines
 
 
 def test_hunt_gives_up_a_failure_claimed_elsewhere() -> None:
