@@ -198,8 +198,17 @@ def _cmd_explore(args: argparse.Namespace) -> int:
             raise InputError(f"unknown suite {name!r}; suites: {', '.join(SUITES)}")
     bugs = sorted(bug_set(args.bug))
     seconds = None if args.examples and not args.time else _parse_duration(args.time or "60s")
-    summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
-                      workers=args.workers, seed=args.seed, out_dir=args.out, show_progress=not args.quiet)
+    if args.dask is not None and args.workers is not None:
+        raise InputError("--workers sizes the local pool; with --dask the cluster's workers run the "
+                         "batches (local:N starts N)")
+    from raftkv.explore_dask import DaskError
+
+    try:
+        summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
+                          workers=args.workers, seed=args.seed, out_dir=args.out,
+                          show_progress=not args.quiet, dask=args.dask)
+    except DaskError as exc:
+        raise InputError(str(exc)) from None
     print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
           f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min; "
           f"{raftkv.build_info()})")
@@ -256,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed of the exploration (default 0)")
     p.add_argument("--out", type=Path, default=Path("explore-out"), help="where failures are saved")
     p.add_argument("--quiet", action="store_true", help="no live progress display")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the batches on a Dask cluster: its scheduler (tcp://HOST:8786), or local:N "
+                        "for N local worker processes (needs pip install 'raftkv[distributed]')")
     from raftkv.runtime.serve import add_serve_parser
 
     add_serve_parser(sub)

@@ -5,7 +5,8 @@ seeds; the parent shows live progress (per suite: scenarios run, simulated time,
 distinct failures, and what it is doing now, shrinking included) and, at the end, a
 summary.  Every distinct failure (suite and property) is counted once and saved in the
 output folder as ``token.txt``, ``scenario.json``, ``trace.txt``, ``report.txt`` and
-``report.html``.
+``report.html``.  With ``dask``, the same batches (:func:`run_batch`) run
+on a Dask cluster instead (:mod:`raftkv.explore_dask`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import attrs
 
 from raftkv.sim import Scenario, Violation, run_scenario, scenario_to_json, scenario_to_token
 
-__all__ = ["ExploreSummary", "explore", "save_finding"]
+__all__ = ["Batch", "BatchResult", "ExploreSummary", "batch_seed", "explore", "run_batch", "save_finding"]
 
 
 @attrs.define
@@ -83,10 +84,72 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
     return folder
 
 
-def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: float,
-            max_examples: int | None, seed: int, events: Any) -> None:
+@attrs.frozen(kw_only=True)
+class Batch:
+    """One unit of exploration work: up to ``examples`` scenarios of one suite from one seed.
+
+    The local worker processes and the Dask workers (:mod:`raftkv.explore_dask`) both run
+    batches with :func:`run_batch`; a batch's seed is its own, so no two batches of a
+    campaign repeat a scenario sequence, and a batch run again gives the same scenarios.
+    """
+
+    suite: str
+    bugs: tuple[str, ...]
+    seed: int
+    examples: int
+    deadline: float  # wall clock (time.time()) after which no new scenario starts
+
+    def __attrs_post_init__(self) -> None:
+        assert self.examples >= 1, self.examples
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    examples: int
+    found: bool  # a finding was emitted (the suite is done for whoever ran the batch)
+
+
+def batch_seed(seed: int, stream: int, round_: int) -> int:
+    """The seed of the ``round_``-th batch of seed stream ``stream`` (a worker) in a campaign."""
+    return seed * 1_000_003 + stream * 10_007 + round_
+
+
+def run_batch(batch: Batch, worker: int | str, emit: Callable[[tuple[Any, ...]], None], *,
+              claim: Callable[[Violation], bool] | None = None) -> BatchResult:
+    """Run one batch with :func:`raftkv.hunt.hunt`, telling ``emit`` of every example, shrink and finding.
+
+    Events: ``("example", worker, suite, simulated_us)``, ``("shrinking", worker, suite,
+    property, faults)`` and ``("finding", worker, suite, scenario_json, property, message,
+    (faults_first, faults_shrunk, shrink_seconds))``.  ``claim`` is passed on to ``hunt``.
+    """
     from raftkv.hunt import hunt
 
+    name = batch.suite
+
+    def on_example(scenario: Scenario, violation: Violation | None) -> None:
+        emit(("example", worker, name, scenario.duration_us + scenario.settle_us))
+
+    def on_shrink(scenario: Scenario, violation: Violation) -> None:
+        emit(("shrinking", worker, name, violation.property, len(scenario.faults)))
+
+    # Shrinking a finding gets its own budget, also past the campaign's deadline: what
+    # a person reads is the reduced scenario, so it is worth the wait.
+    result = hunt(name, bugs=batch.bugs, max_examples=batch.examples, seed=batch.seed,
+                  deadline_s=max(0.0, batch.deadline - time.time()), on_example=on_example,
+                  on_shrink=on_shrink, shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2,
+                  claim=claim)
+    if result.finding is not None:
+        f = result.finding
+        emit(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
+              f.violation.property, f.violation.message,
+              (len(f.first_scenario.faults), len(f.scenario.faults), f.shrink_seconds)))
+    else:
+        emit(("not_found", worker, name))  # also ends a shrink whose failure did not hold up
+    return BatchResult(examples=result.examples, found=result.finding is not None)
+
+
+def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: float,
+            max_examples: int | None, seed: int, events: Any) -> None:
     done_suites: set[str] = set()
     examples_left = max_examples
     round_ = 0
@@ -96,26 +159,13 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
             break
         name = active[round_ % len(active)]
         round_ += 1
-        batch = 10 if examples_left is None else min(10, examples_left)
-
-        def on_example(scenario: Scenario, violation: Violation | None, name: str = name) -> None:
-            events.put(("example", worker, name, scenario.duration_us + scenario.settle_us))
-            if violation is not None:  # the first failure: hunt shrinks it next
-                events.put(("shrinking", worker, name, violation.property))
-
-        result = hunt(name, bugs=bugs, max_examples=batch, seed=seed * 1_000_003 + worker * 10_007 + round_,
-                      deadline_s=max(0.0, deadline - time.time()), on_example=on_example,
-                      shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2)
+        batch = Batch(suite=name, bugs=tuple(bugs), seed=batch_seed(seed, worker, round_), deadline=deadline,
+                      examples=10 if examples_left is None else min(10, examples_left))
+        result = run_batch(batch, worker, events.put)
         if examples_left is not None:
             examples_left -= max(1, result.examples)
-        if result.finding is not None:
-            f = result.finding
-            events.put(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
-                        f.violation.property, f.violation.message,
-                        (len(f.first_scenario.faults), len(f.scenario.faults), f.shrink_seconds)))
-            done_suites.add(name)  # this worker found the suite failing: it moves on
-        else:
-            events.put(("not_found", worker, name))
+        if result.found:
+            done_suites.add(name)
     events.put(("done", worker))
 
 
@@ -129,7 +179,10 @@ def _doing(stats: SuiteStats, now: float) -> str:
 
 def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float | None = 60.0,
             max_examples: int | None = None, workers: int | None = None, seed: int = 0,
-            out_dir: Path = Path("explore-out"), show_progress: bool = True) -> ExploreSummary:
+            out_dir: Path = Path("explore-out"), show_progress: bool = True,
+            dask: str | None = None) -> ExploreSummary:
+    """Run the campaign in local worker processes, or on the Dask cluster at ``dask`` (see
+    :mod:`raftkv.explore_dask`; ``local:N`` starts one), with the same display and output."""
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -139,13 +192,21 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     workers = workers or os.cpu_count() or 1
     start = time.time()
     deadline = start + (seconds if seconds is not None else 10**9)
-    per_worker = None if max_examples is None else max(1, -(-max_examples // workers))
-    ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(w, list(suites), list(bugs), deadline, per_worker, seed, events),
-                         daemon=True) for w in range(workers)]
-    for p in procs:
-        p.start()
+    events: Any
+    procs: Sequence[Any]
+    if dask is not None:
+        from raftkv.explore_dask import start_dask
+
+        events, procs, workers = start_dask(dask, suites=suites, bugs=bugs, deadline=deadline,
+                                            max_examples=max_examples, seed=seed)
+    else:
+        per_worker = None if max_examples is None else max(1, -(-max_examples // workers))
+        ctx = multiprocessing.get_context("spawn")
+        events = ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(w, list(suites), list(bugs), deadline, per_worker, seed, events),
+                             daemon=True) for w in range(workers)]
+        for p in procs:
+            p.start()
     stats = {name: SuiteStats() for name in suites}
     failures: list[tuple[str, str, str]] = []
     reported: set[tuple[str, str]] = set()
@@ -162,7 +223,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                       f"[red]{s.failures}[/red]" if s.failures else "0", _doing(s, now))
         return t
 
-    running = workers
+    running = len(procs)  # each sends "done" when it stops
     live_display = (Live(table(), console=console, refresh_per_second=2, transient=False)
                     if show_progress else contextlib.nullcontext())
     with live_display as live:
@@ -180,7 +241,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
             elif event[0] == "shrinking":
-                _, w, name, prop = event
+                _, w, name, prop = event[:4]
                 stats[name].shrinking[w] = (time.time(), prop)
             elif event[0] == "not_found":
                 _, w, name = event

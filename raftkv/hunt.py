@@ -56,13 +56,15 @@ class _State:
     first_at: float = 0.0
     first_n: int = 0
     best: tuple[Scenario, Violation] | None = None
+    given_up: bool = False
 
 
 def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 100, seed: int = 0,
          deadline_s: float | None = None, shrink: bool = True, shrink_budget_s: float = 120.0,
          on_example: Callable[[Scenario, Violation | None], None] | None = None,
          on_shrink: Callable[[Scenario, Violation], None] | None = None,
-         batch: int = 50, min_reduce_s: float = 5.0, reduce_tries: int = 400) -> HuntResult:
+         batch: int = 50, min_reduce_s: float = 5.0, reduce_tries: int = 400,
+         claim: Callable[[Violation], bool] | None = None) -> HuntResult:
     """Run ``suite`` until a failure is found and shrunk, or the budget is spent.
 
     Examples are generated in batches of ``batch`` (each a hypothesis run with its own
@@ -71,6 +73,8 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
     (not during shrinking); ``on_shrink`` once hypothesis has shrunk a failure, before the
     reduction (:mod:`raftkv.reduce`) that follows, which gets what is left of
     ``shrink_budget_s`` but at least ``min_reduce_s``, and at most ``reduce_tries`` runs.
+    ``claim`` is asked about the first failure found: when it answers False (someone else
+    already has that failure), the hunt stops there, with no shrinking and no finding.
     """
     suite = SUITES[suite] if isinstance(suite, str) else suite
     start = time.perf_counter()
@@ -82,7 +86,7 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
 
     def prop(scenario: Scenario) -> None:
         if state.best is None:
-            if out_of_time():
+            if out_of_time() or state.given_up:
                 return  # the rest of this batch passes at once
         elif time.perf_counter() - state.first_at > shrink_budget_s * _HYPOTHESIS_SHARE:
             # Shrinking has had its time: only the best failure so far keeps failing.
@@ -96,6 +100,9 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
             on_example(scenario, violation)
         if violation is None:
             return
+        if state.first is None and claim is not None and not claim(violation):
+            state.given_up = True
+            return
         if state.first is None:
             state.first = scenario
             state.first_at = time.perf_counter()
@@ -105,7 +112,8 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
         raise _Found(violation.property)
 
     round_ = 0
-    while state.examples < max_examples and state.best is None and not out_of_time():
+    while (state.examples < max_examples and state.best is None and not state.given_up
+           and not out_of_time()):
         size = min(batch, max_examples - state.examples)
         test = settings(max_examples=size, deadline=None, database=None, derandomize=False,
                         suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
