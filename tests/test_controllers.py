@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from kube import ApiServer, KubeClient, LocalTransport
 from kube.controllers import (
     ReplicaSetController,
@@ -164,3 +166,19 @@ def test_taints_need_tolerations_and_quantities_parse() -> None:
     assert fits(pod, node, {}) == ""
     assert fits(pod, node, {"cpu": 1500}) == "Insufficient cpu"
     assert parse_quantity("cpu", "250m") == 250 and parse_quantity("memory", "1Gi") == 2**30
+
+
+def test_control_plane_system_converges_and_catches_over_creation() -> None:
+    from raftkv.sim import Fault, Scenario, WorkloadSpec, run_scenario
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    base = Scenario(seed=5, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                    control_plane=ControlPlaneSpec(nodes=2, replicasets=2, replicas=3, scales=2),
+                    faults=(Fault(at_us=2_000_000, kind="crash", node="m1"),
+                            Fault(at_us=3_500_000, kind="restart", node="m1")),
+                    duration_us=6_000_000, settle_us=10_000_000)
+    good = run_scenario(base)
+    assert good.ok, good.summary()
+    assert good.system.starts >= 6  # the pods ran, and ran again after m1 came back
+    bad = run_scenario(attrs.evolve(base, bugs=("replicaset_no_expectations",)))
+    assert [v.property for v in bad.violations] == ["control_plane.over_replicated"]

@@ -261,8 +261,8 @@ def control_plane_nodes(scenario: Scenario) -> tuple[str, ...]:
     if scenario.system != "control_plane":
         return ()
     c = scenario.control_plane
-    return (tuple(f"a{i}" for i in range(1, c.apiservers + 1)) + ("cm1", "s1")
-            + tuple(f"m{i}" for i in range(1, c.nodes + 1)) + ("u1",))
+    return (*(f"a{i}" for i in range(1, c.apiservers + 1)), "cm1", "s1",
+            *(f"m{i}" for i in range(1, c.nodes + 1)), "u1")
 
 
 # -- validation -------------------------------------------------------------------
