@@ -7,7 +7,8 @@ returns a :class:`Response`: a status and a JSON body (an object, a list, or a
 server serve the same handler.
 
 Verbs: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch`` (JSON merge
-patch), ``delete``; ``subresource="status"`` for get/update/patch.  Query parameters
+patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
+``pods/<name>/binding`` (a ``Binding``) binds a pod to a node, once.  Query parameters
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
 ``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
@@ -131,6 +132,8 @@ class ApiServer:
                                                 f"the server could not find the requested resource ({req.resource})"))
         if req.verb not in VERBS:
             raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
+        if req.resource == "pods" and req.subresource == "binding" and req.verb == "create":
+            return Response(status=201, body=await self._bind(store, req))
         if req.subresource and (req.subresource != "status" or not store.strategy.status_subresource
                                 or req.verb not in ("get", "update", "patch")):
             raise errors.not_found(f"{req.resource}/{req.subresource}", req.name)
@@ -153,6 +156,34 @@ class ApiServer:
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
+
+    async def _bind(self, store: Store, req: Request) -> dict:
+        """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409
+        Conflict when it is, or is being deleted); ``metadata.uid`` and
+        ``metadata.resourceVersion`` of the Binding are preconditions."""
+        body = _json_body(req.body)
+        if not isinstance(body, Mapping):
+            raise errors.bad_request("a Binding must be a JSON object")
+        target = body.get("target") or {}
+        node = target.get("name") if isinstance(target, Mapping) else None
+        if not node or not isinstance(node, str) or (target.get("kind") or "Node") != "Node":
+            raise errors.invalid("Binding", req.name, [("target.name", "FieldValueRequired", "Required value")])
+        meta = body.get("metadata") or {}
+        rv = meta.get("resourceVersion")
+
+        def bind(pod: dict) -> dict:
+            bound = pod.get("spec", {}).get("nodeName")
+            if bound:
+                raise errors.conflict("pods/binding", req.name, f"pod {req.name} is already assigned to node {bound!r}")
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.conflict("pods/binding", req.name, f"pod {req.name} is being deleted")
+            pod["spec"]["nodeName"] = node
+            conditions = [c for c in pod.setdefault("status", {}).get("conditions", ()) if c.get("type") != "PodScheduled"]
+            pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
+            return pod
+        await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
+                                      precondition_rv=parse_rv(rv) if rv else 0)
+        return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
 
     async def _delete(self, store: Store, req: Request) -> dict:
         opts = _json_body(req.body) or {}
