@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     from raftkv.runtime.serve import add_serve_parser
 
     add_serve_parser(sub)
+    from kube.serve import add_kube_parser
+
+    add_kube_parser(sub)
     sub.add_parser("bugs", help="list the bug catalogue: the NAMEs 'sim --bug NAME' and 'explore --bug NAME' "
                                "switch on",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
@@ -293,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if args.command == "serve":  # a real member: no need to load the simulator
         return _cmd_serve(args)
+    if args.command == "kube":
+        from kube.serve import cmd_kube
+
+        return cmd_kube(args)
     handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
     if args.command not in handlers:
         parser.print_help()

@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kube import errors
-from kube.meta import format_timestamp, merge_patch, new_uid
+from kube.meta import format_timestamp, new_uid
+from kube.patch import JSON_PATCH, MERGE_PATCH, apply_patch
 from kube.selectors import FieldSelector, LabelSelector
 from raftkv.client import AsyncEtcdClient, ErrCompacted, ErrTimeout, KVError, Txn, txn
 from raftkv.tasks import Runtime
@@ -288,17 +289,20 @@ class Store:
             rv = 0
         return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv)
 
-    async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "") -> dict:
-        """JSON merge patch (RFC 7386) of the current object, in a GuaranteedUpdate; a
-        ``metadata.resourceVersion`` in the patch is a precondition."""
+    async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
+                    patch_type: str = MERGE_PATCH) -> dict:
+        """A patch of the current object (JSON merge patch by default, RFC 7386; or a
+        JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
+        ``metadata.resourceVersion`` in a merge patch is a precondition."""
         namespace = self._scope(namespace)
-        if not isinstance(patch, dict):
+        if patch_type != JSON_PATCH and not isinstance(patch, dict):
             raise errors.bad_request("a merge patch must be a JSON object")
-        rv_text = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
+        meta = patch.get("metadata") if isinstance(patch, dict) else None
+        rv_text = meta.get("resourceVersion") if isinstance(meta, dict) else None
         rv = parse_rv(rv_text) if rv_text else 0
 
         def apply(old: dict) -> dict:
-            merged = merge_patch(old, patch)
+            merged = apply_patch(old, patch, patch_type)
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._updater(merged, subresource)(old)

@@ -65,6 +65,16 @@ class HttpRequest:
                 self.done = True
                 raise trio.BrokenResourceError("client closed the connection mid-body")
 
+    async def wait_closed(self) -> None:
+        """Return once the client closes the connection (after the whole request was read;
+        for a streamed response, which otherwise notices only at its next write)."""
+        assert self.done, "read the request body first"
+        while True:
+            data = await self._conn.stream.receive_some(1 << 16)
+            self._conn.h11.receive_data(data)  # a next request waits in h11's buffer
+            if not data:
+                return
+
     async def body(self) -> bytes:
         parts = []
         size = 0
