@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -32,6 +33,8 @@ from .registry import STRATEGIES
 from .tables import table, wants_table
 
 __all__ = ["MAX_BODY_BYTES", "KubeHttp", "unknown_fields"]
+
+log = logging.getLogger("kube.http")
 
 #: kube-apiserver's limit on a request body (3 MiB)
 MAX_BODY_BYTES = 3 << 20
@@ -101,6 +104,15 @@ class KubeHttp:
         except errors.ApiError as exc:
             if not responder.started:
                 await self._send(responder, exc.code, exc.status)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise  # the connection's end: the HTTP server closes it
+        except Exception as exc:  # one request's failure must not stop the server
+            log.exception("%s %s failed", request.method, request.target)
+            if not responder.started:
+                body = errors.internal(f"{type(exc).__name__}: {exc}").status
+                await self._send(responder, 500, body)
+            else:
+                raise trio.BrokenResourceError("response abandoned") from exc
 
     def _authorized(self, request: HttpRequest) -> bool:
         if not self.token:

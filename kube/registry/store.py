@@ -440,20 +440,20 @@ class Store:
             start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
         ticker = None
         while True:
-            stream = self.etcd.watch(prefix, prefix=True, start_revision=start, prev_kv=True)
-            if bookmarks:
-                ticker = self.rt.spawn(self._ask_progress(stream, bookmark_interval_s), name="bookmarks")
             try:
-                async for resp in stream:
-                    if not resp.events:
-                        if bookmarks and resp.progress_notify:
-                            yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
-                        continue
-                    for ev in resp.events:
-                        out = self._event(ev, matches)
-                        if out is not None:
-                            yield out
-                        start = ev.kv.mod_revision + 1
+                async with self.etcd.watch(prefix, prefix=True, start_revision=start, prev_kv=True) as stream:
+                    if bookmarks:
+                        ticker = self.rt.spawn(self._ask_progress(stream, bookmark_interval_s), name="bookmarks")
+                    async for resp in stream:
+                        if not resp.events:
+                            if bookmarks and resp.progress_notify:
+                                yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
+                            continue
+                        for ev in resp.events:
+                            out = self._event(ev, matches)
+                            if out is not None:
+                                yield out
+                            start = ev.kv.mod_revision + 1
                 return
             except ErrCompacted as exc:
                 compacted = int(exc.details.get("compact_revision", 0))
@@ -467,7 +467,6 @@ class Store:
                 yield {"type": "ERROR", "object": etcd_error(exc).status}
                 return
             finally:
-                stream.cancel()
                 if ticker is not None:
                     ticker.cancel()
 

@@ -111,6 +111,8 @@ class HttpResponder:
         await self._conn.send(h11.EndOfMessage())
 
 
+_CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
 Handler = Callable[[HttpRequest, HttpResponder], Awaitable[None]]
 
 
@@ -125,7 +127,13 @@ async def _serve_conn(stream: trio.SocketStream, handler: Handler) -> None:
                 assert isinstance(event, h11.Request), event
                 request = HttpRequest(conn, event)
                 responder = HttpResponder(conn)
-                await handler(request, responder)
+                try:
+                    await handler(request, responder)
+                except BaseExceptionGroup as group:  # a handler's nursery: the client went away?
+                    _gone, rest = group.split(_CONNECTION_ERRORS)
+                    if rest is not None:
+                        raise rest from None
+                    return
                 if not request.done:
                     async for _ in request.chunks():
                         pass
