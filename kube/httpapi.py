@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -217,12 +218,19 @@ class KubeHttp:
                 if unknown:
                     raise errors.bad_request("strict decoding error: " + ", ".join(
                         f'unknown field "{u}"' for u in unknown))
+        timeout_s = 0.0
+        if verb == "watch":  # the stream's deadline is kept here (see _stream)
+            try:
+                timeout_s = float(params.get("timeoutSeconds") or 0)
+            except ValueError:
+                raise errors.bad_request(f"timeoutSeconds must be a number, got {params['timeoutSeconds']!r}") from None
+            query = tuple((k, v) for k, v in query if k != "timeoutSeconds")
         req = Request(verb=verb, resource=route.resource, namespace=route.namespace, name=route.name,
                       subresource=route.subresource, query=query, body=body, patch_type=patch_type)
         resp = await self.server.handle(req)
         as_table = wants_table(request.headers.get("accept", "")) and not route.subresource
         if resp.watch is not None:
-            await self._stream(request, responder, route.resource, resp.watch, as_table, params)
+            await self._stream(request, responder, route.resource, resp.watch, as_table, params, timeout_s)
             return
         await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params))
 
@@ -251,24 +259,39 @@ class KubeHttp:
         return self._table(resource, [body], params, {"resourceVersion": body.get("metadata", {}).get("resourceVersion", "")})
 
     async def _stream(self, request: HttpRequest, responder: HttpResponder, resource: str,
-                      events: AsyncIterator[dict], as_table: bool, params: dict[str, str]) -> None:
+                      events: AsyncIterator[dict], as_table: bool, params: dict[str, str],
+                      timeout_s: float) -> None:
+        """Send ``events`` as chunks until they end, ``timeout_s`` passes (0: never) or the
+        client leaves.  The store's event generator runs in a task of its own (it holds
+        the etcd watch's task group open across its yields, so no other cancel scope may
+        come in between)."""
         await responder.start_stream(200, "application/json")
+        send, receive = trio.open_memory_channel[dict](256)
+
+        async def pump() -> None:
+            async with send:
+                try:
+                    async for event in events:
+                        await send.send(event)
+                finally:
+                    await close(events)
 
         async def forward(cancel: trio.CancelScope) -> None:
             try:
-                async for event in events:
-                    obj = event.get("object")
-                    if as_table and event.get("type") in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
-                        event = {"type": event["type"], "object": self._table(resource, [obj], params)}
-                    await responder.stream_chunk(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+                with trio.move_on_after(timeout_s if timeout_s > 0 else math.inf):
+                    async for event in receive:
+                        obj = event.get("object")
+                        if as_table and event.get("type") in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
+                            event = {"type": event["type"], "object": self._table(resource, [obj], params)}
+                        await responder.stream_chunk(json.dumps(event, separators=(",", ":")).encode() + b"\n")
                 await responder.end_stream()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the client went away
             finally:
-                await close(events)
                 cancel.cancel()
 
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump)
             nursery.start_soon(forward, nursery.cancel_scope)
             try:
                 await request.wait_closed()
