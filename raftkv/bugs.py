@@ -183,29 +183,31 @@ _KUBE_CATALOGUE = (
         layer="kube",
         summary="A watch from resourceVersion N starts at N instead of after it, so the change "
                 "at N is delivered again.",
-        reference="kube-apiserver storage/etcd3 watcher (WithRev(rev + 1)); etcd issue #9386 style off-by-one",
+        reference="kube-apiserver storage/etcd3 watcher (watches from resourceVersion + 1); the same "
+                  "off-by-one as etcd clientv3's watch resume (WithRev(lastRev + 1))",
     ),
     Bug(
         name="apiserver_continue_at_latest_revision",
         layer="kube",
         summary="The pages after the first of a paged list are read at the latest revision instead "
                 "of the one in the continue token, so the list is not one snapshot.",
-        reference="KEP-365 (paginated lists: consistent snapshot at the first page's revision); "
-                  "kubernetes PR #48921",
+        reference="KEP-365 (paginated API lists: every page at the first page's revision)",
     ),
     Bug(
         name="apiserver_update_ignores_resource_version",
         layer="kube",
         summary="An update carrying metadata.resourceVersion is written unconditionally instead of "
                 "failing with 409 Conflict when the object changed, losing concurrent updates.",
-        reference="Kubernetes API concepts, optimistic concurrency control; kubernetes issue #36063",
+        reference="Kubernetes API concepts, optimistic concurrency control; kubernetes issue #6288 "
+                  "(updates without a resourceVersion made optional concurrency control a trap)",
     ),
     Bug(
         name="apiserver_watch_skips_compacted_revisions",
         layer="kube",
         summary="A watch from a compacted resourceVersion silently goes on from the compaction "
                 "revision instead of ending with 410 Gone, so the changes in between are lost.",
-        reference="kube-apiserver watch (ERROR event with 410 Expired); kubernetes issue #70839",
+        reference="kube-apiserver watch (ERROR event with 410 Expired); kubernetes issue #72187 "
+                  "(a watch from a compacted resourceVersion gets 410 Gone, and the client lists again)",
     ),
     Bug(
         name="replicaset_no_expectations",
