@@ -457,7 +457,7 @@ class ApiserverSystem:
                                      for node, inf in sorted(self.informers.items())) or "none"
         return out
 
-    def write_html(self, path: str) -> bool:
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
         return False
 
 

@@ -300,7 +300,7 @@ class ControlPlaneSystem:
                                 f"{getattr(sched, 'unschedulable', 0)} unschedulable")
         return out
 
-    def write_html(self, path: str) -> bool:
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
         return False
 
 

@@ -188,7 +188,7 @@ class DiscoverySystem:
             for node, c in sorted(self.views.items())) or "none"
         return out
 
-    def write_html(self, path: str) -> bool:
+    def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:
         return False
 
 

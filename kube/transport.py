@@ -171,7 +171,10 @@ class SimTransport:
         self.timeout_s = timeout_s
         self.read_attempts = read_attempts
         self.current = 0
-        self._next_id = 0
+        # Request ids start at a random point: the apiserver drops a request id it has seen
+        # from this node (a duplicated message), and a restarted node must not reuse the ids
+        # its earlier incarnation sent (its requests would all be taken for duplicates).
+        self._next_id = rt.random().getrandbits(48) << 16
         self._pending: dict[int, list[Any]] = {}  # req_id -> [event, response message]
         self.watches: dict[int, _SimWatch] = {}
         rt.add_handler(self)
