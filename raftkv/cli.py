@@ -239,6 +239,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def _cmd_test_cluster(args: argparse.Namespace) -> int:
+    from raftkv.blackbox.cli import cmd_test_cluster
+
+    return cmd_test_cluster(args, _parse_duration(args.time))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="raftkv",
@@ -271,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     from raftkv.runtime.serve import add_serve_parser
 
     add_serve_parser(sub)
+    from raftkv.blackbox.cli import add_test_cluster_parser
+
+    add_test_cluster_parser(sub)
     sub.add_parser("bugs", help="list the bug catalogue: the NAMEs 'sim --bug NAME' and 'explore --bug NAME' "
                                "switch on",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
@@ -293,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if args.command == "serve":  # a real member: no need to load the simulator
         return _cmd_serve(args)
-    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
+    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore,
+                "test-cluster": _cmd_test_cluster}
     if args.command not in handlers:
         parser.print_help()
         return EXIT_BAD_INPUT
