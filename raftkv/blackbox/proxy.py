@@ -4,14 +4,15 @@ control.
 Each member is reached by its peers at a proxy port (its *advertised* peer address); the
 proxy forwards to the member's real peer port.  The first bytes of a connection name the
 member that dialled it (``identify``: raftkv's hello frame, or etcd's ``X-Server-From``
-header), so each connection belongs to a link ``src -> dst``: bytes the dialler sends go
+header), so each connection belongs to a link ``src -> dst`` (bytes are forwarded while the
+proxy looks for the name): bytes the dialler sends go
 ``src -> dst``, bytes it receives go ``dst -> src``.  Connections whose dialler is not
 known (etcd's probes) are forwarded untouched.
 
 Faults, per direction of a link:
 
 * cut (:meth:`set_cuts`): a connection carrying a byte in a cut direction is closed (what
-  was in flight is lost) and a new connection on a cut link is refused;
+  was in flight is lost), as is each connection of a cut link when the cut starts;
 * loss (:meth:`set_network`): each chunk is lost with that probability, closing its
   connection (TCP has no lost messages, only lost connections);
 * delay: each chunk is held back ``delay_s`` with probability ``delay_prob``.
@@ -59,21 +60,23 @@ def identify_etcd(names_by_id: dict[str, str]) -> Identify:
     """The member (by etcd's hex member id) an etcd peer request's ``X-Server-From`` names."""
 
     def identify(buf: bytes) -> str | None:
-        end = buf.find(b"\r\n\r\n")
+        # not necessarily in the first request: a kept-alive connection may open with a probe
+        at = buf.lower().find(b"\r\nx-server-from:")
+        if at < 0:
+            return None
+        end = buf.find(b"\r\n", at + 2)
         if end < 0:
             return None
-        for line in buf[:end].split(b"\r\n")[1:]:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == b"x-server-from":
-                return names_by_id.get(value.strip().decode("latin-1").lower(), "")
-        return ""
+        value = buf[at + len(b"\r\nx-server-from:"):end].strip().decode("latin-1").lower()
+        return names_by_id.get(value, "")
 
     return identify
 
 
 class _Conn:
-    def __init__(self, src: str, dst: str, scope: trio.CancelScope) -> None:
-        self.src = src
+    def __init__(self, src: str | None, dst: str, scope: trio.CancelScope) -> None:
+        self.src = src  # None: not known yet; "": not a member
+        self.sniffed = b""
         self.dst = dst
         self.scope = scope
 
@@ -132,43 +135,39 @@ class PeerProxy:
 
     async def _serve(self, client: trio.SocketStream, dst: str) -> None:
         async with client:
-            buf = b""
-            src: str | None = None
-            with trio.move_on_after(5.0):
-                while src is None and len(buf) < _SNIFF_LIMIT:
-                    data = await client.receive_some(1 << 16)
-                    if not data:
-                        return
-                    buf += data
-                    src = self.identify(buf)
-            src = src or ""
-            if src and (src, dst) in self.cuts:
-                return
             upstream = await trio.open_tcp_stream("127.0.0.1", self.targets[dst])
             async with upstream:
-                await upstream.send_all(buf)
-                scope = trio.CancelScope()
-                conn = _Conn(src, dst, scope)
-                if src:
-                    self.identified += 1
-                    self.conns.add(conn)
+                conn = _Conn(None, dst, trio.CancelScope())
                 try:
-                    with scope:
+                    with conn.scope:
                         async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self._pump, client, upstream, conn, (src, dst))
-                            nursery.start_soon(self._pump, upstream, client, conn, (dst, src))
+                            nursery.start_soon(self._pump, client, upstream, conn, True)
+                            nursery.start_soon(self._pump, upstream, client, conn, False)
                 finally:
                     self.conns.discard(conn)
 
-    async def _pump(self, a: trio.SocketStream, b: trio.SocketStream, conn: _Conn,
-                    link: tuple[str, str]) -> None:
-        faulty = bool(conn.src)
+    def _sniff(self, conn: _Conn, data: bytes) -> None:
+        """Learn who dialled ``conn`` from the first bytes it sends (forwarded meanwhile)."""
+        conn.sniffed += data
+        name = self.identify(conn.sniffed)
+        if name is None and len(conn.sniffed) < _SNIFF_LIMIT:
+            return
+        conn.src = name or ""
+        conn.sniffed = b""
+        if conn.src:
+            self.identified += 1
+            self.conns.add(conn)
+
+    async def _pump(self, a: trio.SocketStream, b: trio.SocketStream, conn: _Conn, up: bool) -> None:
         try:
             while True:
                 data = await a.receive_some(1 << 16)
                 if not data:
                     break
-                if faulty:
+                if up and conn.src is None:
+                    self._sniff(conn, data)
+                if conn.src:
+                    link = (conn.src, conn.dst) if up else (conn.dst, conn.src)
                     if link in self.cuts or (self.loss and self.rng.random() < self.loss):
                         self._close(conn)
                         return

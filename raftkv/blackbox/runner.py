@@ -107,10 +107,11 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
             proxy: PeerProxy | None = None
             async with trio.open_nursery() as nursery:
                 if cluster is not None:
-                    names_by_id = {format(int(cluster.member_id(n)), "x"): n for n in cluster.names}
-                    identify = identify_etcd(names_by_id) if spec.target == "etcd" else identify_raftkv
-                    proxy = PeerProxy(cluster.peer_ports, identify, rng=random.Random(spec.seed))
-                    cluster.advertise_ports = dict(proxy.ports)
+                    proxy = PeerProxy(cluster.peer_ports, identify_raftkv, rng=random.Random(spec.seed))
+                    cluster.advertise_ports = dict(proxy.ports)  # etcd's member ids depend on them
+                    if spec.target == "etcd":
+                        proxy.identify = identify_etcd({format(int(cluster.member_id(n)), "x"): n
+                                                        for n in cluster.names})
                     await nursery.start(proxy.run)
                     cluster.start()
                     leader = await trio.to_thread.run_sync(_wait_leader, cluster, 30.0)
