@@ -45,7 +45,7 @@ def add_test_cluster_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_test_cluster(args: argparse.Namespace, time_s: float) -> int:
     from raftkv.bugs import bug_set
-    from raftkv.exit_status import EXIT_BAD_INPUT
+    from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_UNKNOWN
 
     from .runner import RunSpec, run_test_cluster
     from .workload import WorkloadSpec
@@ -74,5 +74,8 @@ def cmd_test_cluster(args: argparse.Namespace, time_s: float) -> int:
     except (ValueError, RuntimeError, OSError) as e:
         print(f"raftkv test-cluster: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # the cluster is stopped and what was recorded saved
+        print(f"raftkv test-cluster: interrupted; what ran is saved in {args.out}", file=sys.stderr)
+        return EXIT_UNKNOWN
     print(f"saved in {args.out}: schedule.json, history.jsonl, logs/, report.html, verdict.txt")
     return outcome.exit_code
