@@ -7,6 +7,10 @@ as the ``discovery`` system of :func:`raftkv.sim.run_scenario`.
 The apiserver (:mod:`kube.apiserver`, over the generic store of :mod:`kube.registry`),
 its client and informer (:mod:`kube.client`, :mod:`kube.informer`) and its simulated
 transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`` system.
+
+Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
+simulated node (:mod:`kube.kubelet`); :mod:`kube.control_plane_sim` is the
+``control_plane`` system.
 """
 
 from .apiserver import ApiServer, Request, Response

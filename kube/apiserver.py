@@ -7,7 +7,8 @@ returns a :class:`Response`: a status and a JSON body (an object, a list, or a
 server serve the same handler.
 
 Verbs: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch`` (JSON merge
-patch), ``delete``; ``subresource="status"`` for get/update/patch.  Query parameters
+patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
+``pods/<name>/binding`` (a ``Binding``) binds a pod to a node, once.  Query parameters
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
 ``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
@@ -30,12 +31,15 @@ from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
 from . import errors
+from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
 from .registry.store import etcd_error, parse_rv
 
-__all__ = ["VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically"]
+__all__ = ["SCALABLE", "VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically", "scale_of"]
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+#: resources with a ``scale`` subresource (``autoscaling/v1`` Scale over ``spec.replicas``)
+SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +51,7 @@ class Request:
     subresource: str = ""
     query: tuple[tuple[str, str], ...] = ()
     body: Any = None  # a JSON value, or its text/bytes
+    patch_type: str = MERGE_PATCH  # a PATCH body's content type (kube.patch.PATCH_TYPES)
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:
@@ -131,6 +136,12 @@ class ApiServer:
                                                 f"the server could not find the requested resource ({req.resource})"))
         if req.verb not in VERBS:
             raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
+        if req.resource == "pods" and req.subresource == "binding" and req.verb == "create":
+            return Response(status=201, body=await self._bind(store, req))
+        if req.subresource == "scale" and req.resource in SCALABLE and req.verb in ("get", "update", "patch"):
+            if not req.name:
+                raise errors.bad_request(f"{req.verb} needs the name of the object")
+            return Response(status=200, body=await self._scale(store, req))
         if req.subresource and (req.subresource != "status" or not store.strategy.status_subresource
                                 or req.verb not in ("get", "update", "patch")):
             raise errors.not_found(f"{req.resource}/{req.subresource}", req.name)
@@ -147,12 +158,65 @@ class ApiServer:
                                                               subresource=req.subresource))
         if req.verb == "patch":
             return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
-                                                             subresource=req.subresource))
+                                                             subresource=req.subresource,
+                                                             patch_type=req.patch_type))
         if req.verb == "delete":
             return Response(status=200, body=await self._delete(store, req))
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
+
+    async def _bind(self, store: Store, req: Request) -> dict:
+        """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409
+        Conflict when it is, or is being deleted); ``metadata.uid`` and
+        ``metadata.resourceVersion`` of the Binding are preconditions."""
+        body = _json_body(req.body)
+        if not isinstance(body, Mapping):
+            raise errors.bad_request("a Binding must be a JSON object")
+        target = body.get("target") or {}
+        node = target.get("name") if isinstance(target, Mapping) else None
+        if not node or not isinstance(node, str) or (target.get("kind") or "Node") != "Node":
+            raise errors.invalid("Binding", req.name, [("target.name", "FieldValueRequired", "Required value")])
+        meta = body.get("metadata") or {}
+        rv = meta.get("resourceVersion")
+
+        def bind(pod: dict) -> dict:
+            bound = pod.get("spec", {}).get("nodeName")
+            if bound:
+                raise errors.conflict("pods/binding", req.name, f"pod {req.name} is already assigned to node {bound!r}")
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.conflict("pods/binding", req.name, f"pod {req.name} is being deleted")
+            pod["spec"]["nodeName"] = node
+            conditions = [c for c in pod.setdefault("status", {}).get("conditions", ()) if c.get("type") != "PodScheduled"]
+            pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
+            return pod
+        await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
+                                      precondition_rv=parse_rv(rv) if rv else 0)
+        return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
+
+    async def _scale(self, store: Store, req: Request) -> dict:
+        """The scale subresource: read or set ``spec.replicas`` through a Scale object."""
+        if req.verb == "get":
+            return scale_of(await store.get(req.namespace, req.name))
+        body = _json_body(req.body)
+        rv = 0
+        if req.verb == "update":
+            if not isinstance(body, Mapping):
+                raise errors.bad_request("the body of a Scale must be a JSON object")
+            meta = body.get("metadata")
+            rv_text = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+            rv = parse_rv(rv_text) if rv_text else 0
+
+        def rescale(old: dict) -> dict:
+            scale = body if req.verb == "update" else apply_patch(scale_of(old), body, req.patch_type)
+            replicas = (scale.get("spec") or {}).get("replicas") if isinstance(scale, Mapping) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid("Scale", req.name, [("spec.replicas", "FieldValueInvalid",
+                                                          f"Invalid value: {replicas!r}: must be greater "
+                                                          "than or equal to 0")])
+            new = {**old, "spec": {**old.get("spec", {}), "replicas": replicas}}
+            return store._updater(new, "")(old)
+        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv))
 
     async def _delete(self, store: Store, req: Request) -> dict:
         opts = _json_body(req.body) or {}
@@ -193,6 +257,19 @@ class ApiServer:
                              bookmarks=_bool_param(req, "allowWatchBookmarks"),
                              bookmark_interval_s=self.bookmark_interval_s)
         return Response(status=200, watch=_until(self.rt, events, timeout_s) if timeout_s > 0 else events)
+
+
+def scale_of(obj: dict) -> dict:
+    """The ``autoscaling/v1`` Scale of a Deployment, ReplicaSet or StatefulSet."""
+    meta = obj.get("metadata", {})
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": status.get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(match.items()))}}
 
 
 async def _until(rt: Runtime, events: AsyncIterator[dict], timeout_s: int) -> AsyncIterator[dict]:

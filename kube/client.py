@@ -126,10 +126,20 @@ class KubeClient:
                            {"code": resp.status, "reason": "Unknown", "message": "no watch stream"})
         return _Watch(resp.watch)
 
-    async def create(self, resource: str, obj: dict, namespace: str = "") -> dict:
+    async def create(self, resource: str, obj: dict, namespace: str = "", *, name: str = "",
+                     subresource: str = "") -> dict:
+        """Create ``obj``; with ``subresource``, POST it to ``name``'s subresource (``binding``)."""
         ns = namespace or obj.get("metadata", {}).get("namespace", "")
-        out: dict = await self._call(Request(verb="create", resource=resource, namespace=ns, body=obj))
+        out: dict = await self._call(Request(verb="create", resource=resource, namespace=ns, name=name,
+                                             subresource=subresource, body=obj))
         return out
+
+    async def bind(self, namespace: str, pod: str, node: str, *, uid: str = "") -> dict:
+        """Bind ``pod`` to ``node`` (``pods/<pod>/binding``; ``uid`` a precondition)."""
+        meta = {"name": pod, "namespace": namespace, **({"uid": uid} if uid else {})}
+        return await self.create("pods", {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
+                                          "target": {"apiVersion": "v1", "kind": "Node", "name": node}},
+                                 namespace, name=pod, subresource="binding")
 
     async def update(self, resource: str, obj: dict, *, subresource: str = "") -> dict:
         """PUT ``obj``; its ``metadata.resourceVersion``, when set, is a precondition."""

@@ -207,6 +207,15 @@ _KUBE_CATALOGUE = (
                 "revision instead of ending with 410 Gone, so the changes in between are lost.",
         reference="kube-apiserver watch (ERROR event with 410 Expired); kubernetes issue #70839",
     ),
+    Bug(
+        name="replicaset_no_expectations",
+        layer="kube",
+        summary="The ReplicaSet controller acts on its pod cache without waiting for the creations "
+                "and deletions it made to show up there, so a cache that lags its own writes makes it "
+                "create pods again: more pods than replicas.",
+        reference="kube-controller-manager ControllerExpectations (pkg/controller/controller_utils.go); "
+                  "Sieve (Sun et al., OSDI 2022): controllers acting on a stale view",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -280,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     from raftkv.blackbox.cli import add_test_cluster_parser
 
     add_test_cluster_parser(sub)
+    # kube is built on raftkv, not the other way round: its command is found by name.
+    add_kube_parser = importlib.import_module("kube.serve").add_kube_parser
+
+    add_kube_parser(sub)
     sub.add_parser("bugs", help="list the bug catalogue: the NAMEs 'sim --bug NAME' and 'explore --bug NAME' "
                                "switch on",
                    description="List the catalogued, switchable known bugs of raftkv's own code.")
@@ -302,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if args.command == "serve":  # a real member: no need to load the simulator
         return _cmd_serve(args)
+    if args.command == "kube":
+        cmd_kube = importlib.import_module("kube.serve").cmd_kube
+        code: int = cmd_kube(args)
+        return code
     handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore,
                 "test-cluster": _cmd_test_cluster}
     if args.command not in handlers:

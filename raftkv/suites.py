@@ -25,6 +25,7 @@ from raftkv.sim import (
 )
 from raftkv.sim.scenario import (
     ApiserverSpec,
+    ControlPlaneSpec,
     DiscoverySpec,
     instance_names,
     member_names,
@@ -212,6 +213,49 @@ _apiserver = _with_components(
     episode=lambda spec, base: _apiserver_episode(spec, base.duration_us))
 
 
+# The control_plane suite: raftkv's nemeses on the members, plus crashes of apiservers,
+# the controller manager, the scheduler and kubelets (a crashed machine loses its pods;
+# the restarted kubelet runs them again), paused kubelets, and the controller manager or
+# the scheduler cut off from every apiserver (their caches go stale, then catch up).
+_CONTROL_PLANE_FAULTS = ("crash_apiserver", "crash_controller_manager", "crash_scheduler", "crash_kubelet",
+                         "pause_kubelet", "isolate_controller_manager", "isolate_scheduler")
+
+
+@st.composite
+def _control_plane_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_CONTROL_PLANE_FAULTS))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
+    node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": "cm1",
+            "crash_scheduler": "s1", "isolate_controller_manager": "cm1", "isolate_scheduler": "s1"}.get(
+        kind, f"m{draw(st.integers(1, spec.nodes))}")
+    if kind.startswith("isolate"):
+        links = tuple(link for a in apiservers for link in ((node, a), (a, node)))
+        return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+    if kind == "pause_kubelet":
+        return [Fault(at_us=start, kind="pause", node=node), Fault(at_us=end, kind="resume", node=node)]
+    return [Fault(at_us=start, kind="crash", node=node), Fault(at_us=end, kind="restart", node=node)]
+
+
+@st.composite
+def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
+    """A cluster with room for every ReplicaSet at its largest (convergence must be possible)."""
+    nodes = draw(st.integers(2, 4))
+    node_cpu_m, pod_cpu_m = draw(st.sampled_from((1000, 2000))), draw(st.sampled_from((250, 500)))
+    replicasets = draw(st.integers(1, 3))
+    max_replicas = max(1, min(5, (nodes * (node_cpu_m // pod_cpu_m)) // replicasets))
+    return ControlPlaneSpec(apiservers=draw(st.integers(1, 3)), nodes=nodes, replicasets=replicasets,
+                            replicas=draw(st.integers(1, max_replicas)), max_replicas=max_replicas,
+                            scales=draw(st.integers(0, 3)), node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
+                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))))
+
+
+_control_plane = _with_components(
+    "control_plane", _APISERVER_NEMESES, settle_s=15, durations=(6, 10), field="control_plane", min_episodes=0,
+    spec=_control_plane_spec(), episode=lambda spec, base: _control_plane_episode(spec, base.duration_us))
+
+
 _PLAIN = tuple(n for n in NEMESES if n != "membership")
 # Crash-heavy: many short episodes, mostly crashes (often of the leader), so that crashes
 # land inside elections and between a write and its fsync.
@@ -288,6 +332,12 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                       "informer caches equal to the store once quiet; under raftkv faults, apiserver "
                       "crashes, clients and informers cut off from the apiservers, and compactions",
           strategy=_apiserver),
+    Suite(name="control_plane", properties=("control_plane",),
+          description="controllers, scheduler and kubelets on the kube apiserver: no pod on two nodes, "
+                      "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
+                      "pods than asked for, and every ReplicaSet converged to its replicas ready once "
+                      "faults heal; under raftkv faults and crashes, pauses and isolation of components",
+          strategy=_control_plane),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
@@ -320,4 +370,5 @@ BUG_SUITES: dict[str, str] = {
     "apiserver_continue_at_latest_revision": "apiserver",
     "apiserver_update_ignores_resource_version": "apiserver",
     "apiserver_watch_skips_compacted_revisions": "apiserver",
+    "replicaset_no_expectations": "control_plane",
 }

@@ -93,7 +93,7 @@ def test_import_layers(modname: str, path: pathlib.Path) -> None:
 # raftkv.raft, raftkv.kv or other internals (raftkv.sim.scenario for the scenario's names).
 KUBE = ROOT.parent / "kube"
 KUBE_MAY_IMPORT = ("raftkv", "raftkv.client", "raftkv.tasks", "raftkv.sim", "raftkv.sim.scenario",
-                   "raftkv.check")
+                   "raftkv.check", "raftkv.runtime")
 
 
 @pytest.mark.parametrize("path", sorted(KUBE.rglob("*.py")), ids=lambda p: p.name)

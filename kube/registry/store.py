@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kube import errors
-from kube.meta import format_timestamp, merge_patch, new_uid
+from kube.meta import format_timestamp, new_uid
+from kube.patch import JSON_PATCH, MERGE_PATCH, apply_patch
 from kube.selectors import FieldSelector, LabelSelector
 from raftkv.client import AsyncEtcdClient, ErrCompacted, ErrTimeout, KVError, Txn, txn
 from raftkv.tasks import Runtime
@@ -288,17 +289,20 @@ class Store:
             rv = 0
         return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv)
 
-    async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "") -> dict:
-        """JSON merge patch (RFC 7386) of the current object, in a GuaranteedUpdate; a
-        ``metadata.resourceVersion`` in the patch is a precondition."""
+    async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
+                    patch_type: str = MERGE_PATCH) -> dict:
+        """A patch of the current object (JSON merge patch by default, RFC 7386; or a
+        JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
+        ``metadata.resourceVersion`` in a merge patch is a precondition."""
         namespace = self._scope(namespace)
-        if not isinstance(patch, dict):
+        if patch_type != JSON_PATCH and not isinstance(patch, dict):
             raise errors.bad_request("a merge patch must be a JSON object")
-        rv_text = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
+        meta = patch.get("metadata") if isinstance(patch, dict) else None
+        rv_text = meta.get("resourceVersion") if isinstance(meta, dict) else None
         rv = parse_rv(rv_text) if rv_text else 0
 
         def apply(old: dict) -> dict:
-            merged = merge_patch(old, patch)
+            merged = apply_patch(old, patch, patch_type)
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._updater(merged, subresource)(old)
@@ -436,20 +440,20 @@ class Store:
             start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
         ticker = None
         while True:
-            stream = self.etcd.watch(prefix, prefix=True, start_revision=start, prev_kv=True)
-            if bookmarks:
-                ticker = self.rt.spawn(self._ask_progress(stream, bookmark_interval_s), name="bookmarks")
             try:
-                async for resp in stream:
-                    if not resp.events:
-                        if bookmarks and resp.progress_notify:
-                            yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
-                        continue
-                    for ev in resp.events:
-                        out = self._event(ev, matches)
-                        if out is not None:
-                            yield out
-                        start = ev.kv.mod_revision + 1
+                async with self.etcd.watch(prefix, prefix=True, start_revision=start, prev_kv=True) as stream:
+                    if bookmarks:
+                        ticker = self.rt.spawn(self._ask_progress(stream, bookmark_interval_s), name="bookmarks")
+                    async for resp in stream:
+                        if not resp.events:
+                            if bookmarks and resp.progress_notify:
+                                yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
+                            continue
+                        for ev in resp.events:
+                            out = self._event(ev, matches)
+                            if out is not None:
+                                yield out
+                            start = ev.kv.mod_revision + 1
                 return
             except ErrCompacted as exc:
                 compacted = int(exc.details.get("compact_revision", 0))
@@ -463,7 +467,6 @@ class Store:
                 yield {"type": "ERROR", "object": etcd_error(exc).status}
                 return
             finally:
-                stream.cancel()
                 if ticker is not None:
                     ticker.cancel()
 

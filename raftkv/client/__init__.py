@@ -10,6 +10,15 @@ from .txn import Txn
 from .workload import WorkloadClient, WorkloadParams
 
 # (ErrCompacted, ErrLeaseNotFound, ErrTimeout, KVError: what the async client raises)
-__all__ = ["AsyncEtcdClient", "Client", "ClientConfig", "ErrCompacted", "ErrLeaseNotFound",
+__all__ = ["AsyncEtcdClient", "GatewayEtcdClient", "Client", "ClientConfig", "ErrCompacted", "ErrLeaseNotFound",
            "ErrTimeout", "HistSpec", "KVError", "Result", "SimEtcdClient", "SimWatchStream", "Txn",
            "Watch", "WatchStream", "WorkloadClient", "WorkloadParams", "keep_lease_alive"]
+
+
+def __getattr__(name: str) -> object:
+    # The gateway client (httpx, trio) loads on first use: the simulator never needs it.
+    if name == "GatewayEtcdClient":
+        from .gateway import GatewayEtcdClient
+
+        return GatewayEtcdClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

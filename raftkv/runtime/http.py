@@ -65,6 +65,16 @@ class HttpRequest:
                 self.done = True
                 raise trio.BrokenResourceError("client closed the connection mid-body")
 
+    async def wait_closed(self) -> None:
+        """Return once the client closes the connection (after the whole request was read;
+        for a streamed response, which otherwise notices only at its next write)."""
+        assert self.done, "read the request body first"
+        while True:
+            data = await self._conn.stream.receive_some(1 << 16)
+            self._conn.h11.receive_data(data)  # a next request waits in h11's buffer
+            if not data:
+                return
+
     async def body(self) -> bytes:
         parts = []
         size = 0
@@ -101,6 +111,8 @@ class HttpResponder:
         await self._conn.send(h11.EndOfMessage())
 
 
+_CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
 Handler = Callable[[HttpRequest, HttpResponder], Awaitable[None]]
 
 
@@ -115,7 +127,13 @@ async def _serve_conn(stream: trio.SocketStream, handler: Handler) -> None:
                 assert isinstance(event, h11.Request), event
                 request = HttpRequest(conn, event)
                 responder = HttpResponder(conn)
-                await handler(request, responder)
+                try:
+                    await handler(request, responder)
+                except BaseExceptionGroup as group:  # a handler's nursery: the client went away?
+                    _gone, rest = group.split(_CONNECTION_ERRORS)
+                    if rest is not None:
+                        raise rest from None
+                    return
                 if not request.done:
                     async for _ in request.chunks():
                         pass

@@ -123,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             trio.run(_serve_member, config)
         except BaseExceptionGroup as group:
-            raise _first_leaf(group) from None
+            raise first_leaf(group) from None
         return EXIT_OK
     except (ValueError, UnknownBugError, WALCorruptError) as e:
         print(f"raftkv serve: error: {e}", file=sys.stderr)
@@ -133,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first real exception inside (nested) exception groups."""
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):

@@ -26,14 +26,14 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
     "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
     "watcher_names", "apiserver_nodes",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
 ]
 
 TOKEN_PREFIX = "rk1_"
-SYSTEMS = ("kv", "raft", "demo", "discovery", "apiserver")
+SYSTEMS = ("kv", "raft", "demo", "discovery", "apiserver", "control_plane")
 MAX_MEMBERS = 7
 
 
@@ -111,6 +111,25 @@ class ApiserverSpec:
     page_limit: int = 2
 
 
+@attrs.frozen(kw_only=True)
+class ControlPlaneSpec:
+    """The ``control_plane`` system (kube.control_plane_sim): apiservers ``a1..``, a
+    controller manager ``cm1`` (the ReplicaSet controller), a scheduler ``s1``, kubelets
+    ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
+    ``replicasets`` ReplicaSets of ``replicas`` pods (``pod_cpu_m`` each) and scales each
+    of them ``scales`` times during the fault phase (to 1..``max_replicas``)."""
+
+    apiservers: int = 2
+    nodes: int = 3
+    replicasets: int = 2
+    replicas: int = 3
+    max_replicas: int = 5
+    scales: int = 2
+    node_cpu_m: int = 2000
+    pod_cpu_m: int = 500
+    compact_interval_us: int = 2_000_000
+
+
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
     # kind -> fields it uses (besides at_us and kind)
     "partition": ("groups",),
@@ -176,6 +195,7 @@ class Scenario:
     workload: WorkloadSpec = WorkloadSpec()
     discovery: DiscoverySpec = DiscoverySpec()
     apiserver: ApiserverSpec = ApiserverSpec()
+    control_plane: ControlPlaneSpec = ControlPlaneSpec()
     duration_us: int = 10_000_000
     settle_us: int = 5_000_000
     bugs: tuple[str, ...] = ()
@@ -235,6 +255,16 @@ def apiserver_nodes(scenario: Scenario) -> tuple[str, ...]:
             + tuple(f"f{i}" for i in range(1, a.informers + 1)))
 
 
+def control_plane_nodes(scenario: Scenario) -> tuple[str, ...]:
+    """The component nodes of a ``control_plane`` scenario: apiservers, the controller
+    manager, the scheduler, kubelets and the user."""
+    if scenario.system != "control_plane":
+        return ()
+    c = scenario.control_plane
+    return (*(f"a{i}" for i in range(1, c.apiservers + 1)), "cm1", "s1",
+            *(f"m{i}" for i in range(1, c.nodes + 1)), "u1")
+
+
 # -- validation -------------------------------------------------------------------
 
 
@@ -290,7 +320,18 @@ def validate(scenario: Scenario) -> Scenario:
     need(a.ops_per_s >= 0, "apiserver.ops_per_s", f"must be >= 0, got {a.ops_per_s}")
     need(a.compact_interval_us > 0, "apiserver.compact_interval_us", "must be positive")
     need(a.page_limit >= 1, "apiserver.page_limit", f"must be >= 1, got {a.page_limit}")
-    known = set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
+    p = scenario.control_plane
+    need(1 <= p.apiservers <= 9, "control_plane.apiservers", f"must be 1..9, got {p.apiservers}")
+    need(1 <= p.nodes <= 200, "control_plane.nodes", f"must be 1..200, got {p.nodes}")
+    need(0 <= p.replicasets <= 50, "control_plane.replicasets", f"must be 0..50, got {p.replicasets}")
+    need(1 <= p.max_replicas, "control_plane.max_replicas", f"must be >= 1, got {p.max_replicas}")
+    need(0 <= p.replicas <= p.max_replicas, "control_plane.replicas",
+         f"must be 0..max_replicas ({p.max_replicas}), got {p.replicas}")
+    need(p.scales >= 0, "control_plane.scales", f"must be >= 0, got {p.scales}")
+    need(p.node_cpu_m > 0 and p.pod_cpu_m > 0, "control_plane", "node_cpu_m and pod_cpu_m must be positive")
+    need(p.compact_interval_us > 0, "control_plane.compact_interval_us", "must be positive")
+    known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
+             | set(control_plane_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
                "@crashed": ("restart",), "@paused": ("resume",),
                "@followers": ("clock", "clock_jump")}

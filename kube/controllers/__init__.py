@@ -1,0 +1,20 @@
+"""Controllers over the apiserver (kube-controller-manager and kube-scheduler), on a small
+controller runtime: shared informers, a rate-limited deduplicating work queue and
+level-triggered ``reconcile(key)`` loops (:mod:`kube.controllers.runtime`)."""
+
+from .queue import WorkQueue
+from .replicaset import (
+           BUG_NO_EXPECTATIONS,
+           Expectations,
+           ReplicaSetController,
+           controller_of,
+           is_active,
+           is_ready,
+)
+from .resources import ResourceError, node_allocatable, parse_quantity, pod_requests
+from .runtime import Controller, Listener, Result, SharedInformers
+from .scheduler import Scheduler, fits, tolerates
+
+__all__ = ["BUG_NO_EXPECTATIONS", "Controller", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
+           "Result", "Scheduler", "SharedInformers", "WorkQueue", "controller_of", "fits", "is_active", "is_ready",
+           "node_allocatable", "parse_quantity", "pod_requests", "tolerates"]

@@ -1,0 +1,167 @@
+"""The scheduler (kube-scheduler, one profile): for each pod of ``schedulerName`` without
+a node, *filter* the nodes (Ready, schedulable, ``nodeSelector`` labels, taints with
+effect NoSchedule/NoExecute tolerated, requests within allocatable minus what is bound
+there) then *score* them (least allocated: the mean free share of cpu and memory, ties to
+the node name) and bind the pod through ``pods/<name>/binding`` with the pod's uid as a
+precondition.  A pod bound by this scheduler counts on its node (*assumed*) until the
+informer shows the binding, so a lagging cache does not double-book a node.  A pod that
+fits nowhere stays Pending with condition PodScheduled=False, reason Unschedulable
+(FailedScheduling), and is tried again with backoff and whenever a node changes.
+"""
+
+from __future__ import annotations
+
+from raftkv.tasks import Runtime
+
+from ..client import KubeClient
+from ..errors import ApiError
+from .replicaset import is_active
+from .resources import RESOURCES, node_allocatable, pod_requests
+from .runtime import Controller, Result, SharedInformers
+
+__all__ = ["Scheduler", "fits", "tolerates"]
+
+
+def _node_ready(node: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or ())
+
+
+def tolerates(pod: dict, taint: dict) -> bool:
+    if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        return True
+    for tol in (pod.get("spec") or {}).get("tolerations") or ():
+        if tol.get("effect") not in (None, "", taint.get("effect")):
+            continue
+        if tol.get("operator") == "Exists" and tol.get("key") in (None, "", taint.get("key")):
+            return True
+        if tol.get("key") == taint.get("key") and tol.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
+    """Why ``pod`` cannot go to ``node`` ("" when it can)."""
+    if not _node_ready(node):
+        return "node not ready"
+    if (node.get("spec") or {}).get("unschedulable"):
+        return "node unschedulable"
+    labels = node["metadata"].get("labels") or {}
+    for k, v in ((pod.get("spec") or {}).get("nodeSelector") or {}).items():
+        if labels.get(k) != v:
+            return "node(s) didn't match Pod's node affinity/selector"
+    for taint in (node.get("spec") or {}).get("taints") or ():
+        if not tolerates(pod, taint):
+            return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+    alloc = node_allocatable(node)
+    need = pod_requests(pod)
+    for res in RESOURCES:
+        if res in alloc and used.get(res, 0) + need[res] > alloc[res]:
+            return f"Insufficient {res}"
+    return ""
+
+
+def _score(node: dict, used: dict[str, int], need: dict[str, int]) -> float:
+    alloc = node_allocatable(node)
+    shares = [(alloc[r] - used.get(r, 0) - need[r]) / alloc[r] for r in ("cpu", "memory") if alloc.get(r)]
+    return sum(shares) / len(shares) if shares else 0.0
+
+
+class Scheduler:
+    def __init__(self, rt: Runtime, client: KubeClient, informers: SharedInformers, *,
+                 scheduler_name: str = "default-scheduler", assume_ttl_s: float = 5.0, bugs: frozenset[str] = frozenset()) -> None:
+        self.rt = rt
+        self.client = client
+        self.scheduler_name = scheduler_name
+        self.bugs = bugs
+        self.controller = Controller(rt, "scheduler", informers, self.reconcile, primary="pods",
+                                     base_backoff_s=0.1, max_backoff_s=2.0)
+        self.pods = self.controller.primary
+        self.nodes = informers.get("nodes")
+        self.controller.watch("nodes", lambda node: self._unscheduled())
+        self.assumed: dict[str, tuple[str, dict[str, int], int]] = {}  # pod key -> (node, requests, since)
+        self.assume_ttl_us = round(assume_ttl_s * 1_000_000)
+        self.bound = 0
+        self.unschedulable = 0
+
+    async def run(self) -> None:
+        await self.controller.run()
+
+    def _unscheduled(self) -> list[str]:
+        return [key for key in sorted(self.pods.cache) if self._wants(self.pods.cache[key])]
+
+    def _wants(self, pod: dict) -> bool:
+        spec = pod.get("spec") or {}
+        return (not spec.get("nodeName") and spec.get("schedulerName", "default-scheduler") == self.scheduler_name
+                and is_active(pod))
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """What is bound to each node: the informer's bound active pods plus assumed ones
+        (an assumed pod is forgotten once the cache shows it bound or gone, or after
+        ``assume_ttl_s``: a binding of unknown outcome that never happened)."""
+        used: dict[str, dict[str, int]] = {}
+
+        def add(node: str, need: dict[str, int]) -> None:
+            into = used.setdefault(node, {})
+            for res, n in need.items():
+                into[res] = into.get(res, 0) + n
+        for key in sorted(self.pods.cache):
+            pod = self.pods.cache[key]
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and is_active(pod):
+                add(node, pod_requests(pod))
+        now = self.rt.monotonic_us()
+        for key in sorted(self.assumed):
+            node, need, since_us = self.assumed[key]
+            pod = self.pods.cache.get(key)
+            if (pod is None or not is_active(pod) or (pod.get("spec") or {}).get("nodeName")
+                    or now - since_us > self.assume_ttl_us):
+                del self.assumed[key]
+            else:
+                add(node, need)
+        return used
+
+    async def reconcile(self, key: str) -> Result | None:
+        pod = self.pods.cache.get(key)
+        if pod is None or not self._wants(pod):
+            return None
+        used = self.usage()
+        if key in self.assumed:
+            return Result(requeue_after_s=1.0)  # a binding of ours not seen yet
+        need = pod_requests(pod)
+        reasons: dict[str, int] = {}
+        best: tuple[float, str] | None = None
+        for name in sorted(self.nodes.cache):
+            node = self.nodes.cache[name]
+            why = fits(pod, node, used.get(name, {}))
+            if why:
+                reasons[why] = reasons.get(why, 0) + 1
+                continue
+            score = _score(node, used.get(name, {}), need)
+            if best is None or score > best[0]:
+                best = (score, name)
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if best is None:
+            self.unschedulable += 1
+            message = (f"0/{len(self.nodes.cache)} nodes are available: "
+                       + ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())))
+            conditions = [c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") != "PodScheduled"]
+            await self.client.patch("pods", name, {"status": {"conditions": [*conditions, {
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}},
+                ns, subresource="status")
+            self.rt.record("scheduler.failed_scheduling", pod=key, message=message)
+            raise ApiError({"code": 409, "reason": "Unschedulable", "message": message})  # requeue with backoff
+        node_name = best[1]
+        self.assumed[key] = (node_name, need, self.rt.monotonic_us())
+        try:
+            await self.client.bind(ns, name, node_name, uid=pod["metadata"]["uid"])
+        except ApiError as exc:
+            if not exc.unknown:
+                self.assumed.pop(key, None)  # certainly not bound by us (409: bound already, or gone)
+            if exc.code in (404, 409):
+                return None
+            raise
+        self.bound += 1
+        self.rt.record("scheduler.bound", pod=key, node=node_name)
+        return None
+

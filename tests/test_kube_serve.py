@@ -1,0 +1,315 @@
+"""``raftkv kube serve`` with the real tools: kubectl and the official kubernetes Python
+client, on the embedded raftkv member and (a subset) on a real etcd 3.4."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from tools import require_tool
+
+from raftkv.runtime.cluster import free_port
+
+pytestmark = pytest.mark.timeout(300)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+MANIFESTS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+        env:
+        - {name: MODE, value: blue}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - {port: 80, targetPort: 80}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  replicas: 1
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+      - {name: pg, image: postgres:16}
+"""
+
+
+class Kube:
+    def __init__(self, proc: subprocess.Popen, url: str, etcd_url: str, kubeconfig: str, token: str) -> None:
+        self.proc, self.url, self.etcd_url, self.kubeconfig, self.token = proc, url, etcd_url, kubeconfig, token
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        out = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "KUBECONFIG": self.kubeconfig})
+        if check:
+            assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
+        return out
+
+    def http(self, method: str, path: str, body: bytes | None = None, *, token: str | None = None,
+             content_type: str = "application/json") -> tuple[int, dict]:
+        headers = {"Content-Type": content_type}
+        token = self.token if token is None else token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    def compact(self) -> None:
+        """Compact the store at its current revision (through etcd's JSON gateway)."""
+        def post(path: str, body: dict) -> dict:
+            req = urllib.request.Request(self.etcd_url + path, data=json.dumps(body).encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read())
+        rev = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+
+
+@contextlib.contextmanager
+def kube_server(*, etcd: str = "", token: str = "") -> Iterator[Kube]:
+    require_tool("kubectl", install="apt-get install -y kubectl (Google's apt repository) or kubernetes-client",
+                 why="the kube serve tests drive the apiserver with the real kubectl")
+    tmp = tempfile.mkdtemp(prefix="raftkv-kube-test-")
+    kubeconfig = os.path.join(tmp, "kubeconfig")
+    cmd = [sys.executable, "-m", "raftkv", "kube", "serve", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig,
+           "--data-dir", os.path.join(tmp, "data")]
+    if etcd:
+        cmd += ["--etcd", etcd]
+    if token:
+        cmd += ["--token", token]
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("kube apiserver at "), f"kube serve did not start: {line}{proc.stderr.read() if proc.stderr else ''}"
+        url = line.split()[3]
+        etcd_url = etcd.split(",")[0] if etcd else line.split("embedded raftkv member at ")[1].split(",")[0]
+        yield Kube(proc, url, etcd_url, kubeconfig, token)
+        assert proc.poll() is None, f"kube serve exited: {proc.stderr.read() if proc.stderr else ''}"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@contextlib.contextmanager
+def etcd_server() -> Iterator[str]:
+    etcd = require_tool("etcd", install="apt-get install -y etcd-server", why="kube serve runs on etcd 3.4 too")
+    data = tempfile.mkdtemp(prefix="raftkv-kube-etcd-")
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    proc = subprocess.Popen(
+        [etcd, "--name", "e1", "--data-dir", data, "--listen-client-urls", url, "--advertise-client-urls", url,
+         "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"e1=http://127.0.0.1:{peer}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url + "/v3/maintenance/status", data=b"{}"),
+                                            timeout=5):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "etcd did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module", params=["raftkv", "etcd"])
+def kube(request: pytest.FixtureRequest) -> Iterator[Kube]:
+    if request.param == "etcd":
+        with etcd_server() as url, kube_server(etcd=url) as k:
+            yield k
+    else:
+        with kube_server() as k:
+            yield k
+
+
+def test_kubectl_version_and_api_resources(kube: Kube) -> None:
+    out = kube.kubectl("version").stdout
+    assert "Server Version: v1.32" in out
+    resources = kube.kubectl("api-resources").stdout
+    assert any(line.split()[:2] == ["deployments", "deploy"] and "apps/v1" in line for line in resources.splitlines())
+    assert "statefulsets" in resources and "configmaps" in resources
+    namespaces = kube.kubectl("get", "namespaces").stdout
+    assert "default" in namespaces and "kube-system" in namespaces
+
+
+def test_kubectl_session(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(MANIFESTS)
+    assert "No resources found" in kube.kubectl("get", "pods", "-A").stdout + kube.kubectl("get", "pods", "-A").stderr
+    out = kube.kubectl("apply", "-f", str(manifest)).stdout
+    assert "deployment.apps/web created" in out and "service/web created" in out and "statefulset.apps/db created" in out
+    assert "unchanged" in kube.kubectl("apply", "-f", str(manifest)).stdout
+    # a changed image goes through kubectl's strategic merge patch: the container list merges by name
+    manifest.write_text(MANIFESTS.replace("nginx:1.27", "nginx:1.28"))
+    assert "deployment.apps/web configured" in kube.kubectl("apply", "-f", str(manifest)).stdout
+    dep = json.loads(kube.kubectl("get", "deployment", "web", "-o", "json").stdout)
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"], c["env"]) for c in containers] == [("nginx", "nginx:1.28",
+                                                                        [{"name": "MODE", "value": "blue"}])]
+    assert dep["metadata"]["generation"] == 2
+    assert "image: nginx:1.28" in kube.kubectl("get", "deploy", "web", "-o", "yaml").stdout
+    wide = kube.kubectl("get", "deploy", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[:6] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "IMAGES"]
+    assert wide[1].split()[0] == "web" and "nginx:1.28" in wide[1]
+    svc = kube.kubectl("get", "svc", "web").stdout
+    assert "80/TCP" in svc and "ClusterIP" in svc
+    described = kube.kubectl("describe", "deployment", "web").stdout
+    assert "Name:" in described and "web" in described and "2 desired" in described
+    # get -w sees a scale made meanwhile
+    watcher = subprocess.Popen(["kubectl", "get", "deployment", "web", "-w", "--no-headers"], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "KUBECONFIG": kube.kubeconfig})
+    try:
+        assert watcher.stdout is not None
+        first = watcher.stdout.readline()
+        assert first.split()[:2] == ["web", "0/2"], first
+        assert "scaled" in kube.kubectl("scale", "deployment", "web", "--replicas=5").stdout
+        second = watcher.stdout.readline()
+        assert second.split()[:2] == ["web", "0/5"], second
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "5"
+    assert "deleted" in kube.kubectl("delete", "-f", str(manifest)).stdout
+    gone = kube.kubectl("get", "deployment", "web", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_errors_are_status_objects(kube: Kube) -> None:
+    base = "/api/v1/namespaces/default/configmaps"
+    code, body = kube.http("POST", base, b"{not json")
+    assert (code, body["kind"], body["reason"]) == (400, "Status", "BadRequest") and "JSON" in body["message"]
+    code, body = kube.http("GET", "/api/v1/namespaces/default/widgets")
+    assert (code, body["reason"]) == (404, "NotFound") and "widgets" in body["message"]
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dta": {"a": "b"}}
+    code, body = kube.http("POST", base + "?fieldValidation=Strict", json.dumps(cm).encode())
+    assert code == 400 and 'unknown field "dta"' in body["message"]
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x" * (4 << 20)}}
+    code, body = kube.http("POST", base, json.dumps(big).encode())
+    assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
+    code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/apply-patch+yaml")
+    assert code == 415
+
+
+def test_bearer_token() -> None:
+    with kube_server(token="s3cret") as kube:
+        code, body = kube.http("GET", "/api/v1/namespaces", token="wrong")
+        assert (code, body["reason"]) == (401, "Unauthorized")
+        code, body = kube.http("GET", "/api/v1/namespaces")
+        assert code == 200 and body["kind"] == "NamespaceList"
+        users = json.loads(pathlib.Path(kube.kubeconfig).read_text())["users"]
+        assert users[0]["user"] == {"token": "s3cret"}  # the kubeconfig carries the token
+        # (kubectl sends a kubeconfig's token over TLS only: this plain-HTTP server gets none from it)
+        assert kube.kubectl("get", "ns", check=False).returncode != 0
+        pytest.importorskip("kubernetes")
+        from kubernetes import client, config
+
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
+        assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
+
+
+def test_python_client(kube: Kube) -> None:
+    pytest.importorskip("kubernetes")
+    from kubernetes import client, config, watch
+    from kubernetes.client.rest import ApiException
+
+    api_client = config.new_client_from_config(config_file=kube.kubeconfig)
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    for i, tier in enumerate(["front", "back", "front"]):
+        core.create_namespaced_config_map("default", client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=f"py-{i}", labels={"tier": tier}), data={"n": str(i)}))
+    assert core.read_namespaced_config_map("py-1", "default").data == {"n": "1"}
+    front = core.list_namespaced_config_map("default", label_selector="tier=front")
+    assert sorted(cm.metadata.name for cm in front.items) == ["py-0", "py-2"]
+    page = core.list_namespaced_config_map("default", limit=2)
+    assert len(page.items) == 2 and page.metadata._continue
+    rest = core.list_namespaced_config_map("default", limit=2, _continue=page.metadata._continue)
+    assert {cm.metadata.name for cm in page.items + rest.items} >= {"py-0", "py-1", "py-2"}
+    only = core.list_namespaced_config_map("default", field_selector="metadata.name=py-1")
+    assert [cm.metadata.name for cm in only.items] == ["py-1"]
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_config_map("nope", "default")
+    assert err.value.status == 404
+    patched = core.patch_namespaced_config_map("py-1", "default", {"data": {"m": "x"}})
+    assert patched.data == {"n": "1", "m": "x"}
+    dep = apps.create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "py-dep"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "py"}},
+                 "template": {"metadata": {"labels": {"app": "py"}},
+                              "spec": {"containers": [{"name": "a", "image": "busybox"}]}}}})
+    assert dep.spec.replicas == 1
+    scale = apps.patch_namespaced_deployment_scale("py-dep", "default", {"spec": {"replicas": 3}})
+    assert scale.spec.replicas == 3 and apps.read_namespaced_deployment("py-dep", "default").spec.replicas == 3
+
+    listed = core.list_namespaced_config_map("default", label_selector="tier=front")
+    rv = listed.metadata.resource_version
+    core.patch_namespaced_config_map("py-0", "default", {"data": {"n": "changed"}})
+    seen = []
+    for event in watch.Watch().stream(core.list_namespaced_config_map, "default", label_selector="tier=front",
+                                      resource_version=rv, timeout_seconds=10):
+        seen.append((event["type"], event["object"].metadata.name, event["object"].data["n"]))
+        break
+    assert seen == [("MODIFIED", "py-0", "changed")]
+
+    # a watch from a compacted resourceVersion gets 410 Gone; the client lists again
+    core.delete_namespaced_config_map("py-2", "default")
+    kube.compact()
+    with pytest.raises(ApiException) as gone:
+        for _event in watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=rv,
+                                           timeout_seconds=10):
+            pass
+    assert gone.value.status == 410
+    relisted = core.list_namespaced_config_map("default", label_selector="tier=front")
+    assert [cm.metadata.name for cm in relisted.items] == ["py-0"]
+    core.delete_namespaced_config_map("py-0", "default", body=client.V1DeleteOptions(propagation_policy="Background"))
+    core.delete_namespaced_config_map("py-1", "default")
+    apps.delete_namespaced_deployment("py-dep", "default")
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items
+            if cm.metadata.name.startswith("py-")] == []
