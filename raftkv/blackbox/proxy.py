@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -125,7 +125,7 @@ class PeerProxy:
                 nursery.start_soon(trio.serve_listeners, self._handler(name), listeners)
             task_status.started()
 
-    def _handler(self, dst: str) -> Callable[[trio.SocketStream], object]:
+    def _handler(self, dst: str) -> Callable[[trio.SocketStream], Awaitable[None]]:
         async def handle(stream: trio.SocketStream) -> None:
             try:
                 await self._serve(stream, dst)
