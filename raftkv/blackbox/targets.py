@@ -41,8 +41,8 @@ class EtcdCluster(LocalCluster):
 
     def __init__(self, members: int = 3, *, etcd: str, data_dir: str | None = None,
                  log_dir: str | None = None, election_timeout_ms: int = 500,
-                 heartbeat_interval_ms: int = 50) -> None:
-        super().__init__(members, data_dir=data_dir, log_dir=log_dir)
+                 heartbeat_interval_ms: int = 50, stderr: int | None = None) -> None:
+        super().__init__(members, data_dir=data_dir, log_dir=log_dir, stderr=stderr)
         self.etcd = etcd
         self.election_timeout_ms = election_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms
