@@ -27,21 +27,55 @@ from raftkv.strategies import fault_schedules
 from .proxy import PeerProxy
 from .targets import tear_wal_tail
 
-__all__ = ["REAL_NEMESES", "AppliedFault", "Nemesis", "draw_schedule", "schedule_json"]
+__all__ = ["PROBE_CUT_US", "PROBE_HEAL_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "draw_schedule", "probe_faults",
+           "schedule_json"]
 
 # The simulator's nemeses that real processes and the peer proxy can play.
 REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
 
 
+# The last part of a run probes the faults that make stale reads visible from outside:
+# isolating the leader (a deposed leader that still answers its clients) and isolating a
+# follower (a lagging member that answers its clients), each PROBE_CUT_US long, healed for
+# PROBE_HEAL_US after.
+PROBE_CUT_US = 2_000_000
+PROBE_HEAL_US = 500_000
+
+
+def probe_faults(start_us: int, end_us: int) -> list[Fault]:
+    """Alternating "isolate the leader" and "isolate a follower" episodes in
+    [start_us, end_us)."""
+    out: list[Fault] = []
+    at = start_us
+    targets = ("@leader", "@follower")
+    while at + PROBE_CUT_US <= end_us:
+        node = targets[len(out) // 2 % 2]
+        out += [Fault(at_us=at, kind="shape", shape="isolate", node=node),
+                Fault(at_us=at + PROBE_CUT_US, kind="heal")]
+        at += PROBE_CUT_US + PROBE_HEAL_US
+    return out
+
+
 def draw_schedule(seed: int, members: int, duration_us: int, *,
-                  nemeses: Sequence[str] = REAL_NEMESES) -> tuple[Fault, ...]:
+                  nemeses: Sequence[str] = REAL_NEMESES, probes: bool = True) -> tuple[Fault, ...]:
     """A fault schedule drawn by the simulator's strategy, from ``seed`` alone (a seeded
-    hypothesis ConjectureData: the same seed and hypothesis release draw the same one)."""
+    hypothesis ConjectureData: the same seed and hypothesis release draw the same one).
+    With ``probes``, the drawn faults take the first half of ``duration_us`` (all but
+    its last 6 s at most), and after a healed second the rest is :func:`probe_faults`."""
     assert duration_us > 1_000_000, "faults start after the first second"
-    strategy = fault_schedules(members, duration_us, nemeses=nemeses, min_episodes=1, max_episodes=6)
-    data = ConjectureData(random=random.Random(seed))
-    faults: tuple[Fault, ...] = data.draw(strategy)
-    return faults
+    drawn_us = duration_us
+    if probes:
+        drawn_us = duration_us - max(duration_us // 2, 6_000_000)
+    faults: list[Fault] = []
+    probes_from_us = 0
+    if drawn_us > 1_000_000:
+        strategy = fault_schedules(members, drawn_us, nemeses=nemeses, min_episodes=1, max_episodes=6)
+        data = ConjectureData(random=random.Random(seed))
+        faults += data.draw(strategy)
+        probes_from_us = drawn_us + 1_000_000  # a healed second first: a leader to find
+    if probes:
+        faults += probe_faults(max(probes_from_us, 1_000_000), duration_us)
+    return tuple(faults)
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +128,12 @@ class Nemesis:
         if node == "@leader":
             leader = await self._leader()
             return [leader] if leader else []
+        if node == "@follower":  # a running member that does not lead
+            leader = await self._leader()
+            if leader is None:
+                return []
+            followers = [n for n in self.names if n != leader and n not in self.crashed and n not in self.paused]
+            return [self.rng.choice(followers)] if followers else []
         if node == "@crashed":
             return list(self.crashed)
         if node == "@paused":
@@ -120,6 +160,10 @@ class Nemesis:
                 if not targets:
                     return "skipped: no leader"
                 self.cuts = shape_cuts(fault.shape, list(self.names), targets[0])
+                if fault.node.startswith("@"):
+                    self.proxy.set_cuts(self.cuts)
+                    return f"{fault.shape} {targets[0]} ({fault.node}): cut " + " ".join(
+                        f"{a}->{b}" for a, b in sorted(self.cuts))
             self.proxy.set_cuts(self.cuts)
             return "cut " + " ".join(f"{a}->{b}" for a, b in sorted(self.cuts)) if self.cuts else "healed"
         if kind == "network":

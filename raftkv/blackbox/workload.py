@@ -1,7 +1,10 @@
 """The workload of a real-cluster run: async gateway clients doing gets, puts, deletes and
 compare-and-set txns on a few keys, a lease client (grant, put with the lease, keepalives,
-revoke or let it expire), and watches from revision 1 and from "now"; every operation and
-watch event is recorded in one raftkv history."""
+revoke or let it expire), watches from revision 1 and from "now", and one reader bound to
+each endpoint (no failover) doing linearizable gets in a loop, so that a member that
+answers reads from stale state (an isolated follower, a deposed leader) is asked while
+the others take writes; every operation and watch event is recorded in one raftkv
+history."""
 
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ class WorkloadSpec:
     clients: int = 4
     op_timeout_s: float = 2.0
     lease_ttl_s: int = 5
+    read_pause_s: float = 0.02  # between a bound reader's gets
 
     def __attrs_post_init__(self) -> None:
-        assert self.clients >= 1 and self.op_timeout_s > 0 and self.lease_ttl_s >= 2
+        assert self.clients >= 1 and self.op_timeout_s > 0 and self.lease_ttl_s >= 2 and self.read_pause_s >= 0
 
 
 def _client(urls: list[str], i: int, recorder: HistoryBuilder, process: str, spec: WorkloadSpec) -> GatewayEtcdClient:
@@ -55,6 +59,15 @@ async def _kv_worker(client: GatewayEtcdClient, rng: random.Random, stop: trio.E
                 await client.cas(key, expected, value)
         except KVError:
             await trio.sleep(0.02)
+
+
+async def _reader(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, pause_s: float) -> None:
+    while not stop.is_set():
+        try:
+            await client.get(rng.choice(KEYS))
+        except KVError:
+            pass
+        await trio.sleep(pause_s)
 
 
 async def _lease_worker(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, ttl_s: int) -> None:
@@ -91,6 +104,8 @@ async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: Workload
     clients = [_client(urls, i, recorder, f"c{i + 1}", spec) for i in range(spec.clients)]
     lease_client = _client(urls, spec.clients, recorder, "lease", spec)
     watch_clients = [_client(urls, spec.clients + 1 + i, recorder, f"w{i + 1}", spec) for i in range(2)]
+    readers = [GatewayEtcdClient([url], recorder=recorder, process=f"r{i + 1}", op_timeout_s=spec.op_timeout_s)
+               for i, url in enumerate(urls)]
     try:
         async with trio.open_nursery() as watching:
             watching.start_soon(_watcher, watch_clients[0], 1)
@@ -98,12 +113,15 @@ async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: Workload
             async with trio.open_nursery() as nursery:
                 for i, c in enumerate(clients):
                     nursery.start_soon(_kv_worker, c, random.Random(seed * 1000 + i), until_stopped, c.process)
+                for i, r in enumerate(readers):
+                    nursery.start_soon(_reader, r, random.Random(seed * 1000 + 500 + i), until_stopped,
+                                       spec.read_pause_s)
                 nursery.start_soon(_lease_worker, lease_client, random.Random(seed * 1000 + 999), until_stopped,
                                    spec.lease_ttl_s)
             await watches_closed.wait()
             watching.cancel_scope.cancel()
     finally:
-        for c in [*clients, lease_client, *watch_clients]:
+        for c in [*clients, lease_client, *watch_clients, *readers]:
             await c.aclose()
 
 
