@@ -118,11 +118,17 @@ class Nemesis:
     def names(self) -> tuple[str, ...]:
         return self.cluster.names if self.cluster is not None else ()
 
-    async def _leader(self) -> str | None:
+    async def _leader(self, wait_s: float = 2.0) -> str | None:
+        """Who leads, asking for up to ``wait_s`` while an election is under way."""
         cluster = self.cluster
         if cluster is None:
             return None
-        return await trio.to_thread.run_sync(cluster.leader)
+        deadline = trio.current_time() + wait_s
+        while True:
+            leader = await trio.to_thread.run_sync(cluster.leader)
+            if leader is not None or trio.current_time() >= deadline:
+                return leader
+            await trio.sleep(0.05)
 
     async def _resolve(self, node: str) -> list[str]:
         if node == "@leader":
