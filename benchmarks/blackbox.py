@@ -34,11 +34,11 @@ def main() -> None:
     parser.add_argument("--time", type=float, default=10.0, help="seconds of faults per run")
     parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
-    bugs = REAL_MODE_BUGS
+    bugs, settle_s = REAL_MODE_BUGS, 3.0
     if args.quick:
-        args.runs, args.time, bugs = 1, 6.0, REAL_MODE_BUGS[:1]
+        args.runs, args.time, settle_s, bugs = 1, 6.0, 2.0, REAL_MODE_BUGS[:1]
     print_machine()
-    print(f"{args.runs} run(s) per bug, {args.time:.0f} s of faults + 3 s settle each")
+    print(f"{args.runs} run(s) per bug, {args.time:.0f} s of faults + {settle_s:.0f} s settle each")
     found_bugs = 0
     with tempfile.TemporaryDirectory(prefix="raftkv-blackbox-bench-") as tmp:
         for bug in bugs:
@@ -46,7 +46,7 @@ def main() -> None:
             for seed in range(1, args.runs + 1):
                 t0 = time.monotonic()
                 outcome = run_test_cluster(RunSpec(target="raftkv", out_dir=f"{tmp}/{bug}-{seed}", time_s=args.time,
-                                                   settle_s=3.0, seed=seed, bugs=(bug,)), say=lambda _: None)
+                                                   settle_s=settle_s, seed=seed, bugs=(bug,)), say=lambda _: None)
                 if outcome.exit_code == EXIT_VIOLATION:
                     times.append(time.monotonic() - t0)
             median = f"median {statistics.median(times):.1f} s" if times else "not found"
