@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import pathlib
 import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -28,7 +26,8 @@ import h11
 import trio
 from _machine import QUICK_HELP, print_machine
 
-from raftkv.runtime.cluster import LocalCluster, free_port
+from raftkv.blackbox.targets import EtcdCluster
+from raftkv.runtime.cluster import LocalCluster
 
 VALUE = base64.b64encode(bytes(random.Random(7).randrange(256) for _ in range(256))).decode()
 
@@ -106,31 +105,6 @@ def _wait_put(url: str, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-class EtcdCluster:
-    def __init__(self, etcd: str, members: int = 3) -> None:
-        self.dir = tempfile.mkdtemp(prefix="raftkv-bench-etcd-")
-        names = [f"e{i + 1}" for i in range(members)]
-        peers = {n: free_port() for n in names}
-        self.clients = {n: free_port() for n in names}
-        initial = ",".join(f"{n}=http://127.0.0.1:{peers[n]}" for n in names)
-        self.procs = [subprocess.Popen(
-            [etcd, "--name", n, "--data-dir", os.path.join(self.dir, n),
-             "--listen-client-urls", f"http://127.0.0.1:{self.clients[n]}",
-             "--advertise-client-urls", f"http://127.0.0.1:{self.clients[n]}",
-             "--listen-peer-urls", f"http://127.0.0.1:{peers[n]}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peers[n]}",
-             "--initial-cluster", initial, "--initial-cluster-state", "new"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in names]
-        self.urls = [f"http://127.0.0.1:{self.clients[n]}" for n in names]
-
-    def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=64)
@@ -160,11 +134,14 @@ def main() -> None:
     print(f"raftkv cold start (serve --cluster 3 to a leader): {cold_s:.2f} s")
     print(f"raftkv: {r_puts:.0f} puts/s, p50 {r_p50:.1f} ms, p99 {r_p99:.1f} ms, {r_err} errors")
 
-    ec = EtcdCluster(etcd)
+    # etcd's own default timing (the test-cluster target shortens it)
+    ec = EtcdCluster(3, etcd=etcd, election_timeout_ms=1000, heartbeat_interval_ms=100,
+                     stderr=subprocess.DEVNULL)
     try:
-        for url in ec.urls:
+        ec.start()
+        for url in ec.client_urls:
             _wait_put(url, 60)
-        e_puts, e_p50, e_p99, e_err = load(ec.urls, args.connections, args.seconds)
+        e_puts, e_p50, e_p99, e_err = load(ec.client_urls, args.connections, args.seconds)
     finally:
         ec.close()
     print(f"etcd 3.4: {e_puts:.0f} puts/s, p50 {e_p50:.1f} ms, p99 {e_p99:.1f} ms, {e_err} errors")

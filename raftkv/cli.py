@@ -240,6 +240,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def _cmd_test_cluster(args: argparse.Namespace) -> int:
+    from raftkv.blackbox.cli import cmd_test_cluster
+
+    return cmd_test_cluster(args, _parse_duration(args.time))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="raftkv",
@@ -272,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     from raftkv.runtime.serve import add_serve_parser
 
     add_serve_parser(sub)
+    from raftkv.blackbox.cli import add_test_cluster_parser
+
+    add_test_cluster_parser(sub)
     # kube is built on raftkv, not the other way round: its command is found by name.
     add_kube_parser = importlib.import_module("kube.serve").add_kube_parser
 
@@ -302,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd_kube = importlib.import_module("kube.serve").cmd_kube
         code: int = cmd_kube(args)
         return code
-    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore}
+    handlers = {"sim": _cmd_sim, "replay": _cmd_replay, "bugs": _cmd_bugs, "explore": _cmd_explore,
+                "test-cluster": _cmd_test_cluster}
     if args.command not in handlers:
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -31,7 +31,8 @@ class LocalCluster:
     removed on :meth:`close`, unless given)."""
 
     def __init__(self, members: int = 3, *, data_dir: str | None = None, bugs: tuple[str, ...] = (),
-                 extra_args: tuple[str, ...] = (), stderr: int | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), stderr: int | None = None,
+                 log_dir: str | None = None) -> None:
         if not 1 <= members <= 9:
             raise ValueError(f"--cluster takes 1 to 9 members, got {members}")
         self.own_dir = data_dir is None
@@ -42,6 +43,9 @@ class LocalCluster:
         self.bugs = bugs
         self.extra_args = extra_args
         self.stderr = stderr
+        self.log_dir = log_dir  # when given: each member's output goes to LOG_DIR/NAME.log
+        # the peer port each member is reached at (a proxy's, when one sits in between)
+        self.advertise_ports = dict(self.peer_ports)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def client_url(self, name: str) -> str:
@@ -52,7 +56,7 @@ class LocalCluster:
         return [self.client_url(n) for n in self.names]
 
     def command(self, name: str) -> list[str]:
-        initial = ",".join(f"{n}=http://127.0.0.1:{self.peer_ports[n]}" for n in self.names)
+        initial = ",".join(f"{n}=http://127.0.0.1:{self.advertise_ports[n]}" for n in self.names)
         cmd = [sys.executable, "-m", "raftkv", "serve", "--name", name,
                "--data-dir", os.path.join(self.data_dir, name),
                "--listen-peer", f"http://127.0.0.1:{self.peer_ports[name]}",
@@ -66,8 +70,13 @@ class LocalCluster:
         for n in [name] if name else self.names:
             proc = self.procs.get(n)
             assert proc is None or proc.poll() is not None, f"{n} is running"
-            self.procs[n] = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=self.stderr)
+            if self.log_dir is not None:
+                with open(os.path.join(self.log_dir, f"{n}.log"), "ab") as log:
+                    self.procs[n] = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL,
+                                                     stdout=log, stderr=log)
+            else:
+                self.procs[n] = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL, stderr=self.stderr)
 
     def signal(self, name: str, sig: int) -> None:
         proc = self.procs[name]
@@ -110,6 +119,12 @@ class LocalCluster:
         except (OSError, urllib.error.URLError, ValueError):
             return None
 
+    def member_id(self, name: str) -> str:
+        """The id a member's status answer names it by."""
+        from raftkv.client.etcdjson import member_id
+
+        return str(member_id(name))
+
     def leader(self) -> str | None:
         """The member a running member names as leader (None if none does)."""
         for name in self.names:
@@ -118,10 +133,8 @@ class LocalCluster:
             st = self.status(name)
             if st and st.get("leader"):
                 leader_id = str(st["leader"])
-                from raftkv.client.etcdjson import member_id
-
                 for n in self.names:
-                    if str(member_id(n)) == leader_id:
+                    if self.member_id(n) == leader_id:
                         return n
         return None
 

@@ -1,0 +1,226 @@
+"""The nemesis of a real cluster: fault schedules drawn by the simulator's hypothesis
+strategy (:func:`raftkv.strategies.fault_schedules`) from a seed, applied to member
+processes (SIGKILL and restart, a torn WAL tail in between for raftkv; SIGSTOP/SIGCONT)
+and to the peer proxy (partitions, the simulator's shapes, one-way cuts, loss and delay).
+
+Clock faults have no counterpart on real processes and are not drawn; the schedule is
+saved as plain data (``schedule.json``) with every fault as it was applied.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+
+import attrs
+import trio
+from hypothesis.internal.conjecture.data import ConjectureData
+
+from raftkv.runtime.cluster import LocalCluster
+from raftkv.sim.network import cuts_for_groups
+from raftkv.sim.scenario import Fault
+from raftkv.sim.shapes import shape_cuts
+from raftkv.strategies import fault_schedules
+
+from .proxy import PeerProxy
+from .targets import tear_wal_tail
+
+__all__ = ["PROBE_CUT_US", "PROBE_HEAL_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "draw_schedule", "probe_faults",
+           "schedule_json"]
+
+# The simulator's nemeses that real processes and the peer proxy can play.
+REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
+
+
+# The last part of a run probes the faults that make stale reads visible from outside:
+# isolating the leader (a deposed leader that still answers its clients) and isolating a
+# follower (a lagging member that answers its clients), each PROBE_CUT_US long, healed for
+# PROBE_HEAL_US after.
+PROBE_CUT_US = 2_000_000
+PROBE_HEAL_US = 500_000
+
+
+def probe_faults(start_us: int, end_us: int) -> list[Fault]:
+    """Alternating "isolate the leader" and "isolate a follower" episodes in
+    [start_us, end_us)."""
+    out: list[Fault] = []
+    at = start_us
+    targets = ("@leader", "@follower")
+    while at + PROBE_CUT_US <= end_us:
+        node = targets[len(out) // 2 % 2]
+        out += [Fault(at_us=at, kind="shape", shape="isolate", node=node),
+                Fault(at_us=at + PROBE_CUT_US, kind="heal")]
+        at += PROBE_CUT_US + PROBE_HEAL_US
+    return out
+
+
+def draw_schedule(seed: int, members: int, duration_us: int, *,
+                  nemeses: Sequence[str] = REAL_NEMESES, probes: bool = True) -> tuple[Fault, ...]:
+    """A fault schedule drawn by the simulator's strategy, from ``seed`` alone (a seeded
+    hypothesis ConjectureData: the same seed and hypothesis release draw the same one).
+    With ``probes``, the drawn faults take the first half of ``duration_us`` (all but
+    its last 6 s at most), and after a healed second the rest is :func:`probe_faults`."""
+    assert duration_us > 1_000_000, "faults start after the first second"
+    drawn_us = duration_us
+    if probes:
+        drawn_us = duration_us - max(duration_us // 2, 6_000_000)
+    faults: list[Fault] = []
+    probes_from_us = 0
+    if drawn_us > 1_000_000:
+        strategy = fault_schedules(members, drawn_us, nemeses=nemeses, min_episodes=1, max_episodes=6)
+        data = ConjectureData(random=random.Random(seed))
+        faults += data.draw(strategy)
+        probes_from_us = drawn_us + 1_000_000  # a healed second first: a leader to find
+    if probes:
+        faults += probe_faults(max(probes_from_us, 1_000_000), duration_us)
+    return tuple(faults)
+
+
+@attrs.frozen(kw_only=True)
+class AppliedFault:
+    """What the nemesis did for one fault, and when (wall clock, microseconds)."""
+
+    at_us: int
+    fault: Fault
+    did: str
+
+
+def schedule_json(seed: int, faults: Sequence[Fault], applied: Sequence[AppliedFault]) -> str:
+    return json.dumps({
+        "seed": seed,
+        "faults": [attrs.asdict(f) for f in faults],
+        "applied": [{"time_us": a.at_us, "fault": a.fault.describe().strip(), "did": a.did} for a in applied],
+    }, indent=2)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Nemesis:
+    """Applies faults to ``cluster`` (None: attached, no process faults) and ``proxy``
+    (None: no peer faults).  ``leader``: who leads now (blocking; run in a thread)."""
+
+    def __init__(self, cluster: LocalCluster | None, proxy: PeerProxy | None, *,
+                 torn_tails: bool, rng: random.Random) -> None:
+        self.cluster = cluster
+        self.proxy = proxy
+        self.torn_tails = torn_tails
+        self.rng = rng
+        self.crashed: list[str] = []
+        self.paused: list[str] = []
+        self.cuts: set[tuple[str, str]] = set()
+        self.applied: list[AppliedFault] = []
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.cluster.names if self.cluster is not None else ()
+
+    async def _leader(self, wait_s: float = 2.0) -> str | None:
+        """Who leads, asking for up to ``wait_s`` while an election is under way."""
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        deadline = trio.current_time() + wait_s
+        while True:
+            leader = await trio.to_thread.run_sync(cluster.leader)
+            if leader is not None or trio.current_time() >= deadline:
+                return leader
+            await trio.sleep(0.05)
+
+    async def _resolve(self, node: str) -> list[str]:
+        if node == "@leader":
+            leader = await self._leader()
+            return [leader] if leader else []
+        if node == "@follower":  # a running member that does not lead
+            leader = await self._leader()
+            if leader is None:
+                return []
+            followers = [n for n in self.names if n != leader and n not in self.crashed and n not in self.paused]
+            return [self.rng.choice(followers)] if followers else []
+        if node == "@crashed":
+            return list(self.crashed)
+        if node == "@paused":
+            return list(self.paused)
+        return [node] if node in self.names else []
+
+    async def apply(self, fault: Fault) -> None:
+        did = await self._apply(fault)
+        self.applied.append(AppliedFault(at_us=_now_us(), fault=fault, did=did))
+
+    async def _apply(self, fault: Fault) -> str:
+        kind = fault.kind
+        if kind in ("partition", "shape", "cut", "heal"):
+            if self.proxy is None:
+                return "skipped: no peer proxy"
+            if kind == "heal":
+                self.cuts = set()
+            elif kind == "partition":
+                self.cuts = cuts_for_groups(list(self.names), [list(g) for g in fault.groups])
+            elif kind == "cut":
+                self.cuts |= set(fault.links)
+            else:
+                targets = await self._resolve(fault.node) if fault.node.startswith("@") else [fault.node]
+                if not targets:
+                    return "skipped: no leader"
+                self.cuts = shape_cuts(fault.shape, list(self.names), targets[0])
+                if fault.node.startswith("@"):
+                    self.proxy.set_cuts(self.cuts)
+                    return f"{fault.shape} {targets[0]} ({fault.node}): cut " + " ".join(
+                        f"{a}->{b}" for a, b in sorted(self.cuts))
+            self.proxy.set_cuts(self.cuts)
+            return "cut " + " ".join(f"{a}->{b}" for a, b in sorted(self.cuts)) if self.cuts else "healed"
+        if kind == "network":
+            if self.proxy is None:
+                return "skipped: no peer proxy"
+            self.proxy.set_network(loss=fault.loss, delay_prob=fault.spike_prob, delay_s=fault.spike_us / 1e6)
+            return f"loss {fault.loss}, delay {fault.spike_us / 1e6:.3f} s with p {fault.spike_prob}"
+        if self.cluster is None:
+            return "skipped: no process faults on an attached cluster"
+        cluster = self.cluster
+        targets = await self._resolve(fault.node)
+        done = []
+        for name in targets:
+            if kind == "crash" and name not in self.crashed:
+                if name in self.paused:
+                    self.paused.remove(name)
+                await trio.to_thread.run_sync(cluster.kill, name)
+                self.crashed.append(name)
+                torn = ""
+                if fault.torn and self.torn_tails:
+                    path = tear_wal_tail(f"{cluster.data_dir}/{name}", self.rng.randbytes(1 + self.rng.randrange(40)))
+                    torn = " (torn WAL tail)" if path else ""
+                done.append(f"SIGKILL {name}{torn}")
+            elif kind == "restart" and name in self.crashed:
+                cluster.start(name)
+                self.crashed.remove(name)
+                done.append(f"restart {name}")
+            elif kind == "pause" and name not in self.paused and name not in self.crashed:
+                cluster.pause(name)
+                self.paused.append(name)
+                done.append(f"SIGSTOP {name}")
+            elif kind == "resume" and name in self.paused:
+                cluster.resume(name)
+                self.paused.remove(name)
+                done.append(f"SIGCONT {name}")
+        if kind not in ("crash", "restart", "pause", "resume"):
+            return f"skipped: {kind} has no counterpart on real processes"
+        return ", ".join(done) or "skipped: nothing to do"
+
+    async def heal_all(self) -> None:
+        """The settle phase: every link healed, every member running."""
+        await self.apply(Fault(at_us=0, kind="heal"))
+        if self.proxy is not None:
+            await self.apply(Fault(at_us=0, kind="network"))
+        for name in list(self.paused):
+            await self.apply(Fault(at_us=0, kind="resume", node=name))
+        for name in list(self.crashed):
+            await self.apply(Fault(at_us=0, kind="restart", node=name))
+
+    async def run(self, faults: Sequence[Fault], start_s: float) -> None:
+        """Apply ``faults`` at their times after ``start_s`` (trio's clock)."""
+        for fault in faults:
+            await trio.sleep_until(start_s + fault.at_us / 1e6)
+            await self.apply(fault)

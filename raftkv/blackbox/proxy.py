@@ -1,0 +1,179 @@
+"""PeerProxy: the members' peer traffic through TCP proxies on trio, under the nemesis's
+control.
+
+Each member is reached by its peers at a proxy port (its *advertised* peer address); the
+proxy forwards to the member's real peer port.  The first bytes of a connection name the
+member that dialled it (``identify``: raftkv's hello frame, or etcd's ``X-Server-From``
+header), so each connection belongs to a link ``src -> dst`` (bytes are forwarded while the
+proxy looks for the name): bytes the dialler sends go
+``src -> dst``, bytes it receives go ``dst -> src``.  Connections whose dialler is not
+known (etcd's probes) are forwarded untouched.
+
+Faults, per direction of a link:
+
+* cut (:meth:`set_cuts`): a connection carrying a byte in a cut direction is closed (what
+  was in flight is lost), as is each connection of a cut link when the cut starts;
+* loss (:meth:`set_network`): each chunk is lost with that probability, closing its
+  connection (TCP has no lost messages, only lost connections);
+* delay: each chunk is held back ``delay_s`` with probability ``delay_prob``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from raftkv.runtime.cluster import free_port
+
+__all__ = ["Identify", "PeerProxy", "identify_etcd", "identify_raftkv"]
+
+log = logging.getLogger("raftkv.blackbox.proxy")
+
+# identify(first bytes) -> the dialler's name, None (need more bytes) or "" (not a member)
+Identify = Callable[[bytes], "str | None"]
+
+_SNIFF_LIMIT = 64 << 10
+
+
+def identify_raftkv(buf: bytes) -> str | None:
+    """The ``from`` of a raftkv peer connection's hello frame."""
+    from raftkv.runtime.codec import CodecError, decode
+
+    if len(buf) < 4:
+        return None
+    (n,) = struct.unpack_from(">I", buf)
+    if len(buf) < 4 + n:
+        return None if n <= _SNIFF_LIMIT else ""
+    try:
+        hello = decode(buf[4:4 + n])
+    except CodecError:
+        return ""
+    name = hello.get("from") if isinstance(hello, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def identify_etcd(names_by_id: dict[str, str]) -> Identify:
+    """The member (by etcd's hex member id) an etcd peer request's ``X-Server-From`` names."""
+
+    def identify(buf: bytes) -> str | None:
+        # not necessarily in the first request: a kept-alive connection may open with a probe
+        at = buf.lower().find(b"\r\nx-server-from:")
+        if at < 0:
+            return None
+        end = buf.find(b"\r\n", at + 2)
+        if end < 0:
+            return None
+        value = buf[at + len(b"\r\nx-server-from:"):end].strip().decode("latin-1").lower()
+        return names_by_id.get(value, "")
+
+    return identify
+
+
+class _Conn:
+    def __init__(self, src: str | None, dst: str, scope: trio.CancelScope) -> None:
+        self.src = src  # None: not known yet; "": not a member
+        self.sniffed = b""
+        self.dst = dst
+        self.scope = scope
+
+
+class PeerProxy:
+    """One listening port per member in ``targets`` (name -> real peer port)."""
+
+    def __init__(self, targets: dict[str, int], identify: Identify, *, rng: random.Random) -> None:
+        self.targets = dict(targets)
+        self.ports = {name: free_port() for name in sorted(targets)}
+        self.identify = identify
+        self.rng = rng
+        self.cuts: frozenset[tuple[str, str]] = frozenset()
+        self.loss = 0.0
+        self.delay_prob = 0.0
+        self.delay_s = 0.0
+        self.conns: set[_Conn] = set()
+        self.closed_by_fault = 0  # connections the faults closed
+        self.identified = 0  # connections whose dialler was a known member
+
+    # ------------------------------------------------------------------ control
+    def set_cuts(self, cuts: set[tuple[str, str]] | frozenset[tuple[str, str]]) -> None:
+        """Cut exactly these directed links (src, dst); heal every other one."""
+        self.cuts = frozenset(cuts)
+        for conn in list(self.conns):
+            if (conn.src, conn.dst) in self.cuts:
+                self._close(conn)
+
+    def set_network(self, *, loss: float = 0.0, delay_prob: float = 0.0, delay_s: float = 0.0) -> None:
+        assert 0.0 <= loss <= 1.0 and 0.0 <= delay_prob <= 1.0 and delay_s >= 0.0
+        self.loss, self.delay_prob, self.delay_s = loss, delay_prob, delay_s
+
+    def heal(self) -> None:
+        self.set_cuts(frozenset())
+        self.set_network()
+
+    def _close(self, conn: _Conn) -> None:
+        self.closed_by_fault += 1
+        conn.scope.cancel()
+
+    # ------------------------------------------------------------------ forwarding
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            for name, port in self.ports.items():
+                listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+                nursery.start_soon(trio.serve_listeners, self._handler(name), listeners)
+            task_status.started()
+
+    def _handler(self, dst: str) -> Callable[[trio.SocketStream], Awaitable[None]]:
+        async def handle(stream: trio.SocketStream) -> None:
+            try:
+                await self._serve(stream, dst)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        return handle
+
+    async def _serve(self, client: trio.SocketStream, dst: str) -> None:
+        async with client:
+            upstream = await trio.open_tcp_stream("127.0.0.1", self.targets[dst])
+            async with upstream:
+                conn = _Conn(None, dst, trio.CancelScope())
+                try:
+                    with conn.scope:
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(self._pump, client, upstream, conn, True)
+                            nursery.start_soon(self._pump, upstream, client, conn, False)
+                finally:
+                    self.conns.discard(conn)
+
+    def _sniff(self, conn: _Conn, data: bytes) -> None:
+        """Learn who dialled ``conn`` from the first bytes it sends (forwarded meanwhile)."""
+        conn.sniffed += data
+        name = self.identify(conn.sniffed)
+        if name is None and len(conn.sniffed) < _SNIFF_LIMIT:
+            return
+        conn.src = name or ""
+        conn.sniffed = b""
+        if conn.src:
+            self.identified += 1
+            self.conns.add(conn)
+
+    async def _pump(self, a: trio.SocketStream, b: trio.SocketStream, conn: _Conn, up: bool) -> None:
+        try:
+            while True:
+                data = await a.receive_some(1 << 16)
+                if not data:
+                    break
+                if up and conn.src is None:
+                    self._sniff(conn, data)
+                if conn.src:
+                    link = (conn.src, conn.dst) if up else (conn.dst, conn.src)
+                    if link in self.cuts or (self.loss and self.rng.random() < self.loss):
+                        self._close(conn)
+                        return
+                    if self.delay_prob and self.rng.random() < self.delay_prob:
+                        await trio.sleep(self.delay_s)
+                await b.send_all(data)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        conn.scope.cancel()  # one side is gone: so is the connection

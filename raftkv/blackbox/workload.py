@@ -1,0 +1,169 @@
+"""The workload of a real-cluster run: async gateway clients doing gets, puts, deletes and
+compare-and-set txns on a few keys, a lease client (grant, put with the lease, keepalives,
+revoke or let it expire), watches from revision 1 and from "now", and one reader bound to
+each endpoint (no failover) doing linearizable gets in a loop, so that a member that
+answers reads from stale state (an isolated follower, a deposed leader) is asked while
+the others take writes; every operation and watch event is recorded in one raftkv
+history."""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+import trio
+
+from raftkv.check import HistoryBuilder
+from raftkv.client.gateway import GatewayEtcdClient
+from raftkv.kv import KVError
+
+__all__ = ["KEYS", "LEASE_KEY", "WorkloadSpec", "check_liveness", "run_workload"]
+
+KEYS = (b"k1", b"k2", b"k3")
+LEASE_KEY = b"kl"
+
+
+@attrs.frozen(kw_only=True)
+class WorkloadSpec:
+    clients: int = 4
+    op_timeout_s: float = 2.0
+    lease_ttl_s: int = 5
+    read_pause_s: float = 0.02  # between a bound reader's gets
+
+    def __attrs_post_init__(self) -> None:
+        assert self.clients >= 1 and self.op_timeout_s > 0 and self.lease_ttl_s >= 2 and self.read_pause_s >= 0
+
+
+def _client(urls: list[str], i: int, recorder: HistoryBuilder, process: str, spec: WorkloadSpec) -> GatewayEtcdClient:
+    rotated = urls[i % len(urls):] + urls[:i % len(urls)]
+    return GatewayEtcdClient(rotated, recorder=recorder, process=process, op_timeout_s=spec.op_timeout_s)
+
+
+async def _kv_worker(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, tag: str) -> None:
+    n = 0
+    while not stop.is_set():
+        n += 1
+        key = rng.choice(KEYS)
+        value = f"{tag}-{n}".encode()
+        try:
+            roll = rng.random()
+            if roll < 0.35:
+                await client.put(key, value)
+            elif roll < 0.7:
+                await client.get(key)
+            elif roll < 0.8:
+                await client.delete(key)
+            else:
+                current = await client.get(key)
+                expected = current.kvs[0].value if current.kvs else None
+                await client.cas(key, expected, value)
+        except KVError:
+            await trio.sleep(0.02)
+
+
+async def _reader(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, pause_s: float) -> None:
+    while not stop.is_set():
+        try:
+            await client.get(rng.choice(KEYS))
+        except KVError:
+            pass
+        await trio.sleep(pause_s)
+
+
+async def _lease_worker(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, ttl_s: int) -> None:
+    n = 0
+    while not stop.is_set():
+        n += 1
+        try:
+            lease = (await client.lease_grant(ttl_s)).id
+            await client.put(LEASE_KEY, f"lease-{n}".encode(), lease=lease)
+            for _ in range(rng.randrange(1, 4)):
+                await trio.sleep(ttl_s / 3)
+                await client.lease_keepalive_once(lease)
+                await client.get(LEASE_KEY)
+            if rng.random() < 0.5:
+                await client.lease_revoke(lease)
+            else:  # let it expire, reading the key on the way
+                with trio.move_on_after(ttl_s + 3):
+                    while not stop.is_set():
+                        await trio.sleep(0.5)
+                        await client.get(LEASE_KEY)
+        except KVError:
+            await trio.sleep(0.1)
+
+
+async def _watcher(client: GatewayEtcdClient, start_revision: int) -> None:
+    async with client.watch(b"k", prefix=True, prev_kv=True, start_revision=start_revision) as w:
+        async for _ in w:
+            pass
+
+
+async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: WorkloadSpec, *, seed: int,
+                       until_stopped: trio.Event, watches_closed: trio.Event) -> None:
+    """Run until ``until_stopped`` is set; watches run on until ``watches_closed``."""
+    clients = [_client(urls, i, recorder, f"c{i + 1}", spec) for i in range(spec.clients)]
+    lease_client = _client(urls, spec.clients, recorder, "lease", spec)
+    watch_clients = [_client(urls, spec.clients + 1 + i, recorder, f"w{i + 1}", spec) for i in range(2)]
+    readers = [GatewayEtcdClient([url], recorder=recorder, process=f"r{i + 1}", op_timeout_s=spec.op_timeout_s)
+               for i, url in enumerate(urls)]
+    try:
+        async with trio.open_nursery() as watching:
+            watching.start_soon(_watcher, watch_clients[0], 1)
+            watching.start_soon(_watcher, watch_clients[1], 0)
+            async with trio.open_nursery() as nursery:
+                for i, c in enumerate(clients):
+                    nursery.start_soon(_kv_worker, c, random.Random(seed * 1000 + i), until_stopped, c.process)
+                for i, r in enumerate(readers):
+                    nursery.start_soon(_reader, r, random.Random(seed * 1000 + 500 + i), until_stopped,
+                                       spec.read_pause_s)
+                nursery.start_soon(_lease_worker, lease_client, random.Random(seed * 1000 + 999), until_stopped,
+                                   spec.lease_ttl_s)
+            await watches_closed.wait()
+            watching.cancel_scope.cancel()
+    finally:
+        for c in [*clients, lease_client, *watch_clients, *readers]:
+            await c.aclose()
+
+
+async def _live_through(url: str, i: int, recorder: HistoryBuilder, deadline: float) -> str | None:
+    """Puts then gets every key through ``url`` alone, each retried while ``deadline``
+    (trio's clock) is not past; None when all went through, else the last error."""
+    client = GatewayEtcdClient([url], recorder=recorder, process=f"live{i + 1}", op_timeout_s=_LIVE_ATTEMPT_S)
+    try:
+        for key in KEYS:
+            for write in (True, False):
+                while True:
+                    try:
+                        if write:
+                            await client.put(key, f"live-{i}".encode())
+                        else:
+                            await client.get(key)
+                        break
+                    except KVError as e:  # an attempt timed out or found no leader yet: again
+                        if trio.current_time() >= deadline:
+                            return f"{type(e).__name__}: {e}"
+                        await trio.sleep(0.1)
+        return None
+    finally:
+        await client.aclose()
+
+
+_LIVE_ATTEMPT_S = 2.0
+
+
+async def check_liveness(urls: list[str], recorder: HistoryBuilder, *, timeout_s: float) -> list[str]:
+    """After healing: through each endpoint (alone, no failover), a write and a read of
+    every key, each retried (attempts of at most 2 s) until ``timeout_s`` has passed (an
+    attempt begun before then may end up to 2 s later); what failed (empty: live)."""
+    assert timeout_s >= 2 * _LIVE_ATTEMPT_S
+    deadline = trio.current_time() + timeout_s
+    errors: dict[str, str | None] = {}
+
+    async def one(i: int, url: str) -> None:
+        errors[url] = await _live_through(url, i, recorder, deadline)
+
+    async with trio.open_nursery() as nursery:
+        for i, url in enumerate(urls):
+            nursery.start_soon(one, i, url)
+    return [f"liveness: {url} took no write/read within {timeout_s:.0f} s after healing ({errors[url]})"
+            for url in urls if errors[url] is not None]

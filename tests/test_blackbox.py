@@ -1,0 +1,146 @@
+"""``raftkv test-cluster``: real clusters on loopback under faults from a drawn schedule.
+
+Each run lasts about 15 s: raftkv members with no bug pass, etcd 3.4 members pass, and
+raftkv members with a catalogued bug visible from outside fail with exit status 1; the
+saved history re-checks with ``raftkv check``.  The proxy and schedule parts are tested
+without processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import trio
+from tools import require_tool
+
+from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule
+from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
+from raftkv.blackbox.targets import etcd_member_id
+from raftkv.check.cli import main as check_main
+from raftkv.cli import main
+from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION
+from raftkv.runtime.transport import _frame
+
+
+def _run(tmp_path, *args: str) -> int:
+    return main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(tmp_path), *args])
+
+
+def _saved(tmp_path) -> dict:
+    assert (tmp_path / "history.jsonl").stat().st_size > 0
+    assert (tmp_path / "report.html").read_text().startswith("<!")
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["n1.log", "n2.log", "n3.log"]
+    return json.loads((tmp_path / "schedule.json").read_text())
+
+
+def test_raftkv_without_bugs_passes(tmp_path, capsys):
+    assert _run(tmp_path, "--target", "raftkv", "--seed", "1") == EXIT_OK
+    out = capsys.readouterr().out
+    schedule = _saved(tmp_path)
+    assert schedule["faults"], "the drawn schedule has faults"
+    assert any(a["did"].startswith(("SIGKILL", "SIGSTOP", "cut")) for a in schedule["applied"]), schedule
+    assert " 0 closed by faults" not in out, out
+    # the saved history re-checks
+    assert check_main([str(tmp_path / "history.jsonl"), "--model", "etcd", "-q"]) == EXIT_OK
+
+
+def test_etcd_passes(tmp_path, capsys):
+    require_tool("etcd", install="apt-get install -y etcd-server",
+                 why="test-cluster --target etcd starts etcd 3.4 members")
+    assert _run(tmp_path, "--target", "etcd", "--seed", "3") == EXIT_OK
+    out = capsys.readouterr().out
+    _saved(tmp_path)
+    # the proxy knew etcd's peer connections and the faults reached them
+    assert " 0 connections from known members" not in out and " 0 closed by faults" not in out, out
+
+
+def test_a_follower_answering_reads_locally_is_found(tmp_path, capsys):
+    # The run ends isolating a follower for 2 s while the reader bound to it reads every
+    # 20 ms and the others write: hundreds of stale reads, not a lucky one.
+    out_dir = tmp_path / "run"
+    code = main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(out_dir),
+                 "--target", "raftkv", "--bug", "follower_local_reads", "--seed", "1"])
+    out = capsys.readouterr().out
+    assert code == EXIT_VIOLATION, out
+    assert "(@follower)" in (out_dir / "schedule.json").read_text()
+    # a bound reader was answered a revision older than one already seen
+    assert "[revision_order]" in out and " (r" in out, out
+    # the saved history re-checks as violated
+    assert check_main([str(out_dir / "history.jsonl"), "--model", "etcd", "-q"]) == EXIT_VIOLATION
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert _run(tmp_path, "--target", "etcd", "--bug", "vote_not_persisted") == EXIT_BAD_INPUT
+    assert _run(tmp_path, "--bug", "no_such_bug") == EXIT_BAD_INPUT
+    assert _run(tmp_path, "--attach", "localhost:2379") == EXIT_BAD_INPUT
+    assert main(["test-cluster", "--time", "soon"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 4, err
+
+
+def test_schedules_are_drawn_from_the_seed_by_the_simulators_strategy():
+    a = draw_schedule(7, 3, 10_000_000)
+    assert a == draw_schedule(7, 3, 10_000_000)
+    assert a, "at least one episode"
+    kinds = {f.kind for seed in range(20) for f in draw_schedule(seed, 3, 10_000_000, probes=False)}
+    assert kinds <= {*REAL_NEMESES, "heal", "restart", "resume"}, kinds
+    assert {"crash", "pause"} <= kinds and kinds & {"partition", "shape", "cut"}, kinds
+
+
+def test_schedules_end_isolating_the_leader_and_a_follower():
+    faults = draw_schedule(7, 3, 30_000_000)
+    probes = [f for f in faults if f.node in ("@leader", "@follower") and f.kind == "shape"]
+    assert [f.node for f in probes] == ["@leader", "@follower", "@leader", "@follower", "@leader"], faults
+    assert all(f.shape == "isolate" for f in probes)
+    # the drawn faults come first, in the first half, then a healed second; each probe's
+    # cut heals before the next
+    drawn = faults[:faults.index(probes[0])]
+    assert drawn and max(f.at_us for f in drawn) <= 15_000_000
+    assert probes[0].at_us == 16_000_000 and faults[-1].kind == "heal" and faults[-1].at_us < 30_000_000
+    for p, nxt in itertools.pairwise(probes):
+        heals = [f for f in faults if f.kind == "heal" and p.at_us < f.at_us <= nxt.at_us]
+        assert heals, (p, nxt)
+    # a short run is probes only: the leader, then a follower
+    assert [f.node for f in draw_schedule(7, 3, 6_000_000) if f.kind == "shape"] == ["@leader", "@follower"]
+
+
+def test_etcd_member_ids_and_identification():
+    # etcd 3.4 logs "added member 1cacb0613f6ddeba [http://127.0.0.1:46837]" for this token
+    assert format(etcd_member_id(["http://127.0.0.1:46837"], "raftkv-test-cluster"), "x") == "1cacb0613f6ddeba"
+    ident = identify_etcd({"1cacb0613f6ddeba": "n1"})
+    probe = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert ident(probe) is None  # a probe first: keep looking
+    assert ident(probe + b"POST /raft HTTP/1.1\r\nX-Server-From: 1cacb0613f6ddeba\r\n\r\n") == "n1"
+    assert ident(b"GET / HTTP/1.1\r\nX-Server-From: 99\r\n\r\n") == ""
+    hello = _frame({"from": "n2", "raftkv": 1})
+    assert identify_raftkv(hello[:3]) is None and identify_raftkv(hello) == "n2"
+
+
+def test_proxy_cuts_one_direction_of_a_link():
+    async def main_() -> tuple[bytes, bool]:
+        got: list[bytes] = []
+
+        async def echo_server(stream: trio.SocketStream) -> None:
+            async for data in stream:
+                got.append(data)
+                await stream.send_all(data)
+
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, echo_server, 0)
+            port = listeners[0].socket.getsockname()[1]
+            proxy = PeerProxy({"n2": port}, identify_raftkv, rng=random.Random(1))
+            await nursery.start(proxy.run)
+            s = await trio.open_tcp_stream("127.0.0.1", proxy.ports["n2"])
+            await s.send_all(_frame({"from": "n1", "raftkv": 1}))
+            echoed = await s.receive_some(1 << 16)
+            proxy.set_cuts({("n2", "n1")})  # the answers cut, n1 -> n2 still open
+            await s.send_all(b"more")
+            with trio.move_on_after(2):
+                rest = await s.receive_some(1 << 16)  # closed: b"" rather than the echo
+            nursery.cancel_scope.cancel()
+        return echoed + b"|" + rest, b"more" in got
+
+    echoed, delivered = trio.run(main_)
+    assert echoed.endswith(b"|") and delivered
+    assert len(echoed) > 1
