@@ -242,11 +242,49 @@ def test_errors_are_status_objects(kube: Kube) -> None:
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dta": {"a": "b"}}
     code, body = kube.http("POST", base + "?fieldValidation=Strict", json.dumps(cm).encode())
     assert code == 400 and 'unknown field "dta"' in body["message"]
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "strict"},
+           "spec": {"replicas": 1, "foo": 1, "selector": {"matchLabels": {"app": "s"}},
+                    "template": {"metadata": {"labels": {"app": "s"}},
+                                 "spec": {"containers": [{"name": "a", "image": "busybox", "imagee": "x"}]}}}}
+    deployments = "/apis/apps/v1/namespaces/default/deployments"
+    code, body = kube.http("POST", deployments + "?fieldValidation=Strict", json.dumps(dep).encode())
+    assert (code, body["reason"]) == (400, "BadRequest")
+    assert body["message"] == ('strict decoding error: unknown field "spec.foo", '
+                               'unknown field "spec.template.spec.containers[0].imagee"')
+    del dep["spec"]["foo"], dep["spec"]["template"]["spec"]["containers"][0]["imagee"]
+    code, body = kube.http("POST", deployments + "?fieldValidation=Strict", json.dumps(dep).encode())
+    assert code == 201, body
+    patch = {"spec": {"paused": True, "template": {"spec": {"containers": [{"name": "a", "imagePullPolice": "Always"}]}}}}
+    code, body = kube.http("PATCH", deployments + "/strict?fieldValidation=Strict", json.dumps(patch).encode(),
+                           content_type="application/strategic-merge-patch+json")
+    assert code == 400 and body["message"] == ('strict decoding error: unknown field '
+                                               '"spec.template.spec.containers[0].imagePullPolice"')
+    code, body = kube.http("PATCH", deployments + "/strict", json.dumps(patch).encode(),
+                           content_type="application/merge-patch+json")
+    assert code == 200, body  # not strict: the patch applies
+    code, body = kube.http("DELETE", deployments + "/strict")
+    assert code == 200, body
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "a", "image": "busybox"}], "nodeSelectr": {}}}
+    code, body = kube.http("POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", json.dumps(pod).encode())
+    assert code == 400 and body["message"] == 'strict decoding error: unknown field "spec.nodeSelectr"'
     big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x" * (4 << 20)}}
     code, body = kube.http("POST", base, json.dumps(big).encode())
     assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
     code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/apply-patch+yaml")
     assert code == 415
+
+
+def test_kubectl_apply_reports_unknown_spec_fields(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(MANIFESTS.replace("        image: nginx:1.27\n", "        image: nginx:1.27\n        imag: x\n")
+                        .replace("  serviceName: db\n", "  serviceNam: db\n"))
+    out = kube.kubectl("apply", "-f", str(manifest), check=False)
+    assert out.returncode != 0
+    assert 'unknown field "spec.template.spec.containers[0].imag"' in out.stderr, out.stderr
+    assert 'unknown field "spec.serviceNam"' in out.stderr, out.stderr
+    assert kube.kubectl("get", "deploy,sts", "-o", "name").stdout.strip() == ""  # neither was created
+    assert "deleted" in kube.kubectl("delete", "service", "web").stdout  # the manifest's valid object was
 
 
 def test_bearer_token_over_tls(tmp_path: pathlib.Path) -> None:
