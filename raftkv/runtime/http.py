@@ -35,7 +35,7 @@ class _Conn:
         while True:
             event = self.h11.next_event()
             if event is h11.NEED_DATA:
-                data = await self.stream.receive_some(1 << 16)
+                data = bytes(await self.stream.receive_some(1 << 16))
                 self.h11.receive_data(data)
                 continue
             return event
@@ -73,7 +73,7 @@ class HttpRequest:
         for a streamed response, which otherwise notices only at its next write)."""
         assert self.done, "read the request body first"
         while True:
-            data = await self._conn.stream.receive_some(1 << 16)
+            data = bytes(await self._conn.stream.receive_some(1 << 16))
             self._conn.h11.receive_data(data)  # a next request waits in h11's buffer
             if not data:
                 return
