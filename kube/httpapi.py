@@ -9,7 +9,8 @@ resources: ``/version``, ``/healthz`` (``/livez``, ``/readyz``), discovery and
 without the bearer token (when one is set), 404 for unknown paths, 405 for unsupported
 methods, 413 for a body over :data:`MAX_BODY_BYTES`, 415 for a body kind not served
 (protobuf, YAML, server-side apply), 400 for bad JSON or, with ``fieldValidation=Strict``
-(kubectl's default), unknown top-level or ``metadata`` fields.
+(kubectl's default), unknown fields (:mod:`kube.fields`) in a created or updated object
+or a merge patch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from raftkv.runtime import HttpRequest, HttpResponder
 
 from . import apidocs, errors
 from .apiserver import ApiServer, Request, Response, close
+from .fields import unknown_fields
 from .patch import MERGE_PATCH, PATCH_TYPES
 from .registry import STRATEGIES
 from .tables import table, wants_table
@@ -40,30 +42,7 @@ log = logging.getLogger("kube.http")
 #: kube-apiserver's limit on a request body (3 MiB)
 MAX_BODY_BYTES = 3 << 20
 
-META_FIELDS = frozenset({"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-                         "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                         "annotations", "ownerReferences", "finalizers", "managedFields"})
-TOP_FIELDS: dict[str, frozenset[str]] = {
-    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
-    "Endpoints": frozenset({"subsets"}),
-    "Event": frozenset({"involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
-                        "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
-                        "reportingInstance"}),
-}
-_COMMON_TOP = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 _HEALTH = ("/healthz", "/livez", "/readyz")
-
-
-def unknown_fields(obj: Any) -> list[str]:
-    """Top-level and ``metadata`` fields of ``obj`` its kind does not have."""
-    if not isinstance(obj, dict):
-        return []
-    allowed = _COMMON_TOP | TOP_FIELDS.get(str(obj.get("kind", "")), frozenset())
-    out = sorted(k for k in obj if k not in allowed)
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        out += sorted(f"metadata.{k}" for k in meta if k not in META_FIELDS)
-    return out
 
 
 class _Route:
@@ -213,8 +192,9 @@ class KubeHttp:
                 body = json.loads(raw) if raw else None
             except ValueError as exc:
                 raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
-            if verb in ("create", "update") and params.get("fieldValidation", "") == "Strict":
-                unknown = unknown_fields(body)
+            if verb in ("create", "update", "patch") and params.get("fieldValidation", "") == "Strict":
+                # a JSON patch (a list of operations) is not checked
+                unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" else "")
                 if unknown:
                     raise errors.bad_request("strict decoding error: " + ", ".join(
                         f'unknown field "{u}"' for u in unknown))

@@ -4,11 +4,15 @@ Backed by an embedded single raftkv member (its data in ``--data-dir``), or with
 ``--etcd URL[,URL...]`` by a running etcd 3.4 or raftkv cluster through its JSON gateway
 (:class:`raftkv.client.GatewayEtcdClient`).  ``--kubeconfig PATH`` writes a kubeconfig
 for the server's address (and ``--token``), so ``KUBECONFIG=PATH kubectl ...`` works.
+``--tls`` (on whenever ``--token`` is given) serves HTTPS with a self-signed certificate
+authority generated into the data directory (:mod:`kube.tls`); the kubeconfig carries it.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import ipaddress
 import json
 import logging
@@ -35,6 +39,7 @@ from raftkv.runtime import (
 from . import errors
 from .apiserver import ApiServer
 from .httpapi import KubeHttp
+from .tls import ensure_certificates, server_context
 
 __all__ = ["SYSTEM_NAMESPACES", "add_kube_parser", "cmd_kube", "kubeconfig", "run_kube_server"]
 
@@ -55,19 +60,37 @@ def add_kube_parser(sub: argparse._SubParsersAction[Any]) -> None:
                                                               "port 0 picks a free one)")
     s.add_argument("--etcd", metavar="URLS", help="a running cluster's client URLs, comma-separated "
                                                   "(default: an embedded raftkv member)")
-    s.add_argument("--data-dir", help="the embedded member's data directory (default a temporary one)")
+    s.add_argument("--data-dir", help="the embedded member's data directory and the TLS certificates' "
+                                      "(default a temporary one)")
     s.add_argument("--kubeconfig", metavar="PATH", help="write a kubeconfig for this server to PATH")
-    s.add_argument("--token", help="require this static bearer token (the kubeconfig carries it)")
+    s.add_argument("--token", help="require this static bearer token (the kubeconfig carries it; implies --tls)")
+    s.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with a self-signed certificate authority generated into the data directory's "
+                        "'tls' folder (the kubeconfig carries it)")
     s.add_argument("--compact-interval-s", type=float, default=300.0,
                    help="compact the store every this many seconds, as kube-apiserver does (0: never)")
     s.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
-def kubeconfig(server_url: str, token: str = "") -> dict[str, Any]:
-    """A kubeconfig (JSON is YAML) with one cluster, user and current context ``raftkv``."""
+def kubeconfig(server_url: str, token: str = "", ca_pem: bytes = b"",
+               client_pem: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
+    """A kubeconfig (JSON is YAML) with one cluster, user and current context ``raftkv``;
+    ``ca_pem``: the certificate authority an ``https`` server's certificate is checked with;
+    ``client_pem``: a client certificate and key the user presents (when there is no token)."""
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    cluster: dict[str, str] = {"server": server_url}
+    if ca_pem:
+        cluster["certificate-authority-data"] = b64(ca_pem)
+    user: dict[str, str] = {}
+    if token:
+        user["token"] = token
+    elif client_pem:
+        user["client-certificate-data"], user["client-key-data"] = b64(client_pem[0]), b64(client_pem[1])
     return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "raftkv", "cluster": {"server": server_url}}],
-            "users": [{"name": "raftkv", "user": {"token": token} if token else {}}],
+            "clusters": [{"name": "raftkv", "cluster": cluster}],
+            "users": [{"name": "raftkv", "user": user}],
             "contexts": [{"name": "raftkv", "context": {"cluster": "raftkv", "user": "raftkv",
                                                         "namespace": "default"}}],
             "current-context": "raftkv"}
@@ -110,6 +133,7 @@ async def run_kube_server(args: argparse.Namespace, *,
                           task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; ``task_status.started(url)`` once serving."""
     host, port = _listen(args.listen)
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="raftkv-kube-")
     async with trio.open_nursery() as nursery:
         if args.etcd:
             endpoints = [u.strip() for u in args.etcd.split(",") if u.strip()]
@@ -117,7 +141,6 @@ async def run_kube_server(args: argparse.Namespace, *,
                 parse_addr(url)
             backend = "etcd " + ",".join(endpoints)
         else:
-            data_dir = args.data_dir or tempfile.mkdtemp(prefix="raftkv-kube-")
             peer = f"http://127.0.0.1:{_free_port('127.0.0.1')}"
             config = MemberConfig(name="kube", data_dir=data_dir, listen_peer=peer,
                                   listen_client=f"127.0.0.1:{_free_port('127.0.0.1')}",
@@ -133,12 +156,17 @@ async def run_kube_server(args: argparse.Namespace, *,
         nursery.start_soon(lambda: server.run(compact_interval_s=args.compact_interval_s or None))
         shown = f"[{host}]" if ":" in host else host
         front = KubeHttp(server, token=args.token or "", address=f"{shown}:{port}")
-        bound = await nursery.start(serve_http, (host, port), front.handle)
+        ca_pem, client_pem, ssl_context = b"", None, None
+        if args.tls or args.token:
+            certs = ensure_certificates(os.path.join(data_dir, "tls"), host)
+            ca_pem, client_pem, ssl_context = certs.ca_pem(), certs.client_pem(), server_context(certs)
+            backend += f", TLS certificate authority {certs.ca_cert}"
+        bound = await nursery.start(functools.partial(serve_http, ssl_context=ssl_context), (host, port), front.handle)
         front.address = f"{shown}:{bound}"
-        url = f"http://{shown}:{bound}"
+        url = f"{'https' if ssl_context else 'http'}://{shown}:{bound}"
         if args.kubeconfig:
             with open(args.kubeconfig, "w") as f:
-                json.dump(kubeconfig(url, args.token or ""), f, indent=2)
+                json.dump(kubeconfig(url, args.token or "", ca_pem, client_pem), f, indent=2)
             os.chmod(args.kubeconfig, 0o600)
         print(f"kube apiserver at {url} ({backend})", flush=True)
         task_status.started(url)

@@ -3,10 +3,12 @@ client, on the embedded raftkv member and (a subset) on a real etcd 3.4."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import pathlib
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -92,10 +94,17 @@ class Kube:
             headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context()) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context trusting the kubeconfig's certificate authority (None: plain HTTP)."""
+        cluster = json.loads(pathlib.Path(self.kubeconfig).read_text())["clusters"][0]["cluster"]
+        if "certificate-authority-data" not in cluster:
+            return None
+        return ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
 
     def compact(self) -> None:
         """Compact the store at its current revision (through etcd's JSON gateway)."""
@@ -108,13 +117,15 @@ class Kube:
 
 
 @contextlib.contextmanager
-def kube_server(*, etcd: str = "", token: str = "") -> Iterator[Kube]:
+def kube_server(*, etcd: str = "", token: str = "", tls: bool = False, data_dir: str = "") -> Iterator[Kube]:
     require_tool("kubectl", install="apt-get install -y kubectl (Google's apt repository) or kubernetes-client",
                  why="the kube serve tests drive the apiserver with the real kubectl")
     tmp = tempfile.mkdtemp(prefix="raftkv-kube-test-")
     kubeconfig = os.path.join(tmp, "kubeconfig")
     cmd = [sys.executable, "-m", "raftkv", "kube", "serve", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig,
-           "--data-dir", os.path.join(tmp, "data")]
+           "--data-dir", data_dir or os.path.join(tmp, "data")]
+    if tls:
+        cmd.append("--tls")
     if etcd:
         cmd += ["--etcd", etcd]
     if token:
@@ -231,6 +242,32 @@ def test_errors_are_status_objects(kube: Kube) -> None:
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dta": {"a": "b"}}
     code, body = kube.http("POST", base + "?fieldValidation=Strict", json.dumps(cm).encode())
     assert code == 400 and 'unknown field "dta"' in body["message"]
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "strict"},
+           "spec": {"replicas": 1, "foo": 1, "selector": {"matchLabels": {"app": "s"}},
+                    "template": {"metadata": {"labels": {"app": "s"}},
+                                 "spec": {"containers": [{"name": "a", "image": "busybox", "imagee": "x"}]}}}}
+    deployments = "/apis/apps/v1/namespaces/default/deployments"
+    code, body = kube.http("POST", deployments + "?fieldValidation=Strict", json.dumps(dep).encode())
+    assert (code, body["reason"]) == (400, "BadRequest")
+    assert body["message"] == ('strict decoding error: unknown field "spec.foo", '
+                               'unknown field "spec.template.spec.containers[0].imagee"')
+    del dep["spec"]["foo"], dep["spec"]["template"]["spec"]["containers"][0]["imagee"]
+    code, body = kube.http("POST", deployments + "?fieldValidation=Strict", json.dumps(dep).encode())
+    assert code == 201, body
+    patch = {"spec": {"paused": True, "template": {"spec": {"containers": [{"name": "a", "imagePullPolice": "Always"}]}}}}
+    code, body = kube.http("PATCH", deployments + "/strict?fieldValidation=Strict", json.dumps(patch).encode(),
+                           content_type="application/strategic-merge-patch+json")
+    assert code == 400 and body["message"] == ('strict decoding error: unknown field '
+                                               '"spec.template.spec.containers[0].imagePullPolice"')
+    code, body = kube.http("PATCH", deployments + "/strict", json.dumps(patch).encode(),
+                           content_type="application/merge-patch+json")
+    assert code == 200, body  # not strict: the patch applies
+    code, body = kube.http("DELETE", deployments + "/strict")
+    assert code == 200, body
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "a", "image": "busybox"}], "nodeSelectr": {}}}
+    code, body = kube.http("POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", json.dumps(pod).encode())
+    assert code == 400 and body["message"] == 'strict decoding error: unknown field "spec.nodeSelectr"'
     big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x" * (4 << 20)}}
     code, body = kube.http("POST", base, json.dumps(big).encode())
     assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
@@ -238,21 +275,59 @@ def test_errors_are_status_objects(kube: Kube) -> None:
     assert code == 415
 
 
-def test_bearer_token() -> None:
-    with kube_server(token="s3cret") as kube:
-        code, body = kube.http("GET", "/api/v1/namespaces", token="wrong")
-        assert (code, body["reason"]) == (401, "Unauthorized")
+def test_kubectl_apply_reports_unknown_spec_fields(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(MANIFESTS.replace("        image: nginx:1.27\n", "        image: nginx:1.27\n        imag: x\n")
+                        .replace("  serviceName: db\n", "  serviceNam: db\n"))
+    out = kube.kubectl("apply", "-f", str(manifest), check=False)
+    assert out.returncode != 0
+    assert 'unknown field "spec.template.spec.containers[0].imag"' in out.stderr, out.stderr
+    assert 'unknown field "spec.serviceNam"' in out.stderr, out.stderr
+    assert kube.kubectl("get", "deploy,sts", "-o", "name").stdout.strip() == ""  # neither was created
+    assert "deleted" in kube.kubectl("delete", "service", "web").stdout  # the manifest's valid object was
+
+
+def test_bearer_token_over_tls(tmp_path: pathlib.Path) -> None:
+    with kube_server(token="s3cret", data_dir=str(tmp_path / "data")) as kube:
+        assert kube.url.startswith("https://127.0.0.1:")  # --token implies TLS
+        for token in ("wrong", ""):  # a wrong token, and none
+            code, body = kube.http("GET", "/api/v1/namespaces", token=token)
+            assert (code, body["kind"], body["reason"]) == (401, "Status", "Unauthorized")
         code, body = kube.http("GET", "/api/v1/namespaces")
         assert code == 200 and body["kind"] == "NamespaceList"
-        users = json.loads(pathlib.Path(kube.kubeconfig).read_text())["users"]
-        assert users[0]["user"] == {"token": "s3cret"}  # the kubeconfig carries the token
-        # (kubectl sends a kubeconfig's token over TLS only: this plain-HTTP server gets none from it)
-        assert kube.kubectl("get", "ns", check=False).returncode != 0
+        config_doc = json.loads(pathlib.Path(kube.kubeconfig).read_text())
+        assert config_doc["users"][0]["user"] == {"token": "s3cret"}  # the kubeconfig carries the token
+        ca_pem = base64.b64decode(config_doc["clusters"][0]["cluster"]["certificate-authority-data"])
+        assert ca_pem == (tmp_path / "data" / "tls" / "ca.crt").read_bytes()
+        # kubectl checks the server's certificate against the kubeconfig's CA and sends the token
+        assert "kube-system" in kube.kubectl("get", "ns").stdout
+        assert "No resources found" in kube.kubectl("get", "pods").stderr
+        # with another token: 401, which kubectl reports as Unauthorized
+        config_doc["users"][0]["user"] = {"token": "guess"}
+        anonymous = tmp_path / "anonymous"
+        anonymous.write_text(json.dumps(config_doc))
+        out = subprocess.run(["kubectl", "get", "pods"], capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL, env={**os.environ, "KUBECONFIG": str(anonymous)})
+        assert out.returncode != 0 and "Unauthorized" in out.stderr, out.stderr
+        # a client that does not trust the CA does not get through the handshake
+        with pytest.raises(urllib.error.URLError) as refused:
+            urllib.request.urlopen(kube.url + "/version", timeout=30, context=ssl.create_default_context())
+        assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
         pytest.importorskip("kubernetes")
         from kubernetes import client, config
+        from kubernetes.client.rest import ApiException
 
         core = client.CoreV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
         assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
+        with pytest.raises(ApiException) as err:
+            client.CoreV1Api(config.new_client_from_config(config_file=str(anonymous))).list_namespace()
+        assert err.value.status == 401
+    # a restart on the same data directory serves the same certificate authority
+    with kube_server(tls=True, data_dir=str(tmp_path / "data")) as again:
+        assert again.url.startswith("https://")
+        cluster = json.loads(pathlib.Path(again.kubeconfig).read_text())["clusters"][0]["cluster"]
+        assert base64.b64decode(cluster["certificate-authority-data"]) == ca_pem
+        assert "kube-system" in again.kubectl("get", "ns").stdout
 
 
 def test_python_client(kube: Kube) -> None:

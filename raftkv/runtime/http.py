@@ -4,11 +4,14 @@ Keep-alive connections; a handler gets a :class:`HttpRequest` whose body it may 
 whole (:meth:`HttpRequest.body`) or piece by piece as it arrives
 (:meth:`HttpRequest.chunks`, for streamed request bodies such as etcd's watch), and
 answers through :class:`HttpResponder`: one whole response, or a stream of chunks.
+With an ``ssl_context`` the server speaks HTTPS (trio's :class:`trio.SSLStream` around
+each connection).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import h11
@@ -23,7 +26,7 @@ _SERVER = b"raftkv"
 
 
 class _Conn:
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=64 << 10)
         self.send_lock = trio.Lock()
@@ -32,7 +35,7 @@ class _Conn:
         while True:
             event = self.h11.next_event()
             if event is h11.NEED_DATA:
-                data = await self.stream.receive_some(1 << 16)
+                data = bytes(await self.stream.receive_some(1 << 16))
                 self.h11.receive_data(data)
                 continue
             return event
@@ -70,7 +73,7 @@ class HttpRequest:
         for a streamed response, which otherwise notices only at its next write)."""
         assert self.done, "read the request body first"
         while True:
-            data = await self._conn.stream.receive_some(1 << 16)
+            data = bytes(await self._conn.stream.receive_some(1 << 16))
             self._conn.h11.receive_data(data)  # a next request waits in h11's buffer
             if not data:
                 return
@@ -116,7 +119,7 @@ _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSErro
 Handler = Callable[[HttpRequest, HttpResponder], Awaitable[None]]
 
 
-async def _serve_conn(stream: trio.SocketStream, handler: Handler) -> None:
+async def _serve_conn(stream: trio.abc.Stream, handler: Handler) -> None:
     conn = _Conn(stream)
     async with stream:
         try:
@@ -152,14 +155,18 @@ async def _serve_conn(stream: trio.SocketStream, handler: Handler) -> None:
             pass
 
 
-async def serve_http(listen: tuple[str, int], handler: Handler, *,
+async def serve_http(listen: tuple[str, int], handler: Handler, *, ssl_context: ssl.SSLContext | None = None,
                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``handler`` on ``listen``; ``task_status.started(port)`` once listening."""
+    """Serve ``handler`` on ``listen`` (HTTPS with ``ssl_context``); ``task_status.started(port)``
+    once listening."""
     listeners = await trio.open_tcp_listeners(listen[1], host=listen[0])
     port = listeners[0].socket.getsockname()[1]
 
     async def conn(stream: trio.SocketStream) -> None:
-        await _serve_conn(stream, handler)
+        if ssl_context is None:
+            await _serve_conn(stream, handler)
+        else:  # a failed handshake is a BrokenResourceError, which _serve_conn ends quietly on
+            await _serve_conn(trio.SSLStream(stream, ssl_context, server_side=True, https_compatible=True), handler)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, conn, listeners)
