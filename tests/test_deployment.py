@@ -187,3 +187,26 @@ def test_recreate_stops_every_old_pod_before_starting_new_ones() -> None:
     assert not out["mixed"]
     assert rollout_status(out["d"])[1]
     assert sorted(p["spec"]["containers"][0]["image"] for p in out["pods"]) == ["nginx:2"] * 3
+
+
+def test_control_plane_rolls_deployments_out_through_faults() -> None:
+    from raftkv.sim import Fault, Scenario, WorkloadSpec, run_scenario
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    scenario = Scenario(seed=7, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                        control_plane=ControlPlaneSpec(nodes=3, replicasets=1, deployments=2, replicas=3,
+                                                       scales=2, rollouts=3),
+                        faults=(Fault(at_us=1_500_000, kind="crash", node="cm1"),
+                                Fault(at_us=2_500_000, kind="restart", node="cm1"),
+                                Fault(at_us=3_000_000, kind="crash", node="m2"),
+                                Fault(at_us=4_500_000, kind="restart", node="m2")),
+                        duration_us=6_000_000, settle_us=12_000_000)
+    result = run_scenario(scenario)
+    assert result.ok, result.summary()
+    system = result.system
+    assert not system._rollout_problems(system._stored("replicasets"))
+    deployments = system._stored("deployments")
+    assert [d["metadata"]["name"] for d in deployments] == ["deploy-0", "deploy-1"]
+    revisions = [int(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) for d in deployments]
+    assert max(revisions) >= 2                   # at least one image change rolled out
+    assert system.controllers["cm1/deployment"].created >= 1
