@@ -210,3 +210,27 @@ def test_control_plane_rolls_deployments_out_through_faults() -> None:
     revisions = [int(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) for d in deployments]
     assert max(revisions) >= 2                   # at least one image change rolled out
     assert system.controllers["cm1/deployment"].created >= 1
+
+
+def test_a_restarted_controller_manager_is_answered_by_its_only_apiserver() -> None:
+    # Found by the control_plane suite: cm1 crashed at 1.6 s and restarted at 6 s with one
+    # apiserver, which dropped the restarted node's requests as duplicates of its old
+    # request ids, so its informers never synced again and nothing converged.
+    from raftkv.sim import run_scenario
+    from raftkv.sim.scenario import scenario_from_token
+
+    scenario = scenario_from_token(TOKEN_RESTARTED_CM1)
+    assert scenario.control_plane.apiservers == 1
+    assert [(f.kind, f.node) for f in scenario.faults if f.node == "cm1"] == [("crash", "cm1"), ("restart", "cm1")]
+    result = run_scenario(scenario)
+    assert result.ok, result.summary()
+
+
+TOKEN_RESTARTED_CM1 = (
+    "rk1_eNp9UstygzAM_BefOQAphHLqf3Q6HtUoxYNf40fSTIZ_rwwkTTptuRhJu6uVrQsTKoWInvUXhgpFlNbwKDXaFOkUU2B9"
+    "1RRMwycXyoqJD14eIndOs35X5m8tooleYuAOPdfhg1iUR_2OnhRIIBhwYbSRS0PtjqCuDKqWc8GEpdAq7hQYzG7AyUDAhU9a"
+    "Azplz5pIFNdrT085KYASTwVzduDCJU6-6oZMPRSvAWb2jmKrFE24SgUBKvuoyMaQPCx3kCjRltuAB0gqg1_JVlxKVdN1bdMV"
+    "bJJmYD0THsLICmbsgDnUFZuLG7pp26Zsn29oByngN1rXD-CurauyvoHDCO4O_KIQBnqwYiv0zBrkJzjfa9ycbxojgvqv7jFE"
+    "8PHPAX7BJ_1jgje6VjjE6ciDQANe2uXhAiIxqqf9Pv_HqHC7wKtkONMC6tzzYQUKdrJ-UhaGvA1CyfXpiWDdumY5mucvh5fk"
+    "lA"
+)
