@@ -7,9 +7,11 @@ workload), every component a node of its own, talking to the apiservers over the
 simulated network through the kube client only:
 
 * apiservers ``a1..`` (each with its etcd client on its own member, a watch cache and the
-  compactor); a controller manager ``cm1`` (the ReplicaSet controller); a scheduler
-  ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user ``u1``
-  who creates the ReplicaSets ``rs-0..`` and scales them while faults run.
+  compactor); a controller manager ``cm1`` (the ReplicaSet and Deployment controllers); a
+  scheduler ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user
+  ``u1`` who creates the ReplicaSets ``rs-0..`` and Deployments ``deploy-0..`` (rolling
+  update, maxSurge 1, maxUnavailable 1), and while faults run scales them and changes the
+  Deployments' image (sometimes back to an earlier one: a rollback).
 
 Checked (``control_plane.*``):
 
@@ -18,11 +20,14 @@ Checked (``control_plane.*``):
 * ``control_plane.node_overcommit``: the pods a node runs never ask for more than its
   allocatable;
 * ``control_plane.over_replicated``: sampled every 20 ms from the store, a ReplicaSet
-  never has more active pods than the most replicas it was ever asked for, plus the pod
+  the user made (not one a Deployment owns: it asks for no fixed count) never has more active pods than the most replicas it was ever asked for, plus the pod
   creations of unknown outcome (an unanswered create may have happened);
 * ``control_plane.convergence`` (the run's liveness): once faults heal, every ReplicaSet
   has exactly ``spec.replicas`` active pods, each running on its node, and reports them
-  ready in its status;
+  ready in its status; every Deployment completed its rollout: status observed its
+  generation, its new ReplicaSet (the one with its template) has all replicas updated
+  and available, its old ReplicaSets are scaled to 0 (``rollout_status`` says done).
+  Availability during a rollout is not judged: faults may take any pod down;
 * ``control_plane.task_error``: a component task died of an exception.
 """
 
@@ -37,12 +42,21 @@ from raftkv.sim.scenario import control_plane_nodes
 
 from .apiserver import ApiServer
 from .client import KubeClient
-from .controllers import ReplicaSetController, Scheduler, SharedInformers, controller_of, is_active
+from .controllers import (
+    DeploymentController,
+    ReplicaSetController,
+    Scheduler,
+    SharedInformers,
+    controller_of,
+    is_active,
+    rollout_status,
+)
+from .controllers.deployment import HASH_LABEL
 from .errors import ApiError
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
 from .transport import ApiServerEndpoint, SimTransport
 
-__all__ = ["ControlPlaneSystem", "replicaset_object"]
+__all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object"]
 
 NS = "default"
 SAMPLE_US = 20_000
@@ -54,6 +68,22 @@ def replicaset_object(name: str, replicas: int, cpu_m: int) -> dict:
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
                                                            "resources": {"requests": {"cpu": f"{cpu_m}m"}}}]}}}}
+
+
+def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9") -> dict:
+    obj = replicaset_object(name, replicas, cpu_m)
+    obj["kind"] = "Deployment"
+    obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    obj["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
+    return obj
+
+
+IMAGES = ("registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10")
+
+
+def _without_hash(template: dict) -> dict:
+    labels = {k: v for k, v in template["metadata"]["labels"].items() if k != HASH_LABEL}
+    return {**template, "metadata": {**template["metadata"], "labels": labels}}
 
 
 def _prefix_end(prefix: bytes) -> bytes:
@@ -72,6 +102,7 @@ class ControlPlaneSystem:
         self.apiservers = tuple(n for n in nodes if n.startswith("a"))
         self.machines = tuple(n for n in nodes if n.startswith("m"))
         self.names = tuple(f"rs-{i}" for i in range(self.spec.replicasets))
+        self.deployment_names = tuple(f"deploy-{i}" for i in range(self.spec.deployments))
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -102,6 +133,10 @@ class ControlPlaneSystem:
         rsc = ReplicaSetController(rt, client, SharedInformers(rt, client), bugs=self.bugs)
         rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
         self.controllers["cm1"] = rsc
+        if self.deployment_names:  # (scenarios without Deployments run as they did before it)
+            dc = DeploymentController(rt, client, rsc.controller.informers)
+            self.controllers["cm1/deployment"] = dc
+            rt.spawn(dc.run(), name="deployment-controller")
         await rsc.run()
 
     async def _scheduler(self, rt: SimRuntime) -> None:
@@ -121,31 +156,51 @@ class ControlPlaneSystem:
         self.controllers[node] = kubelet
         await kubelet.run()
 
+    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
+        name = obj["metadata"]["name"]
+        while not self.created.get(name):
+            try:
+                await client.create(resource, obj)
+                self.created[name] = True
+            except ApiError as exc:
+                self.created[name] = exc.code == 409
+                if not self.created[name]:
+                    await rt.sleep(0.3)
+
     async def _user(self, rt: SimRuntime) -> None:
         client = KubeClient(self._transport(rt, 0))
         rng = rt.random()
         for name in self.names:
             self.max_replicas[name] = max(self.max_replicas.get(name, 0), self.spec.replicas)
-            while not self.created.get(name):
-                try:
-                    await client.create("replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
-                    self.created[name] = True
-                except ApiError as exc:
-                    self.created[name] = exc.code == 409
-                    if not self.created[name]:
-                        await rt.sleep(0.3)
-        if not self.names:
+            await self._create(rt, client, "replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+        for name in self.deployment_names:
+            await self._create(rt, client, "deployments", deployment_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+        workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
+        if not workloads:
             return
+        actions = ["scale"] * self.spec.scales + ["rollout"] * (self.spec.rollouts if self.deployment_names else 0)
+        if self.deployment_names:
+            rng.shuffle(actions)
         fault_phase_s = self.scenario.duration_us / 1e6
-        for _ in range(self.spec.scales):
-            await rt.sleep(rng.uniform(0.5, max(0.6, fault_phase_s / max(self.spec.scales, 1))))
+        for action in actions:
+            await rt.sleep(rng.uniform(0.5, max(0.6, fault_phase_s / max(len(actions), 1))))
             if self.quiet:
                 return
-            name = rng.choice(self.names)
+            if action == "rollout":
+                name, image = rng.choice(self.deployment_names), rng.choice(IMAGES)
+                patch: dict = {"spec": {"template": {"spec": {"containers": [
+                    {"name": "app", "image": image, "resources": {"requests": {"cpu": f"{self.spec.pod_cpu_m}m"}}}]}}}}
+                try:
+                    await client.patch("deployments", name, patch, NS)
+                except ApiError as exc:
+                    rt.record("user.rollout_failed", deployment=name, error=exc.reason)
+                continue
+            resource, name = rng.choice(workloads)
             replicas = rng.randint(1, self.spec.max_replicas)
-            self.max_replicas[name] = max(self.max_replicas[name], replicas)
+            if resource == "replicasets":
+                self.max_replicas[name] = max(self.max_replicas[name], replicas)
             try:
-                await client.patch("replicasets", name, {"spec": {"replicas": replicas}}, NS)
+                await client.patch(resource, name, {"spec": {"replicas": replicas}}, NS)
             except ApiError as exc:
                 rt.record("user.scale_failed", rs=name, error=exc.reason)
 
@@ -197,6 +252,7 @@ class ControlPlaneSystem:
         self.samples += 1
         pods, rss = self._stored("pods"), self._stored("replicasets")
         if pods is not None and rss is not None:
+            rss = [rs for rs in rss if rs["metadata"]["name"] in self.max_replicas]
             self.peak_pods = max(self.peak_pods, len(pods))
             for name, active in sorted(self._active_by_rs(pods, rss).items()):
                 bound = self.max_replicas.get(name, 0) + self.unknown_creates.get(f"{NS}/{name}", 0)
@@ -251,6 +307,33 @@ class ControlPlaneSystem:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
             if (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
+        return out + self._rollout_problems(rss)
+
+    def _rollout_problems(self, rss: list[dict]) -> list[str]:
+        deployments = self._stored("deployments")
+        if deployments is None:
+            return ["no leader to read the store from"]
+        out = [f"Deployment {name} not created yet" for name in self.deployment_names if not self.created.get(name)]
+        for d in deployments:
+            name, want = d["metadata"]["name"], int(d["spec"]["replicas"])
+            owned = [rs for rs in rss if (controller_of(rs) or {}).get("uid") == d["metadata"]["uid"]]
+            template = d["spec"]["template"]
+            new = [rs for rs in owned if _without_hash(rs["spec"]["template"]) == template]
+            if len(new) != 1:
+                out.append(f"Deployment {name}: {len(new)} ReplicaSets with its template")
+                continue
+            status = new[0].get("status") or {}
+            if new[0]["spec"]["replicas"] != want or status.get("availableReplicas", 0) != want:
+                out.append(f"Deployment {name}: new ReplicaSet {new[0]['metadata']['name']} has "
+                           f"{status.get('availableReplicas', 0)} of {want} replicas available")
+            out.extend(f"Deployment {name}: old ReplicaSet {rs['metadata']['name']} not scaled to 0"
+                       for rs in owned if rs is not new[0] and rs["spec"]["replicas"] != 0)
+            try:
+                message, done = rollout_status(d)
+            except ValueError as exc:
+                message, done = str(exc), False
+            if not done:
+                out.append(f"Deployment {name}: {message}")
         return out
 
     # ------------------------------------------------------------------ System
@@ -292,10 +375,13 @@ class ControlPlaneSystem:
         out = dict(self.kv.summary())
         rsc = self.controllers.get("cm1")
         sched = self.controllers.get("s1")
+        dc = self.controllers.get("cm1/deployment")
         out["control plane"] = (f"{len(self.running)} pods running, {self.starts} pod starts, peak {self.peak_pods} "
                                 f"pods stored, {self.samples} samples; "
                                 f"replicaset controller: {getattr(rsc, 'creates', 0)} creates, "
                                 f"{getattr(rsc, 'deletes', 0)} deletes, unknown creates {self.unknown_creates or 0}; "
+                                f"deployment controller: {getattr(dc, 'created', 0)} ReplicaSets created, "
+                                f"{getattr(dc, 'scaled', 0)} scaled; "
                                 f"scheduler: {getattr(sched, 'bound', 0)} bound, "
                                 f"{getattr(sched, 'unschedulable', 0)} unschedulable")
         return out

@@ -171,10 +171,10 @@ class SimTransport:
         self.timeout_s = timeout_s
         self.read_attempts = read_attempts
         self.current = 0
-        # Request ids start at a random point: the apiserver drops a request id it has seen
-        # from this node (a duplicated message), and a restarted node must not reuse the ids
-        # its earlier incarnation sent (its requests would all be taken for duplicates).
-        self._next_id = rt.random().getrandbits(48) << 16
+        # Request ids start from the node's monotonic clock (x 1024), so a restarted node
+        # never reuses the ids of its previous life: apiservers drop a (node, id) they
+        # have seen as a duplicate, which would leave a restarted client unanswered.
+        self._next_id = rt.monotonic_us() * 1024
         self._pending: dict[int, list[Any]] = {}  # req_id -> [event, response message]
         self.watches: dict[int, _SimWatch] = {}
         rt.add_handler(self)

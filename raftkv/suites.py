@@ -240,14 +240,19 @@ def _control_plane_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us:
 
 @st.composite
 def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
-    """A cluster with room for every ReplicaSet at its largest (convergence must be possible)."""
+    """A cluster with room for every ReplicaSet and Deployment at its largest (convergence
+    must be possible; a rollout with maxUnavailable 1 never needs room beyond that)."""
     nodes = draw(st.integers(2, 4))
     node_cpu_m, pod_cpu_m = draw(st.sampled_from((1000, 2000))), draw(st.sampled_from((250, 500)))
     replicasets = draw(st.integers(1, 3))
-    max_replicas = max(1, min(5, (nodes * (node_cpu_m // pod_cpu_m)) // replicasets))
+    capacity = nodes * (node_cpu_m // pod_cpu_m)
+    deployments = draw(st.integers(0, min(2, capacity - replicasets)))
+    max_replicas = max(1, min(5, capacity // (replicasets + deployments)))
     return ControlPlaneSpec(apiservers=draw(st.integers(1, 3)), nodes=nodes, replicasets=replicasets,
                             replicas=draw(st.integers(1, max_replicas)), max_replicas=max_replicas,
-                            scales=draw(st.integers(0, 3)), node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
+                            scales=draw(st.integers(0, 3)), deployments=deployments,
+                            rollouts=draw(st.integers(0, 2)) if deployments else 0,
+                            node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
                             compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))))
 
 
@@ -335,8 +340,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="control_plane", properties=("control_plane",),
           description="controllers, scheduler and kubelets on the kube apiserver: no pod on two nodes, "
                       "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
-                      "pods than asked for, and every ReplicaSet converged to its replicas ready once "
-                      "faults heal; under raftkv faults and crashes, pauses and isolation of components",
+                      "pods than asked for, and every ReplicaSet converged to its replicas ready and every "
+                      "Deployment rolled out once faults heal; under raftkv faults and crashes, pauses and isolation of components",
           strategy=_control_plane),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",

@@ -9,6 +9,7 @@ import attrs
 
 from kube import ApiServer, KubeClient, LocalTransport
 from kube.controllers import (
+    DeploymentController,
     ReplicaSetController,
     Scheduler,
     SharedInformers,
@@ -48,8 +49,10 @@ def run_plane(script: Any, *, nodes: int = 2, seconds: float = 8.0, bugs: frozen
         shared = SharedInformers(rt, client)
         rsc = ReplicaSetController(rt, client, shared, bugs=bugs)
         sched = Scheduler(rt, client, shared)
-        out["rsc"], out["sched"] = rsc, sched
+        dc = DeploymentController(rt, client, shared)
+        out["rsc"], out["sched"], out["dc"], out["informers"] = rsc, sched, dc, shared
         rt.spawn(rsc.run(), name="rs")
+        rt.spawn(dc.run(), name="deployment")
         rt.spawn(sched.run(), name="scheduler")
         for i in range(1, nodes + 1):
             kubelet = Kubelet(rt, KubeClient(LocalTransport(server)),

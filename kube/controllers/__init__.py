@@ -2,6 +2,15 @@
 controller runtime: shared informers, a rate-limited deduplicating work queue and
 level-triggered ``reconcile(key)`` loops (:mod:`kube.controllers.runtime`)."""
 
+from .deployment import (
+           HASH_LABEL,
+           REVISION_ANNOTATION,
+           DeploymentController,
+           pod_template_hash,
+           resolve_fenceposts,
+           rollback_template,
+           rollout_status,
+)
 from .queue import WorkQueue
 from .replicaset import (
            BUG_NO_EXPECTATIONS,
@@ -15,6 +24,7 @@ from .resources import ResourceError, node_allocatable, parse_quantity, pod_requ
 from .runtime import Controller, Listener, Result, SharedInformers
 from .scheduler import Scheduler, fits, tolerates
 
-__all__ = ["BUG_NO_EXPECTATIONS", "Controller", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
+__all__ = ["BUG_NO_EXPECTATIONS", "HASH_LABEL", "REVISION_ANNOTATION", "Controller", "DeploymentController", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
            "Result", "Scheduler", "SharedInformers", "WorkQueue", "controller_of", "fits", "is_active", "is_ready",
-           "node_allocatable", "parse_quantity", "pod_requests", "tolerates"]
+           "node_allocatable", "parse_quantity", "pod_requests", "pod_template_hash", "resolve_fenceposts",
+           "rollback_template", "rollout_status", "tolerates"]

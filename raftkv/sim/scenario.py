@@ -114,10 +114,11 @@ class ApiserverSpec:
 @attrs.frozen(kw_only=True)
 class ControlPlaneSpec:
     """The ``control_plane`` system (kube.control_plane_sim): apiservers ``a1..``, a
-    controller manager ``cm1`` (the ReplicaSet controller), a scheduler ``s1``, kubelets
-    ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
-    ``replicasets`` ReplicaSets of ``replicas`` pods (``pod_cpu_m`` each) and scales each
-    of them ``scales`` times during the fault phase (to 1..``max_replicas``)."""
+    controller manager ``cm1`` (the ReplicaSet and Deployment controllers), a scheduler
+    ``s1``, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
+    ``replicasets`` ReplicaSets and ``deployments`` Deployments of ``replicas`` pods
+    (``pod_cpu_m`` each), then during the fault phase scales one of them ``scales`` times
+    (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times."""
 
     apiservers: int = 2
     nodes: int = 3
@@ -125,6 +126,8 @@ class ControlPlaneSpec:
     replicas: int = 3
     max_replicas: int = 5
     scales: int = 2
+    deployments: int = 0
+    rollouts: int = 0
     node_cpu_m: int = 2000
     pod_cpu_m: int = 500
     compact_interval_us: int = 2_000_000
@@ -328,6 +331,8 @@ def validate(scenario: Scenario) -> Scenario:
     need(0 <= p.replicas <= p.max_replicas, "control_plane.replicas",
          f"must be 0..max_replicas ({p.max_replicas}), got {p.replicas}")
     need(p.scales >= 0, "control_plane.scales", f"must be >= 0, got {p.scales}")
+    need(0 <= p.deployments <= 50, "control_plane.deployments", f"must be 0..50, got {p.deployments}")
+    need(p.rollouts >= 0, "control_plane.rollouts", f"must be >= 0, got {p.rollouts}")
     need(p.node_cpu_m > 0 and p.pod_cpu_m > 0, "control_plane", "node_cpu_m and pod_cpu_m must be positive")
     need(p.compact_interval_us > 0, "control_plane.compact_interval_us", "must be positive")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
