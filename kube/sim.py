@@ -14,9 +14,16 @@ instances' current registrations and every watcher's view equals it.  Checked af
 run (``discovery.*``):
 
 * ``discovery.phantom``: a view showed a value no instance ever wrote;
+* ``discovery.stale_after_ttl``: during the run or the settle phase, a view still
+  showed an instance later than TTL + :meth:`DiscoverySystem.expiry_grace_us` after it
+  stopped keeping its lease alive (its node crashed or paused; a resumed instance keeps
+  the lease alive again, a restarted one registers a new key).  The clock of a view
+  runs only while its watcher is up and reaches a member on the side of a leader with
+  a quorum, on a network without loss; it starts again whenever that comes back, and
+  whenever lease clocks may restart or a lost quorum may return (a new leader extends
+  every lease; see ``raftkv.check.lease``);
 * ``discovery.stale``: at the end a view still shows an instance whose key is gone
-  from the store (it stopped keeping its lease alive: every view must drop it within
-  the settle phase, TTL + the lease's grace included);
+  from the store;
 * ``discovery.missing``: at the end a running instance's registration is missing from
   the store or from a view;
 * ``discovery.convergence``: at the end a view differs from the store otherwise;
@@ -43,6 +50,12 @@ from .discovery import (
 __all__ = ["DiscoverySystem"]
 
 SERVICE = "web"
+#: The fixed part of the grace an expired instance has to leave every view: the watcher's
+#: retry after an error (0.2 s), a list again after a compaction, and latency spikes
+#: (the network nemesis adds up to 0.3 s) on the revoke's and the event's way.
+EXPIRY_SLACK_US = 800_000
+#: How often the views are compared with the stopped instances (simulated time).
+EXPIRY_CHECK_INTERVAL_US = 50_000
 _PREFIX = SERVICES_PREFIX.encode()
 _PREFIX_END = _PREFIX[:-1] + bytes([_PREFIX[-1] + 1])
 
@@ -63,6 +76,11 @@ class DiscoverySystem:
         self.views: dict[str, DiscoveryClient] = {}  # watcher node -> its current client
         self.phantoms: list[str] = []
         self.errors: list[str] = []
+        self.stopped: dict[str, int] = {}  # key -> when its instance stopped keeping it alive
+        self.held_since: dict[str, int] = {}  # watcher -> since when its view is held to the bound
+        self.late: list[tuple[int, str]] = []  # (time, why) a view showed a stopped instance too late
+        self._late_keys: set[tuple[str, str]] = set()
+        world.subscribe(self._on_trace)
 
     # ------------------------------------------------------------------ components
     def _client(self, rt: SimRuntime) -> Any:
@@ -103,6 +121,69 @@ class DiscoverySystem:
         for name in self.watchers:
             self.world.add_node(name, self._host(self._watcher), client=True)
         self.world.add_node("compactor", self._host(self._compactor), client=True)
+        self.world.schedule(self.world.now_us + EXPIRY_CHECK_INTERVAL_US, self._check_expiry)
+
+    # ------------------------------------------------------------------ the expiry bound
+    def expiry_grace_us(self) -> int:
+        """How long after its TTL (stretched by the run's clock drift) a stopped instance
+        may still be shown: the leader's expiry sweep interval, the extension a new leader
+        adds to every lease (an election timeout, etcd's Promote), two election timeouts
+        for the revoke to commit, the session timeout after which the client reopens a
+        silent watch on another member, and :data:`EXPIRY_SLACK_US`."""
+        c = self.scenario.cluster
+        election_us = c.election_timeout_ticks * c.tick_us
+        return (self.kv.server_config.lease_check_interval_us + 3 * election_us
+                + self.kv.client_config.watch_session_timeout_us + EXPIRY_SLACK_US)
+
+    def _on_trace(self, ev: Any) -> None:
+        node = ev.node
+        if node not in self.current or ev.kind not in ("crash", "pause", "resume"):
+            return
+        key = self.current[node][0]
+        if ev.kind == "resume":
+            self.stopped.pop(key, None)  # the same incarnation keeps its lease alive again
+        else:
+            self.stopped.setdefault(key, ev.time_us)
+
+    def _serving_members(self) -> frozenset[str]:
+        """The running members on the side of a leader that reaches a quorum (empty: none)."""
+        leader = self.kv.leader()
+        if leader is None or not self._running(leader):
+            return frozenset()
+        cuts = self.world.network.cuts
+        side = frozenset(m for m in self.kv.members
+                         if m == leader or (self._running(m) and (m, leader) not in cuts
+                                            and (leader, m) not in cuts))
+        conf = self.kv.server(leader).configuration
+        for voters in (conf.voters, conf.voters_outgoing):
+            if voters and 2 * len(side & set(voters)) <= len(voters):
+                return frozenset()
+        return side
+
+    def _check_expiry(self) -> None:
+        now = self.world.now_us
+        self.world.schedule(now + EXPIRY_CHECK_INTERVAL_US, self._check_expiry)
+        side = self._serving_members() if self.world.network.loss == 0 else frozenset()
+        cuts = self.world.network.cuts
+        restarts = [t[-1] for t in (self.kv.lease_resets_us, self.kv.quorum_regained_us) if t]
+        ttl_us = self.spec.ttl_s * 1_000_000
+        drift = self.kv.clock_drift_ppm()
+        budget_us = -(-ttl_us * 1_000_000 // (1_000_000 - drift)) + self.expiry_grace_us()
+        for node in self.watchers:
+            client = self.views.get(node)
+            if client is None or not self._running(node) or not any(
+                    (node, m) not in cuts and (m, node) not in cuts for m in sorted(side)):
+                self.held_since.pop(node, None)
+                continue
+            since = self.held_since.setdefault(node, now)
+            for key in sorted(self.stopped):
+                start = max(self.stopped[key], since, *restarts)
+                if key in client.view and now > start + budget_us and (node, key) not in self._late_keys:
+                    self._late_keys.add((node, key))
+                    self.late.append((now, f"{node}'s view still shows {key} at {now} us, though its instance "
+                                           f"stopped keeping it alive at {self.stopped[key]} us: more than "
+                                           f"TTL {self.spec.ttl_s} s + grace {self.expiry_grace_us()} us "
+                                           f"after {start} us"))
 
     # ------------------------------------------------------------------ state
     def _running(self, node: str) -> bool:
@@ -171,6 +252,7 @@ class DiscoverySystem:
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         out = [Violation(property="discovery.phantom", message=p) for p in self.phantoms[:1]]
         out += [Violation(property="discovery.task_error", message=e) for e in self._task_errors()[:1]]
+        out += [Violation(property="discovery.stale_after_ttl", message=why, time_us=t) for t, why in self.late[:1]]
         seen: set[str] = set()
         for prop, why in self._problems():
             if prop not in seen:

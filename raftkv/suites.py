@@ -328,7 +328,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           strategy=lambda bugs: leader_leaving_scenarios(bugs)),
     Suite(name="discovery", properties=("discovery",),
           description="service discovery (kube.discovery): views never show an instance that was "
-                      "never registered, drop instances whose leases ran out, show every running "
+                      "never registered, drop a stopped instance within its TTL plus a grace, show every running "
                       "instance and equal the store once faults heal",
           strategy=_discovery),
     Suite(name="apiserver", properties=("apiserver",),

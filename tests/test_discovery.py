@@ -107,3 +107,37 @@ def test_discovery_scenarios_name_unknown_component_nodes() -> None:
                    faults=(Fault(at_us=1, kind="crash", node="i2"),))
     with pytest.raises(ScenarioError, match=r"scenario.faults\[0\].node: unknown node 'i2'"):
         run_scenario(bad)
+
+
+class _IgnoresDeletes(DiscoveryClient):
+    """A discovery client that never drops an instance from its view."""
+
+    def _set(self, key: str, value: bytes | None) -> None:
+        if value is not None:
+            super()._set(key, value)
+
+
+def _crash_scenario() -> Scenario:
+    # i1 crashes at 2 s and stays down; with TTL 2 s every view must drop it well
+    # before the run's 20 s are over
+    return Scenario(seed=3, system="discovery", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                    discovery=DiscoverySpec(instances=2, watchers=2, ttl_s=2),
+                    duration_us=20_000_000, settle_us=10_000_000,
+                    faults=(Fault(at_us=2_000_000, kind="crash", node="i1"),))
+
+
+def test_a_crashed_instance_leaves_every_view_within_ttl_and_grace() -> None:
+    result = run_scenario(_crash_scenario())
+    assert result.ok, result.summary()
+
+
+def test_a_view_that_ignores_deletes_breaks_the_expiry_bound_during_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import kube.sim
+    monkeypatch.setattr(kube.sim, "DiscoveryClient", _IgnoresDeletes)
+    result = run_scenario(_crash_scenario())
+    late = [v for v in result.violations if v.property == "discovery.stale_after_ttl"]
+    assert late, result.summary()
+    assert "still shows /services/web/i1-" in late[0].message
+    # found during the run, TTL + grace after the crash, not only at the end
+    assert late[0].time_us is not None and late[0].time_us < 20_000_000
