@@ -286,10 +286,16 @@ def scenarios(draw: st.DrawFn, *, system: str = "kv",
     )
 
 
-_LEAVE_SIZES = (2, 3, 5)
+_LEAVE_SIZES = (2, 2, 3, 5)  # two members the most often: the narrowest quorum
 # How far from the change a partition lands: before it, with it, or while it commits.
 _LEAVE_OFFSETS_US = (0, -5_000, 20_000, 60_000, 200_000)
-_LEAVE_IN_FLIGHT_US = 15_000
+_LEAVE_IN_FLIGHT_US = (1_000, 12_000)
+# Cuts that leave the leader hearing the others while they no longer hear it come first:
+# it learns the change committed, they do not.
+_LEAVE_SHAPES = ("one_way", "one_way", "isolate", *SHAPES)
+# A busy leader: the more proposals arrive while the change is in flight, the more a
+# leader that wrongly goes on appending shows it.
+_LEAVE_MIN_OPS_PER_S = 60
 
 
 @st.composite
@@ -310,12 +316,13 @@ def leader_leaving_scenarios(draw: st.DrawFn, bugs: Sequence[str] = ()) -> Scena
     faults = [Fault(at_us=leave_at, kind=op, node="@leader")]
     # Most often the cut lands while the change is in flight: proposed, acknowledged,
     # committed, and the news of it on its way to the others (a few network latencies).
-    offset_us = draw(st.one_of(st.integers(0, _LEAVE_IN_FLIGHT_US), st.sampled_from(_LEAVE_OFFSETS_US)))
+    in_flight = st.integers(*_LEAVE_IN_FLIGHT_US)
+    offset_us = draw(st.one_of(in_flight, in_flight, in_flight, st.sampled_from(_LEAVE_OFFSETS_US)))
     at = max(0, leave_at + offset_us)
     for _ in range(draw(st.integers(1, 2))):
         if at >= duration:
             break
-        shape = draw(st.sampled_from(SHAPES))
+        shape = draw(st.sampled_from(_LEAVE_SHAPES))
         faults.append(Fault(at_us=at, kind="shape", shape=shape, node="@leader"))
         at = min(duration, at + draw(st.sampled_from(EPISODE_LENGTHS_US)))
         faults.append(Fault(at_us=at, kind="heal"))
@@ -326,7 +333,8 @@ def leader_leaving_scenarios(draw: st.DrawFn, bugs: Sequence[str] = ()) -> Scena
         system=system,
         cluster=cluster,
         faults=tuple(faults),
-        workload=draw(workloads(min_clients=2, max_clients=4)),
+        workload=draw(workloads(min_clients=2, max_clients=4).map(
+            lambda w: attrs.evolve(w, ops_per_s=max(w.ops_per_s, _LEAVE_MIN_OPS_PER_S)))),
         duration_us=duration,
         settle_us=4 * _SECOND,
         bugs=tuple(sorted(bugs)),
