@@ -21,6 +21,15 @@ def _serve_section() -> str:
     return text[text.index("## A real cluster: `raftkv serve`"):text.index("## Layout")]
 
 
+def _bounded(main):  # type: ignore[no-untyped-def]
+    async def bounded(*args):  # type: ignore[no-untyped-def]
+        import trio
+
+        with trio.fail_after(60):
+            await main(*args)
+    return bounded
+
+
 def test_readme_async_client_example_runs():
     block = re.findall(r"```python\n(.*?)```", _serve_section(), re.S)[0]
     with LocalCluster(3) as cluster:
@@ -29,8 +38,10 @@ def test_readme_async_client_example_runs():
         code = re.sub(r'trio\.run\(main, \[.*?\]\)', f"trio.run(main, {cluster.client_urls!r})", block)
         assert code != block
         out = io.StringIO()
+        # a hang (a watch that never delivers) fails here instead of at the suite's timeout
+        code = code.replace("trio.run(main, ", "trio.run(_bounded(main), ", 1)
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md", "exec"), {})
+            exec(compile(code, "README.md", "exec"), {"_bounded": _bounded})
     assert out.getvalue().split() == ["b'hello'", "b'bye'", "ok"]
 
 
