@@ -202,13 +202,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if args.dask is not None and args.workers is not None:
         raise InputError("--workers sizes the local pool; with --dask the cluster's workers run the "
                          "batches (local:N starts N)")
+    from raftkv.exampledb import ExampleDatabaseError, open_example_database
     from raftkv.explore_dask import DaskError
 
+    if args.database_readonly and args.database is None:
+        raise InputError("--database-readonly needs --database DIR")
+    database = None if args.database is None else str(args.database)
     try:
+        if database is not None:  # here too, so a wrong folder is told before the campaign starts
+            open_example_database(database, read_only=args.database_readonly or args.dask is not None)
         summary = explore(suites=suites, bugs=bugs, seconds=seconds, max_examples=args.examples,
                           workers=args.workers, seed=args.seed, out_dir=args.out,
-                          show_progress=not args.quiet, dask=args.dask)
-    except DaskError as exc:
+                          show_progress=not args.quiet, dask=args.dask, database=database,
+                          database_read_only=args.database_readonly)
+    except (DaskError, ExampleDatabaseError) as exc:
         raise InputError(str(exc)) from None
     print(f"explored {summary.examples} scenarios in {summary.seconds:.0f}s "
           f"({summary.examples / max(summary.seconds, 1e-9) * 60:.0f} scenarios/min; "
@@ -275,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the batches on a Dask cluster: its scheduler (tcp://HOST:8786), or local:N "
                         "for N local worker processes (needs pip install 'raftkv[distributed]')")
+    p.add_argument("--database", type=Path, metavar="DIR",
+                   help="a hypothesis example database folder: failing examples kept there are replayed "
+                        "first, new ones are saved (Dask workers only read it: the same path on each)")
+    p.add_argument("--database-readonly", action="store_true",
+                   help="only read the --database folder (one folder shared by many machines)")
     from raftkv.runtime.serve import add_serve_parser
 
     add_serve_parser(sub)

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +98,13 @@ class Batch:
     seed: int
     examples: int
     deadline: float  # wall clock (time.time()) after which no new scenario starts
+    database: str | None = None  # a hypothesis example database folder (raftkv.exampledb)
+    database_read_only: bool = False
+    replay_saved: bool = False  # replay the database's examples first (a worker's first batch of a suite)
 
     def __attrs_post_init__(self) -> None:
         assert self.examples >= 1, self.examples
+        assert self.database is not None or not self.replay_saved
 
 
 @attrs.frozen(kw_only=True)
@@ -134,10 +138,15 @@ def run_batch(batch: Batch, worker: int | str, emit: Callable[[tuple[Any, ...]],
 
     # Shrinking a finding gets its own budget, also past the campaign's deadline: what
     # a person reads is the reduced scenario, so it is worth the wait.
+    database = None
+    if batch.database is not None:
+        from raftkv.exampledb import open_example_database
+
+        database = open_example_database(batch.database, read_only=batch.database_read_only)
     result = hunt(name, bugs=batch.bugs, max_examples=batch.examples, seed=batch.seed,
                   deadline_s=max(0.0, batch.deadline - time.time()), on_example=on_example,
                   on_shrink=on_shrink, shrink_budget_s=SHRINK_BUDGET_S, min_reduce_s=SHRINK_BUDGET_S / 2,
-                  claim=claim)
+                  claim=claim, database=database, replay_saved=batch.replay_saved)
     if result.finding is not None:
         f = result.finding
         emit(("finding", worker, name, scenario_to_json(f.scenario, indent=None),
@@ -148,19 +157,47 @@ def run_batch(batch: Batch, worker: int | str, emit: Callable[[tuple[Any, ...]],
     return BatchResult(examples=result.examples, found=result.finding is not None)
 
 
+def focus_suites(suites: Sequence[str], bugs: Sequence[str]) -> tuple[str, ...]:
+    """The suites among ``suites`` that the catalogue names for catching ``bugs``
+    (:data:`raftkv.suites.BUG_SUITES`), in ``suites``' order."""
+    from raftkv.suites import BUG_SUITES
+
+    meant = {BUG_SUITES[b] for b in bugs if b in BUG_SUITES}
+    return tuple(s for s in suites if s in meant)
+
+
+def next_suite(suites: Sequence[str], focus: Sequence[str], done: Collection[str], round_: int) -> str | None:
+    """The suite of a worker's ``round_``-th batch: suites take turns; with bugs switched on,
+    every other batch goes to the suites meant to catch them (:func:`focus_suites`) while
+    they have not failed yet, so a bug is not starved by the suites that cannot see it.
+    None when every suite is done."""
+    active = [s for s in suites if s not in done]
+    if not active:
+        return None
+    focused = [s for s in focus if s not in done]
+    if focused and round_ % 2 == 0:
+        return focused[(round_ // 2) % len(focused)]
+    return active[(round_ // 2 if focused else round_) % len(active)]
+
+
 def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: float,
-            max_examples: int | None, seed: int, events: Any) -> None:
+            max_examples: int | None, seed: int, events: Any, database: str | None = None,
+            database_read_only: bool = False) -> None:
     done_suites: set[str] = set()
+    replayed: set[str] = set()  # suites whose saved examples this worker replayed
+    focus = focus_suites(suites, bugs)
     examples_left = max_examples
     round_ = 0
     while time.time() < deadline and (examples_left is None or examples_left > 0):
-        active = [s for s in suites if s not in done_suites]
-        if not active:
+        name = next_suite(suites, focus, done_suites, round_ + worker)
+        if name is None:
             break
-        name = active[round_ % len(active)]
         round_ += 1
         batch = Batch(suite=name, bugs=tuple(bugs), seed=batch_seed(seed, worker, round_), deadline=deadline,
-                      examples=10 if examples_left is None else min(10, examples_left))
+                      examples=10 if examples_left is None else min(10, examples_left),
+                      database=database, database_read_only=database_read_only,
+                      replay_saved=database is not None and name not in replayed)
+        replayed.add(name)
         result = run_batch(batch, worker, events.put)
         if examples_left is not None:
             examples_left -= max(1, result.examples)
@@ -180,9 +217,14 @@ def _doing(stats: SuiteStats, now: float) -> str:
 def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float | None = 60.0,
             max_examples: int | None = None, workers: int | None = None, seed: int = 0,
             out_dir: Path = Path("explore-out"), show_progress: bool = True,
-            dask: str | None = None) -> ExploreSummary:
+            dask: str | None = None, database: str | None = None,
+            database_read_only: bool = False) -> ExploreSummary:
     """Run the campaign in local worker processes, or on the Dask cluster at ``dask`` (see
-    :mod:`raftkv.explore_dask`; ``local:N`` starts one), with the same display and output."""
+    :mod:`raftkv.explore_dask`; ``local:N`` starts one), with the same display and output.
+
+    ``database``: a hypothesis example database folder (:mod:`raftkv.exampledb`) whose failing
+    examples are replayed first and which keeps those found, unless ``database_read_only``
+    (Dask workers, possibly on other machines, only read it)."""
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -198,12 +240,13 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
         from raftkv.explore_dask import start_dask
 
         events, procs, workers = start_dask(dask, suites=suites, bugs=bugs, deadline=deadline,
-                                            max_examples=max_examples, seed=seed)
+                                            max_examples=max_examples, seed=seed, database=database)
     else:
         per_worker = None if max_examples is None else max(1, -(-max_examples // workers))
         ctx = multiprocessing.get_context("spawn")
         events = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(w, list(suites), list(bugs), deadline, per_worker, seed, events),
+        procs = [ctx.Process(target=_worker, args=(w, list(suites), list(bugs), deadline, per_worker, seed, events,
+                                                   database, database_read_only),
                              daemon=True) for w in range(workers)]
         for p in procs:
             p.start()

@@ -40,7 +40,7 @@ from typing import Any
 import attrs
 from hypothesis.errors import HypothesisDeprecationWarning
 
-from raftkv.explore import Batch, BatchResult, batch_seed, run_batch
+from raftkv.explore import Batch, BatchResult, batch_seed, focus_suites, next_suite, run_batch
 from raftkv.sim import Violation
 
 __all__ = ["DASK_EXTRA", "DaskError", "Fingerprint", "VersionSkewError", "check_versions", "connect",
@@ -222,7 +222,8 @@ class _Driver(threading.Thread):
     """Sends batches to the cluster while the budget lasts and forwards the workers' events."""
 
     def __init__(self, *, client: Any, cluster: Any, events: queue.Queue[tuple[Any, ...]], suites: Sequence[str],
-                 bugs: Sequence[str], deadline: float, max_examples: int | None, seed: int) -> None:
+                 bugs: Sequence[str], deadline: float, max_examples: int | None, seed: int,
+                 database: str | None = None) -> None:
         super().__init__(name="raftkv-explore-dask", daemon=True)
         self.client = client
         self.cluster = cluster
@@ -232,6 +233,7 @@ class _Driver(threading.Thread):
         self.deadline = deadline
         self.max_examples = max_examples
         self.seed = seed
+        self.database = database
         self.campaign = uuid.uuid4().hex[:12]
         self.error: BaseException | None = None
 
@@ -258,6 +260,8 @@ class _Driver(threading.Thread):
         in_flight: dict[Any, tuple[int, Batch]] = {}
         counted: dict[int, int] = {}  # batch key -> examples counted
         done_suites: set[str] = set()
+        focus = focus_suites(self.suites, self.bugs)
+        replayed: set[str] = set()  # suites whose saved examples a batch replays (the first of each)
         next_key = 0
         submitted = 0
         while True:
@@ -277,13 +281,17 @@ class _Driver(threading.Thread):
                 elif future.result().found:
                     done_suites.add(batch.suite)
             threads = max(1, sum(self.client.nthreads().values()))
-            active = [s for s in self.suites if s not in done_suites]
-            while (active and time.time() < self.deadline and len(in_flight) < threads + _SPARE_BATCHES
+            while (next_suite(self.suites, focus, done_suites, next_key) is not None and time.time() < self.deadline and len(in_flight) < threads + _SPARE_BATCHES
                    and (self.max_examples is None or submitted < self.max_examples)):
                 size = _BATCH_EXAMPLES if self.max_examples is None else min(
                     _BATCH_EXAMPLES, self.max_examples - submitted)
-                batch = Batch(suite=active[next_key % len(active)], bugs=self.bugs, examples=size,
-                              seed=batch_seed(self.seed, 0, next_key), deadline=self.deadline)
+                suite = next_suite(self.suites, focus, done_suites, next_key)
+                assert suite is not None
+                batch = Batch(suite=suite, bugs=self.bugs, examples=size,
+                              seed=batch_seed(self.seed, 0, next_key), deadline=self.deadline,
+                              database=self.database, database_read_only=True,
+                              replay_saved=self.database is not None and suite not in replayed)
+                replayed.add(suite)
                 in_flight[self._submit(next_key, batch, expected)] = (next_key, batch)
                 next_key += 1
                 submitted += size
@@ -336,8 +344,12 @@ class _Driver(threading.Thread):
 
 
 def start_dask(address: str, *, suites: Sequence[str], bugs: Sequence[str], deadline: float,
-               max_examples: int | None, seed: int) -> tuple[queue.Queue[tuple[Any, ...]], list[_Driver], int]:
+               max_examples: int | None, seed: int,
+               database: str | None = None) -> tuple[queue.Queue[tuple[Any, ...]], list[_Driver], int]:
     """Connect, check every worker's raftkv, and start sending batches.
+
+    ``database``: a hypothesis example database folder the workers read (never write: it may
+    be one folder shared by many machines), e.g. on a network mount at the same path on each.
 
     Returns the queue of events for :func:`raftkv.explore.explore`, the driver thread (in
     a list, like the local worker processes: ``join`` re-raises what stopped it) and the
@@ -358,6 +370,6 @@ def start_dask(address: str, *, suites: Sequence[str], bugs: Sequence[str], dead
         raise
     events: queue.Queue[tuple[Any, ...]] = queue.Queue()
     driver = _Driver(client=client, cluster=cluster, events=events, suites=suites, bugs=bugs,
-                     deadline=deadline, max_examples=max_examples, seed=seed)
+                     deadline=deadline, max_examples=max_examples, seed=seed, database=database)
     driver.start()
     return events, [driver], threads

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.database import ExampleDatabase
 
+from raftkv.exampledb import suite_database
 from raftkv.reduce import reduce_scenario, scenario_size
 from raftkv.sim import Scenario, Violation
 from raftkv.suites import SUITES, Suite
@@ -64,7 +66,8 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
          on_example: Callable[[Scenario, Violation | None], None] | None = None,
          on_shrink: Callable[[Scenario, Violation], None] | None = None,
          batch: int = 50, min_reduce_s: float = 5.0, reduce_tries: int = 400,
-         claim: Callable[[Violation], bool] | None = None) -> HuntResult:
+         claim: Callable[[Violation], bool] | None = None,
+         database: ExampleDatabase | None = None, replay_saved: bool = True) -> HuntResult:
     """Run ``suite`` until a failure is found and shrunk, or the budget is spent.
 
     Examples are generated in batches of ``batch`` (each a hypothesis run with its own
@@ -75,6 +78,9 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
     ``shrink_budget_s`` but at least ``min_reduce_s``, and at most ``reduce_tries`` runs.
     ``claim`` is asked about the first failure found: when it answers False (someone else
     already has that failure), the hunt stops there, with no shrinking and no finding.
+    ``database`` (:mod:`raftkv.exampledb`): hypothesis replays the failing examples it keeps
+    for this suite and these bugs first (unless ``replay_saved`` is False), and saves the
+    ones found (unless it is read-only).
     """
     suite = SUITES[suite] if isinstance(suite, str) else suite
     start = time.perf_counter()
@@ -115,11 +121,17 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
     while (state.examples < max_examples and state.best is None and not state.given_up
            and not out_of_time()):
         size = min(batch, max_examples - state.examples)
-        test = settings(max_examples=size, deadline=None, database=None, derandomize=False,
+        phases: tuple[Phase, ...] = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
+        db = None
+        if database is not None:  # replayed once per hunt, saved into by every batch
+            db = suite_database(database, suite.name, bugs)
+            phases = ((Phase.reuse,) if round_ == 0 and replay_saved else ()) + phases
+        # The seed goes on first: @seed switches the database off, settings applied after it
+        # switch it back on (a seeded run that still reads and keeps examples).
+        test = hypothesis_seed(seed * 100_003 + round_)(given(strategy)(prop))
+        test = settings(max_examples=size, deadline=None, database=db, derandomize=False,
                         suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-                        phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
-                        print_blob=False)(given(strategy)(prop))
-        test = hypothesis_seed(seed * 100_003 + round_)(test)
+                        phases=phases, print_blob=False)(test)
         round_ += 1
         before = state.examples
         try:

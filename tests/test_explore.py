@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import time
 
-from raftkv.explore import SuiteStats, _doing, _worker
+from raftkv.explore import SuiteStats, _doing, _worker, focus_suites, next_suite
 
 
 def test_a_worker_says_when_it_starts_shrinking_and_how_long_it_took() -> None:
@@ -36,3 +36,19 @@ def test_the_live_table_shows_which_suite_shrinks_and_for_how_long() -> None:
     stats.shrinking.clear()
     stats.failures = 1
     assert _doing(stats, 100.0) == "saved"
+
+
+def test_suites_take_turns_and_a_bug_switched_on_gets_every_other_batch_for_its_suite() -> None:
+    suites = ["raft_safety", "raft_reads", "watch", "leader_leaving", "lease"]
+    assert [next_suite(suites, (), set(), r) for r in range(6)] == [*suites, "raft_safety"]
+    focus = focus_suites(suites, ["leaving_leader_appends", "no_such_bug"])
+    assert focus == ("leader_leaving",)
+    turns = [next_suite(suites, focus, set(), r) for r in range(2 * len(suites))]
+    assert turns[0::2] == ["leader_leaving"] * len(suites)
+    assert turns[1::2] == suites  # every suite still gets its turn
+    # once the suite meant for the bug failed, the others share the time as without a bug
+    done = {"leader_leaving"}
+    assert [next_suite(suites, focus, done, r) for r in range(4)] == ["raft_safety", "raft_reads", "watch", "lease"]
+    assert next_suite(suites, focus, set(suites), 0) is None
+    # a bug whose suite was not selected focuses nothing
+    assert focus_suites(["watch"], ["leaving_leader_appends"]) == ()

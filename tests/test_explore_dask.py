@@ -54,14 +54,18 @@ def test_explore_on_dask_finds_shrinks_saves_and_replays_a_bug(dask_installed, t
 
 
 def test_explore_on_dask_with_no_bug_passes_and_counts(dask_installed, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    shared = tmp_path / "examples"  # a shared example database: Dask workers only read it
+    shared.mkdir()
+    out = tmp_path / "out"
     code = main(["explore", "--dask", "local:2", "--suite", "raft_safety", "--examples", "4",
-                 "--out", str(tmp_path), "--quiet"])
+                 "--out", str(out), "--quiet", "--database", str(shared)])
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert not any(shared.iterdir())
     assert "no property failed" in printed
     line = next(ln for ln in printed.splitlines() if ln.strip().startswith("raft_safety"))
     assert int(line.split()[1]) == 4, line
-    assert not any(tmp_path.iterdir())
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_lost_workers_batch_runs_again_and_counts_once(dask_installed, tmp_path) -> None:  # type: ignore[no-untyped-def]
