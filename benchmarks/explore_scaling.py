@@ -28,9 +28,10 @@ from _machine import print_machine
 from raftkv.explore import explore
 
 
-def _rate(seconds: float, suite: str, *, workers: int | None = None, dask: str | None = None) -> tuple[float, int]:
+def _rate(seconds: float | None, suite: str, *, workers: int | None = None, dask: str | None = None,
+          max_examples: int | None = None) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as out:
-        summary = explore(suites=[suite], seconds=seconds, workers=workers, dask=dask,
+        summary = explore(suites=[suite], seconds=seconds, workers=workers, dask=dask, max_examples=max_examples,
                           out_dir=Path(out), show_progress=False)
     assert not summary.failures, summary.failures  # no bug is on: every suite must pass
     return summary.examples / summary.seconds * 60, summary.examples
@@ -45,23 +46,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suite", default="raft_safety")
     parser.add_argument("--seconds", type=float, default=40.0, help="budget of each of the four campaigns")
-    parser.add_argument("--quick", action="store_true", help="a few seconds each: checks it runs, not a figure")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few scenarios each (a count, so a busy machine still runs some): checks it runs, "
+                             "not a figure")
     args = parser.parse_args()
     try:
         dd: Any = importlib.import_module("distributed")
     except ImportError:
         sys.exit("explore_scaling needs Dask distributed: pip install 'raftkv[distributed]'")
-    seconds = 3.0 if args.quick else args.seconds
+    seconds = None if args.quick else args.seconds
+    examples = 2 if args.quick else None
     print_machine()
-    print(f"suite {args.suite}, {seconds:.0f}s per campaign; before: {_load()}")
+    budget = "2 scenarios" if args.quick else f"{args.seconds:.0f}s"
+    print(f"suite {args.suite}, {budget} per campaign; before: {_load()}")
     rates: dict[tuple[str, int], float] = {}
     for workers in (1, 2):
-        rates["local", workers], n = _rate(seconds, args.suite, workers=workers)
+        rates["local", workers], n = _rate(seconds, args.suite, workers=workers, max_examples=examples)
         print(f"local pool, {workers} worker(s): {rates['local', workers]:6.0f} scenarios/min ({n} scenarios)")
     for workers in (1, 2):
         with dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster:
-            rates["dask", workers], n = _rate(seconds, args.suite, dask=cluster.scheduler_address)
+            rates["dask", workers], n = _rate(seconds, args.suite, dask=cluster.scheduler_address,
+                                              max_examples=examples)
         print(f"dask,       {workers} worker(s): {rates['dask', workers]:6.0f} scenarios/min ({n} scenarios)")
     print(f"after: {_load()}")
     print(f"dask 2 workers against local pool 2 workers: {_ratio(rates['dask', 2], rates['local', 2]):.2f} x "

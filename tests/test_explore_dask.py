@@ -166,8 +166,8 @@ def test_explore_scaling_benchmark_runs(dask_installed) -> None:  # type: ignore
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("machine: ") and "load average" in proc.stdout
-    # A quick run on a shared machine gives no figure worth a verdict: the format only.
-    assert re.fullmatch(r"dask scaling: (\d+\.\d\d|nan) x", lines[-1]), lines[-1]
+    # A quick run gives no figure worth a verdict: the format only.
+    assert re.fullmatch(r"dask scaling: \d+\.\d\d x", lines[-1]), lines[-1]  # each campaign runs 2 scenarios
     assert sum(ln.startswith(("local pool, ", "dask, ")) for ln in lines) == 4, lines
 
 

@@ -45,6 +45,9 @@ NOT_RUN = {
     "raftkv check jepsen.log": "your own Jepsen log (tests/test_check_public.py reads one)",
     "raftkv explore --dask tcp://SCHEDULER_HOST:8786 --time 1h": "needs a Dask scheduler of yours",
     "raftkv explore --dask local:4 --time 5m": "five minutes (tests/test_explore_dask.py runs --dask local:2)",
+    "raftkv explore --database .raftkv-examples --time 5m": "five minutes (tests/test_exampledb.py keeps and replays)",
+    "raftkv explore --dask tcp://SCHEDULER_HOST:8786 --database /mnt/shared/raftkv-examples --time 1h":
+        "needs a Dask scheduler of yours (tests/test_explore_dask.py passes --database)",
     "raftkv serve --cluster 3": "runs until stopped (tests/test_runtime_serve.py starts it and makes the curl calls)",
     "raftkv serve --name n1 --data-dir /var/lib/raftkv/n1 \\": "a member of a cluster on three machines",
     "raftkv test-cluster --target raftkv --time 30s --out run1": "half a minute (tests/test_blackbox.py runs 8 s ones)",
