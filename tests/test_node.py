@@ -281,3 +281,41 @@ def test_a_command_that_cannot_be_read_is_a_create_container_error() -> None:
     assert status["phase"] == "Pending"
     waiting = status["containerStatuses"][0]["state"]["waiting"]
     assert waiting["reason"] == "CreateContainerError" and "wants seconds" in waiting["message"]
+
+
+# ---------------------------------------------------------------------- in the control_plane system
+def _crashloop_scenario(**bugs: Any) -> Any:
+    from raftkv.sim import Fault, Scenario, WorkloadSpec
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    return Scenario(seed=5, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                    control_plane=ControlPlaneSpec(nodes=2, replicasets=1, replicas=2, scales=1, crashloops=3),
+                    faults=(Fault(at_us=2_000_000, kind="crash", node="m1"),
+                            Fault(at_us=3_500_000, kind="restart", node="m1")),
+                    duration_us=6_000_000, settle_us=10_000_000, **bugs)
+
+
+def test_control_plane_with_crash_looping_pods_converges_and_catches_missing_backoff() -> None:
+    from raftkv.sim import run_scenario
+
+    good = run_scenario(_crashloop_scenario())
+    assert good.ok, good.summary()
+    assert good.system.container_restarts >= 5 and good.system.oom_kills >= 2
+    no_backoff = run_scenario(_crashloop_scenario(bugs=("restart_without_backoff",)))
+    assert [v.property for v in no_backoff.violations] == ["control_plane.restart_backoff"]
+    no_oom = run_scenario(_crashloop_scenario(bugs=("oom_ignores_limit",)))
+    assert [v.property for v in no_oom.violations] == ["control_plane.memory_limit"]
+
+
+def test_crash_looping_control_plane_trace_is_the_same_whatever_the_hash_seed() -> None:
+    from hashseeds import outputs_across_hash_seeds
+
+    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
+            "from raftkv.sim.scenario import WorkloadSpec, ControlPlaneSpec\n"
+            "r = run_scenario(Scenario(seed=9, system='control_plane', workload=WorkloadSpec(clients=0, ops_per_s=0),"
+            " control_plane=ControlPlaneSpec(nodes=2, replicasets=1, replicas=1, crashloops=3),"
+            " faults=(Fault(at_us=1_500_000, kind='crash', node='m2'), Fault(at_us=3_000_000, kind='restart', node='m2')),"
+            " duration_us=5_000_000, settle_us=8_000_000))\n"
+            "print(r.ok, r.system.container_restarts, r.trace.hash())")
+    first, second = outputs_across_hash_seeds(code)
+    assert first == second and first.startswith("True ")
