@@ -30,7 +30,7 @@ from .cgroups import Cgroups, limits_of
 
 __all__ = ["ContainerEvent", "ContainerRuntime", "ContainerStatus", "CriError"]
 
-OOM_EXIT_CODE = 137
+SIGKILL_EXIT_CODE = 137
 
 
 class CriError(Exception):
@@ -143,6 +143,10 @@ class ContainerRuntime:
         self._emit(c, "started")
         if c.behaviour.cpu_m:
             self.cgroups.set_cpu_demand(cid, c.behaviour.cpu_m, now)
+            limit_m = self.cgroups.containers[cid].limits.cpu_m
+            if limit_m and c.behaviour.cpu_m > limit_m:
+                self.rt.record("cgroup.throttled", pod=c.pod, container=c.name, wants_m=c.behaviour.cpu_m,
+                               limit_m=limit_m)
         if c.behaviour.exit_after_s is not None or c.behaviour.memory_bytes:
             c.task = self.rt.spawn(self._process(c), name=f"container:{cid}")
 
@@ -153,7 +157,7 @@ class ContainerRuntime:
             await self.rt.sleep(b.memory_after_s)
             ran_s = b.memory_after_s
             if not self.cgroups.charge_memory(c.id, b.memory_bytes):
-                self._exited(c, OOM_EXIT_CODE, "OOMKilled")
+                self._exited(c, SIGKILL_EXIT_CODE, "OOMKilled")
                 return
             self._emit(c, "memory", memory_bytes=b.memory_bytes,
                        limit_bytes=self.cgroups.containers[c.id].limits.memory_bytes)
@@ -169,7 +173,7 @@ class ContainerRuntime:
         self.cgroups.set_cpu_demand(c.id, 0, now)
         self._emit(c, "exited", exit_code=exit_code, reason=reason)
 
-    def stop_container(self, cid: str, *, exit_code: int = OOM_EXIT_CODE, reason: str = "Error") -> None:
+    def stop_container(self, cid: str, *, exit_code: int = SIGKILL_EXIT_CODE, reason: str = "Error") -> None:
         """StopContainer: kill the process (SIGKILL: exit code 137) if it runs."""
         c = self.containers[cid]
         if c.status.state != "running":

@@ -162,6 +162,6 @@ class PodSyncer:
         if containers and done == len(containers):
             phase = "Failed" if failed else "Succeeded"
         else:
-            phase = "Running" if ran else "Pending"
+            phase = "Running" if ran or not containers else "Pending"
         return PodSync(phase=phase, ready=ready and phase == "Running", container_statuses=tuple(statuses),
                        requeue_after_s=requeue_us / 1e6)
