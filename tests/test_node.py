@@ -172,7 +172,9 @@ def test_crash_loop_backs_off_doubling_to_the_cap() -> None:
     status = _status(out, "crash")
     assert status["restartCount"] == len(starts) - 1 >= 5
     assert out["pods"]["crash"]["status"]["phase"] == "Running"
-    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff" or "running" in status["state"]
+    waiting = status["state"]["waiting"]  # at 30 s: started at 0, 1, 3, 7, 15, 23; the next at 31
+    assert waiting["reason"] == "CrashLoopBackOff" and "back-off 8s" in waiting["message"]
+    assert not status["ready"] and {"type": "Ready", "status": "False"} in out["pods"]["crash"]["status"]["conditions"]
     assert status["lastState"]["terminated"]["exitCode"] == 1
 
 
