@@ -9,7 +9,8 @@ its client and informer (:mod:`kube.client`, :mod:`kube.informer`) and its simul
 transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`` system.
 
 Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
-simulated node (:mod:`kube.kubelet`); :mod:`kube.control_plane_sim` is the
+simulated node (:mod:`kube.kubelet`, its CRI, CNI and cgroup parts in :mod:`kube.node`);
+:mod:`kube.control_plane_sim` is the
 ``control_plane`` system.
 """
 

@@ -11,7 +11,10 @@ simulated network through the kube client only:
   scheduler ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user
   ``u1`` who creates the ReplicaSets ``rs-0..`` and Deployments ``deploy-0..`` (rolling
   update, maxSurge 1, maxUnavailable 1), and while faults run scales them and changes the
-  Deployments' image (sometimes back to an earlier one: a rollback).
+  Deployments' image (sometimes back to an earlier one: a rollback); and, with
+  ``crashloops``, ReplicaSets ``crash-0..`` whose containers exit with code 1 after 0.3 s,
+  grow to 64Mi over a 32Mi memory limit (OOMKilled), or exit 0 after 6 s, in turn (the
+  kubelets restart them with the crash-loop backoff :data:`SIM_BACKOFF`).
 
 Checked (``control_plane.*``):
 
@@ -28,7 +31,16 @@ Checked (``control_plane.*``):
   generation, its new ReplicaSet (the one with its template) has all replicas updated
   and available, its old ReplicaSets are scaled to 0 (``rollout_status`` says done).
   Availability during a rollout is not judged: faults may take any pod down;
+* ``control_plane.restart_backoff``: from the container runtimes' event record, a
+  container restarted sooner after its exit than its crash-loop backoff allows (the n-th
+  restart in a row waits ``SIM_BACKOFF.delay_s(n - 1)``; a run of
+  ``SIM_BACKOFF.reset_after_s`` starts the count again; a new sandbox starts afresh);
+* ``control_plane.memory_limit``: a container's memory use was charged over its limit
+  (it must be OOM-killed instead);
 * ``control_plane.task_error``: a component task died of an exception.
+
+Convergence asks of a ``crash-*`` ReplicaSet its replicas active and their sandboxes
+running, not ready: its pods crash-loop by design.
 """
 
 from __future__ import annotations
@@ -54,12 +66,34 @@ from .controllers import (
 from .controllers.deployment import HASH_LABEL
 from .errors import ApiError
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
+from .node import BackoffPolicy, ContainerEvent
 from .transport import ApiServerEndpoint, SimTransport
 
 __all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object"]
 
 NS = "default"
 SAMPLE_US = 20_000
+#: The kubelets' crash-loop backoff in the simulation (the kubelet's own, 10 s to 300 s
+#: and 10 minutes, would not show within a run).
+SIM_BACKOFF = BackoffPolicy(initial_s=0.4, max_s=3.2, reset_after_s=5.0)
+#: The commands of the ``crash-<i>`` ReplicaSets' containers, in turn, with their limits.
+CRASHLOOP_CONTAINERS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
+    (("exit", "1", "0.3"), {}),
+    (("oom", "64Mi", "0.3"), {"memory": "32Mi"}),
+    (("exit", "0", "6"), {}),
+)
+
+
+def crashloop_object(name: str, replicas: int, index: int) -> dict:
+    """A ReplicaSet whose pods (no CPU asked) never stay up, the ``index``-th way of
+    :data:`CRASHLOOP_CONTAINERS`."""
+    command, limits = CRASHLOOP_CONTAINERS[index % len(CRASHLOOP_CONTAINERS)]
+    container: dict[str, Any] = {"name": "app", "image": "busybox", "command": list(command)}
+    if limits:
+        container["resources"] = {"limits": dict(limits)}
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
 
 
 def replicaset_object(name: str, replicas: int, cpu_m: int) -> dict:
@@ -103,6 +137,11 @@ class ControlPlaneSystem:
         self.machines = tuple(n for n in nodes if n.startswith("m"))
         self.names = tuple(f"rs-{i}" for i in range(self.spec.replicasets))
         self.deployment_names = tuple(f"deploy-{i}" for i in range(self.spec.deployments))
+        self.crashloop_names = tuple(f"crash-{i}" for i in range(self.spec.crashloops))
+        # (node, pod uid, container) -> (restarts in a row, last start, last exit or None), monotonic us
+        self.container_runs: dict[tuple[str, str, str], tuple[int, int, int | None]] = {}
+        self.container_restarts = 0
+        self.oom_kills = 0
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -152,7 +191,8 @@ class ControlPlaneSystem:
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed))
+                          PodSandboxes(node, self._sandbox_changed), backoff=SIM_BACKOFF, bugs=self.bugs)
+        kubelet.cri.subscribe(self._container_event)
         self.controllers[node] = kubelet
         await kubelet.run()
 
@@ -175,6 +215,9 @@ class ControlPlaneSystem:
             await self._create(rt, client, "replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
         for name in self.deployment_names:
             await self._create(rt, client, "deployments", deployment_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+        for i, name in enumerate(self.crashloop_names):
+            self.max_replicas[name] = self.spec.crashloop_replicas
+            await self._create(rt, client, "replicasets", crashloop_object(name, self.spec.crashloop_replicas, i))
         workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
         if not workloads:
             return
@@ -231,6 +274,38 @@ class ControlPlaneSystem:
         if used.get("cpu", 0) > self.spec.node_cpu_m:
             self._violate("control_plane.node_overcommit",
                           f"{node} runs pods asking for {used['cpu']}m cpu, allocatable {self.spec.node_cpu_m}m")
+
+    def _container_event(self, ev: ContainerEvent) -> None:
+        key = (ev.node, ev.pod_uid, ev.container)
+        if ev.kind == "memory" and ev.limit_bytes and ev.memory_bytes > ev.limit_bytes:
+            self._violate("control_plane.memory_limit",
+                          f"container {ev.container} of pod {ev.pod} on {ev.node} uses {ev.memory_bytes} bytes of "
+                          f"memory, over its limit of {ev.limit_bytes}, and was not OOM-killed")
+        if ev.kind == "exited":
+            in_a_row, started_us, _ = self.container_runs.get(key, (0, ev.time_us, None))
+            self.container_runs[key] = (in_a_row, started_us, ev.time_us)
+            self.oom_kills += ev.reason == "OOMKilled"
+        if ev.kind != "started":
+            return
+        if ev.attempt == 0:  # the first start in a new sandbox
+            self.container_runs[key] = (0, ev.time_us, None)
+            return
+        self.container_restarts += 1
+        in_a_row, started_us, exited_us = self.container_runs.get(key, (0, ev.time_us, None))
+        if exited_us is None:
+            self._violate("control_plane.restart_backoff", f"container {ev.container} of pod {ev.pod} on {ev.node} "
+                                                           f"started again (attempt {ev.attempt}) while running")
+            return
+        if exited_us - started_us >= round(SIM_BACKOFF.reset_after_s * 1e6):
+            in_a_row = 0
+        wait_us = ev.time_us - exited_us
+        allowed_us = round(SIM_BACKOFF.delay_s(in_a_row) * 1e6)
+        if wait_us < allowed_us:
+            self._violate("control_plane.restart_backoff",
+                          f"container {ev.container} of pod {ev.pod} on {ev.node} restarted (attempt {ev.attempt}, "
+                          f"restart {in_a_row + 1} in a row) {wait_us / 1e6:.3f}s after it exited; its backoff "
+                          f"allows {allowed_us / 1e6:g}s")
+        self.container_runs[key] = (in_a_row + 1, ev.time_us, None)
 
     def _stored(self, resource: str) -> list[dict] | None:
         prefix = f"/registry/{resource}/".encode()
@@ -294,7 +369,8 @@ class ControlPlaneSystem:
         pods, rss = self._stored("pods"), self._stored("replicasets")
         if pods is None or rss is None:
             return ["no leader to read the store from"]
-        out = [f"ReplicaSet {name} not created yet" for name in self.names if not self.created.get(name)]
+        out = [f"ReplicaSet {name} not created yet" for name in (*self.names, *self.crashloop_names)
+               if not self.created.get(name)]
         for rs in rss:
             name, want = rs["metadata"]["name"], int(rs["spec"]["replicas"])
             active = self._active_by_rs(pods, [rs])[name]
@@ -305,7 +381,7 @@ class ControlPlaneSystem:
                 node, uid = pod["spec"].get("nodeName", ""), pod["metadata"]["uid"]
                 if self.running.get(uid, ("",))[0] != node or not node:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
-            if (rs.get("status") or {}).get("readyReplicas", 0) != want:
+            if name not in self.crashloop_names and (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
         return out + self._rollout_problems(rss)
 
@@ -383,7 +459,8 @@ class ControlPlaneSystem:
                                 f"deployment controller: {getattr(dc, 'created', 0)} ReplicaSets created, "
                                 f"{getattr(dc, 'scaled', 0)} scaled; "
                                 f"scheduler: {getattr(sched, 'bound', 0)} bound, "
-                                f"{getattr(sched, 'unschedulable', 0)} unschedulable")
+                                f"{getattr(sched, 'unschedulable', 0)} unschedulable; "
+                                f"kubelets: {self.container_restarts} container restarts, {self.oom_kills} OOM kills")
         return out
 
     def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:

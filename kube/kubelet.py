@@ -9,6 +9,14 @@ holds, then status phase Running, podIP, hostIP and condition Ready.  A pod dele
 being deleted is stopped and its IP freed.  What runs is kept by a :class:`PodSandboxes`
 (the container runtime's view: RunPodSandbox / StopPodSandbox); a crash of the node loses
 it, and the restarted kubelet runs its pods again.
+
+The node's parts are small constructor-injected objects (:mod:`kube.node`): the CRI
+runtime ``cri`` (containers, with the cgroups that admit pods by their requests and cap
+containers by their limits), the CNI IPAM ``cni`` (``host-local`` over the pod CIDR) and
+the crash-loop ``backoff``; the kubelet's SyncPod (:class:`kube.node.PodSyncer`) starts
+and restarts containers and gives the status (``containerStatuses``, phase, Ready), and
+its prober runs their readiness and liveness probes.  A pod all of whose containers ended
+for good is Succeeded or Failed, and its sandbox is stopped.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from raftkv.tasks import Runtime
 
 from .client import KubeClient
 from .controllers.replicaset import is_active
-from .controllers.resources import RESOURCES, node_allocatable, pod_requests
+from .controllers.resources import node_allocatable, pod_requests
 from .controllers.runtime import Controller, Result, SharedInformers
 from .errors import ApiError
 from .meta import format_timestamp
+from .node import BackoffPolicy, Cgroups, ContainerRuntime, HostLocalIpam, PodSyncer, Prober
 
 __all__ = ["Kubelet", "NodeConfig", "PodSandboxes", "Sandbox"]
 
@@ -83,16 +92,11 @@ class PodSandboxes:
         return out
 
 
-def _ip_pool(cidr: str) -> list[str]:
-    base, bits = cidr.split("/")
-    assert bits == "24", f"pod CIDR {cidr} must be a /24"
-    prefix = base.rsplit(".", 1)[0]
-    return [f"{prefix}.{host}" for host in range(2, 255)]
-
-
 class Kubelet:
     def __init__(self, rt: Runtime, client: KubeClient, config: NodeConfig, sandboxes: PodSandboxes, *,
-                 lease_renew_s: float = 1.0, lease_duration_s: int = 4) -> None:
+                 lease_renew_s: float = 1.0, lease_duration_s: int = 4, cri: ContainerRuntime | None = None,
+                 cni: HostLocalIpam | None = None, backoff: BackoffPolicy | None = None,
+                 bugs: frozenset[str] = frozenset()) -> None:
         self.rt = rt
         self.client = client
         self.config = config
@@ -103,8 +107,14 @@ class Kubelet:
         self.controller = Controller(rt, f"kubelet-{config.name}", self.informers, self.reconcile, primary="pods",
                                      field_selector=f"spec.nodeName={config.name}", resync_s=5.0)
         self.pods = self.controller.primary
-        self.pool = _ip_pool(config.pod_cidr)
         self.rejected = 0
+        self.cni = cni or HostLocalIpam(config.pod_cidr)
+        self.cri = cri or ContainerRuntime(rt, Cgroups(node_allocatable({"status": self.node_status()}), bugs=bugs),
+                                           node=config.name)
+        self.pod_sync = PodSyncer(rt, self.cri, Prober(rt, self.cri, self.controller.queue.add), backoff or BackoffPolicy(),
+                                  bugs=bugs)
+        self.cri.subscribe(lambda event: self.controller.queue.add(event.pod))  # the PLEG
+        self.finished: set[str] = set()  # uids of pods that ended here (never run again)
 
     def node_object(self) -> dict:
         c = self.config
@@ -168,41 +178,33 @@ class Kubelet:
             finally:
                 lease.cancel()
         finally:
-            self.sandboxes.stop_all()  # the machine went down with its kubelet
+            for uid in sorted(self.sandboxes.running):  # the machine went down with its kubelet
+                self._stop(uid)
 
     # ------------------------------------------------------------------ pods
-    def _free_ip(self, wanted: str) -> str | None:
-        taken = {s.ip for s in self.sandboxes.running.values()}
-        if wanted in self.pool and wanted not in taken:
-            return wanted
-        for ip in self.pool:
-            if ip not in taken:
-                return ip
-        return None
-
-    def _admit(self, pod: dict) -> str:
-        """"" when the pod fits beside what runs, else the resource it lacks."""
-        alloc = node_allocatable({"status": self.node_status()})
-        used = self.sandboxes.used()
-        need = pod_requests(pod)
-        for res in RESOURCES:
-            if res in alloc and used.get(res, 0) + need[res] > alloc[res]:
-                return res
-        return ""
+    def _stop(self, uid: str) -> None:
+        """StopPodSandbox, CNI DEL, and the pod's reservation released."""
+        self.pod_sync.forget(uid)
+        self.cri.stop_pod_sandbox(uid)
+        self.cni.delete(uid)
+        self.cri.cgroups.release(uid)
+        self.sandboxes.stop(uid)
 
     async def reconcile(self, key: str) -> Result | None:
         pod = self.pods.cache.get(key)
         running = next((s for s in self.sandboxes.running.values() if s.key == key), None)
         if running is not None and (pod is None or pod["metadata"]["uid"] != running.uid or not is_active(pod)):
-            self.sandboxes.stop(running.uid)
+            self._stop(running.uid)
             running = None
-        if pod is None or not is_active(pod) or pod["spec"].get("nodeName") != self.config.name:
+        if pod is None or not is_active(pod) or pod["spec"].get("nodeName") != self.config.name \
+                or pod["metadata"]["uid"] in self.finished:
             return None
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         status = pod.get("status") or {}
         if running is None:
-            lacking = self._admit(pod)
-            ip = self._free_ip(str(status.get("podIP", ""))) if not lacking else None
+            uid, requests = pod["metadata"]["uid"], pod_requests(pod)
+            lacking = self.cri.cgroups.admit(requests)
+            ip = self.cni.add(uid, requested_ip=str(status.get("podIP", ""))) if not lacking else None
             if ip is None:
                 self.rejected += 1
                 reason = f"OutOf{lacking}" if lacking else "OutOfIPs"
@@ -211,13 +213,19 @@ class Kubelet:
                     "message": f"Pod was rejected: node {self.config.name} lacks {lacking or 'pod IPs'}"}},
                     ns, subresource="status")
                 return None
-            running = Sandbox(uid=pod["metadata"]["uid"], key=key, ip=ip,
-                              requests=tuple(sorted(pod_requests(pod).items())))
+            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())))
+            self.cri.cgroups.reserve(uid, requests)
+            self.cri.run_pod_sandbox(uid, key)
             self.sandboxes.run(running)
-        want: dict[str, Any] = {"phase": "Running", "podIP": running.ip, "hostIP": self.host_ip}
-        ready = {"type": "Ready", "status": "True"}
+        sync = self.pod_sync.sync(pod)
+        want: dict[str, Any] = {"phase": sync.phase, "podIP": running.ip, "hostIP": self.host_ip,
+                                "containerStatuses": list(sync.container_statuses)}
+        ready = {"type": "Ready", "status": "True" if sync.ready else "False"}
         conditions = [c for c in status.get("conditions") or () if c.get("type") != "Ready"]
         if any(status.get(k) != v for k, v in want.items()) or ready not in (status.get("conditions") or ()):
             await self.client.patch("pods", name, {"status": {**want, "conditions": [*conditions, ready]}},
                                     ns, subresource="status")
-        return None
+        if sync.terminal:  # written: the pod ended here for good
+            self.finished.add(running.uid)
+            self._stop(running.uid)
+        return Result(requeue_after_s=sync.requeue_after_s) if sync.requeue_after_s else None

@@ -218,6 +218,24 @@ _KUBE_CATALOGUE = (
         reference="kube-controller-manager ControllerExpectations (pkg/controller/controller_utils.go); "
                   "Sieve (Sun et al., OSDI 2022): controllers acting on a stale view",
     ),
+    Bug(
+        name="restart_without_backoff",
+        layer="kube",
+        summary="The kubelet restarts an exited container at once instead of waiting out its "
+                "crash-loop backoff (10 s doubling to 300 s), so a crashing container restarts in "
+                "a tight loop.",
+        reference="kubernetes issue #4121 (kubelet should back off restarts of crashlooping "
+                  "containers); kubernetes issue #133472 (no backoff before the first restart)",
+    ),
+    Bug(
+        name="oom_ignores_limit",
+        layer="kube",
+        summary="A container's memory use is charged past its memory limit without an OOM kill, "
+                "so the limit does not cap it.",
+        reference="Kubernetes docs, Resource Management for Pods and Containers (a container "
+                  "over its memory limit is OOM-killed); aws/amazon-ecs-agent issue #794 (a container "
+                  "kept running past its memory limit, never killed)",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}

@@ -253,7 +253,8 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
                             scales=draw(st.integers(0, 3)), deployments=deployments,
                             rollouts=draw(st.integers(0, 2)) if deployments else 0,
                             node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
-                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))))
+                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))),
+                            crashloops=draw(st.integers(0, 3)))
 
 
 _control_plane = _with_components(
@@ -341,7 +342,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           description="controllers, scheduler and kubelets on the kube apiserver: no pod on two nodes, "
                       "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
                       "pods than asked for, and every ReplicaSet converged to its replicas ready and every "
-                      "Deployment rolled out once faults heal; under raftkv faults and crashes, pauses and isolation of components",
+                      "Deployment rolled out once faults heal, no container restarted sooner than its "
+                      "crash-loop backoff allows and none over its memory limit (with ReplicaSets whose "
+                      "pods crash-loop or are OOM-killed); under raftkv faults and crashes, pauses and isolation of components",
           strategy=_control_plane),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
@@ -376,4 +379,6 @@ BUG_SUITES: dict[str, str] = {
     "apiserver_update_ignores_resource_version": "apiserver",
     "apiserver_watch_skips_compacted_revisions": "apiserver",
     "replicaset_no_expectations": "control_plane",
+    "restart_without_backoff": "control_plane",
+    "oom_ignores_limit": "control_plane",
 }

@@ -118,7 +118,10 @@ class ControlPlaneSpec:
     ``s1``, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
     ``replicasets`` ReplicaSets and ``deployments`` Deployments of ``replicas`` pods
     (``pod_cpu_m`` each), then during the fault phase scales one of them ``scales`` times
-    (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times."""
+    (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times.
+    ``crashloops`` more ReplicaSets ``crash-0..`` (of ``crashloop_replicas`` pods asking for
+    no CPU) have containers that never stay up: they exit with an error, are OOM-killed or
+    exit after a long run, in turn, and the kubelets restart them with crash-loop backoff."""
 
     apiservers: int = 2
     nodes: int = 3
@@ -131,6 +134,8 @@ class ControlPlaneSpec:
     node_cpu_m: int = 2000
     pod_cpu_m: int = 500
     compact_interval_us: int = 2_000_000
+    crashloops: int = 0
+    crashloop_replicas: int = 2
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -335,6 +340,9 @@ def validate(scenario: Scenario) -> Scenario:
     need(p.rollouts >= 0, "control_plane.rollouts", f"must be >= 0, got {p.rollouts}")
     need(p.node_cpu_m > 0 and p.pod_cpu_m > 0, "control_plane", "node_cpu_m and pod_cpu_m must be positive")
     need(p.compact_interval_us > 0, "control_plane.compact_interval_us", "must be positive")
+    need(0 <= p.crashloops <= 10, "control_plane.crashloops", f"must be 0..10, got {p.crashloops}")
+    need(1 <= p.crashloop_replicas <= 10, "control_plane.crashloop_replicas",
+         f"must be 1..10, got {p.crashloop_replicas}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
