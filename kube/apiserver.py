@@ -11,8 +11,9 @@ patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
 ``pods/<name>/binding`` (a ``Binding``) binds a pod to a node, once.  Query parameters
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
-``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
-``propagationPolicy``).
+``timeoutSeconds``, ``dryRun=All`` (create, update, patch, delete, scale and binding are
+checked and answered, not stored); delete reads ``DeleteOptions`` from the body
+(preconditions, ``propagationPolicy``, ``dryRun``).
 
 :func:`compact_periodically` is kube-apiserver's compactor: several apiservers agree,
 through the version of ``compact_rev_key``, on one compaction per interval, each one at
@@ -86,6 +87,15 @@ def _int_param(req: Request, name: str, default: int = 0) -> int:
         raise errors.bad_request(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _dry_run(req: Request) -> bool:
+    """``dryRun=All``: validate and answer, store nothing (the only value kube-apiserver knows)."""
+    values = [v for k, v in req.query if k == "dryRun"]
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'unsupported dryRun value {value!r} (supported: "All")')
+    return bool(values)
+
+
 def _bool_param(req: Request, name: str) -> bool:
     return (req.param(name) or "").lower() in ("true", "1")
 
@@ -149,19 +159,20 @@ class ApiServer:
         if needs_name and not req.name:
             raise errors.bad_request(f"{req.verb} needs the name of the object")
         ns = req.namespace
+        dry_run = _dry_run(req)
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
         if req.verb == "create":
-            return Response(status=201, body=await store.create(ns, _json_body(req.body)))
+            return Response(status=201, body=await store.create(ns, _json_body(req.body), dry_run=dry_run))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
-                                                              subresource=req.subresource))
+                                                              subresource=req.subresource, dry_run=dry_run))
         if req.verb == "patch":
             return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
                                                              subresource=req.subresource,
-                                                             patch_type=req.patch_type))
+                                                             patch_type=req.patch_type, dry_run=dry_run))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req))
+            return Response(status=200, body=await self._delete(store, req, dry_run))
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
@@ -191,7 +202,7 @@ class ApiServer:
             pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
             return pod
         await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
-                                      precondition_rv=parse_rv(rv) if rv else 0)
+                                      precondition_rv=parse_rv(rv) if rv else 0, dry_run=_dry_run(req))
         return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
 
     async def _scale(self, store: Store, req: Request) -> dict:
@@ -216,9 +227,10 @@ class ApiServer:
                                                           "than or equal to 0")])
             new = {**old, "spec": {**old.get("spec", {}), "replicas": replicas}}
             return store._updater(new, "")(old)
-        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv))
+        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv,
+                                                      dry_run=_dry_run(req)))
 
-    async def _delete(self, store: Store, req: Request) -> dict:
+    async def _delete(self, store: Store, req: Request, dry_run: bool) -> dict:
         opts = _json_body(req.body) or {}
         if not isinstance(opts, Mapping):
             raise errors.bad_request("DeleteOptions must be a JSON object")
@@ -226,7 +238,8 @@ class ApiServer:
         rv = pre.get("resourceVersion")
         return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
                                   precondition_rv=parse_rv(rv) if rv else 0,
-                                  propagation_policy=str(opts.get("propagationPolicy") or ""))
+                                  propagation_policy=str(opts.get("propagationPolicy") or ""),
+                                  dry_run=dry_run or opts.get("dryRun") == ["All"])
 
     async def _list(self, store: Store, req: Request) -> dict:
         match = req.param("resourceVersionMatch") or ""

@@ -28,7 +28,7 @@ import trio
 
 from raftkv.runtime import HttpRequest, HttpResponder
 
-from . import apidocs, errors
+from . import apidocs, errors, protobuf
 from .apiserver import ApiServer, Request, Response, close
 from .fields import unknown_fields
 from .patch import MERGE_PATCH, PATCH_TYPES
@@ -43,6 +43,7 @@ log = logging.getLogger("kube.http")
 MAX_BODY_BYTES = 3 << 20
 
 _HEALTH = ("/healthz", "/livez", "/readyz")
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
 
 class _Route:
@@ -75,8 +76,9 @@ class KubeHttp:
         self.address = address
         self.clock_s = clock_s
 
-    async def _send(self, responder: HttpResponder, status: int, body: Any) -> None:
-        await responder.send(status, json.dumps(body, separators=(",", ":")).encode())
+    async def _send(self, responder: HttpResponder, status: int, body: Any,
+                    headers: tuple[tuple[str, str], ...] = ()) -> None:
+        await responder.send(status, json.dumps(body, separators=(",", ":")).encode(), headers=headers)
 
     async def handle(self, request: HttpRequest, responder: HttpResponder) -> None:
         try:
@@ -171,33 +173,46 @@ class KubeHttp:
                 raise errors.ApiError(_status(405, "MethodNotAllowed",
                                               f"the server does not allow this method on the requested "
                                               f"resource ({method} {route.resource})"))
-        if params.get("dryRun"):
-            raise errors.bad_request("dryRun is not supported by this apiserver")
+        validation = params.get("fieldValidation", "") or "Warn"  # kube-apiserver's default
+        if validation not in FIELD_VALIDATION:
+            raise errors.bad_request(f"fieldValidation must be one of {', '.join(FIELD_VALIDATION)}, "
+                                     f"got {validation!r}")
         body: Any = None
         patch_type = MERGE_PATCH
+        warnings: tuple[tuple[str, str], ...] = ()
         raw = await self._read_body(request)
         if verb in ("create", "update", "patch") or (verb == "delete" and raw):
             ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+            decoded = False
             if verb == "patch":
                 if ctype not in PATCH_TYPES:
                     raise errors.ApiError(_status(415, "UnsupportedMediaType",
                                                   f"the body of the request was in an unknown format - accepted "
                                                   f"media types include: {', '.join(PATCH_TYPES)} (not {ctype})"))
                 patch_type = ctype
+            elif ctype == protobuf.CONTENT_TYPE and verb in ("create", "update") and not route.subresource:
+                try:
+                    body, decoded = protobuf.decode_object(raw), True
+                except protobuf.ProtobufError as exc:
+                    raise errors.ApiError(_status(415, "UnsupportedMediaType",
+                                                  f"the protobuf body could not be decoded: {exc}")) from None
             elif ctype not in ("application/json", ""):
+                accepted = "application/json" + (f", {protobuf.CONTENT_TYPE}" if verb != "delete" else "")
                 raise errors.ApiError(_status(415, "UnsupportedMediaType",
                                               f"the body of the request was in an unknown format - accepted "
-                                              f"media types include: application/json (not {ctype})"))
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError as exc:
-                raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
-            if verb in ("create", "update", "patch") and params.get("fieldValidation", "") == "Strict":
+                                              f"media types include: {accepted} (not {ctype})"))
+            if not decoded:
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError as exc:
+                    raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
+            if verb in ("create", "update", "patch") and validation != "Ignore" and not route.subresource:
                 # a JSON patch (a list of operations) is not checked
                 unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" else "")
-                if unknown:
+                if unknown and validation == "Strict":
                     raise errors.bad_request("strict decoding error: " + ", ".join(
                         f'unknown field "{u}"' for u in unknown))
+                warnings = tuple(("Warning", f'299 - "unknown field \\"{u}\\""') for u in unknown)
         timeout_s = 0.0
         if verb == "watch":  # the stream's deadline is kept here (see _stream)
             try:
@@ -212,7 +227,8 @@ class KubeHttp:
         if resp.watch is not None:
             await self._stream(request, responder, route.resource, resp.watch, as_table, params, timeout_s)
             return
-        await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params))
+        await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params),
+                         warnings if resp.status < 300 else ())
 
     def _include(self, obj: dict, params: dict[str, str]) -> Any:
         what = params.get("includeObject", "Metadata")

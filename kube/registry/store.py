@@ -186,7 +186,9 @@ class Store:
         if causes:
             raise errors.invalid(self.strategy.kind, obj["metadata"].get("name", ""), causes)
 
-    async def create(self, namespace: str, body: Any) -> dict:
+    async def create(self, namespace: str, body: Any, *, dry_run: bool = False) -> dict:
+        """Create ``body``; with ``dry_run``, everything but the write (defaults,
+        validation, a name taken is 409): the object as it would be stored."""
         namespace = self._scope(namespace)
         obj = self._check_body(body, namespace, None)
         meta = obj["metadata"]
@@ -203,6 +205,10 @@ class Store:
         self.strategy.prepare_for_create(obj)
         self._validate(obj)
         key = self.key(namespace, meta["name"])
+        if dry_run:
+            if await self._read(key) is not None:
+                raise errors.already_exists(self.strategy.resource, meta["name"])
+            return obj
         request = Txn().when(txn.mod_revision(key) == 0).then(txn.put(key, encode(obj))).build()
         try:
             resp = await self.etcd.txn(request)
@@ -230,9 +236,10 @@ class Store:
         return False, 0, ((decode(kvs[0].value, kvs[0].mod_revision), kvs[0].mod_revision) if kvs else None)
 
     async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict], dict], *,
-                                precondition_rv: int = 0, precondition_uid: str = "") -> dict:
+                                precondition_rv: int = 0, precondition_uid: str = "", dry_run: bool = False) -> dict:
         """Read, ``try_update(current)``, write if nobody wrote since; else retry with what
-        the failed write read (``storage.Interface.GuaranteedUpdate``)."""
+        the failed write read (``storage.Interface.GuaranteedUpdate``).  ``dry_run``: the
+        updated object, not written."""
         key = self.key(self._scope(namespace), name)
         current = await self._read(key)
         for _attempt in range(MAX_UPDATE_RETRIES):
@@ -250,6 +257,8 @@ class Store:
             new = try_update(copy.deepcopy(old))
             if new == old:
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
+            if dry_run:
+                return new
             done, revision, current = await self._write(key, new, rv)
             if done:
                 new["metadata"]["resourceVersion"] = str(revision)
@@ -276,7 +285,8 @@ class Store:
             return new
         return update
 
-    async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "") -> dict:
+    async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "",
+                     dry_run: bool = False) -> dict:
         """PUT: a precondition on ``metadata.resourceVersion`` when set (409 Conflict when
         it is not the current one), else an unconditional GuaranteedUpdate."""
         namespace = self._scope(namespace)
@@ -287,10 +297,11 @@ class Store:
         rv = parse_rv(rv_text) if rv_text else 0
         if BUG_UPDATE_NO_PRECONDITION in self.bugs:
             rv = 0
-        return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv)
+        return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv,
+                                            dry_run=dry_run)
 
     async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
-                    patch_type: str = MERGE_PATCH) -> dict:
+                    patch_type: str = MERGE_PATCH, dry_run: bool = False) -> dict:
         """A patch of the current object (JSON merge patch by default, RFC 7386; or a
         JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
         ``metadata.resourceVersion`` in a merge patch is a precondition."""
@@ -306,12 +317,13 @@ class Store:
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._updater(merged, subresource)(old)
-        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv)
+        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv, dry_run=dry_run)
 
     async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
-                     precondition_rv: int = 0, propagation_policy: str = "") -> dict:
+                     precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False) -> dict:
         """Delete (returns the object as of the deletion).  With finalizers (the
-        policy's own included) the object only gets its deletionTimestamp."""
+        policy's own included) the object only gets its deletionTimestamp.  ``dry_run``:
+        the checks and the answer, no write."""
         key = self.key(self._scope(namespace), name)
         policy_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(propagation_policy, "")
         if propagation_policy not in ("", "Orphan", "Foreground", "Background"):
@@ -344,6 +356,8 @@ class Store:
                 new["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or format_timestamp(
                     self.rt.now_us())
                 new["metadata"]["finalizers"] = []
+            if dry_run:
+                return new if finalizers else old
             done, revision, current = await self._write(key, new, rv)
             if done:
                 out = new if finalizers else old
