@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry.strategy import Strategy
-from .schema import KIND_DESCRIPTIONS, MESSAGES, Field, Message
+from .schema import FIELD_DESCRIPTIONS, KIND_DESCRIPTIONS, MESSAGES, Field, Message
 
 __all__ = ["component_schemas"]
 
@@ -60,6 +60,9 @@ def _message_schema(msg: Message, strategy: Strategy | None) -> dict[str, Any]:
         props["kind"] = {"type": "string", "description": "The REST resource this object represents."}
     for f in msg.fields:
         props[f.name] = _field(f)
+        description = FIELD_DESCRIPTIONS.get(f"{msg.name}.{f.name}")
+        if description:
+            props[f.name] = {**props[f.name], "description": description}
     out: dict[str, Any] = {"type": "object", "properties": props}
     if strategy is not None:
         group, _, version = strategy.api_version.rpartition("/")

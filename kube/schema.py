@@ -22,7 +22,7 @@ import re
 
 import attrs
 
-__all__ = ["KIND_DESCRIPTIONS", "MESSAGES", "SCALARS", "Field", "Message", "kind_message"]
+__all__ = ["FIELD_DESCRIPTIONS", "KIND_DESCRIPTIONS", "MESSAGES", "SCALARS", "Field", "Message", "kind_message"]
 
 SCALARS = frozenset({"s", "i32", "i64", "b", "bytes", "time", "microtime", "qty", "ios", "any"})
 
@@ -127,6 +127,39 @@ KIND_DESCRIPTIONS = {
     "Lease": "Lease defines a lease concept.",
 }
 
+#: what ``kubectl explain`` says of some fields (``Message.field``)
+FIELD_DESCRIPTIONS = {
+    "ObjectMeta.name": "The object's name, unique in its namespace.",
+    "ObjectMeta.namespace": "The namespace the object lives in (empty for cluster-scoped kinds).",
+    "ObjectMeta.labels": "Key/value pairs that selectors match.",
+    "ObjectMeta.resourceVersion": "The store revision of the object's last change (optimistic concurrency).",
+    "ObjectMeta.ownerReferences": "The objects this one belongs to (the garbage collector follows them).",
+    "DeploymentSpec.replicas": "How many pods are wanted (default 1).",
+    "DeploymentSpec.selector": "The label selector of the pods this Deployment manages (immutable).",
+    "DeploymentSpec.template": "The pods to create; a change starts a rollout.",
+    "DeploymentSpec.strategy": "How old pods are replaced by new ones (RollingUpdate or Recreate).",
+    "DeploymentSpec.paused": "A paused Deployment does not roll out template changes.",
+    "DeploymentSpec.revisionHistoryLimit": "How many old ReplicaSets to keep for rollbacks (default 10).",
+    "ReplicaSetSpec.replicas": "How many pods are wanted (default 1).",
+    "ReplicaSetSpec.template": "The pods to create when there are too few.",
+    "StatefulSetSpec.serviceName": "The headless Service that gives the pods their network identity.",
+    "StatefulSetSpec.replicas": "How many pods are wanted (default 1).",
+    "PodSpec.containers": "The containers of the pod (at least one).",
+    "PodSpec.nodeName": "The node the pod is bound to (set by the scheduler).",
+    "PodSpec.nodeSelector": "Labels a node must have to run the pod.",
+    "PodSpec.tolerations": "The node taints the pod tolerates.",
+    "Container.name": "The container's name, unique in the pod.",
+    "Container.image": "The container image to run.",
+    "Container.ports": "The ports the container listens on.",
+    "Container.env": "Environment variables of the container.",
+    "Container.resources": "Compute resources the container requests and is limited to.",
+    "ResourceRequirements.requests": "What the scheduler reserves for the container (cpu, memory).",
+    "ResourceRequirements.limits": "The most the container may use.",
+    "ServiceSpec.selector": "The labels of the pods that receive the Service's traffic.",
+    "ServiceSpec.ports": "The ports the Service exposes.",
+    "ServiceSpec.type": "ClusterIP (default), NodePort, LoadBalancer or ExternalName.",
+}
+
 
 @attrs.frozen(kw_only=True)
 class Field:
@@ -194,6 +227,8 @@ def _parse(text: str) -> dict[str, Message]:
 
 
 MESSAGES: dict[str, Message] = _parse(_DESCRIPTION)
+assert all(MESSAGES[m].field(f) is not None for m, _, f in (k.partition(".") for k in FIELD_DESCRIPTIONS)), \
+    "schema: a described field is not in the description"
 
 
 def kind_message(kind: str) -> Message | None:
