@@ -25,11 +25,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import trio
+import yaml
 
 from raftkv.runtime import HttpRequest, HttpResponder
 
 from . import apidocs, errors, protobuf
 from .apiserver import ApiServer, Request, Response, close
+from .fieldmanager import APPLY_PATCH
 from .fields import unknown_fields
 from .patch import MERGE_PATCH, PATCH_TYPES
 from .registry import STRATEGIES
@@ -60,6 +62,18 @@ def _route(parts: list[str]) -> _Route | None:
     if not rest or len(rest) > 3 or rest[0] not in STRATEGIES:
         return None
     return _Route(rest[0], ns, rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else "")
+
+
+def _yaml_object(raw: bytes) -> Any:
+    """An apply patch's body: JSON, or YAML."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"the body of the request is neither JSON nor YAML: {exc}".splitlines()[0]) from None
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -185,11 +199,14 @@ class KubeHttp:
             ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
             decoded = False
             if verb == "patch":
-                if ctype not in PATCH_TYPES:
+                if ctype not in (*PATCH_TYPES, APPLY_PATCH):
                     raise errors.ApiError(_status(415, "UnsupportedMediaType",
                                                   f"the body of the request was in an unknown format - accepted "
-                                                  f"media types include: {', '.join(PATCH_TYPES)} (not {ctype})"))
+                                                  f"media types include: {', '.join(PATCH_TYPES)}, {APPLY_PATCH} "
+                                                  f"(not {ctype})"))
                 patch_type = ctype
+                if ctype == APPLY_PATCH:
+                    body, decoded = _yaml_object(raw), True
             elif ctype == protobuf.CONTENT_TYPE and verb in ("create", "update") and not route.subresource:
                 try:
                     body, decoded = protobuf.decode_object(raw), True
@@ -208,7 +225,8 @@ class KubeHttp:
                     raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
             if verb in ("create", "update", "patch") and validation != "Ignore" and not route.subresource:
                 # a JSON patch (a list of operations) is not checked
-                unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" else "")
+                applied = patch_type == APPLY_PATCH
+                unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" and not applied else "")
                 if unknown and validation == "Strict":
                     raise errors.bad_request("strict decoding error: " + ", ".join(
                         f'unknown field "{u}"' for u in unknown))
@@ -220,6 +238,11 @@ class KubeHttp:
             except ValueError:
                 raise errors.bad_request(f"timeoutSeconds must be a number, got {params['timeoutSeconds']!r}") from None
             query = tuple((k, v) for k, v in query if k != "timeoutSeconds")
+        if verb in ("create", "update", "patch") and patch_type != APPLY_PATCH and not params.get("fieldManager"):
+            # kube-apiserver's default manager: the client's name (its User-Agent up to "/")
+            agent = request.headers.get("user-agent", "").split("/")[0].strip()
+            if agent:
+                query = (*query, ("fieldManager", agent))
         req = Request(verb=verb, resource=route.resource, namespace=route.namespace, name=route.name,
                       subresource=route.subresource, query=query, body=body, patch_type=patch_type)
         resp = await self.server.handle(req)

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from kube import apidocs
+from kube import apidocs, fieldmanager
 from kube.controller_manager import CONTROLLERS, build_controllers, node_configs
+from kube.fieldmanager import decode_fields, encode_fields, field_set, track_update
 from kube.fields import unknown_fields
 from kube.protobuf import ProtobufError, decode_object
 from kube.registry import STRATEGIES
@@ -118,3 +119,57 @@ def test_controller_set_and_nodes() -> None:
     with pytest.raises(ValueError, match="--nodes"):
         node_configs(-1)
     assert all(m.package for m in MESSAGES.values())
+
+
+def _deployment(replicas: int, image: str = "nginx", labels: dict | None = None) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default", **({"labels": labels} if labels else {})},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "nginx", "image": image}]}}}}
+
+
+def test_field_sets_and_fields_v1() -> None:
+    paths = field_set(_deployment(3, labels={"tier": "x"}), "Deployment")
+    item = ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"nginx"}')
+    assert paths == {("f:metadata", "f:labels", "f:tier"), ("f:spec", "f:replicas"),
+                     ("f:spec", "f:selector", "f:matchLabels", "f:app"),
+                     ("f:spec", "f:template", "f:metadata", "f:labels", "f:app"),
+                     item, (*item, "f:name"), (*item, "f:image")}
+    encoded = encode_fields(paths)
+    assert encoded["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"nginx"}'] == {
+        ".": {}, "f:image": {}, "f:name": {}}
+    assert decode_fields(encoded) == paths
+
+
+def test_server_side_apply_owns_conflicts_and_removes() -> None:
+    obj = fieldmanager.apply(None, _deployment(3, labels={"tier": "x"}), manager="ops", force=False, now="t0")
+    assert [(e["manager"], e["operation"]) for e in obj["metadata"]["managedFields"]] == [("ops", "Apply")]
+    # another client scales through an update: it takes spec.replicas
+    scaled = {**obj, "spec": {**obj["spec"], "replicas": 5}}
+    track_update(obj, scaled, manager="hpa", subresource="", now="t1")
+    owners = {e["manager"]: decode_fields(e["fieldsV1"]) for e in scaled["metadata"]["managedFields"]}
+    assert owners["hpa"] == {("f:spec", "f:replicas")} and ("f:spec", "f:replicas") not in owners["ops"]
+    # applying another replicas value conflicts, naming the field and its manager
+    with pytest.raises(fieldmanager.Conflict) as err:
+        fieldmanager.apply(scaled, _deployment(3, labels={"tier": "x"}), manager="ops", force=False, now="t2")
+    assert err.value.code == 409 and 'conflict with "hpa" using apps/v1: .spec.replicas' in err.value.status["message"]
+    assert err.value.status["details"]["causes"][0]["field"] == ".spec.replicas"
+    # the same value is no conflict (shared ownership); a new image is the applier's own field
+    same = fieldmanager.apply(scaled, _deployment(5, "nginx:2", labels={"tier": "x"}), manager="ops", force=False,
+                              now="t2")
+    assert same["spec"]["template"]["spec"]["containers"] == [{"name": "nginx", "image": "nginx:2"}]
+    # force takes the field; a label no longer applied, owned by nobody else, is removed
+    forced = fieldmanager.apply(same, _deployment(2, "nginx:2"), manager="ops", force=True, now="t3")
+    assert forced["spec"]["replicas"] == 2 and "labels" not in forced["metadata"]
+    assert [e["manager"] for e in forced["metadata"]["managedFields"]] == ["ops"]  # hpa owns nothing now
+    # a field set by an update stays when the applier stops applying it, as a list element merged by key
+    extra = {**forced, "spec": {**forced["spec"], "paused": True}}
+    track_update(forced, extra, manager="kubectl-edit", subresource="", now="t4")
+    config = _deployment(2, "nginx:2")
+    config["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "envoy"})
+    both = fieldmanager.apply(extra, config, manager="ops", force=False, now="t5")
+    assert both["spec"]["paused"] is True
+    assert [c["name"] for c in both["spec"]["template"]["spec"]["containers"]] == ["nginx", "sidecar"]
+    back = fieldmanager.apply(both, _deployment(2, "nginx:2"), manager="ops", force=False, now="t6")
+    assert [c["name"] for c in back["spec"]["template"]["spec"]["containers"]] == ["nginx"]

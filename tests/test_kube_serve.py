@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from tools import require_tool
 
 from raftkv.runtime.cluster import free_port
@@ -279,7 +280,9 @@ def test_errors_are_status_objects(kube: Kube) -> None:
     code, body = kube.http("POST", base, json.dumps(big).encode())
     assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
     code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/apply-patch+yaml")
-    assert code == 415
+    assert code == 400 and "fieldManager is required" in body["message"]
+    code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/yaml")
+    assert code == 415 and "application/yaml" in body["message"]
 
 
 def test_kubectl_apply_reports_unknown_spec_fields(kube: Kube, tmp_path: pathlib.Path) -> None:
@@ -543,3 +546,49 @@ def test_controllers_with_the_python_client(control_plane: Kube) -> None:
     assert len(pods) == 2 and all(p.status.phase == "Running" and p.spec.node_name for p in pods)
     replicasets = apps.list_namespaced_replica_set("default", label_selector="app=api").items
     assert len(replicasets) == 1 and replicasets[0].metadata.owner_references[0].kind == "Deployment"
+
+
+def test_server_side_apply(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "web.yaml"
+    first = MANIFESTS.split("---")[0]
+    manifest.write_text(first)
+    assert "deployment.apps/web serverside-applied" in kube.kubectl("apply", "--server-side", "-f", str(manifest)).stdout
+    dep = json.loads(kube.kubectl("get", "deploy", "web", "-o", "json", "--show-managed-fields").stdout)
+    [entry] = dep["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["apiVersion"]) == ("kubectl", "Apply", "apps/v1")
+    containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert set(containers['k:{"name":"nginx"}']) == {".", "f:name", "f:image", "f:ports", "f:env"}
+    # a scale through the scale subresource takes spec.replicas: re-applying another count conflicts
+    kube.kubectl("scale", "deployment", "web", "--replicas=4")
+    out = kube.kubectl("apply", "--server-side", "-f", str(manifest), check=False)
+    assert out.returncode != 0, out.stdout
+    assert 'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: ' \
+           ".spec.replicas" in out.stderr, out.stderr
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "4"
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+    # a label applied once and then left out of the manifest is removed; a field another manager set stays
+    manifest.write_text(first.replace("labels: {app: web}\nspec", "labels: {app: web, tier: front}\nspec", 1))
+    kube.kubectl("apply", "--server-side", "-f", str(manifest))
+    kube.kubectl("patch", "deployment", "web", "-p", '{"spec":{"minReadySeconds":5}}')
+    manifest.write_text(first)
+    kube.kubectl("apply", "--server-side", "-f", str(manifest))
+    dep = json.loads(kube.kubectl("get", "deploy", "web", "-o", "json").stdout)
+    assert dep["metadata"]["labels"] == {"app": "web"} and dep["spec"]["minReadySeconds"] == 5
+    # an apply body in YAML
+    code, body = kube.http("PATCH", "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=ci&force=true",
+                           first.replace("replicas: 2", "replicas: 3").encode(),
+                           content_type="application/apply-patch+yaml")
+    assert code == 200 and body["spec"]["replicas"] == 3, body
+    # the official client's apply
+    pytest.importorskip("kubernetes")
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
+    config_obj = yaml.safe_load(first.replace("replicas: 2", "replicas: 1"))
+    applied = apps.patch_namespaced_deployment("web", "default", config_obj, field_manager="py", force=True,
+                                               _content_type="application/apply-patch+yaml")
+    assert applied.spec.replicas == 1
+    managers = {(e.manager, e.operation) for e in apps.read_namespaced_deployment("web", "default").metadata.managed_fields}
+    assert {("py", "Apply"), ("ci", "Apply"), ("kubectl", "Apply")} <= managers
+    kube.kubectl("delete", "deployment", "web")
