@@ -7,7 +7,9 @@ returns a :class:`Response`: a status and a JSON body (an object, a list, or a
 server serve the same handler.
 
 Verbs: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch`` (JSON merge
-patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
+patch by default, or the ``patch_type`` of :mod:`kube.patch`, or server-side apply:
+:mod:`kube.fieldmanager`, which also records the ``fieldManager`` of every write that
+names one), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
 ``pods/<name>/binding`` (a ``Binding``) binds a pod to a node, once.  Query parameters
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,

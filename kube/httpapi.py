@@ -5,12 +5,14 @@
 :class:`~kube.apiserver.Response` into JSON, a ``meta.k8s.io/v1`` Table when the client
 asks for one, or a chunked stream of watch events (one JSON object a line).  Besides the
 resources: ``/version``, ``/healthz`` (``/livez``, ``/readyz``), discovery and
-``/openapi/v3`` (:mod:`kube.apidocs`; ``/openapi/v2`` answers 404).  Errors are Status objects: 401
-without the bearer token (when one is set), 404 for unknown paths, 405 for unsupported
-methods, 413 for a body over :data:`MAX_BODY_BYTES`, 415 for a body kind not served
-(protobuf, YAML, server-side apply), 400 for bad JSON or, with ``fieldValidation=Strict``
-(kubectl's default), unknown fields (:mod:`kube.fields`) in a created or updated object
-or a merge patch.
+``/openapi/v3`` (:mod:`kube.apidocs`; ``/openapi/v2`` answers 404).  Bodies are JSON,
+protobuf for creates and updates (:mod:`kube.protobuf`), or for server-side apply JSON or
+YAML.  Unknown fields (:mod:`kube.fields`) in a created or updated object or a merge
+patch are a 400 with ``fieldValidation=Strict`` (kubectl's default), ``Warning`` headers
+with ``Warn`` (the default) and ignored with ``Ignore``.  A write without ``fieldManager``
+is recorded as the User-Agent's.  Errors are Status objects: 401 without the bearer token
+(when one is set), 404 for unknown paths, 405 for unsupported methods, 413 for a body over
+:data:`MAX_BODY_BYTES`, 415 for a body type not served, 400 for bad JSON.
 """
 
 from __future__ import annotations
