@@ -495,9 +495,11 @@ def _wait(what: str, check: object, timeout_s: float = 60) -> None:
 
 def test_controllers_run_kubectl_deployments(control_plane: Kube) -> None:
     kube = control_plane
-    nodes = json.loads(kube.kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    assert sorted(n["metadata"]["name"] for n in nodes) == ["node-1", "node-2", "node-3"]
-    assert all({"type": "Ready", "status": "True", "reason": "KubeletReady"} in n["status"]["conditions"] for n in nodes)
+    def nodes_ready() -> list[str]:  # a kubelet creates its Node, then writes its status
+        nodes = json.loads(kube.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        return sorted(n["metadata"]["name"] for n in nodes if {"type": "Ready", "status": "True", "reason": "KubeletReady"}
+                      in (n.get("status") or {}).get("conditions", ()))
+    _wait("three Ready nodes", lambda: nodes_ready() == ["node-1", "node-2", "node-3"])
     assert "deployment.apps/web created" in kube.kubectl("create", "deployment", "web", "--image=nginx",
                                                          "--replicas=3").stdout
     out = kube.kubectl("rollout", "status", "deployment/web", "--timeout=90s", timeout=120).stdout
