@@ -10,13 +10,14 @@ transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`
 
 Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
 simulated node (:mod:`kube.kubelet`, its CRI, CNI and cgroup parts in :mod:`kube.node`);
-:mod:`kube.control_plane_sim` is the
-``control_plane`` system.
+:mod:`kube.control_plane_sim` is the ``control_plane`` system; :mod:`kube.controller_manager`
+runs them beside a served apiserver (``raftkv kube serve --controllers``).
 """
 
 from .apiserver import ApiServer, Request, Response
 from .apiserver import compact_periodically as compact_apiserver_store
 from .client import KubeClient, LocalTransport
+from .controller_manager import CONTROLLERS, ControlPlane, NodeSpec, build_controllers, node_configs
 from .discovery import (
     BUG_NO_RELIST,
     SERVICES_PREFIX,
@@ -28,7 +29,9 @@ from .discovery import (
 )
 from .errors import ApiError
 from .informer import Informer, object_key
+from .inprocess import InProcessTransport
 
-__all__ = ["ApiError", "ApiServer", "Informer", "KubeClient", "LocalTransport", "Request", "Response",
+__all__ = ["CONTROLLERS", "ApiError", "ApiServer", "ControlPlane", "Informer", "InProcessTransport", "KubeClient",
+           "LocalTransport", "NodeSpec", "Request", "Response", "build_controllers", "node_configs",
            "compact_apiserver_store", "object_key", "BUG_NO_RELIST", "SERVICES_PREFIX", "DiscoveryClient", "Instance", "InstanceError",
            "Registration", "compact_periodically"]

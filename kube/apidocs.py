@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from .apiserver import SCALABLE
+from .openapi import component_schemas
 from .registry import STRATEGIES
 from .registry.strategy import Strategy
+from .schema import MESSAGES
 
 __all__ = ["KUBE_VERSION", "api_groups", "api_resources", "api_versions", "group_versions", "openapi_v3",
            "openapi_v3_index", "version_info"]
@@ -101,10 +103,10 @@ def openapi_v3_index() -> dict[str, Any]:
 
 
 def openapi_v3(group_version: str) -> dict[str, Any] | None:
-    """An OpenAPI v3 document of ``group_version``'s operations by name, without schemas:
-    each PATCH names its kind (``x-kubernetes-group-version-kind``) and takes
-    ``fieldValidation``, so kubectl leaves validation to the server (which checks the
-    kinds' fields) and computes strategic merge patches from its built-in types."""
+    """The OpenAPI v3 document of ``group_version``: its kinds' schemas
+    (:mod:`kube.openapi`) and operations by name; each PUT and PATCH names its kind
+    (``x-kubernetes-group-version-kind``) and takes ``fieldValidation`` and ``dryRun``, so
+    kubectl leaves field validation to the server (which checks the kinds' fields)."""
     kinds = group_versions().get(group_version)
     if kinds is None:
         return None
@@ -112,8 +114,10 @@ def openapi_v3(group_version: str) -> dict[str, Any] | None:
     for s in kinds:
         group, _, version = s.api_version.rpartition("/")
         gvk = {"group": group, "version": version, "kind": s.kind}
-        params = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
-        ok = {"200": {"description": "OK"}}
+        params = [{"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                  for name in ("dryRun", "fieldValidation")]
+        ref = {"$ref": f"#/components/schemas/{MESSAGES[s.kind].qualified}"} if s.kind in MESSAGES else {}
+        ok = {"200": {"description": "OK", **({"content": {"application/json": {"schema": ref}}} if ref else {})}}
         paths[_path(s)] = {
             "get": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "get", "responses": ok},
             "put": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "put", "parameters": params,
@@ -122,4 +126,4 @@ def openapi_v3(group_version: str) -> dict[str, Any] | None:
                       "responses": ok}}
     major, minor, patch = KUBE_VERSION
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": f"v{major}.{minor}.{patch}"},
-            "paths": paths, "components": {"schemas": {}}}
+            "paths": paths, "components": {"schemas": component_schemas(kinds)}}

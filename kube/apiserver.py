@@ -7,12 +7,15 @@ returns a :class:`Response`: a status and a JSON body (an object, a list, or a
 server serve the same handler.
 
 Verbs: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch`` (JSON merge
-patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
+patch by default, or the ``patch_type`` of :mod:`kube.patch`, or server-side apply:
+:mod:`kube.fieldmanager`, which also records the ``fieldManager`` of every write that
+names one), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
 ``pods/<name>/binding`` (a ``Binding``) binds a pod to a node, once.  Query parameters
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
-``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
-``propagationPolicy``).
+``timeoutSeconds``, ``dryRun=All`` (create, update, patch, delete, scale and binding are
+checked and answered, not stored); delete reads ``DeleteOptions`` from the body
+(preconditions, ``propagationPolicy``, ``dryRun``).
 
 :func:`compact_periodically` is kube-apiserver's compactor: several apiservers agree,
 through the version of ``compact_rev_key``, on one compaction per interval, each one at
@@ -30,7 +33,9 @@ import attrs
 from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
-from . import errors
+from . import errors, fieldmanager
+from .fieldmanager import APPLY_PATCH
+from .meta import format_timestamp
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
 from .registry.store import etcd_error, parse_rv
@@ -84,6 +89,15 @@ def _int_param(req: Request, name: str, default: int = 0) -> int:
         return int(raw)
     except ValueError:
         raise errors.bad_request(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _dry_run(req: Request) -> bool:
+    """``dryRun=All``: validate and answer, store nothing (the only value kube-apiserver knows)."""
+    values = [v for k, v in req.query if k == "dryRun"]
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'unsupported dryRun value {value!r} (supported: "All")')
+    return bool(values)
 
 
 def _bool_param(req: Request, name: str) -> bool:
@@ -149,19 +163,26 @@ class ApiServer:
         if needs_name and not req.name:
             raise errors.bad_request(f"{req.verb} needs the name of the object")
         ns = req.namespace
+        dry_run = _dry_run(req)
+        manager = req.param("fieldManager") or ""
+        if req.verb == "patch" and req.patch_type == APPLY_PATCH:
+            return await self._apply(store, req, dry_run)
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
         if req.verb == "create":
-            return Response(status=201, body=await store.create(ns, _json_body(req.body)))
+            return Response(status=201, body=await store.create(ns, _json_body(req.body), dry_run=dry_run,
+                                                                field_manager=manager))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
-                                                              subresource=req.subresource))
+                                                              subresource=req.subresource, dry_run=dry_run,
+                                                              field_manager=manager))
         if req.verb == "patch":
             return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
                                                              subresource=req.subresource,
-                                                             patch_type=req.patch_type))
+                                                             patch_type=req.patch_type, dry_run=dry_run,
+                                                             field_manager=manager))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req))
+            return Response(status=200, body=await self._delete(store, req, dry_run))
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
@@ -191,7 +212,7 @@ class ApiServer:
             pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
             return pod
         await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
-                                      precondition_rv=parse_rv(rv) if rv else 0)
+                                      precondition_rv=parse_rv(rv) if rv else 0, dry_run=_dry_run(req))
         return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
 
     async def _scale(self, store: Store, req: Request) -> dict:
@@ -215,10 +236,59 @@ class ApiServer:
                                                           f"Invalid value: {replicas!r}: must be greater "
                                                           "than or equal to 0")])
             new = {**old, "spec": {**old.get("spec", {}), "replicas": replicas}}
-            return store._updater(new, "")(old)
-        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv))
+            return store._updater(new, "", req.param("fieldManager") or "", tracked_as="scale")(old)
+        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv,
+                                                      dry_run=_dry_run(req)))
 
-    async def _delete(self, store: Store, req: Request) -> dict:
+    async def _apply(self, store: Store, req: Request, dry_run: bool) -> Response:
+        """Server-side apply (:mod:`kube.fieldmanager`): create the object, or merge the
+        configuration into it, as ``fieldManager``'s; ``force=true`` takes conflicting fields."""
+        manager = req.param("fieldManager") or ""
+        if not manager:
+            raise errors.bad_request("fieldManager is required for apply requests")
+        if req.subresource:
+            raise errors.bad_request(f"server-side apply of the {req.subresource} subresource is not supported")
+        config = _json_body(req.body)
+        s = store.strategy
+        if not isinstance(config, Mapping) or not isinstance(config.get("metadata", {}), Mapping):
+            raise errors.bad_request("an applied configuration must be an object")
+        if config.get("kind") != s.kind or config.get("apiVersion") != s.api_version:
+            raise errors.bad_request(f"an applied configuration of {req.resource} must have apiVersion "
+                                     f"{s.api_version!r} and kind {s.kind!r}")
+        config = {**config, "metadata": {**config.get("metadata", {}), "name": req.name}}
+        if s.namespaced:
+            config["metadata"]["namespace"] = req.namespace
+        force = _bool_param(req, "force")
+        now = format_timestamp(self.rt.now_us())
+        for _attempt in range(3):
+            try:
+                await store.get(req.namespace, req.name)
+            except errors.ApiError as exc:
+                if exc.code != 404:
+                    raise
+                created = fieldmanager.apply(None, config, manager=manager, force=force, now=now)
+                try:
+                    return Response(status=201, body=await store.create(req.namespace, created, dry_run=dry_run))
+                except errors.ApiError as again:
+                    if again.code != 409 or (again.status.get("reason") != "AlreadyExists"):
+                        raise
+                    continue  # created meanwhile: apply to it
+
+            def merge(old: dict) -> dict:
+                live = {k: v for k, v in old.items() if k != "status"}
+                new = fieldmanager.apply(live, config, manager=manager, force=force, now=now)
+                if "status" in old:
+                    new["status"] = old["status"]
+                return store._updater(new, "")(old)
+            try:
+                return Response(status=200, body=await store.guaranteed_update(req.namespace, req.name, merge,
+                                                                                dry_run=dry_run))
+            except errors.ApiError as exc:
+                if exc.code != 404:
+                    raise
+        raise errors.conflict(req.resource, req.name, "the object was created and deleted meanwhile; try again")
+
+    async def _delete(self, store: Store, req: Request, dry_run: bool) -> dict:
         opts = _json_body(req.body) or {}
         if not isinstance(opts, Mapping):
             raise errors.bad_request("DeleteOptions must be a JSON object")
@@ -226,7 +296,8 @@ class ApiServer:
         rv = pre.get("resourceVersion")
         return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
                                   precondition_rv=parse_rv(rv) if rv else 0,
-                                  propagation_policy=str(opts.get("propagationPolicy") or ""))
+                                  propagation_policy=str(opts.get("propagationPolicy") or ""),
+                                  dry_run=dry_run or opts.get("dryRun") == ["All"])
 
     async def _list(self, store: Store, req: Request) -> dict:
         match = req.param("resourceVersionMatch") or ""

@@ -5,12 +5,14 @@
 :class:`~kube.apiserver.Response` into JSON, a ``meta.k8s.io/v1`` Table when the client
 asks for one, or a chunked stream of watch events (one JSON object a line).  Besides the
 resources: ``/version``, ``/healthz`` (``/livez``, ``/readyz``), discovery and
-``/openapi/v3`` (:mod:`kube.apidocs`; ``/openapi/v2`` answers 404).  Errors are Status objects: 401
-without the bearer token (when one is set), 404 for unknown paths, 405 for unsupported
-methods, 413 for a body over :data:`MAX_BODY_BYTES`, 415 for a body kind not served
-(protobuf, YAML, server-side apply), 400 for bad JSON or, with ``fieldValidation=Strict``
-(kubectl's default), unknown fields (:mod:`kube.fields`) in a created or updated object
-or a merge patch.
+``/openapi/v3`` (:mod:`kube.apidocs`; ``/openapi/v2`` answers 404).  Bodies are JSON,
+protobuf for creates and updates (:mod:`kube.protobuf`), or for server-side apply JSON or
+YAML.  Unknown fields (:mod:`kube.fields`) in a created or updated object or a merge
+patch are a 400 with ``fieldValidation=Strict`` (kubectl's default), ``Warning`` headers
+with ``Warn`` (the default) and ignored with ``Ignore``.  A write without ``fieldManager``
+is recorded as the User-Agent's.  Errors are Status objects: 401 without the bearer token
+(when one is set), 404 for unknown paths, 405 for unsupported methods, 413 for a body over
+:data:`MAX_BODY_BYTES`, 415 for a body type not served, 400 for bad JSON.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import trio
+import yaml
 
 from raftkv.runtime import HttpRequest, HttpResponder
 
-from . import apidocs, errors
+from . import apidocs, errors, protobuf
 from .apiserver import ApiServer, Request, Response, close
+from .fieldmanager import APPLY_PATCH
 from .fields import unknown_fields
 from .patch import MERGE_PATCH, PATCH_TYPES
 from .registry import STRATEGIES
@@ -43,6 +47,7 @@ log = logging.getLogger("kube.http")
 MAX_BODY_BYTES = 3 << 20
 
 _HEALTH = ("/healthz", "/livez", "/readyz")
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
 
 class _Route:
@@ -61,6 +66,18 @@ def _route(parts: list[str]) -> _Route | None:
     return _Route(rest[0], ns, rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else "")
 
 
+def _yaml_object(raw: bytes) -> Any:
+    """An apply patch's body: JSON, or YAML."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"the body of the request is neither JSON nor YAML: {exc}".splitlines()[0]) from None
+
+
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return errors.status(code, reason, message)
 
@@ -75,8 +92,9 @@ class KubeHttp:
         self.address = address
         self.clock_s = clock_s
 
-    async def _send(self, responder: HttpResponder, status: int, body: Any) -> None:
-        await responder.send(status, json.dumps(body, separators=(",", ":")).encode())
+    async def _send(self, responder: HttpResponder, status: int, body: Any,
+                    headers: tuple[tuple[str, str], ...] = ()) -> None:
+        await responder.send(status, json.dumps(body, separators=(",", ":")).encode(), headers=headers)
 
     async def handle(self, request: HttpRequest, responder: HttpResponder) -> None:
         try:
@@ -171,33 +189,50 @@ class KubeHttp:
                 raise errors.ApiError(_status(405, "MethodNotAllowed",
                                               f"the server does not allow this method on the requested "
                                               f"resource ({method} {route.resource})"))
-        if params.get("dryRun"):
-            raise errors.bad_request("dryRun is not supported by this apiserver")
+        validation = params.get("fieldValidation", "") or "Warn"  # kube-apiserver's default
+        if validation not in FIELD_VALIDATION:
+            raise errors.bad_request(f"fieldValidation must be one of {', '.join(FIELD_VALIDATION)}, "
+                                     f"got {validation!r}")
         body: Any = None
         patch_type = MERGE_PATCH
+        warnings: tuple[tuple[str, str], ...] = ()
         raw = await self._read_body(request)
         if verb in ("create", "update", "patch") or (verb == "delete" and raw):
             ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+            decoded = False
             if verb == "patch":
-                if ctype not in PATCH_TYPES:
+                if ctype not in (*PATCH_TYPES, APPLY_PATCH):
                     raise errors.ApiError(_status(415, "UnsupportedMediaType",
                                                   f"the body of the request was in an unknown format - accepted "
-                                                  f"media types include: {', '.join(PATCH_TYPES)} (not {ctype})"))
+                                                  f"media types include: {', '.join(PATCH_TYPES)}, {APPLY_PATCH} "
+                                                  f"(not {ctype})"))
                 patch_type = ctype
+                if ctype == APPLY_PATCH:
+                    body, decoded = _yaml_object(raw), True
+            elif ctype == protobuf.CONTENT_TYPE and verb in ("create", "update") and not route.subresource:
+                try:
+                    body, decoded = protobuf.decode_object(raw), True
+                except protobuf.ProtobufError as exc:
+                    raise errors.ApiError(_status(415, "UnsupportedMediaType",
+                                                  f"the protobuf body could not be decoded: {exc}")) from None
             elif ctype not in ("application/json", ""):
+                accepted = "application/json" + (f", {protobuf.CONTENT_TYPE}" if verb != "delete" else "")
                 raise errors.ApiError(_status(415, "UnsupportedMediaType",
                                               f"the body of the request was in an unknown format - accepted "
-                                              f"media types include: application/json (not {ctype})"))
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError as exc:
-                raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
-            if verb in ("create", "update", "patch") and params.get("fieldValidation", "") == "Strict":
+                                              f"media types include: {accepted} (not {ctype})"))
+            if not decoded:
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError as exc:
+                    raise errors.bad_request(f"the body of the request is not valid JSON: {exc}") from None
+            if verb in ("create", "update", "patch") and validation != "Ignore" and not route.subresource:
                 # a JSON patch (a list of operations) is not checked
-                unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" else "")
-                if unknown:
+                applied = patch_type == APPLY_PATCH
+                unknown = unknown_fields(body, STRATEGIES[route.resource].kind if verb == "patch" and not applied else "")
+                if unknown and validation == "Strict":
                     raise errors.bad_request("strict decoding error: " + ", ".join(
                         f'unknown field "{u}"' for u in unknown))
+                warnings = tuple(("Warning", f'299 - "unknown field \\"{u}\\""') for u in unknown)
         timeout_s = 0.0
         if verb == "watch":  # the stream's deadline is kept here (see _stream)
             try:
@@ -205,6 +240,11 @@ class KubeHttp:
             except ValueError:
                 raise errors.bad_request(f"timeoutSeconds must be a number, got {params['timeoutSeconds']!r}") from None
             query = tuple((k, v) for k, v in query if k != "timeoutSeconds")
+        if verb in ("create", "update", "patch") and patch_type != APPLY_PATCH and not params.get("fieldManager"):
+            # kube-apiserver's default manager: the client's name (its User-Agent up to "/")
+            agent = request.headers.get("user-agent", "").split("/")[0].strip()
+            if agent:
+                query = (*query, ("fieldManager", agent))
         req = Request(verb=verb, resource=route.resource, namespace=route.namespace, name=route.name,
                       subresource=route.subresource, query=query, body=body, patch_type=patch_type)
         resp = await self.server.handle(req)
@@ -212,7 +252,8 @@ class KubeHttp:
         if resp.watch is not None:
             await self._stream(request, responder, route.resource, resp.watch, as_table, params, timeout_s)
             return
-        await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params))
+        await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params),
+                         warnings if resp.status < 300 else ())
 
     def _include(self, obj: dict, params: dict[str, str]) -> Any:
         what = params.get("includeObject", "Metadata")

@@ -38,7 +38,9 @@ from raftkv.runtime import (
 
 from . import errors
 from .apiserver import ApiServer
+from .controller_manager import ControlPlane, node_configs
 from .httpapi import KubeHttp
+from .inprocess import InProcessTransport
 from .tls import ensure_certificates, server_context
 
 __all__ = ["SYSTEM_NAMESPACES", "add_kube_parser", "cmd_kube", "kubeconfig", "run_kube_server"]
@@ -69,6 +71,11 @@ def add_kube_parser(sub: argparse._SubParsersAction[Any]) -> None:
                         "'tls' folder (the kubeconfig carries it)")
     s.add_argument("--compact-interval-s", type=float, default=300.0,
                    help="compact the store every this many seconds, as kube-apiserver does (0: never)")
+    s.add_argument("--controllers", action="store_true",
+                   help="also run the controller manager (ReplicaSet, Deployment), the scheduler and --nodes "
+                        "simulated nodes in this process, so workloads get running pods")
+    s.add_argument("--nodes", type=int, default=3, metavar="N",
+                   help="with --controllers: how many simulated nodes (kubelets) to run (default 3)")
     s.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
@@ -154,6 +161,10 @@ async def run_kube_server(args: argparse.Namespace, *,
         with trio.fail_after(30):
             await _ensure_namespaces(server)
         nursery.start_soon(lambda: server.run(compact_interval_s=args.compact_interval_s or None))
+        if args.controllers:
+            plane = ControlPlane(rt, lambda: InProcessTransport(rt, server), nodes=node_configs(args.nodes))
+            nursery.start_soon(plane.run)
+            backend += f", controllers, scheduler and {args.nodes} node(s)"
         shown = f"[{host}]" if ":" in host else host
         front = KubeHttp(server, token=args.token or "", address=f"{shown}:{port}")
         ca_pem, client_pem, ssl_context = b"", None, None
@@ -189,6 +200,7 @@ def cmd_kube(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         host, _port = _listen(args.listen)
+        node_configs(args.nodes)  # a bad --nodes fails before anything starts
         if not _loopback(host) and not args.token:
             print(f"raftkv kube serve: warning: serving on {host} to anyone who can reach it, with no --token",
                   file=sys.stderr)

@@ -50,8 +50,14 @@ def _age(obj: dict, now_s: int) -> str:
 
 
 def _ready_pods(obj: dict, now_s: int) -> str:
+    """Ready containers of all; a pod with no ``containerStatuses`` (the simulated
+    kubelet reports only the pod's Ready condition) counts all or none by that condition."""
     statuses = _get(obj, "status", "containerStatuses", default=[])
     total = len(_get(obj, "spec", "containers", default=[]))
+    if not statuses:
+        conditions = _get(obj, "status", "conditions", default=[])
+        ready = any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        return f"{total if ready else 0}/{total}"
     return f"{sum(1 for c in statuses if isinstance(c, dict) and c.get('ready'))}/{total}"
 
 

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from tools import require_tool
 
 from raftkv.runtime.cluster import free_port
@@ -88,6 +89,11 @@ class Kube:
 
     def http(self, method: str, path: str, body: bytes | None = None, *, token: str | None = None,
              content_type: str = "application/json") -> tuple[int, dict]:
+        code, body_out, _headers = self.http_headers(method, path, body, token=token, content_type=content_type)
+        return code, body_out
+
+    def http_headers(self, method: str, path: str, body: bytes | None = None, *, token: str | None = None,
+                     content_type: str = "application/json") -> tuple[int, dict, list[tuple[str, str]]]:
         headers = {"Content-Type": content_type}
         token = self.token if token is None else token
         if token:
@@ -95,9 +101,9 @@ class Kube:
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30, context=self.ssl_context()) as resp:
-                return resp.status, json.loads(resp.read())
+                return resp.status, json.loads(resp.read()), resp.getheaders()
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+            return err.code, json.loads(err.read()), list(err.headers.items())
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client context trusting the kubeconfig's certificate authority (None: plain HTTP)."""
@@ -117,7 +123,8 @@ class Kube:
 
 
 @contextlib.contextmanager
-def kube_server(*, etcd: str = "", token: str = "", tls: bool = False, data_dir: str = "") -> Iterator[Kube]:
+def kube_server(*, etcd: str = "", token: str = "", tls: bool = False, data_dir: str = "",
+                extra: tuple[str, ...] = ()) -> Iterator[Kube]:
     require_tool("kubectl", install="apt-get install -y kubectl (Google's apt repository) or kubernetes-client",
                  why="the kube serve tests drive the apiserver with the real kubectl")
     tmp = tempfile.mkdtemp(prefix="raftkv-kube-test-")
@@ -130,6 +137,7 @@ def kube_server(*, etcd: str = "", token: str = "", tls: bool = False, data_dir:
         cmd += ["--etcd", etcd]
     if token:
         cmd += ["--token", token]
+    cmd += extra
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -272,7 +280,9 @@ def test_errors_are_status_objects(kube: Kube) -> None:
     code, body = kube.http("POST", base, json.dumps(big).encode())
     assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
     code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/apply-patch+yaml")
-    assert code == 415
+    assert code == 400 and "fieldManager is required" in body["message"]
+    code, body = kube.http("PATCH", base + "/x", b"{}", content_type="application/yaml")
+    assert code == 415 and "application/yaml" in body["message"]
 
 
 def test_kubectl_apply_reports_unknown_spec_fields(kube: Kube, tmp_path: pathlib.Path) -> None:
@@ -388,3 +398,199 @@ def test_python_client(kube: Kube) -> None:
     apps.delete_namespaced_deployment("py-dep", "default")
     assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items
             if cm.metadata.name.startswith("py-")] == []
+
+
+def test_explain_and_openapi_v3(kube: Kube) -> None:
+    spec = kube.kubectl("explain", "deployment.spec").stdout
+    assert "KIND:       Deployment" in spec and "FIELD: spec <DeploymentSpec>" in spec, spec
+    assert "replicas\t<integer>" in spec and "How many pods are wanted" in spec
+    assert "template\t<PodTemplateSpec>" in spec
+    image = kube.kubectl("explain", "pod.spec.containers.image").stdout
+    assert "FIELD: image <string>" in image and "The container image to run." in image
+    missing = kube.kubectl("explain", "deployment.spec.replicaz", check=False)
+    assert missing.returncode != 0 and "replicaz" in missing.stderr
+    code, index = kube.http("GET", "/openapi/v3")
+    assert code == 200 and "apis/apps/v1" in index["paths"]
+    code, doc = kube.http("GET", index["paths"]["apis/apps/v1"]["serverRelativeURL"])
+    assert code == 200
+    assert doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"] == [
+        {"group": "apps", "version": "v1", "kind": "Deployment"}]
+
+
+def test_dry_run(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(MANIFESTS)
+    out = kube.kubectl("apply", "--dry-run=server", "-f", str(manifest)).stdout
+    assert "deployment.apps/web created (server dry run)" in out and "service/web created (server dry run)" in out
+    assert kube.kubectl("get", "deploy,svc,sts", "-o", "name").stdout.strip() == ""  # nothing stored
+    # validation and defaulting happen in a dry run too
+    dep, _end = json.JSONDecoder().raw_decode(
+        kube.kubectl("create", "--dry-run=server", "-o", "json", "-f", str(manifest)).stdout)  # the first object
+    assert dep["kind"] == "Deployment"
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate" and dep["metadata"]["uid"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MANIFESTS.split("---")[0].replace("name: web\n  labels", "name: Web_1\n  labels", 1))
+    out = kube.kubectl("apply", "--dry-run=server", "-f", str(bad), check=False)
+    assert out.returncode != 0 and "Invalid" in out.stderr, out.stderr
+    kube.kubectl("apply", "-f", str(manifest))
+    assert "(server dry run)" in kube.kubectl("scale", "deployment", "web", "--replicas=7", "--dry-run=server").stdout
+    assert "(server dry run)" in kube.kubectl("delete", "deployment", "web", "--dry-run=server").stdout
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+    patched = kube.kubectl("patch", "deployment", "web", "--dry-run=server", "-o", "json", "-p",
+                           '{"spec":{"replicas":9}}')
+    assert json.loads(patched.stdout)["spec"]["replicas"] == 9
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+    code, body = kube.http("DELETE", "/apis/apps/v1/namespaces/default/deployments/web?dryRun=Some")
+    assert code == 400 and "dryRun" in body["message"]
+    kube.kubectl("delete", "-f", str(manifest))
+
+
+def test_field_validation_modes(kube: Kube) -> None:
+    base = "/api/v1/namespaces/default/configmaps"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fv"}, "data": {"a": "b"}, "dta": {}}
+    code, _body, headers = kube.http_headers("POST", base + "?fieldValidation=Warn", json.dumps(cm).encode())
+    assert code == 201 and ("Warning", '299 - "unknown field \\"dta\\""') in headers
+    code, _body, headers = kube.http_headers("PUT", base + "/fv?fieldValidation=Ignore", json.dumps(cm).encode())
+    assert code == 200 and not [h for h in headers if h[0] == "Warning"]
+    code, _body, headers = kube.http_headers("PUT", base + "/fv", json.dumps(cm).encode())  # Warn by default
+    assert code == 200 and [h for h in headers if h[0] == "Warning"]
+    code, body = kube.http("PUT", base + "/fv?fieldValidation=Loose", json.dumps(cm).encode())
+    assert code == 400 and "fieldValidation" in body["message"]
+    kube.http("DELETE", base + "/fv")
+
+
+def test_kubectl_create_sends_protobuf(kube: Kube) -> None:
+    """kubectl's typed generators send protobuf bodies."""
+    assert "configmap/pb created" in kube.kubectl("create", "configmap", "pb", "--from-literal=k=v").stdout
+    cm = json.loads(kube.kubectl("get", "cm", "pb", "-o", "json").stdout)
+    assert cm["data"] == {"k": "v"}
+    assert "service/pbsvc created" in kube.kubectl("create", "service", "clusterip", "pbsvc", "--tcp=80:8080").stdout
+    svc = json.loads(kube.kubectl("get", "svc", "pbsvc", "-o", "json").stdout)
+    assert svc["spec"]["ports"][0]["port"] == 80 and svc["spec"]["ports"][0]["targetPort"] == 8080
+    out = kube.kubectl("create", "deployment", "pbdep", "--image=nginx:1.27", "--replicas=2", "--port=80")
+    assert "deployment.apps/pbdep created" in out.stdout
+    dep = json.loads(kube.kubectl("get", "deploy", "pbdep", "-o", "json").stdout)
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 80
+    kube.kubectl("delete", "deploy/pbdep", "svc/pbsvc", "cm/pb")
+
+
+@pytest.fixture(scope="module")
+def control_plane() -> Iterator[Kube]:
+    with kube_server(extra=("--controllers", "--nodes", "3")) as k:
+        yield k
+
+
+def _pods(kube: Kube, selector: str) -> list[dict]:
+    items: list[dict] = json.loads(kube.kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+    return items
+
+
+def _wait(what: str, check: object, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def test_controllers_run_kubectl_deployments(control_plane: Kube) -> None:
+    kube = control_plane
+    def nodes_ready() -> list[str]:  # a kubelet creates its Node, then writes its status
+        nodes = json.loads(kube.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        return sorted(n["metadata"]["name"] for n in nodes if {"type": "Ready", "status": "True", "reason": "KubeletReady"}
+                      in (n.get("status") or {}).get("conditions", ()))
+    _wait("three Ready nodes", lambda: nodes_ready() == ["node-1", "node-2", "node-3"])
+    assert "deployment.apps/web created" in kube.kubectl("create", "deployment", "web", "--image=nginx",
+                                                         "--replicas=3").stdout
+    out = kube.kubectl("rollout", "status", "deployment/web", "--timeout=90s", timeout=120).stdout
+    assert 'deployment "web" successfully rolled out' in out
+    pods = _pods(kube, "app=web")
+    assert len(pods) == 3 and all(p["status"]["phase"] == "Running" for p in pods)
+    assert {p["spec"]["nodeName"] for p in pods} <= {"node-1", "node-2", "node-3"}
+    assert len({p["status"]["podIP"] for p in pods}) == 3
+    rows = kube.kubectl("get", "pods", "-l", "app=web", "--no-headers").stdout.splitlines()
+    assert len(rows) == 3 and all(r.split()[1:3] == ["1/1", "Running"] for r in rows), rows
+    assert kube.kubectl("get", "deploy", "web", "--no-headers").stdout.split()[1] == "3/3"
+    # a new image rolls out: new pods replace the old ones
+    kube.kubectl("set", "image", "deployment/web", "nginx=nginx:1.27")
+    assert "successfully rolled out" in kube.kubectl("rollout", "status", "deployment/web", "--timeout=90s",
+                                                     timeout=120).stdout
+    _wait("three pods of the new image", lambda: sorted(
+        (p["spec"]["containers"][0]["image"], p["status"].get("phase")) for p in _pods(kube, "app=web")
+        if not p["metadata"].get("deletionTimestamp")) == [("nginx:1.27", "Running")] * 3)
+    history = kube.kubectl("rollout", "history", "deployment/web").stdout
+    assert "1 " in history and "2 " in history
+    kube.kubectl("scale", "deployment", "web", "--replicas=1")
+    _wait("one pod", lambda: len(_pods(kube, "app=web")) == 1)
+    assert "successfully rolled out" in kube.kubectl("rollout", "status", "deployment/web", "--timeout=60s",
+                                                     timeout=90).stdout
+
+
+def test_controllers_with_the_python_client(control_plane: Kube) -> None:
+    pytest.importorskip("kubernetes")
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=control_plane.kubeconfig)
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    apps.create_namespaced_deployment("default", client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="api"),
+        spec=client.V1DeploymentSpec(
+            replicas=2, selector=client.V1LabelSelector(match_labels={"app": "api"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "api"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="api", image="busybox")])))))
+
+    def ready() -> bool:
+        status = apps.read_namespaced_deployment_status("api", "default").status
+        return status.available_replicas == 2 and status.updated_replicas == 2
+    _wait("the Deployment's two available replicas", ready)
+    pods = core.list_namespaced_pod("default", label_selector="app=api").items
+    assert len(pods) == 2 and all(p.status.phase == "Running" and p.spec.node_name for p in pods)
+    replicasets = apps.list_namespaced_replica_set("default", label_selector="app=api").items
+    assert len(replicasets) == 1 and replicasets[0].metadata.owner_references[0].kind == "Deployment"
+
+
+def test_server_side_apply(kube: Kube, tmp_path: pathlib.Path) -> None:
+    manifest = tmp_path / "web.yaml"
+    first = MANIFESTS.split("---")[0]
+    manifest.write_text(first)
+    assert "deployment.apps/web serverside-applied" in kube.kubectl("apply", "--server-side", "-f", str(manifest)).stdout
+    dep = json.loads(kube.kubectl("get", "deploy", "web", "-o", "json", "--show-managed-fields").stdout)
+    [entry] = dep["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["apiVersion"]) == ("kubectl", "Apply", "apps/v1")
+    containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert set(containers['k:{"name":"nginx"}']) == {".", "f:name", "f:image", "f:ports", "f:env"}
+    # a scale through the scale subresource takes spec.replicas: re-applying another count conflicts
+    kube.kubectl("scale", "deployment", "web", "--replicas=4")
+    out = kube.kubectl("apply", "--server-side", "-f", str(manifest), check=False)
+    assert out.returncode != 0, out.stdout
+    assert 'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: ' \
+           ".spec.replicas" in out.stderr, out.stderr
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "4"
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
+    assert kube.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+    # a label applied once and then left out of the manifest is removed; a field another manager set stays
+    manifest.write_text(first.replace("labels: {app: web}\nspec", "labels: {app: web, tier: front}\nspec", 1))
+    kube.kubectl("apply", "--server-side", "-f", str(manifest))
+    kube.kubectl("patch", "deployment", "web", "-p", '{"spec":{"minReadySeconds":5}}')
+    manifest.write_text(first)
+    kube.kubectl("apply", "--server-side", "-f", str(manifest))
+    dep = json.loads(kube.kubectl("get", "deploy", "web", "-o", "json").stdout)
+    assert dep["metadata"]["labels"] == {"app": "web"} and dep["spec"]["minReadySeconds"] == 5
+    # an apply body in YAML
+    code, body = kube.http("PATCH", "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=ci&force=true",
+                           first.replace("replicas: 2", "replicas: 3").encode(),
+                           content_type="application/apply-patch+yaml")
+    assert code == 200 and body["spec"]["replicas"] == 3, body
+    # the official client's apply
+    pytest.importorskip("kubernetes")
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
+    config_obj = yaml.safe_load(first.replace("replicas: 2", "replicas: 1"))
+    applied = apps.patch_namespaced_deployment("web", "default", config_obj, field_manager="py", force=True,
+                                               _content_type="application/apply-patch+yaml")
+    assert applied.spec.replicas == 1
+    managers = {(e.manager, e.operation) for e in apps.read_namespaced_deployment("web", "default").metadata.managed_fields}
+    assert {("py", "Apply"), ("ci", "Apply"), ("kubectl", "Apply")} <= managers
+    kube.kubectl("delete", "deployment", "web")

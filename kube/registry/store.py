@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kube import errors
+from kube.fieldmanager import track_update
 from kube.meta import format_timestamp, new_uid
 from kube.patch import JSON_PATCH, MERGE_PATCH, apply_patch
 from kube.selectors import FieldSelector, LabelSelector
@@ -186,7 +187,10 @@ class Store:
         if causes:
             raise errors.invalid(self.strategy.kind, obj["metadata"].get("name", ""), causes)
 
-    async def create(self, namespace: str, body: Any) -> dict:
+    async def create(self, namespace: str, body: Any, *, dry_run: bool = False, field_manager: str = "") -> dict:
+        """Create ``body``; with ``dry_run``, everything but the write (defaults,
+        validation, a name taken is 409): the object as it would be stored;
+        ``field_manager``: who owns the fields it sets (``metadata.managedFields``)."""
         namespace = self._scope(namespace)
         obj = self._check_body(body, namespace, None)
         meta = obj["metadata"]
@@ -202,7 +206,13 @@ class Store:
         meta["creationTimestamp"] = format_timestamp(self.rt.now_us())
         self.strategy.prepare_for_create(obj)
         self._validate(obj)
+        if field_manager:
+            track_update(None, obj, manager=field_manager, subresource="", now=meta["creationTimestamp"])
         key = self.key(namespace, meta["name"])
+        if dry_run:
+            if await self._read(key) is not None:
+                raise errors.already_exists(self.strategy.resource, meta["name"])
+            return obj
         request = Txn().when(txn.mod_revision(key) == 0).then(txn.put(key, encode(obj))).build()
         try:
             resp = await self.etcd.txn(request)
@@ -230,9 +240,10 @@ class Store:
         return False, 0, ((decode(kvs[0].value, kvs[0].mod_revision), kvs[0].mod_revision) if kvs else None)
 
     async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict], dict], *,
-                                precondition_rv: int = 0, precondition_uid: str = "") -> dict:
+                                precondition_rv: int = 0, precondition_uid: str = "", dry_run: bool = False) -> dict:
         """Read, ``try_update(current)``, write if nobody wrote since; else retry with what
-        the failed write read (``storage.Interface.GuaranteedUpdate``)."""
+        the failed write read (``storage.Interface.GuaranteedUpdate``).  ``dry_run``: the
+        updated object, not written."""
         key = self.key(self._scope(namespace), name)
         current = await self._read(key)
         for _attempt in range(MAX_UPDATE_RETRIES):
@@ -250,13 +261,19 @@ class Store:
             new = try_update(copy.deepcopy(old))
             if new == old:
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
+            if dry_run:
+                return new
             done, revision, current = await self._write(key, new, rv)
             if done:
                 new["metadata"]["resourceVersion"] = str(revision)
                 return new
         raise errors.conflict(self.strategy.resource, name, "too many concurrent updates, try again")
 
-    def _updater(self, body: dict, subresource: str) -> Callable[[dict], dict]:
+    def _updater(self, body: dict, subresource: str, field_manager: str = "",
+                 tracked_as: str | None = None) -> Callable[[dict], dict]:
+        """The update of an object to ``body`` (a GuaranteedUpdate's ``try_update``);
+        ``field_manager`` takes the fields it changes, recorded for ``tracked_as``
+        (default ``subresource``)."""
         s = self.strategy
 
         def update(old: dict) -> dict:
@@ -270,13 +287,20 @@ class Store:
                         meta[kept] = old_meta[kept]
                     else:
                         meta.pop(kept, None)
+                if "managedFields" not in meta and "managedFields" in old_meta:
+                    meta["managedFields"] = copy.deepcopy(old_meta["managedFields"])  # unset keeps them
                 s.prepare_for_update(new, old)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             self._validate(new)
+            if field_manager:
+                track_update(old, new, manager=field_manager,
+                             subresource=subresource if tracked_as is None else tracked_as,
+                             now=format_timestamp(self.rt.now_us()))
             return new
         return update
 
-    async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "") -> dict:
+    async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "",
+                     dry_run: bool = False, field_manager: str = "") -> dict:
         """PUT: a precondition on ``metadata.resourceVersion`` when set (409 Conflict when
         it is not the current one), else an unconditional GuaranteedUpdate."""
         namespace = self._scope(namespace)
@@ -287,10 +311,11 @@ class Store:
         rv = parse_rv(rv_text) if rv_text else 0
         if BUG_UPDATE_NO_PRECONDITION in self.bugs:
             rv = 0
-        return await self.guaranteed_update(namespace, name, self._updater(obj, subresource), precondition_rv=rv)
+        return await self.guaranteed_update(namespace, name, self._updater(obj, subresource, field_manager),
+                                            precondition_rv=rv, dry_run=dry_run)
 
     async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
-                    patch_type: str = MERGE_PATCH) -> dict:
+                    patch_type: str = MERGE_PATCH, dry_run: bool = False, field_manager: str = "") -> dict:
         """A patch of the current object (JSON merge patch by default, RFC 7386; or a
         JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
         ``metadata.resourceVersion`` in a merge patch is a precondition."""
@@ -305,13 +330,14 @@ class Store:
             merged = apply_patch(old, patch, patch_type)
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-            return self._updater(merged, subresource)(old)
-        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv)
+            return self._updater(merged, subresource, field_manager)(old)
+        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv, dry_run=dry_run)
 
     async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
-                     precondition_rv: int = 0, propagation_policy: str = "") -> dict:
+                     precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False) -> dict:
         """Delete (returns the object as of the deletion).  With finalizers (the
-        policy's own included) the object only gets its deletionTimestamp."""
+        policy's own included) the object only gets its deletionTimestamp.  ``dry_run``:
+        the checks and the answer, no write."""
         key = self.key(self._scope(namespace), name)
         policy_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(propagation_policy, "")
         if propagation_policy not in ("", "Orphan", "Foreground", "Background"):
@@ -344,6 +370,8 @@ class Store:
                 new["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or format_timestamp(
                     self.rt.now_us())
                 new["metadata"]["finalizers"] = []
+            if dry_run:
+                return new if finalizers else old
             done, revision, current = await self._write(key, new, rv)
             if done:
                 out = new if finalizers else old

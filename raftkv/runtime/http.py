@@ -94,11 +94,13 @@ class HttpResponder:
         self._conn = conn
         self.started = False
 
-    async def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    async def send(self, status: int, body: bytes, content_type: str = "application/json",
+                   headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """One whole response; ``headers`` are sent besides the usual ones."""
         self.started = True
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
-                   (b"server", _SERVER)]
-        await self._conn.send(h11.Response(status_code=status, headers=headers))
+        sent = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+                (b"server", _SERVER), *((k.encode(), v.encode()) for k, v in headers)]
+        await self._conn.send(h11.Response(status_code=status, headers=sent))
         await self._conn.send(h11.Data(data=body))
         await self._conn.send(h11.EndOfMessage())
 
