@@ -18,6 +18,7 @@ pod's ``restartPolicy`` with crash-loop backoff, and the status that follows.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import attrs
@@ -140,8 +141,12 @@ class PodSyncer:
                                           f"pod={pod['metadata']['name']}"}
                     requeue_us = min(requeue_us or due_us - now_us, due_us - now_us)
             history = [s for s in self.cri.list_containers(uid) if s.name == name]
-            status: dict[str, Any] = {"name": name, "image": c.get("image", ""), "ready": False,
-                                      "restartCount": history[-1].attempt if history else 0, "started": False}
+            image = str(c.get("image", ""))
+            status: dict[str, Any] = {"name": name, "image": image, "imageID": _image_id(image) if history else "",
+                                      "ready": False, "restartCount": history[-1].attempt if history else 0,
+                                      "started": False}
+            if history:
+                status["containerID"] = f"sim://{history[-1].id}"
             current = history[-1] if history and waiting is None else None
             previous = history[-1] if waiting is not None and history else history[-2] if len(history) > 1 else None
             if current is not None and current.state == "running":
@@ -165,3 +170,10 @@ class PodSyncer:
             phase = "Running" if ran or not containers else "Pending"
         return PodSync(phase=phase, ready=ready and phase == "Running", container_statuses=tuple(statuses),
                        requeue_after_s=requeue_us / 1e6)
+
+
+def _image_id(image: str) -> str:
+    """The image's digest reference once pulled, as the kubelet reports it (a simulated
+    digest: the same image always has the same one)."""
+    name = image.split("@", 1)[0]
+    return f"{name}@sha256:{hashlib.sha256(name.encode()).hexdigest()}"
