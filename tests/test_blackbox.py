@@ -1,16 +1,17 @@
 """``raftkv test-cluster``: real clusters on loopback under faults from a drawn schedule.
 
-Each run lasts about 15 s: raftkv members with no bug pass, etcd 3.4 members pass, and
-raftkv members with a catalogued bug visible from outside fail with exit status 1; the
-saved history re-checks with ``raftkv check``.  The proxy and schedule parts are tested
-without processes."""
+The CI campaign (marked ``campaign``): three runs of about 30 s each (``--time 24s
+--settle 3``: drawn faults, then the probe episodes, healed, liveness): raftkv members with
+no bug pass, etcd 3.4 members pass, and raftkv members with a catalogued bug visible from
+outside fail with exit status 1; each saved history re-checks with ``raftkv check``.  The
+proxy and schedule parts are tested without processes."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 
+import pytest
 import trio
 from tools import require_tool
 
@@ -22,9 +23,13 @@ from raftkv.cli import main
 from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION
 from raftkv.runtime.transport import _frame
 
+CAMPAIGN_TIME = ["--time", "24s", "--settle", "3"]  # about 30 s a run, start to verdict
+def campaign(test):  # marked, with a budget: a ~30 s run, its start and its check
+    return pytest.mark.campaign(pytest.mark.timeout(150)(test))
+
 
 def _run(tmp_path, *args: str) -> int:
-    return main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(tmp_path), *args])
+    return main(["test-cluster", *CAMPAIGN_TIME, "--out", str(tmp_path), *args])
 
 
 def _saved(tmp_path) -> dict:
@@ -34,6 +39,7 @@ def _saved(tmp_path) -> dict:
     return json.loads((tmp_path / "schedule.json").read_text())
 
 
+@campaign
 def test_raftkv_without_bugs_passes(tmp_path, capsys):
     assert _run(tmp_path, "--target", "raftkv", "--seed", "1") == EXIT_OK
     out = capsys.readouterr().out
@@ -45,6 +51,7 @@ def test_raftkv_without_bugs_passes(tmp_path, capsys):
     assert check_main([str(tmp_path / "history.jsonl"), "--model", "etcd", "-q"]) == EXIT_OK
 
 
+@campaign
 def test_etcd_passes(tmp_path, capsys):
     require_tool("etcd", install="apt-get install -y etcd-server",
                  why="test-cluster --target etcd starts etcd 3.4 members")
@@ -55,11 +62,12 @@ def test_etcd_passes(tmp_path, capsys):
     assert " 0 connections from known members" not in out and " 0 closed by faults" not in out, out
 
 
+@campaign
 def test_a_follower_answering_reads_locally_is_found(tmp_path, capsys):
-    # The run ends isolating a follower for 2 s while the reader bound to it reads every
-    # 20 ms and the others write: hundreds of stale reads, not a lucky one.
+    # The run ends with probe episodes isolating a follower for 2 s while the reader bound
+    # to it reads every 20 ms and the others write: hundreds of stale reads, not a lucky one.
     out_dir = tmp_path / "run"
-    code = main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(out_dir),
+    code = main(["test-cluster", *CAMPAIGN_TIME, "--out", str(out_dir),
                  "--target", "raftkv", "--bug", "follower_local_reads", "--seed", "1"])
     out = capsys.readouterr().out
     assert code == EXIT_VIOLATION, out
@@ -88,19 +96,28 @@ def test_schedules_are_drawn_from_the_seed_by_the_simulators_strategy():
     assert {"crash", "pause"} <= kinds and kinds & {"partition", "shape", "cut"}, kinds
 
 
-def test_schedules_end_isolating_the_leader_and_a_follower():
+def test_schedules_end_with_probe_episodes():
     faults = draw_schedule(7, 3, 30_000_000)
-    probes = [f for f in faults if f.node in ("@leader", "@follower") and f.kind == "shape"]
-    assert [f.node for f in probes] == ["@leader", "@follower", "@leader", "@follower", "@leader"], faults
-    assert all(f.shape == "isolate" for f in probes)
-    # the drawn faults come first, in the first half, then a healed second; each probe's
-    # cut heals before the next
-    drawn = faults[:faults.index(probes[0])]
+    first = next(i for i, f in enumerate(faults) if f.at_us >= 16_000_000)
+    drawn, probes = faults[:first], faults[first:]
+    # the drawn faults come first, in the first half, then a healed second
     assert drawn and max(f.at_us for f in drawn) <= 15_000_000
-    assert probes[0].at_us == 16_000_000 and faults[-1].kind == "heal" and faults[-1].at_us < 30_000_000
-    for p, nxt in itertools.pairwise(probes):
-        heals = [f for f in faults if f.kind == "heal" and p.at_us < f.at_us <= nxt.at_us]
-        assert heals, (p, nxt)
+    assert probes[0].at_us == 16_000_000
+    described = [(f.kind, f.node, f.shape) for f in probes]
+    isolate_leader = [("shape", "@leader", "isolate"), ("heal", "", "")]
+    isolate_follower = [("shape", "@follower", "isolate"), ("heal", "", "")]
+    stale_leader = [("pause", "@leader", ""), ("shape", "@paused", "isolate"), ("resume", "@paused", ""),
+                    ("heal", "", "")]
+    assert described == isolate_leader + isolate_follower + stale_leader + isolate_leader + isolate_follower, \
+        described
+    # the stale leader is cut off before it wakes, and healed a second later
+    pause, cut, wake, heal = probes[4:8]
+    assert cut.at_us - pause.at_us == 2_000_000 and cut.at_us < wake.at_us < heal.at_us
+    assert heal.at_us - wake.at_us == 1_000_000
+    # every episode heals before the next begins, and the last before the end
+    heals = [f.at_us for f in probes if f.kind == "heal"]
+    starts = [f.at_us for f in probes if f.kind in ("shape", "pause") and f.node in ("@leader", "@follower")]
+    assert all(h < s for h, s in zip(heals, starts[1:], strict=False)) and heals[-1] < 30_000_000
     # a short run is probes only: the leader, then a follower
     assert [f.node for f in draw_schedule(7, 3, 6_000_000) if f.kind == "shape"] == ["@leader", "@follower"]
 

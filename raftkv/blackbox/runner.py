@@ -36,9 +36,13 @@ from raftkv.runtime.cluster import LocalCluster
 from .nemesis import Nemesis, draw_schedule, schedule_json
 from .proxy import PeerProxy, identify_etcd, identify_raftkv
 from .targets import EtcdCluster, find_etcd, raftkv_cluster
-from .workload import WorkloadSpec, check_liveness, run_workload
+from .workload import ClientFaults, WorkloadSpec, check_liveness, run_workload
 
-__all__ = ["RunOutcome", "RunSpec", "run_test_cluster"]
+__all__ = ["CLIENT_BUGS", "RunOutcome", "RunSpec", "run_test_cluster"]
+
+# Catalogued bugs of the client (raftkv.client.client.Client): with --bug, the workload's
+# own gateway clients have them too (a watch resumes in the client that lost its stream).
+CLIENT_BUGS = frozenset({"watch_resume_at_last_revision"})
 
 
 @attrs.frozen(kw_only=True)
@@ -98,6 +102,9 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
     attached = spec.target == "attach"
     faults = () if attached else draw_schedule(spec.seed, spec.members, duration_us)
     recorder = HistoryBuilder()
+    workload = attrs.evolve(spec.workload, bugs=frozenset(spec.bugs) & CLIENT_BUGS,
+                            client_faults=spec.workload.client_faults or attached)
+    client_faults = ClientFaults(workload)
     cluster: LocalCluster | None = None if attached else _start_cluster(spec, log_dir)
     problems: list[str] = []
     nemesis: Nemesis | None = None
@@ -120,8 +127,9 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                 nemesis = Nemesis(cluster, proxy, torn_tails=spec.target == "raftkv", rng=random.Random(spec.seed))
                 stop, watches_closed = trio.Event(), trio.Event()
                 async with trio.open_nursery() as inner:
-                    inner.start_soon(lambda: run_workload(urls, recorder, spec.workload, seed=spec.seed,
-                                                          until_stopped=stop, watches_closed=watches_closed))
+                    inner.start_soon(lambda: run_workload(urls, recorder, workload, seed=spec.seed,
+                                                          until_stopped=stop, watches_closed=watches_closed,
+                                                          faults=client_faults))
                     start = trio.current_time()
                     await nemesis.run(faults, start)
                     await trio.sleep_until(start + spec.time_s)
@@ -141,7 +149,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
         if cluster is not None:
             cluster.close()
         with open(os.path.join(spec.out_dir, "schedule.json"), "w") as f:
-            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else ()))
+            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied))
         recorder.write(os.path.join(spec.out_dir, "history.jsonl"))
     return _check(spec, recorder, nemesis, problems, say)
 
