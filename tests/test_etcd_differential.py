@@ -30,27 +30,20 @@ def b64(s: str) -> str:
 _post = post_json
 
 
-def _normalize(obj: object, leases: dict[str, str], *, nested: bool = False) -> object:
+def _normalize(obj: object, leases: dict[str, str]) -> object:
     """Drop what legitimately differs: member/cluster ids, terms; name lease ids by order.
-
-    One known difference is left out too: inside a txn, etcd gives each operation's
-    response the revision the store had when that operation ran (a read before the txn's
-    first write shows the old revision), raftkv's store gives them all the txn's final one.
-    """
+    (A txn's op responses keep their headers: each has the revision that op saw.)"""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in ("cluster_id", "member_id", "raft_term") or (nested and k == "header"):
-                continue
-            if k == "responses" and isinstance(v, list):
-                out[k] = [_normalize(r, leases, nested=True) for r in v]
+            if k in ("cluster_id", "member_id", "raft_term"):
                 continue
             if k in ("ID", "lease") and isinstance(v, str):
                 v = leases.setdefault(v, f"lease{len(leases)}")
-            out[k] = _normalize(v, leases, nested=nested and k.startswith("response_"))
+            out[k] = _normalize(v, leases)
         return out
     if isinstance(obj, list):
-        return [_normalize(v, leases, nested=nested) for v in obj]
+        return [_normalize(v, leases) for v in obj]
     return obj
 
 
@@ -107,6 +100,12 @@ CALLS = [
     ("/v3/kv/txn", {"compare": [{"target": "VERSION", "key": b64("a"), "result": "LESS", "version": "2"}],
                     "success": [{"request_put": {"key": b64("a"), "value": b64("4")}}],
                     "failure": [{"request_range": {"key": b64("a")}}, {"request_delete_range": {"key": b64("b")}}]}),
+    # op headers: reads before the first change see the old revision, a nested txn none
+    ("/v3/kv/txn", {"success": [{"request_range": {"key": b64("a")}}, {"request_delete_range": {"key": b64("zz")}},
+                                {"request_txn": {"success": [{"request_put": {"key": b64("n"), "value": b64("1")}},
+                                                             {"request_range": {"key": b64("n")}}]}},
+                                {"request_range": {"key": b64("a")}}]}),
+    ("/v3/kv/txn", {"success": [{"request_range": {"key": b64("a")}}, {"request_txn": {}}]}),
     ("/v3/kv/deleterange", {"key": b64("a"), "range_end": b64("c"), "prev_kv": True}),
     ("/v3/kv/deleterange", {"key": b64("nothing")}),
     ("/v3/kv/put", {"key": b64("a"), "value": b64("5"), "ignore_value": True}),
