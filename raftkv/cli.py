@@ -243,7 +243,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_test_cluster(args: argparse.Namespace) -> int:
     from raftkv.blackbox.cli import cmd_test_cluster
 
-    return cmd_test_cluster(args, _parse_duration(args.time))
+    return cmd_test_cluster(args, _parse_duration)
 
 
 def build_serve_parser() -> argparse.ArgumentParser:

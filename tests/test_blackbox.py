@@ -13,14 +13,18 @@ import random
 
 import pytest
 import trio
+import trio.testing
 from tools import require_tool
 
-from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule
+from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule, load_schedule, schedule_json
 from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
 from raftkv.blackbox.targets import etcd_member_id
+from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
 from raftkv.check.cli import main as check_main
 from raftkv.cli import main
+from raftkv.client.gateway import GatewayEtcdClient
 from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION
+from raftkv.runtime.cluster import LocalCluster
 from raftkv.runtime.transport import _frame
 
 CAMPAIGN_TIME = ["--time", "24s", "--settle", "3"]  # about 30 s a run, start to verdict
@@ -83,8 +87,58 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert _run(tmp_path, "--bug", "no_such_bug") == EXIT_BAD_INPUT
     assert _run(tmp_path, "--attach", "localhost:2379") == EXIT_BAD_INPUT
     assert main(["test-cluster", "--time", "soon"]) == EXIT_BAD_INPUT
+    (tmp_path / "bad.json").write_text('{"faults": [{"at_us": 1, "kind": "crash", "node": "n9"}]}')
+    (tmp_path / "late.json").write_text(schedule_json(1, draw_schedule(1, 3, 20_000_000), (), time_s=20))
+    for bad in ("missing.json", "bad.json"):
+        assert main(["test-cluster", "--schedule", str(tmp_path / bad)]) == EXIT_BAD_INPUT
+    assert main(["test-cluster", "--schedule", str(tmp_path / "late.json"), "--time", "10s"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 4, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 7, err
+    assert "n9" in err and "missing.json" in err and "past --time" in err, err
+
+
+def test_a_saved_schedule_loads_back(tmp_path):
+    faults = draw_schedule(7, 5, 24_000_000)
+    path = tmp_path / "schedule.json"
+    path.write_text(schedule_json(7, faults, (), [(1, "c1: pauses 1.0 s")], members=5, time_s=24.0))
+    saved = load_schedule(str(path))
+    assert (saved.seed, saved.members, saved.time_s, saved.faults) == (7, 5, 24.0, faults)
+    assert any(f.kind == "partition" and f.groups for f in faults) or any(f.kind == "cut" for f in faults) \
+        or any(f.kind == "shape" for f in faults)
+
+
+def test_client_faults_pause_abandon_and_switch():
+    async def main_() -> tuple[list[str], list[float | None], int]:
+        faults = ClientFaults(WorkloadSpec(client_faults=True, fault_rate=1.0))
+        client = GatewayEtcdClient(["http://127.0.0.1:1", "http://127.0.0.1:2"], process="c1")
+        rng = random.Random(3)
+        abandon = [await faults.maybe(client, rng) for _ in range(40)]
+        await client.aclose()
+        off = ClientFaults(WorkloadSpec())
+        none = [await off.maybe(client, rng) for _ in range(10)]
+        return [what for _, what in faults.applied], abandon, none.count(None)
+
+    done, abandon, untouched = trio.run(main_, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(done) == 40 and untouched == 10
+    assert any("abandons" in d for d in done) and any("pauses" in d for d in done) \
+        and any("switches to http://127.0.0.1:" in d for d in done), done
+    assert all(a is None or 0.001 <= a <= 0.03 for a in abandon)
+    assert sum(a is not None for a in abandon) == sum("abandons" in d for d in done)
+
+
+@campaign
+def test_an_attached_cluster_gets_client_faults(tmp_path, capsys):
+    # someone else's cluster: no process or peer faults, the clients fail on their side
+    with LocalCluster(3) as cluster:
+        cluster.start()
+        cluster.wait_leader(timeout_s=30)
+        code = main(["test-cluster", "--attach", ",".join(cluster.client_urls), "--time", "10s", "--settle", "3",
+                     "--out", str(tmp_path)])
+    assert code == EXIT_OK, capsys.readouterr().out
+    schedule = json.loads((tmp_path / "schedule.json").read_text())
+    assert schedule["faults"] == [] and all(a["did"].startswith("skipped") for a in schedule["applied"])
+    did = " ".join(c["did"] for c in schedule["client_faults"])
+    assert "watch connection killed" in did and ("abandons" in did or "pauses" in did), did
 
 
 def test_schedules_are_drawn_from_the_seed_by_the_simulators_strategy():

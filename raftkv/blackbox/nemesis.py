@@ -20,14 +20,14 @@ from hypothesis.internal.conjecture.data import ConjectureData
 
 from raftkv.runtime.cluster import LocalCluster
 from raftkv.sim.network import cuts_for_groups
-from raftkv.sim.scenario import Fault
+from raftkv.sim.scenario import Fault, ScenarioError, _from_dict
 from raftkv.sim.shapes import shape_cuts
 from raftkv.strategies import fault_schedules
 
 from .proxy import PeerProxy
 from .targets import tear_wal_tail
 
-__all__ = ["PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "PROBE_STALE_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "draw_schedule", "probe_faults",
+__all__ = ["PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "PROBE_STALE_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_faults",
            "schedule_json"]
 
 # The simulator's nemeses that real processes and the peer proxy can play.
@@ -106,13 +106,52 @@ class AppliedFault:
 
 
 def schedule_json(seed: int, faults: Sequence[Fault], applied: Sequence[AppliedFault],
-                  client_faults: Sequence[tuple[int, str]] = ()) -> str:
+                  client_faults: Sequence[tuple[int, str]] = (), *, members: int = 3,
+                  time_s: float | None = None) -> str:
     return json.dumps({
         "seed": seed,
+        "members": members,
+        "time_s": time_s,
         "faults": [attrs.asdict(f) for f in faults],
         "applied": [{"time_us": a.at_us, "fault": a.fault.describe().strip(), "did": a.did} for a in applied],
         "client_faults": [{"time_us": t, "did": what} for t, what in client_faults],
     }, indent=2)
+
+
+@attrs.frozen(kw_only=True)
+class SavedSchedule:
+    """A run's ``schedule.json`` read back: what to apply again (``--schedule``)."""
+
+    seed: int
+    members: int
+    time_s: float | None
+    faults: tuple[Fault, ...]
+
+
+def load_schedule(path: str) -> SavedSchedule:
+    """``schedule.json`` of an earlier run; ValueError naming what is wrong."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"--schedule: cannot read {path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--schedule: {path} is not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("faults"), list):
+        raise ValueError(f"--schedule: {path} has no \"faults\" list (is it a test-cluster schedule.json?)")
+    seed, members, time_s = data.get("seed", 0), data.get("members", 3), data.get("time_s")
+    if not isinstance(seed, int) or members not in (3, 5) or not (time_s is None or isinstance(time_s, int | float)):
+        raise ValueError(f"--schedule: {path}: seed, members (3 or 5) or time_s is not valid")
+    try:
+        faults = tuple(_from_dict(Fault, d, f"faults[{i}]") for i, d in enumerate(data["faults"]))
+    except ScenarioError as e:
+        raise ValueError(f"--schedule: {path}: {e}") from None
+    names = {f"n{i + 1}" for i in range(members)}
+    for i, fault in enumerate(faults):
+        if fault.at_us < 0 or (fault.node and not fault.node.startswith("@") and fault.node not in names):
+            raise ValueError(f"--schedule: {path}: faults[{i}] ({fault.describe().strip()}) does not fit "
+                             f"{members} members n1..n{members}")
+    return SavedSchedule(seed=seed, members=members, time_s=time_s, faults=faults)
 
 
 def _now_us() -> int:

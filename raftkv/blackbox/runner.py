@@ -32,6 +32,7 @@ from raftkv.check import (
 )
 from raftkv.exit_status import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.runtime.cluster import LocalCluster
+from raftkv.sim.scenario import Fault
 
 from .nemesis import Nemesis, draw_schedule, schedule_json
 from .proxy import PeerProxy, identify_etcd, identify_raftkv
@@ -57,6 +58,8 @@ class RunSpec:
     attach: tuple[str, ...] = ()
     workload: WorkloadSpec = WorkloadSpec()
     check_timeout_s: float = 60.0
+    # a saved schedule to apply again (--schedule) instead of drawing one from the seed
+    faults: tuple[Fault, ...] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.target not in ("raftkv", "etcd", "attach"):
@@ -69,6 +72,12 @@ class RunSpec:
             raise ValueError("--bug turns on raftkv's catalogued bugs: it needs --target raftkv")
         if (self.target == "attach") != bool(self.attach):
             raise ValueError("--attach needs the cluster's client URLs")
+        if self.faults and self.target == "attach":
+            raise ValueError("--schedule applies process and peer faults: it needs --target raftkv or etcd")
+        late = [f for f in self.faults or () if f.at_us >= self.time_s * 1e6]
+        if late:
+            raise ValueError(f"--schedule: a fault at {late[0].at_us / 1e6:.3f} s is past --time "
+                             f"({self.time_s:g} s)")
 
 
 @attrs.frozen(kw_only=True)
@@ -100,7 +109,10 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
     os.makedirs(log_dir, exist_ok=True)
     duration_us = round(spec.time_s * 1e6)
     attached = spec.target == "attach"
-    faults = () if attached else draw_schedule(spec.seed, spec.members, duration_us)
+    if spec.faults is not None:
+        faults = spec.faults
+    else:
+        faults = () if attached else draw_schedule(spec.seed, spec.members, duration_us)
     recorder = HistoryBuilder()
     workload = attrs.evolve(spec.workload, bugs=frozenset(spec.bugs) & CLIENT_BUGS,
                             client_faults=spec.workload.client_faults or attached)
@@ -149,7 +161,8 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
         if cluster is not None:
             cluster.close()
         with open(os.path.join(spec.out_dir, "schedule.json"), "w") as f:
-            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied))
+            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied,
+                                  members=spec.members, time_s=spec.time_s))
         recorder.write(os.path.join(spec.out_dir, "history.jsonl"))
     return _check(spec, recorder, nemesis, problems, say)
 
