@@ -16,6 +16,7 @@ import trio
 import trio.testing
 from tools import require_tool
 
+from raftkv.blackbox.leaders import LeaderClaims
 from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule, load_schedule, schedule_json
 from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
 from raftkv.blackbox.targets import etcd_member_id
@@ -215,3 +216,17 @@ def test_proxy_cuts_one_direction_of_a_link():
     echoed, delivered = trio.run(main_)
     assert echoed.endswith(b"|") and delivered
     assert len(echoed) > 1
+
+
+def test_two_leaders_in_one_term_break_election_safety():
+    claims = LeaderClaims()
+    for url, member, term, leads in [("u1", "a", 2, True), ("u1", "a", 2, True),  # a leads term 2
+                                     ("u2", "b", 2, True), ("u2", "b", 3, True),  # b once in 2: not counted
+                                     ("u2", "b", 3, True), ("u1", "a", 3, False)]:  # b leads term 3
+        claims.saw(url, member, term, leads)
+    assert claims.violations == [] and claims.leaders == {2: "a", 3: "b"}
+    claims.saw("u3", "c", 3, True)
+    claims.saw("u3", "c", 3, True)
+    claims.saw("u3", "c", 3, True)
+    assert claims.violations == ["election safety: two leaders in term 3: members b and c each named "
+                                 "themselves leader (status polls)"]

@@ -34,6 +34,7 @@ from raftkv.exit_status import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.runtime.cluster import LocalCluster
 from raftkv.sim.scenario import Fault
 
+from .leaders import LeaderClaims, watch_leaders
 from .nemesis import Nemesis, draw_schedule, schedule_json
 from .proxy import PeerProxy, identify_etcd, identify_raftkv
 from .targets import EtcdCluster, find_etcd, raftkv_cluster
@@ -119,6 +120,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
     client_faults = ClientFaults(workload)
     cluster: LocalCluster | None = None if attached else _start_cluster(spec, log_dir)
     problems: list[str] = []
+    claims = LeaderClaims()
     nemesis: Nemesis | None = None
     try:
         async def main() -> None:
@@ -136,6 +138,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                     leader = await trio.to_thread.run_sync(_wait_leader, cluster, 30.0)
                     say(f"{spec.target}: {spec.members} members up, leader {leader}")
                 urls = list(spec.attach) if attached else cluster.client_urls  # type: ignore[union-attr]
+                nursery.start_soon(watch_leaders, urls, claims)
                 nemesis = Nemesis(cluster, proxy, torn_tails=spec.target == "raftkv", rng=random.Random(spec.seed))
                 stop, watches_closed = trio.Event(), trio.Event()
                 async with trio.open_nursery() as inner:
@@ -164,6 +167,8 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
             f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied,
                                   members=spec.members, time_s=spec.time_s))
         recorder.write(os.path.join(spec.out_dir, "history.jsonl"))
+    say(f"status polls: {claims.polls}, leaders seen in {len(claims.leaders)} term(s)")
+    problems.extend(claims.violations)
     return _check(spec, recorder, nemesis, problems, say)
 
 
@@ -179,7 +184,7 @@ def _check(spec: RunSpec, recorder: HistoryBuilder, nemesis: Nemesis | None, pro
                                 reset_extension_us=1_000_000)]
     ok_ops = sum(1 for op in history.operations if op.outcome == "ok")
     lines = [f"{result.verdict}: {len(history.operations)} operations ({ok_ops} ok), "
-             f"{len(violations)} revision/watch/lease violation(s), {len(problems)} liveness problem(s)"]
+             f"{len(violations)} revision/watch/lease violation(s), {len(problems)} liveness/election problem(s)"]
     if result.verdict != "ok":
         lines.append(result.explanation)
     lines += [str(v) for v in violations] + problems

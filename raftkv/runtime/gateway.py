@@ -82,6 +82,15 @@ class Gateway:
         self.requests = 0
 
     # ------------------------------------------------------------------ plumbing
+    def _submit(self, request: object, cb: Callable[[Result], None], target: str | None) -> None:
+        # Like etcd, which proposes on the member a request reaches and lets Raft forward
+        # it: the request goes first to the leader this member knows (itself, when it
+        # leads), not to whichever one the gateway's client last heard of.
+        known = self.server.raft_host.leader_id
+        if known is not None and known in self.client.members:
+            self.client.leader = known
+        self.client.submit(request, cb, target=target)
+
     async def call(self, request: object, *, target: str | None = None) -> object:
         """Run ``request`` through the gateway client; its response, or _GatewayError."""
         done = trio.Event()
@@ -91,7 +100,7 @@ class Gateway:
             box.append(result)
             done.set()
 
-        self.host.call(lambda: self.client.submit(request, cb, target=target))
+        self.host.call(lambda: self._submit(request, cb, target))
         await done.wait()
         result = box[0]
         if result.ok:
