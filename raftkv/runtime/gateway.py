@@ -36,6 +36,7 @@ from raftkv.kv.types import (
     LeaseKeepAliveResponse,
     LeaseLeasesResponse,
     LeaseTimeToLiveResponse,
+    RangeRequest,
     ResponseHeader,
     WatchResponse,
 )
@@ -84,11 +85,12 @@ class Gateway:
     # ------------------------------------------------------------------ plumbing
     def _submit(self, request: object, cb: Callable[[Result], None], target: str | None) -> None:
         # Like etcd, which proposes on the member a request reaches and lets Raft forward
-        # it: the request goes first to the leader this member knows (itself, when it
-        # leads), not to whichever one the gateway's client last heard of.
+        # it: a write goes first to the leader this member knows (itself, when it leads),
+        # not to whichever one the gateway's client last heard of.  Reads go where they
+        # went (this member first: a ReadIndex read served here).
         known = self.server.raft_host.leader_id
-        if known is not None and known in self.client.members:
-            self.client.leader = known
+        if target is None and not isinstance(request, RangeRequest) and known in self.client.members:
+            target = known
         self.client.submit(request, cb, target=target)
 
     async def call(self, request: object, *, target: str | None = None) -> object:
