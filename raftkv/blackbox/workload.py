@@ -1,5 +1,6 @@
 """The workload of a real-cluster run: async gateway clients doing gets, puts, deletes and
-compare-and-set txns on a few keys, a lease client (grant, put with the lease, keepalives,
+compare-and-set txns on a few keys, one writer bound to each endpoint (puts with a short
+timeout, no failover), a lease client (grant, put with the lease, keepalives,
 revoke or let it expire), watches from revision 1 and from "now", and one reader bound to
 each endpoint (no failover) doing linearizable gets in a loop, so that a member that
 answers reads from stale state (an isolated follower, a deposed leader) is asked while
@@ -39,6 +40,8 @@ class WorkloadSpec:
     op_timeout_s: float = 2.0
     lease_ttl_s: int = 5
     read_pause_s: float = 0.02  # between a bound reader's gets
+    write_pause_s: float = 0.02  # between a bound writer's puts
+    bound_write_timeout_s: float = 0.25  # a bound writer gives up (outcome unknown) and writes again
     client_faults: bool = False  # faults on the clients' side (see the module docstring)
     fault_rate: float = 0.03  # with client_faults: the share of operations that meet one
     # catalogued client bugs the workload's clients have (watch_resume_at_last_revision)
@@ -46,6 +49,7 @@ class WorkloadSpec:
 
     def __attrs_post_init__(self) -> None:
         assert self.clients >= 1 and self.op_timeout_s > 0 and self.lease_ttl_s >= 2 and self.read_pause_s >= 0
+        assert self.write_pause_s >= 0 and self.bound_write_timeout_s > 0
         assert 0 <= self.fault_rate <= 1
 
 
@@ -125,6 +129,21 @@ async def _reader(client: GatewayEtcdClient, rng: random.Random, stop: trio.Even
         await trio.sleep(pause_s)
 
 
+async def _writer(client: GatewayEtcdClient, tag: str, rng: random.Random, stop: trio.Event,
+                  pause_s: float) -> None:
+    """Puts through one endpoint (no failover), each given up after a short timeout: as
+    soon as a new leader is elected, writes through it are acknowledged (while a deposed
+    leader may still answer reads)."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        try:
+            await client.put(rng.choice(KEYS), f"{tag}-{n}".encode())
+        except KVError:
+            pass
+        await trio.sleep(pause_s)
+
+
 async def _lease_worker(client: GatewayEtcdClient, rng: random.Random, stop: trio.Event, ttl_s: int,
                         faults: ClientFaults) -> None:
     n = 0
@@ -177,6 +196,8 @@ async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: Workload
     clients = [_client(urls, i, recorder, f"c{i + 1}", spec) for i in range(spec.clients)]
     lease_client = _client(urls, spec.clients, recorder, "lease", spec)
     watch_clients = [_client(urls, spec.clients + 1 + i, recorder, f"w{i + 1}", spec) for i in range(3)]
+    writers = [GatewayEtcdClient([url], recorder=recorder, process=f"bw{i + 1}", op_timeout_s=spec.bound_write_timeout_s)
+               for i, url in enumerate(urls)]
     readers = [GatewayEtcdClient([url], recorder=recorder, process=f"r{i + 1}", op_timeout_s=spec.op_timeout_s)
                for i, url in enumerate(urls)]
     try:
@@ -189,6 +210,8 @@ async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: Workload
                     nursery.start_soon(_kv_worker, c, random.Random(seed * 1000 + i), until_stopped, c.process,
                                        faults)
                 for i, r in enumerate(readers):
+                    nursery.start_soon(_writer, writers[i], f"bw{i + 1}", random.Random(seed * 1000 + 700 + i),
+                                       until_stopped, spec.write_pause_s)
                     nursery.start_soon(_reader, r, random.Random(seed * 1000 + 500 + i), until_stopped,
                                        spec.read_pause_s)
                 nursery.start_soon(_lease_worker, lease_client, random.Random(seed * 1000 + 999), until_stopped,
@@ -196,7 +219,7 @@ async def run_workload(urls: list[str], recorder: HistoryBuilder, spec: Workload
             await watches_closed.wait()
             watching.cancel_scope.cancel()
     finally:
-        for c in [*clients, lease_client, *watch_clients, *readers]:
+        for c in [*clients, lease_client, *watch_clients, *readers, *writers]:
             await c.aclose()
 
 
