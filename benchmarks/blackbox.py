@@ -30,11 +30,13 @@ REAL_MODE_BUGS = ("follower_local_reads", "read_without_readindex", "watch_resum
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs (seeds) per bug")
-    parser.add_argument("--time", type=float, default=10.0, help="seconds of faults per run")
+    parser.add_argument("--runs", type=int, default=4, help="runs (seeds) per bug")
+    parser.add_argument("--time", type=float, default=20.0,
+                        help="seconds of faults per run (20: the drawn faults, then each probe episode once)")
+    parser.add_argument("--bug", action="append", choices=REAL_MODE_BUGS, help="only this bug (repeatable)")
     parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
-    bugs, settle_s = REAL_MODE_BUGS, 3.0
+    bugs, settle_s = tuple(args.bug or REAL_MODE_BUGS), 3.0
     if args.quick:
         args.runs, args.time, settle_s, bugs = 1, 6.0, 2.0, REAL_MODE_BUGS[:1]
     print_machine()

@@ -1,30 +1,40 @@
 """``raftkv test-cluster``: real clusters on loopback under faults from a drawn schedule.
 
-Each run lasts about 15 s: raftkv members with no bug pass, etcd 3.4 members pass, and
-raftkv members with a catalogued bug visible from outside fail with exit status 1; the
-saved history re-checks with ``raftkv check``.  The proxy and schedule parts are tested
-without processes."""
+The CI campaign (marked ``campaign``): three runs of about 30 s each (``--time 24s
+--settle 3``: drawn faults, then the probe episodes, healed, liveness): raftkv members with
+no bug pass, etcd 3.4 members pass, and raftkv members with a catalogued bug visible from
+outside fail with exit status 1; each saved history re-checks with ``raftkv check``.  The
+proxy and schedule parts are tested without processes."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 
+import pytest
 import trio
+import trio.testing
 from tools import require_tool
 
-from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule
+from raftkv.blackbox.leaders import LeaderClaims
+from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule, load_schedule, schedule_json
 from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
 from raftkv.blackbox.targets import etcd_member_id
+from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
 from raftkv.check.cli import main as check_main
 from raftkv.cli import main
+from raftkv.client.gateway import GatewayEtcdClient
 from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION
+from raftkv.runtime.cluster import LocalCluster
 from raftkv.runtime.transport import _frame
+
+CAMPAIGN_TIME = ["--time", "24s", "--settle", "3"]  # about 30 s a run, start to verdict
+def campaign(test):  # marked, with a budget: a ~30 s run, its start and its check
+    return pytest.mark.campaign(pytest.mark.timeout(150)(test))
 
 
 def _run(tmp_path, *args: str) -> int:
-    return main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(tmp_path), *args])
+    return main(["test-cluster", *CAMPAIGN_TIME, "--out", str(tmp_path), *args])
 
 
 def _saved(tmp_path) -> dict:
@@ -34,6 +44,7 @@ def _saved(tmp_path) -> dict:
     return json.loads((tmp_path / "schedule.json").read_text())
 
 
+@campaign
 def test_raftkv_without_bugs_passes(tmp_path, capsys):
     assert _run(tmp_path, "--target", "raftkv", "--seed", "1") == EXIT_OK
     out = capsys.readouterr().out
@@ -45,6 +56,7 @@ def test_raftkv_without_bugs_passes(tmp_path, capsys):
     assert check_main([str(tmp_path / "history.jsonl"), "--model", "etcd", "-q"]) == EXIT_OK
 
 
+@campaign
 def test_etcd_passes(tmp_path, capsys):
     require_tool("etcd", install="apt-get install -y etcd-server",
                  why="test-cluster --target etcd starts etcd 3.4 members")
@@ -55,11 +67,12 @@ def test_etcd_passes(tmp_path, capsys):
     assert " 0 connections from known members" not in out and " 0 closed by faults" not in out, out
 
 
+@campaign
 def test_a_follower_answering_reads_locally_is_found(tmp_path, capsys):
-    # The run ends isolating a follower for 2 s while the reader bound to it reads every
-    # 20 ms and the others write: hundreds of stale reads, not a lucky one.
+    # The run ends with probe episodes isolating a follower for 2 s while the reader bound
+    # to it reads every 20 ms and the others write: hundreds of stale reads, not a lucky one.
     out_dir = tmp_path / "run"
-    code = main(["test-cluster", "--time", "8s", "--settle", "3", "--out", str(out_dir),
+    code = main(["test-cluster", *CAMPAIGN_TIME, "--out", str(out_dir),
                  "--target", "raftkv", "--bug", "follower_local_reads", "--seed", "1"])
     out = capsys.readouterr().out
     assert code == EXIT_VIOLATION, out
@@ -75,8 +88,58 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert _run(tmp_path, "--bug", "no_such_bug") == EXIT_BAD_INPUT
     assert _run(tmp_path, "--attach", "localhost:2379") == EXIT_BAD_INPUT
     assert main(["test-cluster", "--time", "soon"]) == EXIT_BAD_INPUT
+    (tmp_path / "bad.json").write_text('{"faults": [{"at_us": 1, "kind": "crash", "node": "n9"}]}')
+    (tmp_path / "late.json").write_text(schedule_json(1, draw_schedule(1, 3, 20_000_000), (), time_s=20))
+    for bad in ("missing.json", "bad.json"):
+        assert main(["test-cluster", "--schedule", str(tmp_path / bad)]) == EXIT_BAD_INPUT
+    assert main(["test-cluster", "--schedule", str(tmp_path / "late.json"), "--time", "10s"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 4, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 7, err
+    assert "n9" in err and "missing.json" in err and "past --time" in err, err
+
+
+def test_a_saved_schedule_loads_back(tmp_path):
+    faults = draw_schedule(7, 5, 24_000_000)
+    path = tmp_path / "schedule.json"
+    path.write_text(schedule_json(7, faults, (), [(1, "c1: pauses 1.0 s")], members=5, time_s=24.0))
+    saved = load_schedule(str(path))
+    assert (saved.seed, saved.members, saved.time_s, saved.faults) == (7, 5, 24.0, faults)
+    assert any(f.kind == "partition" and f.groups for f in faults) or any(f.kind == "cut" for f in faults) \
+        or any(f.kind == "shape" for f in faults)
+
+
+def test_client_faults_pause_abandon_and_switch():
+    async def main_() -> tuple[list[str], list[float | None], int]:
+        faults = ClientFaults(WorkloadSpec(client_faults=True, fault_rate=1.0))
+        client = GatewayEtcdClient(["http://127.0.0.1:1", "http://127.0.0.1:2"], process="c1")
+        rng = random.Random(3)
+        abandon = [await faults.maybe(client, rng) for _ in range(40)]
+        await client.aclose()
+        off = ClientFaults(WorkloadSpec())
+        none = [await off.maybe(client, rng) for _ in range(10)]
+        return [what for _, what in faults.applied], abandon, none.count(None)
+
+    done, abandon, untouched = trio.run(main_, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(done) == 40 and untouched == 10
+    assert any("abandons" in d for d in done) and any("pauses" in d for d in done) \
+        and any("switches to http://127.0.0.1:" in d for d in done), done
+    assert all(a is None or 0.001 <= a <= 0.03 for a in abandon)
+    assert sum(a is not None for a in abandon) == sum("abandons" in d for d in done)
+
+
+@campaign
+def test_an_attached_cluster_gets_client_faults(tmp_path, capsys):
+    # someone else's cluster: no process or peer faults, the clients fail on their side
+    with LocalCluster(3) as cluster:
+        cluster.start()
+        cluster.wait_leader(timeout_s=30)
+        code = main(["test-cluster", "--attach", ",".join(cluster.client_urls), "--time", "10s", "--settle", "3",
+                     "--out", str(tmp_path)])
+    assert code == EXIT_OK, capsys.readouterr().out
+    schedule = json.loads((tmp_path / "schedule.json").read_text())
+    assert schedule["faults"] == [] and all(a["did"].startswith("skipped") for a in schedule["applied"])
+    did = " ".join(c["did"] for c in schedule["client_faults"])
+    assert "watch connection killed" in did and ("abandons" in did or "pauses" in did), did
 
 
 def test_schedules_are_drawn_from_the_seed_by_the_simulators_strategy():
@@ -88,19 +151,28 @@ def test_schedules_are_drawn_from_the_seed_by_the_simulators_strategy():
     assert {"crash", "pause"} <= kinds and kinds & {"partition", "shape", "cut"}, kinds
 
 
-def test_schedules_end_isolating_the_leader_and_a_follower():
+def test_schedules_end_with_probe_episodes():
     faults = draw_schedule(7, 3, 30_000_000)
-    probes = [f for f in faults if f.node in ("@leader", "@follower") and f.kind == "shape"]
-    assert [f.node for f in probes] == ["@leader", "@follower", "@leader", "@follower", "@leader"], faults
-    assert all(f.shape == "isolate" for f in probes)
-    # the drawn faults come first, in the first half, then a healed second; each probe's
-    # cut heals before the next
-    drawn = faults[:faults.index(probes[0])]
+    first = next(i for i, f in enumerate(faults) if f.at_us >= 16_000_000)
+    drawn, probes = faults[:first], faults[first:]
+    # the drawn faults come first, in the first half, then a healed second
     assert drawn and max(f.at_us for f in drawn) <= 15_000_000
-    assert probes[0].at_us == 16_000_000 and faults[-1].kind == "heal" and faults[-1].at_us < 30_000_000
-    for p, nxt in itertools.pairwise(probes):
-        heals = [f for f in faults if f.kind == "heal" and p.at_us < f.at_us <= nxt.at_us]
-        assert heals, (p, nxt)
+    assert probes[0].at_us == 16_000_000
+    described = [(f.kind, f.node, f.shape) for f in probes]
+    isolate_leader = [("shape", "@leader", "isolate"), ("heal", "", "")]
+    isolate_follower = [("shape", "@follower", "isolate"), ("heal", "", "")]
+    stale_leader = [("pause", "@leader", ""), ("shape", "@paused", "isolate"), ("resume", "@paused", ""),
+                    ("heal", "", "")]
+    assert described == isolate_leader + isolate_follower + stale_leader + isolate_leader + isolate_follower, \
+        described
+    # the stale leader is cut off before it wakes, and healed a second later
+    pause, cut, wake, heal = probes[4:8]
+    assert cut.at_us - pause.at_us == 2_000_000 and cut.at_us < wake.at_us < heal.at_us
+    assert heal.at_us - wake.at_us == 1_000_000
+    # every episode heals before the next begins, and the last before the end
+    heals = [f.at_us for f in probes if f.kind == "heal"]
+    starts = [f.at_us for f in probes if f.kind in ("shape", "pause") and f.node in ("@leader", "@follower")]
+    assert all(h < s for h, s in zip(heals, starts[1:], strict=False)) and heals[-1] < 30_000_000
     # a short run is probes only: the leader, then a follower
     assert [f.node for f in draw_schedule(7, 3, 6_000_000) if f.kind == "shape"] == ["@leader", "@follower"]
 
@@ -144,3 +216,17 @@ def test_proxy_cuts_one_direction_of_a_link():
     echoed, delivered = trio.run(main_)
     assert echoed.endswith(b"|") and delivered
     assert len(echoed) > 1
+
+
+def test_two_leaders_in_one_term_break_election_safety():
+    claims = LeaderClaims()
+    for url, member, term, leads in [("u1", "a", 2, True), ("u1", "a", 2, True),  # a leads term 2
+                                     ("u2", "b", 2, True), ("u2", "b", 3, True),  # b once in 2: not counted
+                                     ("u2", "b", 3, True), ("u1", "a", 3, False)]:  # b leads term 3
+        claims.saw(url, member, term, leads)
+    assert claims.violations == [] and claims.leaders == {2: "a", 3: "b"}
+    claims.saw("u3", "c", 3, True)
+    claims.saw("u3", "c", 3, True)
+    claims.saw("u3", "c", 3, True)
+    assert claims.violations == ["election safety: two leaders in term 3: members b and c each named "
+                                 "themselves leader (status polls)"]

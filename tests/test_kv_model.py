@@ -273,7 +273,8 @@ class KVModelMachine(RuleBasedStateMachine):
                     else:
                         c, r = False, model.range(cur, op)
                     changed |= c
-                    results.append(r)
+                    # each op's header: the revision as that op saw the store
+                    results.append((rev if changed else rev - 1, r))
                 return changed, (ok, results)
             return self.write(body)
         out = self.expect(req, run)
@@ -284,8 +285,8 @@ class KVModelMachine(RuleBasedStateMachine):
         assert got.header.revision == rev
         assert got.succeeded == ok
         assert len(got.responses) == len(results)
-        for resp, want in zip(got.responses, results):
-            assert resp.header.revision == rev
+        for resp, (op_rev, want) in zip(got.responses, results):
+            assert resp.header.revision == op_rev
             if isinstance(resp, PutResponse):
                 assert resp.prev_kv == want
             elif isinstance(resp, DeleteRangeResponse):

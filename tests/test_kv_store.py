@@ -182,9 +182,25 @@ def test_txn_branches_nesting_and_reads_of_own_writes() -> None:
     assert rng.kvs[0].mod_revision == 7
     assert isinstance(dele, DeleteRangeResponse) and dele.prev_kvs[0].key == b"b"
     assert isinstance(nested, TxnResponse) and nested.succeeded
-    assert all(r.header.revision == 7 for r in resp.responses)
+    # each op's header has the revision as it saw the store (here all after the first
+    # change: the txn's); a nested txn's header has none, its ops' headers do (as etcd 3.4)
+    assert [r.header.revision for r in resp.responses] == [7, 7, 7, 0]
+    assert [r.header.revision for r in nested.responses] == [7]
     assert m.keys(RangeRequest(key=b"\0", range_end=ALL_KEYS)) == [b"a", b"ab", b"c", b"x", b"y"]
     assert m.store.range(RangeRequest(key=b"s")).kvs == ()
+
+
+def test_txn_op_headers_have_the_revision_each_op_saw() -> None:
+    m = seeded()  # revision 6
+    txn = TxnRequest(success=(RangeRequest(key=b"a"), DeleteRangeRequest(key=b"nothing"), PutRequest(key=b"x"),
+                              RangeRequest(key=b"x")))
+    resp = m.apply(txn)
+    assert isinstance(resp, TxnResponse) and resp.header.revision == 7
+    # reads and a delete of nothing before the first change: the revision before the txn
+    assert [r.header.revision for r in resp.responses] == [6, 6, 7, 7]
+    # a txn that changes nothing: every header has the current revision
+    resp = m.apply(TxnRequest(success=(RangeRequest(key=b"a"), DeleteRangeRequest(key=b"nothing"))))
+    assert [r.header.revision for r in (resp, *resp.responses)] == [7, 7, 7]
 
 
 def test_compaction_drops_history() -> None:

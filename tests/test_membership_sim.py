@@ -174,3 +174,30 @@ def test_member_api_refusals_and_list() -> None:
     assert type(got[4]).__name__ == "NotLeader"
     with pytest.raises(ValueError, match="join=True"):
         RaftHost(world._nodes["n1"].env, ("n2",), CFG, lead.sm, TICK_US)  # type: ignore[union-attr]
+
+
+def _first_leader_us(fast_forward: bool) -> tuple[int, list[int]]:
+    world = World(seed=5, trace_messages=False)
+    boot = ("n1", "n2", "n3")
+    for n in boot:
+        world.add_node(n, lambda env: RaftMember(env, boot, CFG, TICK_US))
+    advanced: list[int] = []
+    if fast_forward:
+        for n in boot:
+            world.schedule(1, lambda n=n: advanced.append(host(world, n).fast_forward_election()))
+    assert world.run_until_pred(lambda: any(host(world, n).is_leader for n in boot), 2 * S)
+    elected_us = world.now_us
+    # a member that is no longer fresh is left alone; one leader, in one term
+    assert [host(world, n).fast_forward_election() for n in boot] == [0, 0, 0]
+    world.run_for(S // 2)
+    assert sum(host(world, n).is_leader for n in boot) == 1
+    return elected_us, advanced
+
+
+def test_a_fresh_clusters_first_election_is_fast_forwarded() -> None:
+    # etcd's start-up fast-forward: all but two ticks of the election timeout are counted
+    # at once, so the first campaign comes 2+ ticks later, not 10+
+    slow_us, _ = _first_leader_us(False)
+    fast_us, advanced = _first_leader_us(True)
+    assert advanced == [8, 8, 8]
+    assert slow_us >= CFG.election_timeout_ticks * TICK_US > fast_us, (slow_us, fast_us)

@@ -50,12 +50,14 @@ NOT_RUN = {
         "needs a Dask scheduler of yours (tests/test_explore_dask.py passes --database)",
     "raftkv serve --cluster 3": "runs until stopped (tests/test_runtime_serve.py starts it and makes the curl calls)",
     "raftkv serve --name n1 --data-dir /var/lib/raftkv/n1 \\": "a member of a cluster on three machines",
-    "raftkv test-cluster --target raftkv --time 30s --out run1": "half a minute (tests/test_blackbox.py runs 8 s ones)",
+    "raftkv test-cluster --target raftkv --time 30s --out run1": "half a minute (tests/test_blackbox.py runs 24 s ones)",
     "raftkv test-cluster --target etcd --members 5 --time 60s --out run2": "a minute, needs etcd (tests/test_blackbox.py)",
     "raftkv test-cluster --target raftkv --bug follower_local_reads --time 10s --seed 1 --out run3":
-        "ten seconds (tests/test_blackbox.py runs an 8 s one that must find it)",
+        "ten seconds (tests/test_blackbox.py runs a 24 s one that must find it)",
     "raftkv test-cluster --attach http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379 --time 60s --out run4":
         "needs your own cluster",
+    "raftkv test-cluster --target raftkv --schedule run3/schedule.json --out run5":
+        "needs run3's folder (tests/test_blackbox.py loads saved schedules)",
     "raftkv check run1/history.jsonl --model etcd": "needs a test-cluster run's folder",
 }
 

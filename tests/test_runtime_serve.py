@@ -101,6 +101,9 @@ def test_a_corrupt_wal_record_stops_the_member_with_a_clear_error(tmp_path):
         cluster.wait_leader(timeout_s=30)
         for i in range(5):
             _put(cluster.client_url("n1"), b"k%d" % i, b"v")
+        # n2 has the writes in its log (two members could elect and commit without it)
+        _wait_member(cluster, "n2")
+        assert _get(cluster.client_url("n2"), b"k4") == b"v"
         assert cluster.stop("n2") == 0
         wal = tmp_path / "n2" / "wal"
         segment = wal / sorted(os.listdir(wal))[-1]

@@ -20,40 +20,58 @@ from hypothesis.internal.conjecture.data import ConjectureData
 
 from raftkv.runtime.cluster import LocalCluster
 from raftkv.sim.network import cuts_for_groups
-from raftkv.sim.scenario import Fault
+from raftkv.sim.scenario import Fault, ScenarioError, _from_dict
 from raftkv.sim.shapes import shape_cuts
 from raftkv.strategies import fault_schedules
 
 from .proxy import PeerProxy
 from .targets import tear_wal_tail
 
-__all__ = ["PROBE_CUT_US", "PROBE_HEAL_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "draw_schedule", "probe_faults",
+__all__ = ["PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "PROBE_STALE_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_faults",
            "schedule_json"]
 
 # The simulator's nemeses that real processes and the peer proxy can play.
 REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
 
 
-# The last part of a run probes the faults that make stale reads visible from outside:
-# isolating the leader (a deposed leader that still answers its clients) and isolating a
-# follower (a lagging member that answers its clients), each PROBE_CUT_US long, healed for
-# PROBE_HEAL_US after.
+# The last part of a run probes the faults that make stale reads visible from outside, in
+# turn: isolating the leader (a deposed leader that still answers its clients), isolating
+# a follower (a lagging member that answers its clients), each PROBE_CUT_US long, and a
+# stale leader: the leader frozen (SIGSTOP) for PROBE_CUT_US while the others elect and
+# take writes, then cut off from its peers and woken (SIGCONT) for PROBE_STALE_US: it
+# still believes it leads until its quorum check, and answers its clients from old state
+# meanwhile (a process pause, as a long GC pause, is Jepsen's classic way to get there).
+# Each episode is healed for PROBE_HEAL_US after.
 PROBE_CUT_US = 2_000_000
+PROBE_STALE_US = 1_000_000
 PROBE_HEAL_US = 500_000
+PROBE_EPISODES = ("@leader", "@follower", "stale-leader")
+
+
+def _probe_episode(kind: str, at: int) -> tuple[list[Fault], int]:
+    """The faults of one episode starting at ``at``, and when it has ended (healed)."""
+    if kind != "stale-leader":
+        return [Fault(at_us=at, kind="shape", shape="isolate", node=kind),
+                Fault(at_us=at + PROBE_CUT_US, kind="heal")], at + PROBE_CUT_US
+    woken = at + PROBE_CUT_US + 1
+    return [Fault(at_us=at, kind="pause", node="@leader"),
+            Fault(at_us=at + PROBE_CUT_US, kind="shape", shape="isolate", node="@paused"),
+            Fault(at_us=woken, kind="resume", node="@paused"),
+            Fault(at_us=woken + PROBE_STALE_US, kind="heal")], woken + PROBE_STALE_US
 
 
 def probe_faults(start_us: int, end_us: int) -> list[Fault]:
-    """Alternating "isolate the leader" and "isolate a follower" episodes in
-    [start_us, end_us)."""
+    """The probe episodes (PROBE_EPISODES in turn) that fit in [start_us, end_us)."""
     out: list[Fault] = []
     at = start_us
-    targets = ("@leader", "@follower")
-    while at + PROBE_CUT_US <= end_us:
-        node = targets[len(out) // 2 % 2]
-        out += [Fault(at_us=at, kind="shape", shape="isolate", node=node),
-                Fault(at_us=at + PROBE_CUT_US, kind="heal")]
-        at += PROBE_CUT_US + PROBE_HEAL_US
-    return out
+    n = 0
+    while True:
+        faults, ends = _probe_episode(PROBE_EPISODES[n % len(PROBE_EPISODES)], at)
+        if ends > end_us:
+            return out
+        out += faults
+        at = ends + PROBE_HEAL_US
+        n += 1
 
 
 def draw_schedule(seed: int, members: int, duration_us: int, *,
@@ -87,12 +105,53 @@ class AppliedFault:
     did: str
 
 
-def schedule_json(seed: int, faults: Sequence[Fault], applied: Sequence[AppliedFault]) -> str:
+def schedule_json(seed: int, faults: Sequence[Fault], applied: Sequence[AppliedFault],
+                  client_faults: Sequence[tuple[int, str]] = (), *, members: int = 3,
+                  time_s: float | None = None) -> str:
     return json.dumps({
         "seed": seed,
+        "members": members,
+        "time_s": time_s,
         "faults": [attrs.asdict(f) for f in faults],
         "applied": [{"time_us": a.at_us, "fault": a.fault.describe().strip(), "did": a.did} for a in applied],
+        "client_faults": [{"time_us": t, "did": what} for t, what in client_faults],
     }, indent=2)
+
+
+@attrs.frozen(kw_only=True)
+class SavedSchedule:
+    """A run's ``schedule.json`` read back: what to apply again (``--schedule``)."""
+
+    seed: int
+    members: int
+    time_s: float | None
+    faults: tuple[Fault, ...]
+
+
+def load_schedule(path: str) -> SavedSchedule:
+    """``schedule.json`` of an earlier run; ValueError naming what is wrong."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"--schedule: cannot read {path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--schedule: {path} is not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("faults"), list):
+        raise ValueError(f"--schedule: {path} has no \"faults\" list (is it a test-cluster schedule.json?)")
+    seed, members, time_s = data.get("seed", 0), data.get("members", 3), data.get("time_s")
+    if not isinstance(seed, int) or members not in (3, 5) or not (time_s is None or isinstance(time_s, int | float)):
+        raise ValueError(f"--schedule: {path}: seed, members (3 or 5) or time_s is not valid")
+    try:
+        faults = tuple(_from_dict(Fault, d, f"faults[{i}]") for i, d in enumerate(data["faults"]))
+    except ScenarioError as e:
+        raise ValueError(f"--schedule: {path}: {e}") from None
+    names = {f"n{i + 1}" for i in range(members)}
+    for i, fault in enumerate(faults):
+        if fault.at_us < 0 or (fault.node and not fault.node.startswith("@") and fault.node not in names):
+            raise ValueError(f"--schedule: {path}: faults[{i}] ({fault.describe().strip()}) does not fit "
+                             f"{members} members n1..n{members}")
+    return SavedSchedule(seed=seed, members=members, time_s=time_s, faults=faults)
 
 
 def _now_us() -> int:

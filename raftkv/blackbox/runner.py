@@ -32,13 +32,19 @@ from raftkv.check import (
 )
 from raftkv.exit_status import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.runtime.cluster import LocalCluster
+from raftkv.sim.scenario import Fault
 
+from .leaders import LeaderClaims, watch_leaders
 from .nemesis import Nemesis, draw_schedule, schedule_json
 from .proxy import PeerProxy, identify_etcd, identify_raftkv
 from .targets import EtcdCluster, find_etcd, raftkv_cluster
-from .workload import WorkloadSpec, check_liveness, run_workload
+from .workload import ClientFaults, WorkloadSpec, check_liveness, run_workload
 
-__all__ = ["RunOutcome", "RunSpec", "run_test_cluster"]
+__all__ = ["CLIENT_BUGS", "RunOutcome", "RunSpec", "run_test_cluster"]
+
+# Catalogued bugs of the client (raftkv.client.client.Client): with --bug, the workload's
+# own gateway clients have them too (a watch resumes in the client that lost its stream).
+CLIENT_BUGS = frozenset({"watch_resume_at_last_revision"})
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +59,8 @@ class RunSpec:
     attach: tuple[str, ...] = ()
     workload: WorkloadSpec = WorkloadSpec()
     check_timeout_s: float = 60.0
+    # a saved schedule to apply again (--schedule) instead of drawing one from the seed
+    faults: tuple[Fault, ...] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.target not in ("raftkv", "etcd", "attach"):
@@ -65,6 +73,12 @@ class RunSpec:
             raise ValueError("--bug turns on raftkv's catalogued bugs: it needs --target raftkv")
         if (self.target == "attach") != bool(self.attach):
             raise ValueError("--attach needs the cluster's client URLs")
+        if self.faults and self.target == "attach":
+            raise ValueError("--schedule applies process and peer faults: it needs --target raftkv or etcd")
+        late = [f for f in self.faults or () if f.at_us >= self.time_s * 1e6]
+        if late:
+            raise ValueError(f"--schedule: a fault at {late[0].at_us / 1e6:.3f} s is past --time "
+                             f"({self.time_s:g} s)")
 
 
 @attrs.frozen(kw_only=True)
@@ -96,10 +110,17 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
     os.makedirs(log_dir, exist_ok=True)
     duration_us = round(spec.time_s * 1e6)
     attached = spec.target == "attach"
-    faults = () if attached else draw_schedule(spec.seed, spec.members, duration_us)
+    if spec.faults is not None:
+        faults = spec.faults
+    else:
+        faults = () if attached else draw_schedule(spec.seed, spec.members, duration_us)
     recorder = HistoryBuilder()
+    workload = attrs.evolve(spec.workload, bugs=frozenset(spec.bugs) & CLIENT_BUGS,
+                            client_faults=spec.workload.client_faults or attached)
+    client_faults = ClientFaults(workload)
     cluster: LocalCluster | None = None if attached else _start_cluster(spec, log_dir)
     problems: list[str] = []
+    claims = LeaderClaims()
     nemesis: Nemesis | None = None
     try:
         async def main() -> None:
@@ -117,11 +138,13 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                     leader = await trio.to_thread.run_sync(_wait_leader, cluster, 30.0)
                     say(f"{spec.target}: {spec.members} members up, leader {leader}")
                 urls = list(spec.attach) if attached else cluster.client_urls  # type: ignore[union-attr]
+                nursery.start_soon(watch_leaders, urls, claims)
                 nemesis = Nemesis(cluster, proxy, torn_tails=spec.target == "raftkv", rng=random.Random(spec.seed))
                 stop, watches_closed = trio.Event(), trio.Event()
                 async with trio.open_nursery() as inner:
-                    inner.start_soon(lambda: run_workload(urls, recorder, spec.workload, seed=spec.seed,
-                                                          until_stopped=stop, watches_closed=watches_closed))
+                    inner.start_soon(lambda: run_workload(urls, recorder, workload, seed=spec.seed,
+                                                          until_stopped=stop, watches_closed=watches_closed,
+                                                          faults=client_faults))
                     start = trio.current_time()
                     await nemesis.run(faults, start)
                     await trio.sleep_until(start + spec.time_s)
@@ -141,8 +164,11 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
         if cluster is not None:
             cluster.close()
         with open(os.path.join(spec.out_dir, "schedule.json"), "w") as f:
-            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else ()))
+            f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied,
+                                  members=spec.members, time_s=spec.time_s))
         recorder.write(os.path.join(spec.out_dir, "history.jsonl"))
+    say(f"status polls: {claims.polls}, leaders seen in {len(claims.leaders)} term(s)")
+    problems.extend(claims.violations)
     return _check(spec, recorder, nemesis, problems, say)
 
 
@@ -158,7 +184,7 @@ def _check(spec: RunSpec, recorder: HistoryBuilder, nemesis: Nemesis | None, pro
                                 reset_extension_us=1_000_000)]
     ok_ops = sum(1 for op in history.operations if op.outcome == "ok")
     lines = [f"{result.verdict}: {len(history.operations)} operations ({ok_ops} ok), "
-             f"{len(violations)} revision/watch/lease violation(s), {len(problems)} liveness problem(s)"]
+             f"{len(violations)} revision/watch/lease violation(s), {len(problems)} liveness/election problem(s)"]
     if result.verdict != "ok":
         lines.append(result.explanation)
     lines += [str(v) for v in violations] + problems

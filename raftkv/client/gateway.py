@@ -81,7 +81,7 @@ class GatewayEtcdClient:
 
     def __init__(self, endpoints: list[str] | tuple[str, ...], *, recorder: HistoryBuilder | None = None,
                  process: str = "c1", op_timeout_s: float = 5.0, retry_backoff_s: float = 0.05,
-                 attempt_timeout_s: float | None = None) -> None:
+                 attempt_timeout_s: float | None = None, bugs: frozenset[str] = frozenset()) -> None:
         if not endpoints:
             raise ValueError("GatewayEtcdClient needs at least one endpoint")
         self.endpoints = [e.rstrip("/") for e in endpoints]
@@ -90,6 +90,8 @@ class GatewayEtcdClient:
         self.op_timeout_s = op_timeout_s
         self.retry_backoff_s = retry_backoff_s
         self.attempt_timeout_s = attempt_timeout_s or op_timeout_s
+        # catalogued client bugs (``raftkv bugs``) this client has: watch_resume_at_last_revision
+        self.bugs = bugs
         self._current = 0
         self._slots: list[bool] = []
         self._watch_count = 0
@@ -373,6 +375,8 @@ class GatewayWatchStream:
         self._cancel = anyio.CancelScope()
         self.ended = False
         self._opened_once = False
+        self._attempt = anyio.CancelScope()
+        self.reconnects = 0  # streams dropped by :meth:`reconnect`
 
     @property
     def watch_id(self) -> str:
@@ -402,23 +406,33 @@ class GatewayWatchStream:
             while not self.ended:
                 index = client._current
                 body = dict(self._body)
-                if self.next_revision:
-                    body["start_revision"] = str(self.next_revision)
-                self._record_open(self.next_revision)
-                try:
-                    async with client._http.stream(
-                            "POST", client.endpoints[index] + "/v3/watch",
-                            content=json.dumps({"create_request": body}).encode(),
-                            timeout=httpx.Timeout(None, connect=client.attempt_timeout_s)) as resp:
-                        if resp.status_code != 200:
-                            raise httpx.TransportError(f"watch answered HTTP {resp.status_code}")
-                        async for line in resp.aiter_lines():
-                            if line.strip() and await self._on_line(line):
-                                return
-                except (httpx.TransportError, httpx.StreamError, ValueError):
-                    pass
+                start = self.next_revision
+                if (self._opened_once and start > 1 and "watch_resume_at_last_revision" in client.bugs):
+                    start -= 1  # BUG watch_resume_at_last_revision: the last seen revision comes again
+                if start:
+                    body["start_revision"] = str(start)
+                self._record_open(start)
+                with anyio.CancelScope() as self._attempt:
+                    try:
+                        async with client._http.stream(
+                                "POST", client.endpoints[index] + "/v3/watch",
+                                content=json.dumps({"create_request": body}).encode(),
+                                timeout=httpx.Timeout(None, connect=client.attempt_timeout_s)) as resp:
+                            if resp.status_code != 200:
+                                raise httpx.TransportError(f"watch answered HTTP {resp.status_code}")
+                            async for line in resp.aiter_lines():
+                                if line.strip() and await self._on_line(line):
+                                    return
+                    except (httpx.TransportError, httpx.StreamError, ValueError):
+                        pass
                 client._next_endpoint(index)
                 await anyio.sleep(client.retry_backoff_s)
+
+    def reconnect(self) -> None:
+        """Drop the current HTTP stream, as a lost connection does: the watch resumes on
+        the next endpoint after the last revision it delivered."""
+        self.reconnects += 1
+        self._attempt.cancel()
 
     async def _on_line(self, line: str) -> bool:
         """Handle one streamed message; True when the watch is over."""
@@ -441,12 +455,18 @@ class GatewayWatchStream:
             return False
         if canceled:
             self.ended = True
-            await self._send.send(resp)
+            await self._deliver(resp)
             return True
         if events:
             self.next_revision = max(self.next_revision, events[-1].kv.mod_revision + 1)
-        await self._send.send(resp)
+        await self._deliver(resp)
         return False
+
+    async def _deliver(self, resp: WatchResponse) -> None:
+        try:  # no checkpoint when there is room: a reconnect cannot lose a recorded response
+            self._send.send_nowait(resp)
+        except anyio.WouldBlock:
+            await self._send.send(resp)
 
     def __aiter__(self) -> GatewayWatchStream:
         return self

@@ -111,6 +111,11 @@ class MVCC:
     def writing(self) -> bool:
         return self._pending is not None
 
+    def pending_revision(self) -> int:
+        """The revision as a write section sees it so far: the next one once it has
+        changed something, the current one before (what etcd's write txn calls Rev())."""
+        return self.revision + 1 if self._pending else self.revision
+
     def begin_write(self) -> None:
         assert self._pending is None, "write section already open"
         self._pending = []

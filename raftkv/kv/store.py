@@ -318,23 +318,32 @@ class KVStore:
                 self._check_plan(plan.nested[i])
 
     def _exec_plan(self, plan: _Plan) -> list[Any]:
+        """Each op's raw result, with the revision the write section had right after it
+        (its response header's, as etcd 3.4 gives them)."""
         raw: list[Any] = []
+        mvcc = self.mvcc
         for i, op in enumerate(plan.ops):
             if isinstance(op, PutRequest):
                 prev = self._do_put(op)
-                raw.append((op, prev if op.prev_kv else None))
+                raw.append((op, prev if op.prev_kv else None, mvcc.pending_revision()))
             elif isinstance(op, DeleteRangeRequest):
-                raw.append((op, self._do_delete(op)))
+                raw.append((op, self._do_delete(op), mvcc.pending_revision()))
             elif isinstance(op, RangeRequest):
-                raw.append((op, self._do_range(op)))
+                raw.append((op, self._do_range(op), mvcc.pending_revision()))
             else:
                 sub = plan.nested[i]
-                raw.append((op, (sub.succeeded, self._exec_plan(sub))))
+                raw.append((op, (sub.succeeded, self._exec_plan(sub)), 0))
         return raw
 
-    def _build(self, raw: list[Any], header: ResponseHeader) -> tuple[ResponseOp, ...]:
+    def _build(self, raw: list[Any]) -> tuple[ResponseOp, ...]:
+        """The responses of a txn's ops.  Their headers carry the revision of the store as
+        each op saw it (a read before the txn's first change: the revision before the
+        txn; a change or what follows it: the txn's revision); a nested txn's header
+        carries none (etcd 3.4 leaves it empty)."""
         out: list[ResponseOp] = []
-        for op, res in raw:
+        term = self._term
+        for op, res, rev in raw:
+            header = ResponseHeader(revision=rev, raft_term=term if rev else 0)
             if isinstance(op, PutRequest):
                 out.append(PutResponse(header=header, prev_kv=res))
             elif isinstance(op, DeleteRangeRequest):
@@ -345,8 +354,7 @@ class KVStore:
                 out.append(RangeResponse(header=header, kvs=kvs, more=more, count=count))
             else:
                 succeeded, sub_raw = res
-                out.append(TxnResponse(header=header, succeeded=succeeded,
-                                       responses=self._build(sub_raw, header)))
+                out.append(TxnResponse(header=header, succeeded=succeeded, responses=self._build(sub_raw)))
         return tuple(out)
 
     def _apply_txn(self, txn: TxnRequest) -> TxnResponse:
@@ -356,9 +364,7 @@ class KVStore:
         self.mvcc.begin_write()
         raw = self._exec_plan(plan)
         rev = self._commit()
-        header = self._header(rev)
-        return TxnResponse(header=header, succeeded=plan.succeeded,
-                           responses=self._build(raw, header))
+        return TxnResponse(header=self._header(rev), succeeded=plan.succeeded, responses=self._build(raw))
 
     # ------------------------------------------------------------ compaction
 

@@ -173,6 +173,24 @@ class RaftHost:
         self._last_tick_mono_us = env.monotonic_us()
         self._process()
 
+    def fast_forward_election(self) -> int:
+        """On a fresh member (term 0, empty log), once a peer is reachable: advance the
+        election clock by all but two ticks of the election timeout, as etcd does when a
+        new cluster starts, so the first election comes sooner.  The randomized timeout
+        still decides who campaigns first (2 to ``election_timeout_ticks + 1`` ticks from
+        now), and only timing changes: Raft's safety does not depend on it.  The ticks
+        advanced (0 when the member is not fresh)."""
+        r = self.raft
+        assert r is not None, "RaftHost.start() was not called"
+        if r.term != 0 or r.log.last_index() != 0 or r.role is not Role.FOLLOWER:
+            return 0
+        ticks = max(0, self.config.election_timeout_ticks - 2)
+        self._catch_up()
+        r.tick_many(ticks)
+        self._timer_key = ()  # the next due tick moved earlier: set the timer again
+        self._process()
+        return ticks
+
     # ------------------------------------------------------------------ inputs
     def on_message(self, src: str, msg: object) -> bool:
         if not isinstance(msg, Message):

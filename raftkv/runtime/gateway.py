@@ -36,6 +36,7 @@ from raftkv.kv.types import (
     LeaseKeepAliveResponse,
     LeaseLeasesResponse,
     LeaseTimeToLiveResponse,
+    RangeRequest,
     ResponseHeader,
     WatchResponse,
 )
@@ -82,6 +83,16 @@ class Gateway:
         self.requests = 0
 
     # ------------------------------------------------------------------ plumbing
+    def _submit(self, request: object, cb: Callable[[Result], None], target: str | None) -> None:
+        # Like etcd, which proposes on the member a request reaches and lets Raft forward
+        # it: a write goes first to the leader this member knows (itself, when it leads),
+        # not to whichever one the gateway's client last heard of.  Reads go where they
+        # went (this member first: a ReadIndex read served here).
+        known = self.server.raft_host.leader_id
+        if target is None and not isinstance(request, RangeRequest) and known in self.client.members:
+            target = known
+        self.client.submit(request, cb, target=target)
+
     async def call(self, request: object, *, target: str | None = None) -> object:
         """Run ``request`` through the gateway client; its response, or _GatewayError."""
         done = trio.Event()
@@ -91,7 +102,7 @@ class Gateway:
             box.append(result)
             done.set()
 
-        self.host.call(lambda: self.client.submit(request, cb, target=target))
+        self.host.call(lambda: self._submit(request, cb, target))
         await done.wait()
         result = box[0]
         if result.ok:
@@ -243,23 +254,46 @@ class Gateway:
         watches: dict[int, Any] = {}
         next_id = [0]
 
-        progress_wanted: dict[int, int] = {}  # watch id -> explicit progress requests pending
+        # A progress_request, as etcd 3.4 answers it: one response for the whole stream
+        # (watch_id -1, no events, the store's revision in its header).  It is sent once
+        # every watch of the stream has answered a progress request of its own, which
+        # each sends after the events it had to deliver: the stream is synced then.
+        # Rounds of watch ids still to answer, with the lowest revision answered so far.
+        rounds: list[tuple[set[int], list[int]]] = []
+
+        def push(item: dict[str, Any], watch_id: int) -> None:
+            try:
+                send.send_nowait(item)
+            except trio.WouldBlock:  # the HTTP client does not keep up: end its watch
+                w = watches.pop(watch_id, None)
+                if w is not None:
+                    w.cancel()
+                log.warning("watch %d: client too slow, canceled", watch_id)
+
+        def answered(watch_id: int, revision: int | None) -> None:
+            """``watch_id`` answered (or left) the progress rounds; send the complete ones."""
+            for waiting, lowest in rounds:
+                if watch_id in waiting:
+                    waiting.discard(watch_id)
+                    if revision is not None:
+                        lowest[0] = min(lowest[0], revision)
+                    break
+            while rounds and not rounds[0][0]:
+                _, lowest = rounds.pop(0)
+                out: dict[str, Any] = {"header": self._header(lowest[0])}
+                ej._put(out, "watch_id", -1)
+                push({"result": out}, -1)
 
         def on_response(watch_id: int, notify: bool) -> Callable[[WatchResponse], None]:
             def cb(resp: WatchResponse) -> None:
-                if resp.progress_notify and not resp.events and not notify:
-                    # the client's own keep-alive probes: pass on only what was asked for
-                    if not progress_wanted.get(watch_id):
+                if resp.progress_notify and not resp.events:
+                    if any(watch_id in waiting for waiting, _ in rounds):
+                        answered(watch_id, resp.header_revision)
                         return
-                    progress_wanted[watch_id] -= 1
+                    if not notify:  # the client's own keep-alive probes: not for the user
+                        return
                 body = ej.watch_response_json(resp, watch_id, self._header(resp.header_revision))
-                try:
-                    send.send_nowait({"result": body})
-                except trio.WouldBlock:  # the HTTP client does not keep up: end its watch
-                    w = watches.pop(watch_id, None)
-                    if w is not None:
-                        w.cancel()
-                    log.warning("watch %d: client too slow, canceled", watch_id)
+                push({"result": body}, watch_id)
             return cb
 
         def create(d: dict[str, Any]) -> None:
@@ -279,15 +313,19 @@ class Gateway:
             w = watches.pop(watch_id, None)
             if w is not None:
                 self.host.call(w.cancel)
+                self.host.call(lambda: answered(watch_id, None))
             out: dict[str, Any] = {"header": self._header(self.server.store.revision)}
             ej._put(out, "watch_id", watch_id)
             out["canceled"] = True
             send.send_nowait({"result": out})
 
         def progress() -> None:
-            for watch_id, w in list(watches.items()):
-                progress_wanted[watch_id] = progress_wanted.get(watch_id, 0) + 1
-                self.host.call(w.request_progress)
+            def ask() -> None:  # after the creates before it (the host runs calls in order)
+                rounds.append((set(watches), [self.server.store.revision]))
+                for w in watches.values():
+                    w.request_progress()
+                answered(-1, None)  # no watch: answered at once
+            self.host.call(ask)
 
         async def read_requests() -> None:
             decoder = json.JSONDecoder()

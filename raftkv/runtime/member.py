@@ -129,6 +129,23 @@ def cluster_id_of(names: tuple[str, ...]) -> int:
     return member_id(",".join(sorted(names)))
 
 
+def log_fast_forward(ticks: int) -> None:
+    if ticks:
+        log.info("a fresh cluster: the election clock advanced %d ticks", ticks)
+
+
+async def _fast_forward_election(server: KVServer, host: ActorHost, transport: Transport,
+                                 election_timeout_us: int) -> None:
+    """A new cluster's first election, sooner (etcd's start-up fast-forward): once a
+    peer is reachable (waiting up to a few election timeouts for one), a fresh member
+    advances its election clock (:meth:`RaftHost.fast_forward_election`); a member that
+    restarts from disk, or has heard from a leader, is left alone."""
+    with trio.move_on_after(3 * election_timeout_us / 1e6):
+        while transport.peers and not any(p.connected for p in transport.peers.values()):
+            await trio.sleep(0.005)
+        host.call(lambda: log_fast_forward(server.raft_host.fast_forward_election()))
+
+
 async def run_member(config: MemberConfig, *,
                      task_status: trio.TaskStatus[RunningMember] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the member until cancelled; ``task_status.started(RunningMember)`` once it serves."""
@@ -179,4 +196,7 @@ async def run_member(config: MemberConfig, *,
         nursery.start_soon(host.run)
         running = RunningMember(config=config, server=server, gateway=gateway, transport=transport,
                                 host=host, disk=disk, client_port=client_port, peer_port=listen_peer[1])
+        if not config.join:
+            nursery.start_soon(_fast_forward_election, server, host, transport,
+                               config.tick_us * config.election_timeout_ticks)
         task_status.started(running)

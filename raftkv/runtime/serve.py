@@ -7,15 +7,18 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
-
-import trio
+from typing import TYPE_CHECKING, Any
 
 from raftkv.bugs import UnknownBugError
 
 from .cluster import LocalCluster
-from .member import MemberConfig, run_member
 from .wal import WALCorruptError
+
+if TYPE_CHECKING:
+    from .member import MemberConfig
+
+# trio and the member's modules load only to run a member: ``serve --cluster N`` only
+# starts processes, and its members start sooner for it.
 
 __all__ = ["add_serve_parser", "cmd_serve"]
 
@@ -60,6 +63,8 @@ def _parse_cluster(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def _member_config(args: argparse.Namespace) -> MemberConfig:
+    from .member import MemberConfig
+
     if not args.name or not args.data_dir or not args.initial_cluster:
         raise ValueError("serve needs --name, --data-dir and --initial-cluster (or --cluster N)")
     tick_ms = 10
@@ -77,6 +82,10 @@ def _member_config(args: argparse.Namespace) -> MemberConfig:
 
 
 async def _serve_member(config: MemberConfig) -> None:
+    import trio
+
+    from .member import run_member
+
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             member = await nursery.start(run_member, config)
@@ -120,6 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.cluster is not None:
             return _serve_cluster(args)
         config = _member_config(args)
+        import trio
+
         try:
             trio.run(_serve_member, config)
         except BaseExceptionGroup as group:
