@@ -12,7 +12,8 @@ patch), ``delete``; ``subresource="status"`` for get/update/patch; ``create`` of
 are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
 ``timeoutSeconds``; delete reads ``DeleteOptions`` from the body (preconditions,
-``propagationPolicy``).
+``propagationPolicy``).  A write with ``fence=<ns>/<lease>:<holder>:<transitions>`` lands
+only while that Lease names that holder and term (:mod:`kube.fencing`; 403 otherwise).
 
 :func:`compact_periodically` is kube-apiserver's compactor: several apiservers agree,
 through the version of ``compact_rev_key``, on one compaction per interval, each one at
@@ -31,9 +32,10 @@ from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
 from . import errors
+from .fencing import FENCE_PARAM, guard_of
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
-from .registry.store import etcd_error, parse_rv
+from .registry.store import Guard, etcd_error, parse_rv
 
 __all__ = ["SCALABLE", "VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically", "scale_of"]
 
@@ -136,12 +138,13 @@ class ApiServer:
                                                 f"the server could not find the requested resource ({req.resource})"))
         if req.verb not in VERBS:
             raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
+        guard = guard_of(req.verb, req.param(FENCE_PARAM), self.stores["leases"])
         if req.resource == "pods" and req.subresource == "binding" and req.verb == "create":
-            return Response(status=201, body=await self._bind(store, req))
+            return Response(status=201, body=await self._bind(store, req, guard))
         if req.subresource == "scale" and req.resource in SCALABLE and req.verb in ("get", "update", "patch"):
             if not req.name:
                 raise errors.bad_request(f"{req.verb} needs the name of the object")
-            return Response(status=200, body=await self._scale(store, req))
+            return Response(status=200, body=await self._scale(store, req, guard))
         if req.subresource and (req.subresource != "status" or not store.strategy.status_subresource
                                 or req.verb not in ("get", "update", "patch")):
             raise errors.not_found(f"{req.resource}/{req.subresource}", req.name)
@@ -152,21 +155,21 @@ class ApiServer:
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
         if req.verb == "create":
-            return Response(status=201, body=await store.create(ns, _json_body(req.body)))
+            return Response(status=201, body=await store.create(ns, _json_body(req.body), guard=guard))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
-                                                              subresource=req.subresource))
+                                                              subresource=req.subresource, guard=guard))
         if req.verb == "patch":
             return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
                                                              subresource=req.subresource,
-                                                             patch_type=req.patch_type))
+                                                             patch_type=req.patch_type, guard=guard))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req))
+            return Response(status=200, body=await self._delete(store, req, guard))
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
 
-    async def _bind(self, store: Store, req: Request) -> dict:
+    async def _bind(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409
         Conflict when it is, or is being deleted); ``metadata.uid`` and
         ``metadata.resourceVersion`` of the Binding are preconditions."""
@@ -190,11 +193,12 @@ class ApiServer:
             conditions = [c for c in pod.setdefault("status", {}).get("conditions", ()) if c.get("type") != "PodScheduled"]
             pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
             return pod
-        await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
-                                      precondition_rv=parse_rv(rv) if rv else 0)
-        return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
+        bound = await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
+                                              precondition_rv=parse_rv(rv) if rv else 0, guard=guard)
+        return {"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 201,
+                "metadata": {"resourceVersion": bound["metadata"]["resourceVersion"]}}
 
-    async def _scale(self, store: Store, req: Request) -> dict:
+    async def _scale(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         """The scale subresource: read or set ``spec.replicas`` through a Scale object."""
         if req.verb == "get":
             return scale_of(await store.get(req.namespace, req.name))
@@ -216,9 +220,10 @@ class ApiServer:
                                                           "than or equal to 0")])
             new = {**old, "spec": {**old.get("spec", {}), "replicas": replicas}}
             return store._updater(new, "")(old)
-        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv))
+        return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv,
+                                                      guard=guard))
 
-    async def _delete(self, store: Store, req: Request) -> dict:
+    async def _delete(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         opts = _json_body(req.body) or {}
         if not isinstance(opts, Mapping):
             raise errors.bad_request("DeleteOptions must be a JSON object")
@@ -226,7 +231,7 @@ class ApiServer:
         rv = pre.get("resourceVersion")
         return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
                                   precondition_rv=parse_rv(rv) if rv else 0,
-                                  propagation_policy=str(opts.get("propagationPolicy") or ""))
+                                  propagation_policy=str(opts.get("propagationPolicy") or ""), guard=guard)
 
     async def _list(self, store: Store, req: Request) -> dict:
         match = req.param("resourceVersionMatch") or ""

@@ -37,11 +37,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim import SYSTEM_BUILDERS, Fault, Scenario, SimRuntime, TaskHost, Violation, World
 from raftkv.sim.scenario import control_plane_nodes
 
 from .apiserver import ApiServer
 from .client import KubeClient
+from .component_faults import ComponentFaults, FaultyTransport
 from .controllers import (
     DeploymentController,
     ReplicaSetController,
@@ -49,29 +50,49 @@ from .controllers import (
     SharedInformers,
     controller_of,
     is_active,
+    pod_requests,
     rollout_status,
 )
 from .controllers.deployment import HASH_LABEL
+from .controllers.node_lifecycle import NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController
 from .errors import ApiError
+from .fencing import Fence
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
+from .leaderelection import LeaderElectionConfig, LeaderElector
 from .transport import ApiServerEndpoint, SimTransport
 
 __all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object"]
 
 NS = "default"
 SAMPLE_US = 20_000
+NODE_GRACE_S = 3.0  # the node lifecycle controller's node-monitor-grace-period (40 s in Kubernetes)
+NODE_STATUS_SYNC_S = 2.0  # how often a kubelet posts its node status again
+# An eviction decided earlier than this share of (grace period + tolerationSeconds) after
+# the node's last heartbeat is too early (the rest allows for clock drift of the
+# controller manager); heartbeats answered in the last EVICTION_SLACK_US before the
+# decision may have landed after the controller's read.
+EVICTION_TIMING_SHARE = 0.75
+EVICTION_SLACK_US = 300_000
 
 
-def replicaset_object(name: str, replicas: int, cpu_m: int) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
-                                                           "resources": {"requests": {"cpu": f"{cpu_m}m"}}}]}}}}
+def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int | None = None) -> dict:
+    """``toleration_s``: the pods tolerate an unreachable or not-ready node that long
+    (what kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
+    obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
+                                                          "resources": {"requests": {"cpu": f"{cpu_m}m"}}}]}}}}
+    if toleration_s is not None:
+        obj["spec"]["template"]["spec"]["tolerations"] = [
+            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": toleration_s}
+            for key in (NOT_READY_TAINT, UNREACHABLE_TAINT)]
+    return obj
 
 
-def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9") -> dict:
-    obj = replicaset_object(name, replicas, cpu_m)
+def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9", *,
+                      toleration_s: int | None = None) -> dict:
+    obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
     obj["kind"] = "Deployment"
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
     obj["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
@@ -113,11 +134,28 @@ class ControlPlaneSystem:
         self.peak_pods = 0
         self.controllers: dict[str, Any] = {}
         self.quiet = False
+        self.controller_managers = tuple(n for n in nodes if n.startswith("cm"))
+        self.schedulers = tuple(n for n in nodes if n.startswith("s"))
+        self.faults: dict[str, ComponentFaults] = {}  # component node -> its Sieve-style faults
+        self.lost: dict[str, int] = {}  # machine lost for good -> when
+        self.renewals: dict[str, list[int]] = {}  # node -> times its kubelet's Lease renewals succeeded
+        self.evictions: list[tuple[int, str, str]] = []  # (time, pod, node) of each eviction decided
+        self.writes: dict[str, list[tuple[int, str, int, str]]] = {}  # lease -> (term, holder, rv, what)
+        self.elected: list[tuple[int, str, str, int]] = []  # (time, lease, holder, term)
 
     # ------------------------------------------------------------------ components
-    def _transport(self, rt: SimRuntime, index: int) -> SimTransport:
+    def _transport(self, rt: SimRuntime, index: int) -> Any:
         k = index % len(self.apiservers)
-        return SimTransport(rt, self.apiservers[k:] + self.apiservers[:k])
+        inner = SimTransport(rt, self.apiservers[k:] + self.apiservers[:k])
+        return FaultyTransport(rt, inner, self._faults_of(rt.node_id))
+
+    def _faults_of(self, node: str) -> ComponentFaults:
+        if node not in self.faults:
+            def crash() -> None:
+                self.world.record("fault", node=node, fault="crash_mid_reconcile", what="crashed after a write")
+                self.world.schedule(self.world.now_us, lambda: self.world.crash(node))
+            self.faults[node] = ComponentFaults(on_crash=crash)
+        return self.faults[node]
 
     async def _apiserver(self, rt: SimRuntime) -> None:
         members = self.kv.client_members()
@@ -128,22 +166,52 @@ class ControlPlaneSystem:
         rt.add_handler(ApiServerEndpoint(rt, server))
         await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6)
 
+    async def _elect(self, rt: SimRuntime, lease: str, index: int, lead: Any) -> None:
+        """Run ``lead(client)`` while this replica holds ``lease`` (kube.leaderelection)."""
+        transport = self._transport(rt, index)
+        elector = LeaderElector(rt, KubeClient(transport), LeaderElectionConfig(lease_name=lease, identity=rt.node_id),
+                                on_write=self._fenced_write, bugs=self.bugs)
+        self.controllers[f"{rt.node_id}/elector"] = elector
+
+        async def leading(client: KubeClient) -> None:
+            assert elector.fence is not None
+            self.elected.append((self.world.now_us, lease, rt.node_id, elector.fence.transitions))
+            await lead(client)
+        await elector.run(leading, transport)
+
     async def _controller_manager(self, rt: SimRuntime) -> None:
-        client = KubeClient(self._transport(rt, 0))
-        rsc = ReplicaSetController(rt, client, SharedInformers(rt, client), bugs=self.bugs)
-        rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
-        self.controllers["cm1"] = rsc
-        if self.deployment_names:  # (scenarios without Deployments run as they did before it)
-            dc = DeploymentController(rt, client, rsc.controller.informers)
-            self.controllers["cm1/deployment"] = dc
-            rt.spawn(dc.run(), name="deployment-controller")
-        await rsc.run()
+        async def lead(client: KubeClient) -> None:
+            informers = SharedInformers(rt, client)
+            rsc = ReplicaSetController(rt, client, informers, bugs=self.bugs)
+            rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
+            self.controllers["cm"] = rsc
+            tasks = []
+            if self.deployment_names:  # (scenarios without Deployments run as they did before it)
+                dc = DeploymentController(rt, client, informers)
+                self.controllers["cm/deployment"] = dc
+                tasks.append(rt.spawn(dc.run(), name="deployment-controller"))
+            nlc = NodeLifecycleController(rt, client, informers, grace_period_s=NODE_GRACE_S,
+                                          on_evict=self._evicting, bugs=self.bugs)
+            self.controllers["cm/node-lifecycle"] = nlc
+            tasks.append(rt.spawn(nlc.run(), name="node-lifecycle-controller"))
+            try:
+                await rsc.run()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                informers.stop()
+        await self._elect(rt, "kube-controller-manager", 0, lead)
 
     async def _scheduler(self, rt: SimRuntime) -> None:
-        client = KubeClient(self._transport(rt, 1))
-        sched = Scheduler(rt, client, SharedInformers(rt, client), bugs=self.bugs)
-        self.controllers["s1"] = sched
-        await sched.run()
+        async def lead(client: KubeClient) -> None:
+            informers = SharedInformers(rt, client)
+            sched = Scheduler(rt, client, informers, bugs=self.bugs)
+            self.controllers["s"] = sched
+            try:
+                await sched.run()
+            finally:
+                informers.stop()
+        await self._elect(rt, "kube-scheduler", 1, lead)
 
     def _node_config(self, node: str) -> NodeConfig:
         i = int(node[1:])
@@ -151,8 +219,11 @@ class ControlPlaneSystem:
 
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
+        if node in self.lost:
+            return  # the machine is gone for good
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed))
+                          PodSandboxes(node, self._sandbox_changed), status_sync_s=NODE_STATUS_SYNC_S,
+                          on_lease_renewed=self._renewed)
         self.controllers[node] = kubelet
         await kubelet.run()
 
@@ -172,9 +243,11 @@ class ControlPlaneSystem:
         rng = rt.random()
         for name in self.names:
             self.max_replicas[name] = max(self.max_replicas.get(name, 0), self.spec.replicas)
-            await self._create(rt, client, "replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+            await self._create(rt, client, "replicasets", replicaset_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, toleration_s=self.spec.toleration_s))
         for name in self.deployment_names:
-            await self._create(rt, client, "deployments", deployment_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+            await self._create(rt, client, "deployments", deployment_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, toleration_s=self.spec.toleration_s))
         workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
         if not workloads:
             return
@@ -203,6 +276,64 @@ class ControlPlaneSystem:
                 await client.patch(resource, name, {"spec": {"replicas": replicas}}, NS)
             except ApiError as exc:
                 rt.record("user.scale_failed", rs=name, error=exc.reason)
+
+    # ------------------------------------------------------------------ faults
+    def system_fault(self, fault: Fault) -> None:
+        """The control plane's own fault kinds (raftkv.sim.scenario.SYSTEM_FAULT_KINDS)."""
+        node = fault.node
+        self.world.record("fault", node=node, fault=fault.kind, delta_us=fault.delta_us)
+        if fault.kind == "lose_node":
+            if node in self.machines and node not in self.lost:
+                self.lost[node] = self.world.now_us
+                self.world.crash(node)
+            return
+        f = self._faults_of(node)
+        if fault.kind == "lag_watch":
+            f.lag_us = fault.delta_us
+        elif fault.kind == "coalesce_watch":
+            f.coalesce_us = fault.delta_us
+        elif fault.kind == "slow_heartbeat":
+            f.delay_us = fault.delta_us
+        elif fault.kind == "crash_mid_reconcile":
+            f.crash_after_write = True
+
+    def _fenced_write(self, fence: Fence, req: Any, rv: int) -> None:
+        """``control_plane.fencing``: no write of a leader lands (by resourceVersion) after
+        a write of a later term of its Lease."""
+        lease = f"{fence.lease_namespace}/{fence.lease_name}"
+        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''} {req.name}".rstrip()
+        writes = self.writes.setdefault(lease, [])
+        for term, holder, other_rv, other in writes:
+            if term > fence.transitions and other_rv < rv:
+                self._violate("control_plane.fencing", (
+                    f"{fence.holder} (term {fence.transitions} of {lease}) wrote {what} at revision {rv}, after "
+                    f"{holder} (term {term}) had written {other} at revision {other_rv}: a deposed leader's write landed"))
+            elif term < fence.transitions and other_rv > rv:
+                self._violate("control_plane.fencing", (
+                    f"{holder} (term {term} of {lease}) wrote {other} at revision {other_rv}, after "
+                    f"{fence.holder} (term {fence.transitions}) had written {what} at revision {rv}: "
+                    "a deposed leader's write landed"))
+        writes.append((fence.transitions, fence.holder, rv, what))
+
+    def _renewed(self, node: str) -> None:
+        self.renewals.setdefault(node, []).append(self.world.now_us)
+
+    def _evicting(self, pod: dict, node: str) -> None:
+        """``control_plane.early_eviction``: a pod is evicted from its node only once the
+        node missed heartbeats for the grace period plus the pod's tolerationSeconds."""
+        now = self.world.now_us
+        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        self.evictions.append((now, key, node))
+        tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or ()
+                       if t.get("key") == UNREACHABLE_TAINT and t.get("tolerationSeconds") is not None]
+        seconds = int(tolerations[0]["tolerationSeconds"]) if tolerations else 0
+        bound_us = round((NODE_GRACE_S + seconds) * EVICTION_TIMING_SHARE * 1_000_000)
+        recent = [t for t in self.renewals.get(node, ()) if now - bound_us < t <= now - EVICTION_SLACK_US]
+        if recent:
+            self._violate("control_plane.early_eviction", (
+                f"pod {key} evicted from {node} at {now / 1e6:.3f}s, but {node} renewed its Lease at "
+                f"{recent[-1] / 1e6:.3f}s: less than the grace period ({NODE_GRACE_S:g}s) plus its "
+                f"tolerationSeconds ({seconds}s) before"))
 
     # ------------------------------------------------------------------ ground truth
     def _violate(self, prop: str, message: str) -> None:
@@ -248,9 +379,26 @@ class ControlPlaneSystem:
                 out[uids[ref["uid"]]].append(pod)
         return out
 
+    def _check_bound(self, pods: list[dict]) -> None:
+        """``control_plane.scheduler_overcommit``: the active pods bound to a node in the
+        store never ask for more than its allocatable (the scheduler never overcommits)."""
+        used: dict[str, list[dict]] = {}
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and is_active(pod):
+                used.setdefault(node, []).append(pod)
+        for node, bound in sorted(used.items()):
+            cpu = sum(pod_requests(p)["cpu"] for p in bound)
+            if cpu > self.spec.node_cpu_m:
+                self._violate("control_plane.scheduler_overcommit", (
+                    f"{node} has pods bound asking for {cpu}m cpu, allocatable {self.spec.node_cpu_m}m: "
+                    f"{', '.join(sorted(p['metadata']['name'] for p in bound))}"))
+
     def _sample(self) -> None:
         self.samples += 1
         pods, rss = self._stored("pods"), self._stored("replicasets")
+        if pods is not None:
+            self._check_bound(pods)
         if pods is not None and rss is not None:
             rss = [rs for rs in rss if rs["metadata"]["name"] in self.max_replicas]
             self.peak_pods = max(self.peak_pods, len(pods))
@@ -272,15 +420,17 @@ class ControlPlaneSystem:
             return lambda env: TaskHost(env, main)
         for name in self.apiservers:
             self.world.add_node(name, host(self._apiserver), client=True)
-        self.world.add_node("cm1", host(self._controller_manager), client=True)
-        self.world.add_node("s1", host(self._scheduler), client=True)
+        for name in self.controller_managers:
+            self.world.add_node(name, host(self._controller_manager), client=True)
+        for name in self.schedulers:
+            self.world.add_node(name, host(self._scheduler), client=True)
         for name in self.machines:
             self.world.add_node(name, host(self._kubelet), client=True)
         self.world.add_node("u1", host(self._user), client=True)
         self.world.schedule(SAMPLE_US, self._sample)
 
     def _components(self) -> tuple[str, ...]:
-        return (*self.apiservers, "cm1", "s1", *self.machines, "u1")
+        return (*self.apiservers, *self.controller_managers, *self.schedulers, *self.machines, "u1")
 
     def _task_errors(self) -> list[str]:
         out = []
@@ -303,7 +453,9 @@ class ControlPlaneSystem:
                 continue
             for pod in active:
                 node, uid = pod["spec"].get("nodeName", ""), pod["metadata"]["uid"]
-                if self.running.get(uid, ("",))[0] != node or not node:
+                if node in self.lost:
+                    out.append(f"{name}: pod {pod['metadata']['name']} still on lost node {node}")
+                elif self.running.get(uid, ("",))[0] != node or not node:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
             if (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
@@ -344,6 +496,8 @@ class ControlPlaneSystem:
     def quiesce(self) -> None:
         self.kv.quiesce()
         self.quiet = True
+        for name in sorted(self.faults):
+            self.faults[name].clear()
 
     def is_live(self) -> bool:
         return bool(self.kv.is_live()) and not self._convergence_problems()
@@ -373,9 +527,10 @@ class ControlPlaneSystem:
 
     def summary(self) -> dict[str, Any]:
         out = dict(self.kv.summary())
-        rsc = self.controllers.get("cm1")
-        sched = self.controllers.get("s1")
-        dc = self.controllers.get("cm1/deployment")
+        rsc = self.controllers.get("cm")
+        sched = self.controllers.get("s")
+        dc = self.controllers.get("cm/deployment")
+        nlc = self.controllers.get("cm/node-lifecycle")
         out["control plane"] = (f"{len(self.running)} pods running, {self.starts} pod starts, peak {self.peak_pods} "
                                 f"pods stored, {self.samples} samples; "
                                 f"replicaset controller: {getattr(rsc, 'creates', 0)} creates, "
@@ -383,7 +538,11 @@ class ControlPlaneSystem:
                                 f"deployment controller: {getattr(dc, 'created', 0)} ReplicaSets created, "
                                 f"{getattr(dc, 'scaled', 0)} scaled; "
                                 f"scheduler: {getattr(sched, 'bound', 0)} bound, "
-                                f"{getattr(sched, 'unschedulable', 0)} unschedulable")
+                                f"{getattr(sched, 'unschedulable', 0)} unschedulable; "
+                                f"node lifecycle: {getattr(nlc, 'marked_lost', 0)} nodes marked lost, "
+                                f"{getattr(nlc, 'evicted', 0)} pods evicted, lost machines {sorted(self.lost)}; "
+                                f"leaders: {len(self.elected)} terms "
+                                f"({', '.join(f'{lease}:{holder}' for _t, lease, holder, _n in self.elected[-4:])})")
         return out
 
     def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:

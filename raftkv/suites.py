@@ -376,4 +376,7 @@ BUG_SUITES: dict[str, str] = {
     "apiserver_update_ignores_resource_version": "apiserver",
     "apiserver_watch_skips_compacted_revisions": "apiserver",
     "replicaset_no_expectations": "control_plane",
+    "leader_election_no_fencing": "control_plane",
+    "scheduler_stale_cache_double_book": "control_plane",
+    "node_eviction_without_grace": "control_plane",
 }

@@ -26,7 +26,7 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "FAULT_KINDS", "SYSTEM_FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
     "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
     "watcher_names", "apiserver_nodes",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
@@ -131,6 +131,12 @@ class ControlPlaneSpec:
     node_cpu_m: int = 2000
     pod_cpu_m: int = 500
     compact_interval_us: int = 2_000_000
+    # more replicas of the controller manager and the scheduler (cm2.., s2..): candidates
+    # for their leader-election Leases
+    standbys: int = 0
+    # the pods' tolerationSeconds for node.kubernetes.io/unreachable and not-ready
+    # (DefaultTolerationSeconds gives 300 s in Kubernetes)
+    toleration_s: int = 3
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -150,9 +156,21 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "remove_member": ("node",),
     "promote": ("node",),
     "demote": ("node",),
+    # faults a hosted system carries out itself (its ``system_fault``), on its components
+    "lose_node": ("node",),
+    "lag_watch": ("node", "delta_us"),
+    "coalesce_watch": ("node", "delta_us"),
+    "slow_heartbeat": ("node", "delta_us"),
+    "crash_mid_reconcile": ("node",),
 }
+#: fault kinds the hosted system applies (kube.control_plane_sim): a machine lost for
+#: good; a component's watches and lists served ``delta_us`` late (a lagging apiserver);
+#: its watch events coalesced over windows of ``delta_us`` (unobserved states); its
+#: requests sent ``delta_us`` late (slow heartbeats); a crash right after its next write.
+#: ``delta_us=0`` ends a lag, a coalescing or a slowness.
+SYSTEM_FAULT_KINDS = ("lose_node", "lag_watch", "coalesce_watch", "slow_heartbeat", "crash_mid_reconcile")
 _NODE_REQUIRED = ("crash", "restart", "pause", "resume", "clock", "clock_jump", "add_member",
-                  "remove_member", "promote", "demote")
+                  "remove_member", "promote", "demote", *SYSTEM_FAULT_KINDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -264,7 +282,8 @@ def control_plane_nodes(scenario: Scenario) -> tuple[str, ...]:
     if scenario.system != "control_plane":
         return ()
     c = scenario.control_plane
-    return (*(f"a{i}" for i in range(1, c.apiservers + 1)), "cm1", "s1",
+    return (*(f"a{i}" for i in range(1, c.apiservers + 1)),
+            *(f"cm{i}" for i in range(1, c.standbys + 2)), *(f"s{i}" for i in range(1, c.standbys + 2)),
             *(f"m{i}" for i in range(1, c.nodes + 1)), "u1")
 
 
@@ -335,6 +354,8 @@ def validate(scenario: Scenario) -> Scenario:
     need(p.rollouts >= 0, "control_plane.rollouts", f"must be >= 0, got {p.rollouts}")
     need(p.node_cpu_m > 0 and p.pod_cpu_m > 0, "control_plane", "node_cpu_m and pod_cpu_m must be positive")
     need(p.compact_interval_us > 0, "control_plane.compact_interval_us", "must be positive")
+    need(0 <= p.standbys <= 3, "control_plane.standbys", f"must be 0..3, got {p.standbys}")
+    need(p.toleration_s >= 0, "control_plane.toleration_s", f"must be >= 0, got {p.toleration_s}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
@@ -371,6 +392,8 @@ def validate(scenario: Scenario) -> Scenario:
             for name in ("loss", "duplicate", "spike_prob"):
                 value = getattr(fault, name)
                 need(0.0 <= value <= 1.0, f"{path}.{name}", f"must be a probability in [0, 1], got {value}")
+        if fault.kind in SYSTEM_FAULT_KINDS:
+            need(fault.delta_us >= 0, f"{path}.delta_us", f"must be >= 0, got {fault.delta_us}")
         if fault.kind == "clock":
             need(fault.drift_ppm > -500_000, f"{path}.drift_ppm", "must be > -500000")
     return scenario
