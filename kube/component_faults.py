@@ -12,7 +12,12 @@ component); :class:`FaultyTransport` applies it to each request:
 * ``delay_us``: every request leaves ``delay_us`` late (a slow node: its heartbeats come
   late);
 * ``crash_after_write``: after the next write that succeeds, ``on_crash()`` is called
-  (the simulated system crashes the component in the middle of its reconcile).
+  (the simulated system crashes the component in the middle of its reconcile);
+* ``pause_after_write_us``: after the next create or delete that succeeds (a reconcile
+  that creates or deletes goes on to write more), ``on_pause(us)`` is
+  called and the request returns only once the component runs again (the system pauses
+  it that long: a leader stopped between two writes of one reconcile, which wakes up
+  deposed and goes on with the next write).
 """
 
 from __future__ import annotations
@@ -39,11 +44,14 @@ class ComponentFaults:
     delay_us: int = 0
     crash_after_write: bool = False
     on_crash: Callable[[], None] | None = None
+    pause_after_write_us: int = 0
+    on_pause: Callable[[int], None] | None = None
     coalesced: int = 0  # events left out so far
 
     def clear(self) -> None:
         self.lag_us = self.coalesce_us = self.delay_us = 0
         self.crash_after_write = False
+        self.pause_after_write_us = 0
 
 
 class FaultyTransport:
@@ -63,6 +71,10 @@ class FaultyTransport:
         if req.verb in WRITE_VERBS and resp.status < 300 and f.crash_after_write and f.on_crash is not None:
             f.crash_after_write = False
             f.on_crash()
+        if req.verb in ("create", "delete") and resp.status < 300 and f.pause_after_write_us and f.on_pause is not None:
+            pause_us, f.pause_after_write_us = f.pause_after_write_us, 0
+            f.on_pause(pause_us)
+            await self.rt.sleep(0)  # the pause holds this; the caller goes on once resumed
         if resp.watch is not None and (f.lag_us or f.coalesce_us):
             return attrs.evolve(resp, watch=_FaultyWatch(self.rt, resp.watch, f))
         return resp

@@ -154,7 +154,12 @@ class ControlPlaneSystem:
             def crash() -> None:
                 self.world.record("fault", node=node, fault="crash_mid_reconcile", what="crashed after a write")
                 self.world.schedule(self.world.now_us, lambda: self.world.crash(node))
-            self.faults[node] = ComponentFaults(on_crash=crash)
+            def pause(pause_us: int) -> None:
+                self.world.record("fault", node=node, fault="pause_mid_reconcile", what="paused after a write",
+                                  pause_us=pause_us)
+                self.world.pause(node)
+                self.world.schedule(self.world.now_us + pause_us, lambda: self.world.resume(node))
+            self.faults[node] = ComponentFaults(on_crash=crash, on_pause=pause)
         return self.faults[node]
 
     async def _apiserver(self, rt: SimRuntime) -> None:
@@ -283,9 +288,15 @@ class ControlPlaneSystem:
         node = fault.node
         self.world.record("fault", node=node, fault=fault.kind, delta_us=fault.delta_us)
         if fault.kind == "lose_node":
-            if node in self.machines and node not in self.lost:
-                self.lost[node] = self.world.now_us
-                self.world.crash(node)
+            c = self.spec
+            demand = (len(self.names) + len(self.deployment_names)) * c.max_replicas + len(self.deployment_names)
+            left = len(self.machines) - len(self.lost) - 1
+            if node not in self.machines or node in self.lost or left * (c.node_cpu_m // c.pod_cpu_m) < demand:
+                self.world.record("fault_skipped", node=node, fault=fault.kind,
+                                  why="already lost, or the other machines could not hold every pod")
+                return
+            self.lost[node] = self.world.now_us
+            self.world.crash(node)
             return
         f = self._faults_of(node)
         if fault.kind == "lag_watch":
@@ -296,6 +307,8 @@ class ControlPlaneSystem:
             f.delay_us = fault.delta_us
         elif fault.kind == "crash_mid_reconcile":
             f.crash_after_write = True
+        elif fault.kind == "pause_mid_reconcile":
+            f.pause_after_write_us = fault.delta_us
 
     def _fenced_write(self, fence: Fence, req: Any, rv: int) -> None:
         """``control_plane.fencing``: no write of a leader lands (by resourceVersion) after
@@ -445,6 +458,10 @@ class ControlPlaneSystem:
         if pods is None or rss is None:
             return ["no leader to read the store from"]
         out = [f"ReplicaSet {name} not created yet" for name in self.names if not self.created.get(name)]
+        out.extend(self._node_problems())
+        bound = {p["metadata"]["uid"]: p["spec"].get("nodeName") for p in pods if is_active(p)}
+        out.extend(f"{node} still runs pod {sandbox.key} (uid {uid}), which is gone or not bound there"
+                   for uid, (node, sandbox) in sorted(self.running.items()) if bound.get(uid) != node)
         for rs in rss:
             name, want = rs["metadata"]["name"], int(rs["spec"]["replicas"])
             active = self._active_by_rs(pods, [rs])[name]
@@ -460,6 +477,20 @@ class ControlPlaneSystem:
             if (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
         return out + self._rollout_problems(rss)
+
+    def _node_problems(self) -> list[str]:
+        """Every machine not lost is Ready again, without the unreachable taints."""
+        nodes = self._stored("nodes") or []
+        out = []
+        for node in nodes:
+            name = node["metadata"]["name"]
+            if name in self.lost:
+                continue
+            ready = [c.get("status") for c in (node.get("status") or {}).get("conditions") or () if c.get("type") == "Ready"]
+            taints = [t["key"] for t in (node.get("spec") or {}).get("taints") or () if t.get("key") == UNREACHABLE_TAINT]
+            if ready != ["True"] or taints:
+                out.append(f"node {name} not Ready again (Ready {ready}, {len(taints)} unreachable taints)")
+        return out
 
     def _rollout_problems(self, rss: list[dict]) -> list[str]:
         deployments = self._stored("deployments")

@@ -227,8 +227,11 @@ def _control_plane_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us:
     start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
     end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
     apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
-    node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": "cm1",
-            "crash_scheduler": "s1", "isolate_controller_manager": "cm1", "isolate_scheduler": "s1"}.get(
+    cms = tuple(f"cm{i}" for i in range(1, spec.standbys + 2))
+    schedulers = tuple(f"s{i}" for i in range(1, spec.standbys + 2))
+    node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": draw(st.sampled_from(cms)),
+            "crash_scheduler": draw(st.sampled_from(schedulers)), "isolate_controller_manager": draw(st.sampled_from(cms)),
+            "isolate_scheduler": draw(st.sampled_from(schedulers))}.get(
         kind, f"m{draw(st.integers(1, spec.nodes))}")
     if kind.startswith("isolate"):
         links = tuple(link for a in apiservers for link in ((node, a), (a, node)))
@@ -253,12 +256,59 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
                             scales=draw(st.integers(0, 3)), deployments=deployments,
                             rollouts=draw(st.integers(0, 2)) if deployments else 0,
                             node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
-                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))))
+                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))),
+                            standbys=draw(st.sampled_from((1, 0))), toleration_s=draw(st.sampled_from((3, 2, 5))))
+
+
+# Node failures and controller faults in the manner of Sieve: a leading controller manager
+# or scheduler paused past its Lease (a deposed leader that wakes up), kubelets cut off
+# from the apiservers, slow heartbeats or lost for good (their pods must be evicted and
+# replaced), stale views (watches and lists served late), coalesced watch events, a crash
+# right after a controller's write, and clock skew between leader-election candidates.
+_SIEVE_FAULTS = ("pause_leader", "isolate_kubelet", "slow_heartbeat", "lose_node", "lag_watch",
+                 "coalesce_watch", "crash_mid_reconcile", "clock_skew")
+_PAUSE_LENGTHS_US = (4_000_000, 2_000_000, 6_000_000)
+
+
+@st.composite
+def _sieve_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_SIEVE_FAULTS))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    controllers = (*(f"cm{i}" for i in range(1, spec.standbys + 2)), *(f"s{i}" for i in range(1, spec.standbys + 2)))
+    machines = tuple(f"m{i}" for i in range(1, spec.nodes + 1))
+    if kind == "pause_leader":  # paused at once, or right after its next write
+        node = draw(st.sampled_from(controllers))
+        pause_us = draw(st.sampled_from(_PAUSE_LENGTHS_US))
+        if draw(st.booleans()):
+            return [Fault(at_us=start, kind="pause_mid_reconcile", node=node, delta_us=pause_us)]
+        return [Fault(at_us=start, kind="pause", node=node),
+                Fault(at_us=min(duration_us, start + pause_us), kind="resume", node=node)]
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    if kind == "isolate_kubelet":
+        node = draw(st.sampled_from(machines))
+        links = tuple(link for a in (f"a{i}" for i in range(1, spec.apiservers + 1)) for link in ((node, a), (a, node)))
+        return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+    if kind == "lose_node":
+        return [Fault(at_us=start, kind="lose_node", node=draw(st.sampled_from(machines)))]
+    if kind == "crash_mid_reconcile":
+        node = draw(st.sampled_from(controllers))
+        return [Fault(at_us=start, kind="crash_mid_reconcile", node=node), Fault(at_us=end, kind="restart", node=node)]
+    if kind == "clock_skew":
+        node = draw(st.sampled_from(controllers))
+        return [Fault(at_us=start, kind="clock", node=node,
+                      offset_us=draw(st.sampled_from((2_000_000, -2_000_000, 10_000_000))),
+                      drift_ppm=draw(st.sampled_from((-200_000, 100_000, 0))))]
+    node = draw(st.sampled_from(machines if kind == "slow_heartbeat" else (*controllers, *machines)))
+    delta_us = draw(st.sampled_from({"slow_heartbeat": (2_500_000, 500_000, 4_000_000),
+                                     "lag_watch": (1_000_000, 300_000, 2_000_000),
+                                     "coalesce_watch": (500_000, 200_000, 1_000_000)}[kind]))
+    return [Fault(at_us=start, kind=kind, node=node, delta_us=delta_us), Fault(at_us=end, kind=kind, node=node)]
 
 
 _control_plane = _with_components(
     "control_plane", _APISERVER_NEMESES, settle_s=15, durations=(6, 10), field="control_plane", min_episodes=0,
-    spec=_control_plane_spec(), episode=lambda spec, base: _control_plane_episode(spec, base.duration_us))
+    spec=_control_plane_spec(), episode=lambda spec, base: st.one_of(
+        _control_plane_episode(spec, base.duration_us), _sieve_episode(spec, base.duration_us)))
 
 
 _PLAIN = tuple(n for n in NEMESES if n != "membership")

@@ -154,10 +154,13 @@ class NodeLifecycleController:
         self.marked_lost += 1
         self.rt.record("node_lifecycle.lost", node=name)
 
-    async def _evict(self, name: str, since_us: int) -> Result:
-        """Evict what no longer tolerates the node's NoExecute taint; come back when the
-        next toleration runs out."""
+    def _due(self, name: str, since_us: int) -> tuple[list[dict], int | None]:
+        """The pods of ``name`` to evict now, and when the next toleration runs out.  A
+        toleration counts from when the taint was seen, but never from before the node
+        had been silent for the grace period (a node that came back for a moment and was
+        not untainted yet starts again)."""
         now = self.rt.monotonic_us()
+        start_us = max(since_us, self.probes[name][1] + self.grace_us) if name in self.probes else now
         due: list[dict] = []
         next_us: int | None = None
         for key in sorted(self.pods.cache):
@@ -168,12 +171,19 @@ class NodeLifecycleController:
             if tol is not None and tol.get("tolerationSeconds") is None:
                 continue  # tolerated for ever
             seconds = 0 if tol is None or BUG_EVICT_WITHOUT_GRACE in self.bugs else max(0, int(tol["tolerationSeconds"]))
-            at_us = since_us + seconds * 1_000_000
+            at_us = start_us + seconds * 1_000_000
             if at_us <= now:
                 due.append(pod)
             elif next_us is None or at_us < next_us:
                 next_us = at_us
+        return due, next_us
+
+    async def _evict(self, name: str, since_us: int) -> Result:
+        """Evict what no longer tolerates the node's NoExecute taint; come back when the
+        next toleration runs out."""
+        due, next_us = self._due(name, since_us)
         if due and await self._still_lost(name):
+            due, next_us = self._due(name, since_us)  # with what the read saw
             for pod in due:
                 meta = pod["metadata"]
                 if self.on_evict is not None:
@@ -186,5 +196,6 @@ class NodeLifecycleController:
                     continue
                 self.evicted += 1
                 self.rt.record("node_lifecycle.evicted", node=name, pod=f"{meta['namespace']}/{meta['name']}")
-        wait_us = self.monitor_period_s * 1_000_000 if next_us is None else min(next_us - now, self.monitor_period_s * 1e6)
+        now = self.rt.monotonic_us()
+        wait_us = self.monitor_period_s * 1e6 if next_us is None else min(next_us - now, self.monitor_period_s * 1e6)
         return Result(requeue_after_s=max(wait_us, 1_000) / 1e6)
