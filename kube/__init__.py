@@ -10,7 +10,9 @@ transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`
 
 Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
 simulated node (:mod:`kube.kubelet`); :mod:`kube.control_plane_sim` is the
-``control_plane`` system.
+``control_plane`` system.  Leader election through a Lease with fenced writes
+(:mod:`kube.leaderelection`, :mod:`kube.fencing`); Sieve-style faults of a component's
+view of the apiservers (:mod:`kube.component_faults`).
 """
 
 from .apiserver import ApiServer, Request, Response
@@ -26,8 +28,10 @@ from .discovery import (
     compact_periodically,
 )
 from .errors import ApiError
+from .fencing import Fence
 from .informer import Informer, object_key
+from .leaderelection import FencedClient, LeaderElectionConfig, LeaderElector
 
 __all__ = ["ApiError", "ApiServer", "Informer", "KubeClient", "LocalTransport", "Request", "Response",
            "compact_apiserver_store", "object_key", "BUG_NO_RELIST", "SERVICES_PREFIX", "DiscoveryClient", "Instance", "InstanceError",
-           "Registration", "compact_periodically"]
+           "Registration", "compact_periodically", "Fence", "FencedClient", "LeaderElectionConfig", "LeaderElector"]

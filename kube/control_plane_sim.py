@@ -7,8 +7,10 @@ workload), every component a node of its own, talking to the apiservers over the
 simulated network through the kube client only:
 
 * apiservers ``a1..`` (each with its etcd client on its own member, a watch cache and the
-  compactor); a controller manager ``cm1`` (the ReplicaSet and Deployment controllers); a
-  scheduler ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user
+  compactor); controller managers ``cm1..`` (the ReplicaSet, Deployment and node lifecycle
+  controllers) and schedulers ``s1..`` (``standbys + 1`` of each; one of each leads, elected
+  through a Lease, with fenced writes: kube.leaderelection); kubelets ``m1..`` (node
+  ``m<i>``, pod CIDR ``10.244.<i>.0/24``, posting their status every 2 s); a user
   ``u1`` who creates the ReplicaSets ``rs-0..`` and Deployments ``deploy-0..`` (rolling
   update, maxSurge 1, maxUnavailable 1), and while faults run scales them and changes the
   Deployments' image (sometimes back to an earlier one: a rollback).
@@ -28,7 +30,19 @@ Checked (``control_plane.*``):
   generation, its new ReplicaSet (the one with its template) has all replicas updated
   and available, its old ReplicaSets are scaled to 0 (``rollout_status`` says done).
   Availability during a rollout is not judged: faults may take any pod down;
-* ``control_plane.task_error``: a component task died of an exception.
+* ``control_plane.task_error``: a component task died of an exception;
+* ``control_plane.fencing``: no write of a deposed leader (an older term of its Lease)
+  lands, by resourceVersion, after a write of a newer leader;
+* ``control_plane.scheduler_overcommit``: sampled from the store, the active pods bound
+  to a node never ask for more than its allocatable;
+* ``control_plane.early_eviction``: no pod is evicted from a node that renewed its Lease
+  less than (grace period + tolerationSeconds) x 0.75 before;
+* convergence also wants every machine not lost Ready and untainted, the pods of lost
+  machines replaced, and no sandbox left of a pod that is gone.
+
+Its own fault kinds (``system_fault``): ``lose_node``, ``lag_watch``, ``coalesce_watch``,
+``slow_heartbeat``, ``crash_mid_reconcile``, ``pause_mid_reconcile``
+(:mod:`kube.component_faults`); each is recorded in the trace as a ``fault`` event.
 """
 
 from __future__ import annotations

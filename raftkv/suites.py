@@ -390,8 +390,11 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="control_plane", properties=("control_plane",),
           description="controllers, scheduler and kubelets on the kube apiserver: no pod on two nodes, "
                       "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
-                      "pods than asked for, and every ReplicaSet converged to its replicas ready and every "
-                      "Deployment rolled out once faults heal; under raftkv faults and crashes, pauses and isolation of components",
+                      "pods than asked for, fenced leader writes, no eviction before the grace period plus "
+                      "tolerationSeconds, and every ReplicaSet converged to its replicas ready (pods of lost "
+                      "machines replaced) and every Deployment rolled out once faults heal; under raftkv faults, "
+                      "crashes, pauses and isolation of components, lost and slow nodes, and Sieve-style "
+                      "controller faults (deposed leaders, stale views, coalesced events, clock skew)",
           strategy=_control_plane),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",

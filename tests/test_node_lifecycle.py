@@ -95,3 +95,21 @@ def test_system_faults_are_validated() -> None:
         validate(attrs.evolve(BASE, faults=(Fault(at_us=1, kind="lag_watch", node="s1", delta_us=-5),)))
     with pytest.raises(ScenarioError, match="lose_node needs a node"):
         validate(attrs.evolve(BASE, faults=(Fault(at_us=1, kind="lose_node"),)))
+
+
+def test_a_node_back_for_a_moment_keeps_its_pods_for_their_toleration() -> None:
+    # Found by the control_plane suite (no bug on): m2 came back and renewed its Lease
+    # while still tainted, went silent again, and the controller evicted its pods counting
+    # the toleration from the first taint: 3.2 s after the renewal instead of 6 s.
+    from raftkv.sim import scenario_from_token
+    from raftkv.suites import SUITES
+
+    scenario = scenario_from_token(
+        "rk1_eNpdUc1uwyAMfhefc2jSRtryKtOEXOJsKCZGQNJVVd99JjSHjRP-zPdj8wDLa8oUYXiAxx9jWexsxuimbELwMJxP5TR7k5YcHSUTKBqfv"
+        "mBoGwiRzCaZYJiQEz0bsKLPhE1gXKjoWvEBbTZuUaMN2axJqaeX8EiB5e5VO-2CxSgq5iwqcGlgkZGMDavxlVWR2gsyHq2u184f4lFQUT5rLcy"
+        "yvmySRS4iJ0084coF_ngA5j3dpXtv-7Yt6ThjhY7As1tGGCCx3Mw3YcxXwgw1leK-g-enmuGU580kSwtGJ9WTSJl991auOTPVTfSHcrrrV-go_"
+        "1bYwE3izILjvk12dVdKkFA_Y5_j-Qtx75j_")
+    assert scenario.bugs == ()
+    result, violation = SUITES["control_plane"].run(scenario)
+    assert violation is None, violation
+    assert result.system.controllers["cm/node-lifecycle"].marked_lost >= 1
