@@ -17,9 +17,9 @@ from raftkv.tasks import Runtime
 
 from ..client import KubeClient
 from ..errors import ApiError
+from .preemption import pick_preemption, pod_priority
 from .replicaset import is_active
 from .resources import RESOURCES, node_allocatable, pod_requests
-from .preemption import pick_preemption, pod_priority
 from .runtime import Controller, Result, SharedInformers
 
 __all__ = ["BUG_NO_ASSUME", "Scheduler", "fits", "tolerates"]
