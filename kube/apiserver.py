@@ -23,7 +23,7 @@ the revision seen an interval earlier.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -32,7 +32,7 @@ from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
 from . import errors
-from .fencing import FENCE_PARAM, guard_of
+from .fencing import FENCE_PARAM, WRITE_VERBS, guard_of
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
 from .registry.store import Guard, etcd_error, parse_rv
@@ -96,8 +96,12 @@ class ApiServer:
     """One apiserver (any number may share a store, as HA kube-apiservers do)."""
 
     def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
-                 watch_cache: bool = True, bookmark_interval_s: float = 1.0) -> None:
+                 watch_cache: bool = True, bookmark_interval_s: float = 1.0,
+                 on_write: Callable[[Request, Response], None] | None = None) -> None:
+        """``on_write(request, response)`` sees every write that succeeded (a test's
+        ground truth of what landed, whether or not its client heard the answer)."""
         self.rt = rt
+        self.on_write = on_write
         self.etcd = etcd
         self.cache = WatchCache(rt, etcd) if watch_cache else None
         self.bookmark_interval_s = bookmark_interval_s
@@ -124,7 +128,10 @@ class ApiServer:
         """Serve one request; failures come back as a Status with their code."""
         self.requests += 1
         try:
-            return await self._handle(req)
+            resp = await self._handle(req)
+            if self.on_write is not None and resp.status < 300 and req.verb in WRITE_VERBS:
+                self.on_write(req, resp)
+            return resp
         except errors.ApiError as exc:
             return Response(status=exc.code, body=exc.status)
         except KVError as exc:

@@ -13,8 +13,7 @@ component); :class:`FaultyTransport` applies it to each request:
   late);
 * ``crash_after_write``: after the next write that succeeds, ``on_crash()`` is called
   (the simulated system crashes the component in the middle of its reconcile);
-* ``pause_after_write_us``: after the next create or delete that succeeds (a reconcile
-  that creates or deletes goes on to write more), ``on_pause(us)`` is
+* ``pause_after_write_us``: after the next write that succeeds, ``on_pause(us)`` is
   called and the request returns only once the component runs again (the system pauses
   it that long: a leader stopped between two writes of one reconcile, which wakes up
   deposed and goes on with the next write).
@@ -71,7 +70,7 @@ class FaultyTransport:
         if req.verb in WRITE_VERBS and resp.status < 300 and f.crash_after_write and f.on_crash is not None:
             f.crash_after_write = False
             f.on_crash()
-        if req.verb in ("create", "delete") and resp.status < 300 and f.pause_after_write_us and f.on_pause is not None:
+        if req.verb in WRITE_VERBS and resp.status < 300 and f.pause_after_write_us and f.on_pause is not None:
             pause_us, f.pause_after_write_us = f.pause_after_write_us, 0
             f.on_pause(pause_us)
             await self.rt.sleep(0)  # the pause holds this; the caller goes on once resumed

@@ -81,6 +81,7 @@ NS = "default"
 SAMPLE_US = 20_000
 NODE_GRACE_S = 3.0  # the node lifecycle controller's node-monitor-grace-period (40 s in Kubernetes)
 NODE_STATUS_SYNC_S = 2.0  # how often a kubelet posts its node status again
+STANDBY_START_US = 1_000_000  # standby controller managers and schedulers start later
 # An eviction decided earlier than this share of (grace period + tolerationSeconds) after
 # the node's last heartbeat is too early (the rest allows for clock drift of the
 # controller manager); heartbeats answered in the last EVICTION_SLACK_US before the
@@ -181,15 +182,18 @@ class ControlPlaneSystem:
         own = members[self.apiservers.index(rt.node_id) % len(members)]
         etcd = rt.etcd_client((own, *(m for m in members if m != own)), config=self.kv.client_config,
                               bugs=self.bugs)
-        server = ApiServer(rt, etcd, bugs=self.bugs)
+        server = ApiServer(rt, etcd, bugs=self.bugs, on_write=self._landed)
         rt.add_handler(ApiServerEndpoint(rt, server))
         await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6)
 
     async def _elect(self, rt: SimRuntime, lease: str, index: int, lead: Any) -> None:
-        """Run ``lead(client)`` while this replica holds ``lease`` (kube.leaderelection)."""
+        """Run ``lead(client)`` while this replica holds ``lease`` (kube.leaderelection);
+        the standbys (``cm2``, ``s2``, ...) come up a second after the first replica."""
+        if rt.node_id not in ("cm1", "s1") and self.world.now_us < STANDBY_START_US:
+            await rt.sleep((STANDBY_START_US - self.world.now_us) / 1e6)
         transport = self._transport(rt, index)
         elector = LeaderElector(rt, KubeClient(transport), LeaderElectionConfig(lease_name=lease, identity=rt.node_id),
-                                on_write=self._fenced_write, bugs=self.bugs)
+                                bugs=self.bugs)
         self.controllers[f"{rt.node_id}/elector"] = elector
 
         async def leading(client: KubeClient) -> None:
@@ -324,9 +328,18 @@ class ControlPlaneSystem:
         elif fault.kind == "pause_mid_reconcile":
             f.pause_after_write_us = fault.delta_us
 
+    def _landed(self, req: Any, resp: Any) -> None:
+        """A write an apiserver made: a leader's (its fieldManager names the term) is
+        checked by :meth:`_fenced_write`."""
+        manager = req.param("fieldManager") or ""
+        rv = ((resp.body if isinstance(resp.body, dict) else {}).get("metadata") or {}).get("resourceVersion")
+        if manager.count(":") == 2 and rv:
+            self._fenced_write(Fence.parse(manager), req, int(rv))
+
     def _fenced_write(self, fence: Fence, req: Any, rv: int) -> None:
         """``control_plane.fencing``: no write of a leader lands (by resourceVersion) after
-        a write of a later term of its Lease."""
+        a write of a later term of its Lease (seen by the apiservers: a write lands whether
+        or not its client lives to hear the answer)."""
         lease = f"{fence.lease_namespace}/{fence.lease_name}"
         what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''} {req.name}".rstrip()
         writes = self.writes.setdefault(lease, [])

@@ -9,7 +9,8 @@ record change, never by comparing clocks) may be replaced; the take-over is an u
 with the Lease's resourceVersion as a precondition, and increments ``leaseTransitions``.
 The leader renews every ``retry_period_s`` and gives up when no renewal succeeded for
 ``renew_deadline_s``; its work (``lead(client)``) is cancelled, and it is a candidate
-again.
+again.  A new leader first records a ``LeaderElection`` Event ("<identity> became
+leader"), as client-go's elector does.
 
 Timing alone cannot stop a paused or slow leader from writing after it was deposed, so
 ``lead`` gets a :class:`FencedClient`: each of its writes carries the leader's term
@@ -41,8 +42,9 @@ WriteObserver = Callable[[Fence, Request, int], None]
 
 
 class FencedClient(KubeClient):
-    """A kube client whose writes carry ``fence`` (:mod:`kube.fencing`); ``on_write``
-    sees each write that succeeded, with the resourceVersion it landed at."""
+    """A kube client whose writes carry ``fence`` (:mod:`kube.fencing`) and name the
+    term as their ``fieldManager``; ``on_write`` sees each write that succeeded, with the
+    resourceVersion it landed at."""
 
     def __init__(self, transport: Transport, fence: Fence, *, on_write: WriteObserver | None = None,
                  bugs: frozenset[str] = frozenset()) -> None:
@@ -53,8 +55,9 @@ class FencedClient(KubeClient):
 
     async def _call(self, req: Request) -> Any:
         write = req.verb in WRITE_VERBS
-        if write and self.send_fence:
-            req = attrs.evolve(req, query=(*req.query, (FENCE_PARAM, self.fence.to_param())))
+        if write:
+            extra = ((FENCE_PARAM, self.fence.to_param()),) if self.send_fence else ()
+            req = attrs.evolve(req, query=(*req.query, *extra, ("fieldManager", self.fence.to_param())))
         body = await super()._call(req)
         if write and self.on_write is not None and isinstance(body, dict):
             rv = (body.get("metadata") or {}).get("resourceVersion")
@@ -163,6 +166,7 @@ class LeaderElector:
             self.terms += 1
             self.rt.record("leader.elected", lease=c.lease_name, identity=c.identity, term=fence.transitions)
             client = FencedClient(transport, fence, on_write=self.on_write, bugs=self.bugs)
+            await self._announce(client, fence)
             work = self.rt.spawn(lead(client), name=f"lead:{c.lease_name}")
             try:
                 await self._renew(fence)
@@ -170,6 +174,21 @@ class LeaderElector:
                 work.cancel()
                 self.fence = None
             self.rt.record("leader.lost", lease=c.lease_name, identity=c.identity, term=fence.transitions)
+
+    async def _announce(self, client: KubeClient, fence: Fence) -> None:
+        """The ``LeaderElection`` Event client-go records on the lock ("<id> became
+        leader"), written as the new term's first fenced write."""
+        c = self.config
+        try:
+            await client.create("events", {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": f"{c.lease_name}.{c.identity}.{fence.transitions}", "namespace": c.lease_namespace},
+                "involvedObject": {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "name": c.lease_name,
+                                   "namespace": c.lease_namespace},
+                "reason": "LeaderElection", "type": "Normal", "message": f"{c.identity} became leader",
+                "source": {"component": c.lease_name}})
+        except ApiError as exc:
+            self.rt.record("leader.event_failed", lease=c.lease_name, identity=c.identity, error=exc.reason)
 
     async def _renew(self, fence: Fence) -> None:
         """Renew until no renewal succeeded for ``renew_deadline_s`` or another holds the Lease."""

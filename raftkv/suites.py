@@ -227,11 +227,9 @@ def _control_plane_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us:
     start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
     end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
     apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
-    cms = tuple(f"cm{i}" for i in range(1, spec.standbys + 2))
-    schedulers = tuple(f"s{i}" for i in range(1, spec.standbys + 2))
-    node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": draw(st.sampled_from(cms)),
-            "crash_scheduler": draw(st.sampled_from(schedulers)), "isolate_controller_manager": draw(st.sampled_from(cms)),
-            "isolate_scheduler": draw(st.sampled_from(schedulers))}.get(
+    # cm1 and s1 lead until a failover (their standbys start a second later)
+    node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": "cm1",
+            "crash_scheduler": "s1", "isolate_controller_manager": "cm1", "isolate_scheduler": "s1"}.get(
         kind, f"m{draw(st.integers(1, spec.nodes))}")
     if kind.startswith("isolate"):
         links = tuple(link for a in apiservers for link in ((node, a), (a, node)))
@@ -257,7 +255,7 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
                             rollouts=draw(st.integers(0, 2)) if deployments else 0,
                             node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
                             compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))),
-                            standbys=draw(st.sampled_from((1, 0))), toleration_s=draw(st.sampled_from((3, 2, 5))))
+                            standbys=1, toleration_s=draw(st.sampled_from((3, 2, 5))))
 
 
 # Node failures and controller faults in the manner of Sieve: a leading controller manager
@@ -265,9 +263,9 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
 # from the apiservers, slow heartbeats or lost for good (their pods must be evicted and
 # replaced), stale views (watches and lists served late), coalesced watch events, a crash
 # right after a controller's write, and clock skew between leader-election candidates.
-_SIEVE_FAULTS = ("pause_leader", "isolate_kubelet", "slow_heartbeat", "lose_node", "lag_watch",
-                 "coalesce_watch", "crash_mid_reconcile", "clock_skew")
-_PAUSE_LENGTHS_US = (4_000_000, 2_000_000, 6_000_000)
+_SIEVE_FAULTS = ("pause_leader", "lag_watch", "isolate_kubelet", "pause_leader", "lag_watch", "slow_heartbeat",
+                 "lose_node", "coalesce_watch", "crash_mid_reconcile", "clock_skew")
+_PAUSE_LENGTHS_US = (5_000_000, 4_000_000, 8_000_000)
 
 
 @st.composite
@@ -277,9 +275,10 @@ def _sieve_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) ->
     controllers = (*(f"cm{i}" for i in range(1, spec.standbys + 2)), *(f"s{i}" for i in range(1, spec.standbys + 2)))
     machines = tuple(f"m{i}" for i in range(1, spec.nodes + 1))
     if kind == "pause_leader":  # paused at once, or right after its next write
-        node = draw(st.sampled_from(controllers))
+        node = draw(st.sampled_from(("cm1", "cm1", "s1")))  # the first replicas lead until a failover
         pause_us = draw(st.sampled_from(_PAUSE_LENGTHS_US))
-        if draw(st.booleans()):
+        start = draw(st.integers(_SECOND, max(_SECOND, duration_us - pause_us)))  # a pause the run lets last
+        if draw(st.integers(0, 2)):
             return [Fault(at_us=start, kind="pause_mid_reconcile", node=node, delta_us=pause_us)]
         return [Fault(at_us=start, kind="pause", node=node),
                 Fault(at_us=min(duration_us, start + pause_us), kind="resume", node=node)]
@@ -298,7 +297,11 @@ def _sieve_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) ->
         return [Fault(at_us=start, kind="clock", node=node,
                       offset_us=draw(st.sampled_from((2_000_000, -2_000_000, 10_000_000))),
                       drift_ppm=draw(st.sampled_from((-200_000, 100_000, 0))))]
-    node = draw(st.sampled_from(machines if kind == "slow_heartbeat" else (*controllers, *machines)))
+    node = draw(st.sampled_from({"slow_heartbeat": machines, "lag_watch": ("cm1", "cm1", "s1")}.get(
+        kind, (*controllers, *machines))))
+    if kind == "lag_watch":  # a stale view from the start (the first creations) or later
+        start = draw(st.integers(0, duration_us - 1))
+        end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
     delta_us = draw(st.sampled_from({"slow_heartbeat": (2_500_000, 500_000, 4_000_000),
                                      "lag_watch": (1_000_000, 300_000, 2_000_000),
                                      "coalesce_watch": (500_000, 200_000, 1_000_000)}[kind]))

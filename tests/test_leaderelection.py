@@ -73,6 +73,8 @@ def test_a_deposed_leaders_writes_fail_and_a_renewal_does_not_fence_the_holder()
             await client.create("configmaps", _cm("b"))
         with pytest.raises(ApiError):
             await client.delete("configmaps", "a", "default")
+        with pytest.raises(ApiError):  # even a write that would change nothing
+            await client.patch("configmaps", "a", {"data": {"k": "w"}}, "default")
         assert await one.try_acquire_or_renew() is None  # and "one" learns it lost
         out["value"] = (await plain.get("configmaps", "a", "default"))["data"]["k"]
         out["writes"] = writes

@@ -63,10 +63,10 @@ def test_slow_heartbeats_are_not_a_lost_node_unless_eviction_ignores_tolerations
 
 
 def test_a_scheduler_with_a_stale_view_needs_its_assumed_pods() -> None:
-    lag = tuple(Fault(at_us=100_000, kind="lag_watch", node=s, delta_us=1_000_000) for s in ("s1", "s2"))
-    props, result = _run(*lag, max_replicas=3)
+    lag = tuple(Fault(at_us=100_000, kind="lag_watch", node=s, delta_us=500_000) for s in ("s1", "s2"))
+    props, result = _run(*lag, max_replicas=3, replicas=3)
     assert props == [], result.summary()
-    props, _result = _run(*lag, bugs=("scheduler_stale_cache_double_book",), max_replicas=3)
+    props, _result = _run(*lag, bugs=("scheduler_stale_cache_double_book",), max_replicas=3, replicas=3)
     assert props == ["control_plane.scheduler_overcommit"]
 
 
@@ -113,3 +113,24 @@ def test_a_node_back_for_a_moment_keeps_its_pods_for_their_toleration() -> None:
     result, violation = SUITES["control_plane"].run(scenario)
     assert violation is None, violation
     assert result.system.controllers["cm/node-lifecycle"].marked_lost >= 1
+
+
+def test_a_deposed_leaders_no_op_write_is_not_a_landed_write() -> None:
+    # Found by the control_plane suite: cm1, paused through a failover, sent a patch that
+    # changed nothing; the apiserver answered with the object's current resourceVersion
+    # (written by cm2) without checking the fence, which looked like a deposed write.
+    from raftkv.sim import scenario_from_token
+    from raftkv.suites import SUITES
+
+    scenario = attrs.evolve(scenario_from_token(
+        "rk1_eNqNk0lu6zAMhu-itRce4sT1VYJCUGQmFawJEtU2CHL3Uh5aO8ADnjcGp08_KfHBLukWWX9mAbxWUkRAbh2Hbw8SBSpnI3svmNQpIgTWPxhoi"
+        "pCfozLgEtJfjoSo6oIZ8c2ldnLkQ1BX5N4b1jdl_uYgWAwKIvcQuIk31h_ID-YCgQjtkw5ylOE091pYyMdJZ7yQyJWl8z-F5imfVS7MgVS7uyEse"
+        "RcBayeTw7oBuPSJm7mqYN4Nq6Nuyf5Lr4rNFMhuyHZaU48zK6Kww-U-Z6LTEKYB8UX6kBY7KzyuCq8i6Vx_fjCBU-itPJ2yco1i38yo7MB6psWN"
+        "fwmUH2yWTy5pKvYsfgmb9ldI9wLxIkXgRg00DpqpVBr-jWu7tjl1v7UyIeVqZfO1ns9TesFERQ_hnH_F5MnGEqnnSL1G3rfwY9NWDQm7BZf8DLSH"
+        "rKWdqmwm2FxqG6rcNBBQ5XHulL4tsCXpA4TexumpzdP971E25b73V-KhK6u6-iPKIOKGFnew48slBKAnE3CfTi0GccXxk0cJVgTlpvcUAaika-r6"
+        "VHaHbCNqWO5n5cY7baHJMnZrUrAvF0btxDBtjFbzPlCB8_OuZev5_AGBtjye"), bugs=())
+    assert any(f.kind == "pause_mid_reconcile" for f in scenario.faults)
+    result, violation = SUITES["control_plane"].run(scenario)
+    assert violation is None, violation
+    assert [holder for _t, lease, holder, _n in result.system.elected if lease == "kube-controller-manager"] == [
+        "cm1", "cm2"]

@@ -268,6 +268,8 @@ class Store:
                                       "latest version and try again")
             new = try_update(copy.deepcopy(old))
             if new == old:
+                if guard is not None:
+                    await guard.compares()  # a fenced no-op still fails for a deposed writer
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
             done, revision, current = await self._write(key, new, rv, guard)
             if done:
@@ -357,6 +359,8 @@ class Store:
                 finalizers.append(policy_finalizer)
             if finalizers:
                 if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
+                    if guard is not None:
+                        await guard.compares()
                     return old  # already being deleted
                 new["metadata"]["finalizers"] = finalizers
                 new["metadata"].setdefault("deletionTimestamp", format_timestamp(self.rt.now_us()))

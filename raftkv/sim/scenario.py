@@ -168,7 +168,7 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
 #: good; a component's watches and lists served ``delta_us`` late (a lagging apiserver);
 #: its watch events coalesced over windows of ``delta_us`` (unobserved states); its
 #: requests sent ``delta_us`` late (slow heartbeats); a crash right after its next write;
-#: a pause of ``delta_us`` right after its next create or delete.  ``delta_us=0`` ends a lag, a
+#: a pause of ``delta_us`` right after its next write.  ``delta_us=0`` ends a lag, a
 #: coalescing or a slowness.
 SYSTEM_FAULT_KINDS = ("lose_node", "lag_watch", "coalesce_watch", "slow_heartbeat", "crash_mid_reconcile",
                       "pause_mid_reconcile")
