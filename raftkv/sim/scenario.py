@@ -114,8 +114,9 @@ class ApiserverSpec:
 @attrs.frozen(kw_only=True)
 class ControlPlaneSpec:
     """The ``control_plane`` system (kube.control_plane_sim): apiservers ``a1..``, a
-    controller manager ``cm1`` (the ReplicaSet and Deployment controllers), a scheduler
-    ``s1``, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
+    controller manager ``cm1`` (the ReplicaSet, Deployment and node lifecycle controllers)
+    and a scheduler ``s1``, each with ``standbys`` more replicas (``cm2..``, ``s2..``) that
+    take over through leader election, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
     ``replicasets`` ReplicaSets and ``deployments`` Deployments of ``replicas`` pods
     (``pod_cpu_m`` each), then during the fault phase scales one of them ``scales`` times
     (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times."""
