@@ -11,7 +11,9 @@ transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`
 Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
 simulated node (:mod:`kube.kubelet`, its CRI, CNI and cgroup parts in :mod:`kube.node`);
 :mod:`kube.control_plane_sim` is the ``control_plane`` system; :mod:`kube.controller_manager`
-runs them beside a served apiserver (``raftkv kube serve --controllers``).
+runs them beside a served apiserver (``raftkv kube serve --controllers``).  Leader election
+through a Lease with fenced writes (:mod:`kube.leaderelection`, :mod:`kube.fencing`);
+Sieve-style faults of a component's view of the apiservers (:mod:`kube.component_faults`).
 """
 
 from .apiserver import ApiServer, Request, Response
@@ -28,10 +30,12 @@ from .discovery import (
     compact_periodically,
 )
 from .errors import ApiError
+from .fencing import Fence
 from .informer import Informer, object_key
 from .inprocess import InProcessTransport
+from .leaderelection import FencedClient, LeaderElectionConfig, LeaderElector
 
 __all__ = ["CONTROLLERS", "ApiError", "ApiServer", "ControlPlane", "Informer", "InProcessTransport", "KubeClient",
            "LocalTransport", "NodeSpec", "Request", "Response", "build_controllers", "node_configs",
            "compact_apiserver_store", "object_key", "BUG_NO_RELIST", "SERVICES_PREFIX", "DiscoveryClient", "Instance", "InstanceError",
-           "Registration", "compact_periodically"]
+           "Registration", "compact_periodically", "Fence", "FencedClient", "LeaderElectionConfig", "LeaderElector"]

@@ -15,7 +15,9 @@ are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
 ``timeoutSeconds``, ``dryRun=All`` (create, update, patch, delete, scale and binding are
 checked and answered, not stored); delete reads ``DeleteOptions`` from the body
-(preconditions, ``propagationPolicy``, ``dryRun``).
+(preconditions, ``propagationPolicy``, ``dryRun``).  A write with
+``fence=<ns>/<lease>:<holder>:<transitions>`` lands only while that Lease names that holder
+and term (:mod:`kube.fencing`; 403 otherwise).
 
 :func:`compact_periodically` is kube-apiserver's compactor: several apiservers agree,
 through the version of ``compact_rev_key``, on one compaction per interval, each one at
@@ -25,7 +27,7 @@ the revision seen an interval earlier.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -34,11 +36,12 @@ from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
 from . import errors, fieldmanager
+from .fencing import FENCE_PARAM, WRITE_VERBS, guard_of
 from .fieldmanager import APPLY_PATCH
 from .meta import format_timestamp
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
-from .registry.store import etcd_error, parse_rv
+from .registry.store import Guard, etcd_error, parse_rv
 
 __all__ = ["SCALABLE", "VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically", "scale_of"]
 
@@ -108,8 +111,12 @@ class ApiServer:
     """One apiserver (any number may share a store, as HA kube-apiservers do)."""
 
     def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
-                 watch_cache: bool = True, bookmark_interval_s: float = 1.0) -> None:
+                 watch_cache: bool = True, bookmark_interval_s: float = 1.0,
+                 on_write: Callable[[Request, Response], None] | None = None) -> None:
+        """``on_write(request, response)`` sees every write that succeeded (a test's
+        ground truth of what landed, whether or not its client heard the answer)."""
         self.rt = rt
+        self.on_write = on_write
         self.etcd = etcd
         self.cache = WatchCache(rt, etcd) if watch_cache else None
         self.bookmark_interval_s = bookmark_interval_s
@@ -136,7 +143,10 @@ class ApiServer:
         """Serve one request; failures come back as a Status with their code."""
         self.requests += 1
         try:
-            return await self._handle(req)
+            resp = await self._handle(req)
+            if self.on_write is not None and resp.status < 300 and req.verb in WRITE_VERBS:
+                self.on_write(req, resp)
+            return resp
         except errors.ApiError as exc:
             return Response(status=exc.code, body=exc.status)
         except KVError as exc:
@@ -150,12 +160,13 @@ class ApiServer:
                                                 f"the server could not find the requested resource ({req.resource})"))
         if req.verb not in VERBS:
             raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
+        guard = guard_of(req.verb, req.param(FENCE_PARAM), self.stores["leases"])
         if req.resource == "pods" and req.subresource == "binding" and req.verb == "create":
-            return Response(status=201, body=await self._bind(store, req))
+            return Response(status=201, body=await self._bind(store, req, guard))
         if req.subresource == "scale" and req.resource in SCALABLE and req.verb in ("get", "update", "patch"):
             if not req.name:
                 raise errors.bad_request(f"{req.verb} needs the name of the object")
-            return Response(status=200, body=await self._scale(store, req))
+            return Response(status=200, body=await self._scale(store, req, guard))
         if req.subresource and (req.subresource != "status" or not store.strategy.status_subresource
                                 or req.verb not in ("get", "update", "patch")):
             raise errors.not_found(f"{req.resource}/{req.subresource}", req.name)
@@ -171,23 +182,23 @@ class ApiServer:
             return Response(status=200, body=await store.get(ns, req.name))
         if req.verb == "create":
             return Response(status=201, body=await store.create(ns, _json_body(req.body), dry_run=dry_run,
-                                                                field_manager=manager))
+                                                                field_manager=manager, guard=guard))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
                                                               subresource=req.subresource, dry_run=dry_run,
-                                                              field_manager=manager))
+                                                              field_manager=manager, guard=guard))
         if req.verb == "patch":
             return Response(status=200, body=await store.patch(ns, req.name, _json_body(req.body),
                                                              subresource=req.subresource,
                                                              patch_type=req.patch_type, dry_run=dry_run,
-                                                             field_manager=manager))
+                                                             field_manager=manager, guard=guard))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req, dry_run))
+            return Response(status=200, body=await self._delete(store, req, dry_run, guard))
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
 
-    async def _bind(self, store: Store, req: Request) -> dict:
+    async def _bind(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409
         Conflict when it is, or is being deleted); ``metadata.uid`` and
         ``metadata.resourceVersion`` of the Binding are preconditions."""
@@ -211,11 +222,13 @@ class ApiServer:
             conditions = [c for c in pod.setdefault("status", {}).get("conditions", ()) if c.get("type") != "PodScheduled"]
             pod["status"]["conditions"] = [*conditions, {"type": "PodScheduled", "status": "True"}]
             return pod
-        await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
-                                      precondition_rv=parse_rv(rv) if rv else 0, dry_run=_dry_run(req))
-        return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
+        bound = await store.guaranteed_update(req.namespace, req.name, bind, precondition_uid=str(meta.get("uid") or ""),
+                                              precondition_rv=parse_rv(rv) if rv else 0, dry_run=_dry_run(req),
+                                              guard=guard)
+        return {"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 201,
+                "metadata": {"resourceVersion": bound["metadata"]["resourceVersion"]}}
 
-    async def _scale(self, store: Store, req: Request) -> dict:
+    async def _scale(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         """The scale subresource: read or set ``spec.replicas`` through a Scale object."""
         if req.verb == "get":
             return scale_of(await store.get(req.namespace, req.name))
@@ -238,7 +251,7 @@ class ApiServer:
             new = {**old, "spec": {**old.get("spec", {}), "replicas": replicas}}
             return store._updater(new, "", req.param("fieldManager") or "", tracked_as="scale")(old)
         return scale_of(await store.guaranteed_update(req.namespace, req.name, rescale, precondition_rv=rv,
-                                                      dry_run=_dry_run(req)))
+                                                      dry_run=_dry_run(req), guard=guard))
 
     async def _apply(self, store: Store, req: Request, dry_run: bool) -> Response:
         """Server-side apply (:mod:`kube.fieldmanager`): create the object, or merge the
@@ -288,7 +301,7 @@ class ApiServer:
                     raise
         raise errors.conflict(req.resource, req.name, "the object was created and deleted meanwhile; try again")
 
-    async def _delete(self, store: Store, req: Request, dry_run: bool) -> dict:
+    async def _delete(self, store: Store, req: Request, dry_run: bool, guard: Guard | None = None) -> dict:
         opts = _json_body(req.body) or {}
         if not isinstance(opts, Mapping):
             raise errors.bad_request("DeleteOptions must be a JSON object")
@@ -297,7 +310,7 @@ class ApiServer:
         return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
                                   precondition_rv=parse_rv(rv) if rv else 0,
                                   propagation_policy=str(opts.get("propagationPolicy") or ""),
-                                  dry_run=dry_run or opts.get("dryRun") == ["All"])
+                                  dry_run=dry_run or opts.get("dryRun") == ["All"], guard=guard)
 
     async def _list(self, store: Store, req: Request) -> dict:
         match = req.param("resourceVersionMatch") or ""

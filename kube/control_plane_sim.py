@@ -7,8 +7,10 @@ workload), every component a node of its own, talking to the apiservers over the
 simulated network through the kube client only:
 
 * apiservers ``a1..`` (each with its etcd client on its own member, a watch cache and the
-  compactor); a controller manager ``cm1`` (the ReplicaSet and Deployment controllers); a
-  scheduler ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user
+  compactor); controller managers ``cm1..`` (the ReplicaSet, Deployment and node lifecycle
+  controllers) and schedulers ``s1..`` (``standbys + 1`` of each; one of each leads, elected
+  through a Lease, with fenced writes: kube.leaderelection); kubelets ``m1..`` (node
+  ``m<i>``, pod CIDR ``10.244.<i>.0/24``, posting their status every 2 s); a user
   ``u1`` who creates the ReplicaSets ``rs-0..`` and Deployments ``deploy-0..`` (rolling
   update, maxSurge 1, maxUnavailable 1), and while faults run scales them and changes the
   Deployments' image (sometimes back to an earlier one: a rollback); and, with
@@ -37,10 +39,22 @@ Checked (``control_plane.*``):
   ``SIM_BACKOFF.reset_after_s`` starts the count again; a new sandbox starts afresh);
 * ``control_plane.memory_limit``: a container's memory use was charged over its limit
   (it must be OOM-killed instead);
-* ``control_plane.task_error``: a component task died of an exception.
+* ``control_plane.task_error``: a component task died of an exception;
+* ``control_plane.fencing``: no write of a deposed leader (an older term of its Lease)
+  lands, by resourceVersion, after a write of a newer leader;
+* ``control_plane.scheduler_overcommit``: sampled from the store, the active pods bound
+  to a node never ask for more than its allocatable;
+* ``control_plane.early_eviction``: no pod is evicted from a node that renewed its Lease
+  less than (grace period + tolerationSeconds) x 0.75 before;
+* convergence also wants every machine not lost Ready and untainted, the pods of lost
+  machines replaced, and no sandbox left of a pod that is gone.
 
 Convergence asks of a ``crash-*`` ReplicaSet its replicas active and their sandboxes
 running, not ready: its pods crash-loop by design.
+
+Its own fault kinds (``system_fault``): ``lose_node``, ``lag_watch``, ``coalesce_watch``,
+``slow_heartbeat``, ``crash_mid_reconcile``, ``pause_mid_reconcile``
+(:mod:`kube.component_faults`); each is recorded in the trace as a ``fault`` event.
 """
 
 from __future__ import annotations
@@ -49,11 +63,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim import SYSTEM_BUILDERS, Fault, Scenario, SimRuntime, TaskHost, Violation, World
 from raftkv.sim.scenario import control_plane_nodes
 
 from .apiserver import ApiServer
 from .client import KubeClient
+from .component_faults import ComponentFaults, FaultyTransport
 from .controllers import (
     DeploymentController,
     ReplicaSetController,
@@ -61,11 +76,15 @@ from .controllers import (
     SharedInformers,
     controller_of,
     is_active,
+    pod_requests,
     rollout_status,
 )
 from .controllers.deployment import HASH_LABEL
+from .controllers.node_lifecycle import NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController
 from .errors import ApiError
+from .fencing import Fence
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
+from .leaderelection import LeaderElectionConfig, LeaderElector
 from .node import BackoffPolicy, ContainerEvent
 from .transport import ApiServerEndpoint, SimTransport
 
@@ -84,28 +103,55 @@ CRASHLOOP_CONTAINERS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
 )
 
 
-def crashloop_object(name: str, replicas: int, index: int) -> dict:
+def crashloop_object(name: str, replicas: int, index: int, *, toleration_s: int | None = None) -> dict:
     """A ReplicaSet whose pods (no CPU asked) never stay up, the ``index``-th way of
-    :data:`CRASHLOOP_CONTAINERS`."""
+    :data:`CRASHLOOP_CONTAINERS` (``toleration_s``: as :func:`replicaset_object`'s)."""
     command, limits = CRASHLOOP_CONTAINERS[index % len(CRASHLOOP_CONTAINERS)]
     container: dict[str, Any] = {"name": "app", "image": "busybox", "command": list(command)}
     if limits:
         container["resources"] = {"limits": dict(limits)}
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if toleration_s is not None:
+        pod_spec["tolerations"] = unreachable_tolerations(toleration_s)
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}}
 
 
-def replicaset_object(name: str, replicas: int, cpu_m: int) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
-                                                           "resources": {"requests": {"cpu": f"{cpu_m}m"}}}]}}}}
+def unreachable_tolerations(toleration_s: int) -> list[dict]:
+    """Tolerating an unreachable or not-ready node for ``toleration_s`` (what
+    kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
+    return [{"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": toleration_s}
+            for key in (NOT_READY_TAINT, UNREACHABLE_TAINT)]
 
 
-def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9") -> dict:
-    obj = replicaset_object(name, replicas, cpu_m)
+NODE_GRACE_S = 3.0  # the node lifecycle controller's node-monitor-grace-period (40 s in Kubernetes)
+NODE_STATUS_SYNC_S = 2.0  # how often a kubelet posts its node status again
+STANDBY_START_US = 1_000_000  # standby controller managers and schedulers start later
+# An eviction decided earlier than this share of (grace period + tolerationSeconds) after
+# the node's last heartbeat is too early (the rest allows for clock drift of the
+# controller manager); heartbeats answered in the last EVICTION_SLACK_US before the
+# decision may have landed after the controller's read.
+EVICTION_TIMING_SHARE = 0.75
+EVICTION_SLACK_US = 300_000
+
+
+def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int | None = None) -> dict:
+    """``toleration_s``: the pods tolerate an unreachable or not-ready node that long
+    (what kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
+    obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
+                                                          "resources": {"requests": {"cpu": f"{cpu_m}m"}}}]}}}}
+    if toleration_s is not None:
+        obj["spec"]["template"]["spec"]["tolerations"] = unreachable_tolerations(toleration_s)
+    return obj
+
+
+def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9", *,
+                      toleration_s: int | None = None) -> dict:
+    obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
     obj["kind"] = "Deployment"
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
     obj["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
@@ -152,37 +198,92 @@ class ControlPlaneSystem:
         self.peak_pods = 0
         self.controllers: dict[str, Any] = {}
         self.quiet = False
+        self.controller_managers = tuple(n for n in nodes if n.startswith("cm"))
+        self.schedulers = tuple(n for n in nodes if n.startswith("s"))
+        self.faults: dict[str, ComponentFaults] = {}  # component node -> its Sieve-style faults
+        self.lost: dict[str, int] = {}  # machine lost for good -> when
+        self.renewals: dict[str, list[int]] = {}  # node -> times its kubelet's Lease renewals succeeded
+        self.evictions: list[tuple[int, str, str]] = []  # (time, pod, node) of each eviction decided
+        self.writes: dict[str, list[tuple[int, str, int, str]]] = {}  # lease -> (term, holder, rv, what)
+        self.elected: list[tuple[int, str, str, int]] = []  # (time, lease, holder, term)
 
     # ------------------------------------------------------------------ components
-    def _transport(self, rt: SimRuntime, index: int) -> SimTransport:
+    def _transport(self, rt: SimRuntime, index: int) -> Any:
         k = index % len(self.apiservers)
-        return SimTransport(rt, self.apiservers[k:] + self.apiservers[:k])
+        inner = SimTransport(rt, self.apiservers[k:] + self.apiservers[:k])
+        return FaultyTransport(rt, inner, self._faults_of(rt.node_id))
+
+    def _faults_of(self, node: str) -> ComponentFaults:
+        if node not in self.faults:
+            def crash() -> None:
+                self.world.record("fault", node=node, fault="crash_mid_reconcile", what="crashed after a write")
+                self.world.schedule(self.world.now_us, lambda: self.world.crash(node))
+            def pause(pause_us: int) -> None:
+                self.world.record("fault", node=node, fault="pause_mid_reconcile", what="paused after a write",
+                                  pause_us=pause_us)
+                self.world.pause(node)
+                self.world.schedule(self.world.now_us + pause_us, lambda: self.world.resume(node))
+            self.faults[node] = ComponentFaults(on_crash=crash, on_pause=pause)
+        return self.faults[node]
 
     async def _apiserver(self, rt: SimRuntime) -> None:
         members = self.kv.client_members()
         own = members[self.apiservers.index(rt.node_id) % len(members)]
         etcd = rt.etcd_client((own, *(m for m in members if m != own)), config=self.kv.client_config,
                               bugs=self.bugs)
-        server = ApiServer(rt, etcd, bugs=self.bugs)
+        server = ApiServer(rt, etcd, bugs=self.bugs, on_write=self._landed)
         rt.add_handler(ApiServerEndpoint(rt, server))
         await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6)
 
+    async def _elect(self, rt: SimRuntime, lease: str, index: int, lead: Any) -> None:
+        """Run ``lead(client)`` while this replica holds ``lease`` (kube.leaderelection);
+        the standbys (``cm2``, ``s2``, ...) come up a second after the first replica."""
+        if rt.node_id not in ("cm1", "s1") and self.world.now_us < STANDBY_START_US:
+            await rt.sleep((STANDBY_START_US - self.world.now_us) / 1e6)
+        transport = self._transport(rt, index)
+        elector = LeaderElector(rt, KubeClient(transport), LeaderElectionConfig(lease_name=lease, identity=rt.node_id),
+                                bugs=self.bugs)
+        self.controllers[f"{rt.node_id}/elector"] = elector
+
+        async def leading(client: KubeClient) -> None:
+            assert elector.fence is not None
+            self.elected.append((self.world.now_us, lease, rt.node_id, elector.fence.transitions))
+            await lead(client)
+        await elector.run(leading, transport)
+
     async def _controller_manager(self, rt: SimRuntime) -> None:
-        client = KubeClient(self._transport(rt, 0))
-        rsc = ReplicaSetController(rt, client, SharedInformers(rt, client), bugs=self.bugs)
-        rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
-        self.controllers["cm1"] = rsc
-        if self.deployment_names:  # (scenarios without Deployments run as they did before it)
-            dc = DeploymentController(rt, client, rsc.controller.informers)
-            self.controllers["cm1/deployment"] = dc
-            rt.spawn(dc.run(), name="deployment-controller")
-        await rsc.run()
+        async def lead(client: KubeClient) -> None:
+            informers = SharedInformers(rt, client)
+            rsc = ReplicaSetController(rt, client, informers, bugs=self.bugs)
+            rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
+            self.controllers["cm"] = rsc
+            tasks = []
+            if self.deployment_names:  # (scenarios without Deployments run as they did before it)
+                dc = DeploymentController(rt, client, informers)
+                self.controllers["cm/deployment"] = dc
+                tasks.append(rt.spawn(dc.run(), name="deployment-controller"))
+            nlc = NodeLifecycleController(rt, client, informers, grace_period_s=NODE_GRACE_S,
+                                          on_evict=self._evicting, bugs=self.bugs)
+            self.controllers["cm/node-lifecycle"] = nlc
+            tasks.append(rt.spawn(nlc.run(), name="node-lifecycle-controller"))
+            try:
+                await rsc.run()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                informers.stop()
+        await self._elect(rt, "kube-controller-manager", 0, lead)
 
     async def _scheduler(self, rt: SimRuntime) -> None:
-        client = KubeClient(self._transport(rt, 1))
-        sched = Scheduler(rt, client, SharedInformers(rt, client), bugs=self.bugs)
-        self.controllers["s1"] = sched
-        await sched.run()
+        async def lead(client: KubeClient) -> None:
+            informers = SharedInformers(rt, client)
+            sched = Scheduler(rt, client, informers, bugs=self.bugs)
+            self.controllers["s"] = sched
+            try:
+                await sched.run()
+            finally:
+                informers.stop()
+        await self._elect(rt, "kube-scheduler", 1, lead)
 
     def _node_config(self, node: str) -> NodeConfig:
         i = int(node[1:])
@@ -190,8 +291,11 @@ class ControlPlaneSystem:
 
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
+        if node in self.lost:
+            return  # the machine is gone for good
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed), backoff=SIM_BACKOFF, bugs=self.bugs)
+                          PodSandboxes(node, self._sandbox_changed), backoff=SIM_BACKOFF, bugs=self.bugs,
+                          status_sync_s=NODE_STATUS_SYNC_S, on_lease_renewed=self._renewed)
         kubelet.cri.subscribe(self._container_event)
         self.controllers[node] = kubelet
         await kubelet.run()
@@ -212,12 +316,15 @@ class ControlPlaneSystem:
         rng = rt.random()
         for name in self.names:
             self.max_replicas[name] = max(self.max_replicas.get(name, 0), self.spec.replicas)
-            await self._create(rt, client, "replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+            await self._create(rt, client, "replicasets", replicaset_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, toleration_s=self.spec.toleration_s))
         for name in self.deployment_names:
-            await self._create(rt, client, "deployments", deployment_object(name, self.spec.replicas, self.spec.pod_cpu_m))
+            await self._create(rt, client, "deployments", deployment_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, toleration_s=self.spec.toleration_s))
         for i, name in enumerate(self.crashloop_names):
             self.max_replicas[name] = self.spec.crashloop_replicas
-            await self._create(rt, client, "replicasets", crashloop_object(name, self.spec.crashloop_replicas, i))
+            await self._create(rt, client, "replicasets", crashloop_object(
+                name, self.spec.crashloop_replicas, i, toleration_s=self.spec.toleration_s))
         workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
         if not workloads:
             return
@@ -246,6 +353,81 @@ class ControlPlaneSystem:
                 await client.patch(resource, name, {"spec": {"replicas": replicas}}, NS)
             except ApiError as exc:
                 rt.record("user.scale_failed", rs=name, error=exc.reason)
+
+    # ------------------------------------------------------------------ faults
+    def system_fault(self, fault: Fault) -> None:
+        """The control plane's own fault kinds (raftkv.sim.scenario.SYSTEM_FAULT_KINDS)."""
+        node = fault.node
+        self.world.record("fault", node=node, fault=fault.kind, delta_us=fault.delta_us)
+        if fault.kind == "lose_node":
+            c = self.spec
+            demand = (len(self.names) + len(self.deployment_names)) * c.max_replicas + len(self.deployment_names)
+            left = len(self.machines) - len(self.lost) - 1
+            if node not in self.machines or node in self.lost or left * (c.node_cpu_m // c.pod_cpu_m) < demand:
+                self.world.record("fault_skipped", node=node, fault=fault.kind,
+                                  why="already lost, or the other machines could not hold every pod")
+                return
+            self.lost[node] = self.world.now_us
+            self.world.crash(node)
+            return
+        f = self._faults_of(node)
+        if fault.kind == "lag_watch":
+            f.lag_us = fault.delta_us
+        elif fault.kind == "coalesce_watch":
+            f.coalesce_us = fault.delta_us
+        elif fault.kind == "slow_heartbeat":
+            f.delay_us = fault.delta_us
+        elif fault.kind == "crash_mid_reconcile":
+            f.crash_after_write = True
+        elif fault.kind == "pause_mid_reconcile":
+            f.pause_after_write_us = fault.delta_us
+
+    def _landed(self, req: Any, resp: Any) -> None:
+        """A write an apiserver made: a leader's (its fieldManager names the term) is
+        checked by :meth:`_fenced_write`."""
+        manager = req.param("fieldManager") or ""
+        rv = ((resp.body if isinstance(resp.body, dict) else {}).get("metadata") or {}).get("resourceVersion")
+        if manager.count(":") == 2 and rv:
+            self._fenced_write(Fence.parse(manager), req, int(rv))
+
+    def _fenced_write(self, fence: Fence, req: Any, rv: int) -> None:
+        """``control_plane.fencing``: no write of a leader lands (by resourceVersion) after
+        a write of a later term of its Lease (seen by the apiservers: a write lands whether
+        or not its client lives to hear the answer)."""
+        lease = f"{fence.lease_namespace}/{fence.lease_name}"
+        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''} {req.name}".rstrip()
+        writes = self.writes.setdefault(lease, [])
+        for term, holder, other_rv, other in writes:
+            if term > fence.transitions and other_rv < rv:
+                self._violate("control_plane.fencing", (
+                    f"{fence.holder} (term {fence.transitions} of {lease}) wrote {what} at revision {rv}, after "
+                    f"{holder} (term {term}) had written {other} at revision {other_rv}: a deposed leader's write landed"))
+            elif term < fence.transitions and other_rv > rv:
+                self._violate("control_plane.fencing", (
+                    f"{holder} (term {term} of {lease}) wrote {other} at revision {other_rv}, after "
+                    f"{fence.holder} (term {fence.transitions}) had written {what} at revision {rv}: "
+                    "a deposed leader's write landed"))
+        writes.append((fence.transitions, fence.holder, rv, what))
+
+    def _renewed(self, node: str) -> None:
+        self.renewals.setdefault(node, []).append(self.world.now_us)
+
+    def _evicting(self, pod: dict, node: str) -> None:
+        """``control_plane.early_eviction``: a pod is evicted from its node only once the
+        node missed heartbeats for the grace period plus the pod's tolerationSeconds."""
+        now = self.world.now_us
+        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        self.evictions.append((now, key, node))
+        tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or ()
+                       if t.get("key") == UNREACHABLE_TAINT and t.get("tolerationSeconds") is not None]
+        seconds = int(tolerations[0]["tolerationSeconds"]) if tolerations else 0
+        bound_us = round((NODE_GRACE_S + seconds) * EVICTION_TIMING_SHARE * 1_000_000)
+        recent = [t for t in self.renewals.get(node, ()) if now - bound_us < t <= now - EVICTION_SLACK_US]
+        if recent:
+            self._violate("control_plane.early_eviction", (
+                f"pod {key} evicted from {node} at {now / 1e6:.3f}s, but {node} renewed its Lease at "
+                f"{recent[-1] / 1e6:.3f}s: less than the grace period ({NODE_GRACE_S:g}s) plus its "
+                f"tolerationSeconds ({seconds}s) before"))
 
     # ------------------------------------------------------------------ ground truth
     def _violate(self, prop: str, message: str) -> None:
@@ -323,9 +505,26 @@ class ControlPlaneSystem:
                 out[uids[ref["uid"]]].append(pod)
         return out
 
+    def _check_bound(self, pods: list[dict]) -> None:
+        """``control_plane.scheduler_overcommit``: the active pods bound to a node in the
+        store never ask for more than its allocatable (the scheduler never overcommits)."""
+        used: dict[str, list[dict]] = {}
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and is_active(pod):
+                used.setdefault(node, []).append(pod)
+        for node, bound in sorted(used.items()):
+            cpu = sum(pod_requests(p)["cpu"] for p in bound)
+            if cpu > self.spec.node_cpu_m:
+                self._violate("control_plane.scheduler_overcommit", (
+                    f"{node} has pods bound asking for {cpu}m cpu, allocatable {self.spec.node_cpu_m}m: "
+                    f"{', '.join(sorted(p['metadata']['name'] for p in bound))}"))
+
     def _sample(self) -> None:
         self.samples += 1
         pods, rss = self._stored("pods"), self._stored("replicasets")
+        if pods is not None:
+            self._check_bound(pods)
         if pods is not None and rss is not None:
             rss = [rs for rs in rss if rs["metadata"]["name"] in self.max_replicas]
             self.peak_pods = max(self.peak_pods, len(pods))
@@ -347,15 +546,17 @@ class ControlPlaneSystem:
             return lambda env: TaskHost(env, main)
         for name in self.apiservers:
             self.world.add_node(name, host(self._apiserver), client=True)
-        self.world.add_node("cm1", host(self._controller_manager), client=True)
-        self.world.add_node("s1", host(self._scheduler), client=True)
+        for name in self.controller_managers:
+            self.world.add_node(name, host(self._controller_manager), client=True)
+        for name in self.schedulers:
+            self.world.add_node(name, host(self._scheduler), client=True)
         for name in self.machines:
             self.world.add_node(name, host(self._kubelet), client=True)
         self.world.add_node("u1", host(self._user), client=True)
         self.world.schedule(SAMPLE_US, self._sample)
 
     def _components(self) -> tuple[str, ...]:
-        return (*self.apiservers, "cm1", "s1", *self.machines, "u1")
+        return (*self.apiservers, *self.controller_managers, *self.schedulers, *self.machines, "u1")
 
     def _task_errors(self) -> list[str]:
         out = []
@@ -371,6 +572,10 @@ class ControlPlaneSystem:
             return ["no leader to read the store from"]
         out = [f"ReplicaSet {name} not created yet" for name in (*self.names, *self.crashloop_names)
                if not self.created.get(name)]
+        out.extend(self._node_problems())
+        bound = {p["metadata"]["uid"]: p["spec"].get("nodeName") for p in pods if is_active(p)}
+        out.extend(f"{node} still runs pod {sandbox.key} (uid {uid}), which is gone or not bound there"
+                   for uid, (node, sandbox) in sorted(self.running.items()) if bound.get(uid) != node)
         for rs in rss:
             name, want = rs["metadata"]["name"], int(rs["spec"]["replicas"])
             active = self._active_by_rs(pods, [rs])[name]
@@ -379,11 +584,27 @@ class ControlPlaneSystem:
                 continue
             for pod in active:
                 node, uid = pod["spec"].get("nodeName", ""), pod["metadata"]["uid"]
-                if self.running.get(uid, ("",))[0] != node or not node:
+                if node in self.lost:
+                    out.append(f"{name}: pod {pod['metadata']['name']} still on lost node {node}")
+                elif self.running.get(uid, ("",))[0] != node or not node:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
             if name not in self.crashloop_names and (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
         return out + self._rollout_problems(rss)
+
+    def _node_problems(self) -> list[str]:
+        """Every machine not lost is Ready again, without the unreachable taints."""
+        nodes = self._stored("nodes") or []
+        out = []
+        for node in nodes:
+            name = node["metadata"]["name"]
+            if name in self.lost:
+                continue
+            ready = [c.get("status") for c in (node.get("status") or {}).get("conditions") or () if c.get("type") == "Ready"]
+            taints = [t["key"] for t in (node.get("spec") or {}).get("taints") or () if t.get("key") == UNREACHABLE_TAINT]
+            if ready != ["True"] or taints:
+                out.append(f"node {name} not Ready again (Ready {ready}, {len(taints)} unreachable taints)")
+        return out
 
     def _rollout_problems(self, rss: list[dict]) -> list[str]:
         deployments = self._stored("deployments")
@@ -420,6 +641,8 @@ class ControlPlaneSystem:
     def quiesce(self) -> None:
         self.kv.quiesce()
         self.quiet = True
+        for name in sorted(self.faults):
+            self.faults[name].clear()
 
     def is_live(self) -> bool:
         return bool(self.kv.is_live()) and not self._convergence_problems()
@@ -449,9 +672,10 @@ class ControlPlaneSystem:
 
     def summary(self) -> dict[str, Any]:
         out = dict(self.kv.summary())
-        rsc = self.controllers.get("cm1")
-        sched = self.controllers.get("s1")
-        dc = self.controllers.get("cm1/deployment")
+        rsc = self.controllers.get("cm")
+        sched = self.controllers.get("s")
+        dc = self.controllers.get("cm/deployment")
+        nlc = self.controllers.get("cm/node-lifecycle")
         out["control plane"] = (f"{len(self.running)} pods running, {self.starts} pod starts, peak {self.peak_pods} "
                                 f"pods stored, {self.samples} samples; "
                                 f"replicaset controller: {getattr(rsc, 'creates', 0)} creates, "
@@ -460,7 +684,11 @@ class ControlPlaneSystem:
                                 f"{getattr(dc, 'scaled', 0)} scaled; "
                                 f"scheduler: {getattr(sched, 'bound', 0)} bound, "
                                 f"{getattr(sched, 'unschedulable', 0)} unschedulable; "
-                                f"kubelets: {self.container_restarts} container restarts, {self.oom_kills} OOM kills")
+                                f"kubelets: {self.container_restarts} container restarts, {self.oom_kills} OOM kills; "
+                                f"node lifecycle: {getattr(nlc, 'marked_lost', 0)} nodes marked lost, "
+                                f"{getattr(nlc, 'evicted', 0)} pods evicted, lost machines {sorted(self.lost)}; "
+                                f"leaders: {len(self.elected)} terms "
+                                f"({', '.join(f'{lease}:{holder}' for _t, lease, holder, _n in self.elected[-4:])})")
         return out
 
     def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:

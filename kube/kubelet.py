@@ -96,13 +96,18 @@ class Kubelet:
     def __init__(self, rt: Runtime, client: KubeClient, config: NodeConfig, sandboxes: PodSandboxes, *,
                  lease_renew_s: float = 1.0, lease_duration_s: int = 4, cri: ContainerRuntime | None = None,
                  cni: HostLocalIpam | None = None, backoff: BackoffPolicy | None = None,
-                 bugs: frozenset[str] = frozenset()) -> None:
+                 bugs: frozenset[str] = frozenset(), status_sync_s: float | None = None,
+                 on_lease_renewed: Callable[[str], None] | None = None) -> None:
         self.rt = rt
         self.client = client
         self.config = config
         self.sandboxes = sandboxes
         self.lease_renew_s = lease_renew_s
         self.lease_duration_s = lease_duration_s
+        # posting the node's status again every status_sync_s (None: only at registration)
+        # sets Ready back to True after the node lifecycle controller marked it Unknown
+        self.status_sync_s = status_sync_s
+        self.on_lease_renewed = on_lease_renewed
         self.informers = SharedInformers(rt, client)
         self.controller = Controller(rt, f"kubelet-{config.name}", self.informers, self.reconcile, primary="pods",
                                      field_selector=f"spec.nodeName={config.name}", resync_s=5.0)
@@ -153,6 +158,7 @@ class Kubelet:
 
     async def _renew_lease(self) -> None:
         name = self.config.name
+        synced_us = self.rt.monotonic_us()
         while True:
             spec = {"holderIdentity": name, "leaseDurationSeconds": self.lease_duration_s,
                     "renewTime": format_timestamp(self.rt.now_us())}
@@ -165,6 +171,11 @@ class Kubelet:
                     await self.client.create("leases", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                                                         "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
                                                         "spec": spec})
+                if self.on_lease_renewed is not None:
+                    self.on_lease_renewed(name)
+                if self.status_sync_s is not None and self.rt.monotonic_us() - synced_us >= self.status_sync_s * 1e6:
+                    await self.client.patch("nodes", name, {"status": self.node_status()}, subresource="status")
+                    synced_us = self.rt.monotonic_us()
             except ApiError as exc:
                 self.rt.record("kubelet.lease_retry", node=name, error=exc.reason)
             await self.rt.sleep(self.lease_renew_s)

@@ -236,6 +236,35 @@ _KUBE_CATALOGUE = (
                   "over its memory limit is OOM-killed); aws/amazon-ecs-agent issue #794 (a container "
                   "kept running past its memory limit, never killed)",
     ),
+    Bug(
+        name="leader_election_no_fencing",
+        layer="kube",
+        summary="A leader's writes carry no fence: a controller manager or scheduler that was paused "
+                "or cut off past its lease still writes once it runs again, after a newer leader wrote.",
+        reference="client-go tools/leaderelection (its documentation: it does not guarantee that only "
+                  "one client acts as the leader, a.k.a. fencing); Kleppmann, 'How to do distributed "
+                  "locking' (fencing tokens)",
+    ),
+    Bug(
+        name="scheduler_stale_cache_double_book",
+        layer="kube",
+        summary="The scheduler places pods from its informer cache alone, without counting the pods it "
+                "bound (assumed) and does not see bound yet: a lagging cache double-books a node past "
+                "its allocatable.",
+        reference="kube-scheduler's cache AssumePod/FinishBinding; kubernetes issues #37232 (all pods "
+                  "scheduled to one node, then rejected by the kubelet) and #38503 (an assumed pod "
+                  "expiring before its binding ended)",
+    ),
+    Bug(
+        name="node_eviction_without_grace",
+        layer="kube",
+        summary="The node lifecycle controller evicts the pods of a node as soon as it taints it "
+                "unreachable, ignoring their tolerationSeconds: a node whose heartbeats were only late "
+                "loses its pods.",
+        reference="kube-controller-manager NoExecuteTaintManager and DefaultTolerationSeconds; "
+                  "kubernetes issue #101599 (when pods of an unreachable node are deleted, against "
+                  "their tolerationSeconds)",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}

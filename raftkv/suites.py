@@ -227,6 +227,7 @@ def _control_plane_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us:
     start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
     end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
     apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
+    # cm1 and s1 lead until a failover (their standbys start a second later)
     node = {"crash_apiserver": draw(st.sampled_from(apiservers)), "crash_controller_manager": "cm1",
             "crash_scheduler": "s1", "isolate_controller_manager": "cm1", "isolate_scheduler": "s1"}.get(
         kind, f"m{draw(st.integers(1, spec.nodes))}")
@@ -254,12 +255,65 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
                             rollouts=draw(st.integers(0, 2)) if deployments else 0,
                             node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
                             compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))),
-                            crashloops=draw(st.integers(0, 3)))
+                            crashloops=draw(st.integers(0, 3)),
+                            standbys=1, toleration_s=draw(st.sampled_from((3, 2, 5))))
+
+
+# Node failures and controller faults in the manner of Sieve: a leading controller manager
+# or scheduler paused past its Lease (a deposed leader that wakes up), kubelets cut off
+# from the apiservers, slow heartbeats or lost for good (their pods must be evicted and
+# replaced), stale views (watches and lists served late), coalesced watch events, a crash
+# right after a controller's write, and clock skew between leader-election candidates.
+_SIEVE_FAULTS = ("pause_leader", "lag_watch", "isolate_kubelet", "pause_leader", "lag_watch", "slow_heartbeat",
+                 "pause_leader", "lose_node", "coalesce_watch", "crash_mid_reconcile", "clock_skew")
+_PAUSE_LENGTHS_US = (5_000_000, 4_000_000, 8_000_000)
+
+
+@st.composite
+def _sieve_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_SIEVE_FAULTS))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    controllers = (*(f"cm{i}" for i in range(1, spec.standbys + 2)), *(f"s{i}" for i in range(1, spec.standbys + 2)))
+    machines = tuple(f"m{i}" for i in range(1, spec.nodes + 1))
+    if kind == "pause_leader":  # paused at once, or right after its next write
+        node = draw(st.sampled_from(("cm1", "cm1", "s1")))  # the first replicas lead until a failover
+        pause_us = draw(st.sampled_from(_PAUSE_LENGTHS_US))
+        start = draw(st.integers(_SECOND, max(_SECOND, duration_us - pause_us)))  # a pause the run lets last
+        if draw(st.integers(0, 2)):
+            return [Fault(at_us=start, kind="pause_mid_reconcile", node=node, delta_us=pause_us)]
+        return [Fault(at_us=start, kind="pause", node=node),
+                Fault(at_us=min(duration_us, start + pause_us), kind="resume", node=node)]
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    if kind == "isolate_kubelet":
+        node = draw(st.sampled_from(machines))
+        links = tuple(link for a in (f"a{i}" for i in range(1, spec.apiservers + 1)) for link in ((node, a), (a, node)))
+        return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+    if kind == "lose_node":
+        return [Fault(at_us=start, kind="lose_node", node=draw(st.sampled_from(machines)))]
+    if kind == "crash_mid_reconcile":
+        node = draw(st.sampled_from(controllers))
+        return [Fault(at_us=start, kind="crash_mid_reconcile", node=node), Fault(at_us=end, kind="restart", node=node)]
+    if kind == "clock_skew":
+        node = draw(st.sampled_from(controllers))
+        return [Fault(at_us=start, kind="clock", node=node,
+                      offset_us=draw(st.sampled_from((2_000_000, -2_000_000, 10_000_000))),
+                      drift_ppm=draw(st.sampled_from((-200_000, 100_000, 0))))]
+    node = draw(st.sampled_from({"slow_heartbeat": machines, "lag_watch": ("cm1", "cm1", "s1")}.get(
+        kind, (*controllers, *machines))))
+    if kind == "lag_watch":  # a stale view from the start (the first creations) or later
+        start = draw(st.integers(0, duration_us - 1))
+        end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    delta_us = draw(st.sampled_from({"slow_heartbeat": (2_500_000, 500_000, 4_000_000),
+                                     "lag_watch": (1_000_000, 300_000, 2_000_000),
+                                     "coalesce_watch": (500_000, 200_000, 1_000_000)}[kind]))
+    return [Fault(at_us=start, kind=kind, node=node, delta_us=delta_us), Fault(at_us=end, kind=kind, node=node)]
 
 
 _control_plane = _with_components(
     "control_plane", _APISERVER_NEMESES, settle_s=15, durations=(6, 10), field="control_plane", min_episodes=0,
-    spec=_control_plane_spec(), episode=lambda spec, base: _control_plane_episode(spec, base.duration_us))
+    spec=_control_plane_spec(), episode=lambda spec, base: st.one_of(  # 2 in 3 episodes node or controller faults
+        _control_plane_episode(spec, base.duration_us), _sieve_episode(spec, base.duration_us),
+        _sieve_episode(spec, base.duration_us)))
 
 
 _PLAIN = tuple(n for n in NEMESES if n != "membership")
@@ -341,10 +395,13 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite(name="control_plane", properties=("control_plane",),
           description="controllers, scheduler and kubelets on the kube apiserver: no pod on two nodes, "
                       "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
-                      "pods than asked for, and every ReplicaSet converged to its replicas ready and every "
-                      "Deployment rolled out once faults heal, no container restarted sooner than its "
-                      "crash-loop backoff allows and none over its memory limit (with ReplicaSets whose "
-                      "pods crash-loop or are OOM-killed); under raftkv faults and crashes, pauses and isolation of components",
+                      "pods than asked for, fenced leader writes, no eviction before the grace period plus "
+                      "tolerationSeconds, no container restarted sooner than its crash-loop backoff allows and "
+                      "none over its memory limit, and every ReplicaSet converged to its replicas ready (pods of "
+                      "lost machines replaced; crash-looping ones running) and every Deployment rolled out once "
+                      "faults heal; under raftkv faults, crashes, pauses and isolation of components, lost and "
+                      "slow nodes, and Sieve-style controller faults (deposed leaders, stale views, coalesced "
+                      "events, clock skew)",
           strategy=_control_plane),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
@@ -381,4 +438,7 @@ BUG_SUITES: dict[str, str] = {
     "replicaset_no_expectations": "control_plane",
     "restart_without_backoff": "control_plane",
     "oom_ignores_limit": "control_plane",
+    "leader_election_no_fencing": "control_plane",
+    "scheduler_stale_cache_double_book": "control_plane",
+    "node_eviction_without_grace": "control_plane",
 }

@@ -177,7 +177,9 @@ def test_control_plane_system_converges_and_catches_over_creation() -> None:
 
     base = Scenario(seed=5, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
                     control_plane=ControlPlaneSpec(nodes=2, replicasets=2, replicas=3, scales=2),
-                    faults=(Fault(at_us=2_000_000, kind="crash", node="m1"),
+                    # the controller manager's view lags 0.3 s (a stale view: what expectations cover)
+                    faults=(Fault(at_us=100_000, kind="lag_watch", node="cm1", delta_us=300_000),
+                            Fault(at_us=2_000_000, kind="crash", node="m1"),
                             Fault(at_us=3_500_000, kind="restart", node="m1")),
                     duration_us=6_000_000, settle_us=10_000_000)
     good = run_scenario(base)

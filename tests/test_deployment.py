@@ -209,7 +209,7 @@ def test_control_plane_rolls_deployments_out_through_faults() -> None:
     assert [d["metadata"]["name"] for d in deployments] == ["deploy-0", "deploy-1"]
     revisions = [int(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) for d in deployments]
     assert max(revisions) >= 2                   # at least one image change rolled out
-    assert system.controllers["cm1/deployment"].created >= 1
+    assert system.controllers["cm/deployment"].created >= 1
 
 
 def test_a_restarted_controller_manager_is_answered_by_its_only_apiserver() -> None:

@@ -11,6 +11,7 @@ from .deployment import (
            rollback_template,
            rollout_status,
 )
+from .node_lifecycle import NodeLifecycleController, toleration_for
 from .queue import WorkQueue
 from .replicaset import (
            BUG_NO_EXPECTATIONS,
@@ -27,4 +28,4 @@ from .scheduler import Scheduler, fits, tolerates
 __all__ = ["BUG_NO_EXPECTATIONS", "HASH_LABEL", "REVISION_ANNOTATION", "Controller", "DeploymentController", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
            "Result", "Scheduler", "SharedInformers", "WorkQueue", "controller_of", "fits", "is_active", "is_ready",
            "node_allocatable", "parse_quantity", "pod_requests", "pod_template_hash", "resolve_fenceposts",
-           "rollback_template", "rollout_status", "tolerates"]
+           "rollback_template", "rollout_status", "tolerates", "NodeLifecycleController", "toleration_for"]

@@ -25,7 +25,7 @@ import base64
 import copy
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from kube import errors
 from kube.fieldmanager import track_update
@@ -38,7 +38,7 @@ from raftkv.tasks import Runtime
 from .strategy import Strategy
 
 __all__ = ["BUG_CONTINUE_AT_LATEST", "BUG_LIST_FROM_CACHE", "BUG_UPDATE_NO_PRECONDITION",
-           "BUG_WATCH_AT_N", "BUG_WATCH_SKIPS_COMPACTED", "ListResult", "Store", "prefix_end"]
+           "BUG_WATCH_AT_N", "BUG_WATCH_SKIPS_COMPACTED", "Guard", "ListResult", "Store", "prefix_end"]
 
 # The catalogued bugs of the store (raftkv.bugs).
 BUG_UPDATE_NO_PRECONDITION = "apiserver_update_ignores_resource_version"
@@ -48,6 +48,13 @@ BUG_WATCH_SKIPS_COMPACTED = "apiserver_watch_skips_compacted_revisions"
 BUG_LIST_FROM_CACHE = "apiserver_list_from_watch_cache"
 
 MAX_UPDATE_RETRIES = 16
+
+
+class Guard(Protocol):
+    """Extra compares every write of a request must pass (a leader's fence,
+    :mod:`kube.fencing`); raises an :class:`kube.errors.ApiError` when it cannot hold."""
+
+    async def compares(self) -> tuple[Any, ...]: ...
 REGISTRY = "/registry/"
 
 
@@ -187,10 +194,12 @@ class Store:
         if causes:
             raise errors.invalid(self.strategy.kind, obj["metadata"].get("name", ""), causes)
 
-    async def create(self, namespace: str, body: Any, *, dry_run: bool = False, field_manager: str = "") -> dict:
+    async def create(self, namespace: str, body: Any, *, dry_run: bool = False, field_manager: str = "",
+                     guard: Guard | None = None) -> dict:
         """Create ``body``; with ``dry_run``, everything but the write (defaults,
         validation, a name taken is 409): the object as it would be stored;
-        ``field_manager``: who owns the fields it sets (``metadata.managedFields``)."""
+        ``field_manager``: who owns the fields it sets (``metadata.managedFields``);
+        ``guard``: compares the write's transaction must also pass (a fence)."""
         namespace = self._scope(namespace)
         obj = self._check_body(body, namespace, None)
         meta = obj["metadata"]
@@ -213,22 +222,33 @@ class Store:
             if await self._read(key) is not None:
                 raise errors.already_exists(self.strategy.resource, meta["name"])
             return obj
-        request = Txn().when(txn.mod_revision(key) == 0).then(txn.put(key, encode(obj))).build()
-        try:
-            resp = await self.etcd.txn(request)
-        except KVError as exc:
-            raise etcd_error(exc) from None
-        if not resp.succeeded:
-            raise errors.already_exists(self.strategy.resource, meta["name"])
+        for _attempt in range(MAX_UPDATE_RETRIES):
+            extra = await guard.compares() if guard is not None else ()
+            request = (Txn().when(txn.mod_revision(key) == 0, *extra).then(txn.put(key, encode(obj)))
+                       .otherwise(txn.get(key)).build())
+            try:
+                resp = await self.etcd.txn(request)
+            except KVError as exc:
+                raise etcd_error(exc) from None
+            if resp.succeeded:
+                break
+            if getattr(resp.responses[0], "kvs", ()) or guard is None:
+                raise errors.already_exists(self.strategy.resource, meta["name"])
+            # the guard's compare failed: check it again (the lease moved on, or was renewed)
+        else:
+            raise errors.conflict(self.strategy.resource, meta["name"], "too many concurrent updates, try again")
         meta["resourceVersion"] = str(resp.header.revision)
         return obj
 
-    async def _write(self, key: bytes, obj: dict, rv: int) -> tuple[bool, int, tuple[dict, int] | None]:
-        """Put ``obj`` (None: delete) if ``key`` is still at ``rv``: (done, revision, current)."""
+    async def _write(self, key: bytes, obj: dict, rv: int,
+                     guard: Guard | None = None) -> tuple[bool, int, tuple[dict, int] | None]:
+        """Put ``obj`` (None: delete) if ``key`` is still at ``rv`` (and ``guard``'s
+        compares hold): (done, revision, current)."""
         stored = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
         final = bool(obj["metadata"].get("deletionTimestamp")) and not obj["metadata"].get("finalizers")
         op = txn.delete(key) if final else txn.put(key, encode(stored))
-        request = Txn().when(txn.mod_revision(key) == rv).then(op).otherwise(txn.get(key)).build()
+        extra = await guard.compares() if guard is not None else ()
+        request = Txn().when(txn.mod_revision(key) == rv, *extra).then(op).otherwise(txn.get(key)).build()
         try:
             resp = await self.etcd.txn(request)
         except KVError as exc:
@@ -240,7 +260,8 @@ class Store:
         return False, 0, ((decode(kvs[0].value, kvs[0].mod_revision), kvs[0].mod_revision) if kvs else None)
 
     async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict], dict], *,
-                                precondition_rv: int = 0, precondition_uid: str = "", dry_run: bool = False) -> dict:
+                                precondition_rv: int = 0, precondition_uid: str = "", dry_run: bool = False,
+                                guard: Guard | None = None) -> dict:
         """Read, ``try_update(current)``, write if nobody wrote since; else retry with what
         the failed write read (``storage.Interface.GuaranteedUpdate``).  ``dry_run``: the
         updated object, not written."""
@@ -260,10 +281,12 @@ class Store:
                                       "latest version and try again")
             new = try_update(copy.deepcopy(old))
             if new == old:
+                if guard is not None:
+                    await guard.compares()  # a fenced no-op still fails for a deposed writer
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
             if dry_run:
                 return new
-            done, revision, current = await self._write(key, new, rv)
+            done, revision, current = await self._write(key, new, rv, guard)
             if done:
                 new["metadata"]["resourceVersion"] = str(revision)
                 return new
@@ -300,7 +323,7 @@ class Store:
         return update
 
     async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "",
-                     dry_run: bool = False, field_manager: str = "") -> dict:
+                     dry_run: bool = False, field_manager: str = "", guard: Guard | None = None) -> dict:
         """PUT: a precondition on ``metadata.resourceVersion`` when set (409 Conflict when
         it is not the current one), else an unconditional GuaranteedUpdate."""
         namespace = self._scope(namespace)
@@ -312,10 +335,11 @@ class Store:
         if BUG_UPDATE_NO_PRECONDITION in self.bugs:
             rv = 0
         return await self.guaranteed_update(namespace, name, self._updater(obj, subresource, field_manager),
-                                            precondition_rv=rv, dry_run=dry_run)
+                                            precondition_rv=rv, dry_run=dry_run, guard=guard)
 
     async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
-                    patch_type: str = MERGE_PATCH, dry_run: bool = False, field_manager: str = "") -> dict:
+                    patch_type: str = MERGE_PATCH, dry_run: bool = False, field_manager: str = "",
+                    guard: Guard | None = None) -> dict:
         """A patch of the current object (JSON merge patch by default, RFC 7386; or a
         JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
         ``metadata.resourceVersion`` in a merge patch is a precondition."""
@@ -331,10 +355,12 @@ class Store:
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._updater(merged, subresource, field_manager)(old)
-        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv, dry_run=dry_run)
+        return await self.guaranteed_update(namespace, name, apply, precondition_rv=rv, dry_run=dry_run,
+                                            guard=guard)
 
     async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
-                     precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False) -> dict:
+                     precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False,
+                     guard: Guard | None = None) -> dict:
         """Delete (returns the object as of the deletion).  With finalizers (the
         policy's own included) the object only gets its deletionTimestamp.  ``dry_run``:
         the checks and the answer, no write."""
@@ -362,6 +388,8 @@ class Store:
                 finalizers.append(policy_finalizer)
             if finalizers:
                 if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
+                    if guard is not None:
+                        await guard.compares()
                     return old  # already being deleted
                 new["metadata"]["finalizers"] = finalizers
                 new["metadata"].setdefault("deletionTimestamp", format_timestamp(self.rt.now_us()))
@@ -372,7 +400,7 @@ class Store:
                 new["metadata"]["finalizers"] = []
             if dry_run:
                 return new if finalizers else old
-            done, revision, current = await self._write(key, new, rv)
+            done, revision, current = await self._write(key, new, rv, guard)
             if done:
                 out = new if finalizers else old
                 out["metadata"]["resourceVersion"] = str(revision)

@@ -7,7 +7,7 @@ from typing import Protocol
 import attrs
 
 from .network import Latency
-from .scenario import Fault, NetworkSpec
+from .scenario import SYSTEM_FAULT_KINDS, Fault, NetworkSpec
 from .world import World
 
 __all__ = ["CRASHED", "FOLLOWERS", "LEADER", "PAUSED", "FaultTarget", "MembershipControl", "apply_fault", "heal_everything", "network_latency"]
@@ -110,6 +110,12 @@ def apply_fault(world: World, fault: Fault, spec: NetworkSpec, target: FaultTarg
             membership.demote(fault.node)
         else:
             membership.promote(fault.node)
+    elif kind in SYSTEM_FAULT_KINDS:
+        handler = getattr(target, "system_fault", None)
+        if handler is None:
+            world.record("fault_skipped", node=fault.node, fault=kind, why="system has no such fault")
+        else:
+            handler(fault)
     else:  # validated scenarios never get here
         raise AssertionError(f"unknown fault kind {kind!r}")
 

@@ -26,7 +26,7 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "FAULT_KINDS", "SYSTEM_FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
     "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
     "watcher_names", "apiserver_nodes",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
@@ -114,8 +114,9 @@ class ApiserverSpec:
 @attrs.frozen(kw_only=True)
 class ControlPlaneSpec:
     """The ``control_plane`` system (kube.control_plane_sim): apiservers ``a1..``, a
-    controller manager ``cm1`` (the ReplicaSet and Deployment controllers), a scheduler
-    ``s1``, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
+    controller manager ``cm1`` (the ReplicaSet, Deployment and node lifecycle controllers)
+    and a scheduler ``s1``, each with ``standbys`` more replicas (``cm2..``, ``s2..``) that
+    take over through leader election, kubelets ``m1..`` (``node_cpu_m`` millicores each) and a user ``u1`` who creates
     ``replicasets`` ReplicaSets and ``deployments`` Deployments of ``replicas`` pods
     (``pod_cpu_m`` each), then during the fault phase scales one of them ``scales`` times
     (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times.
@@ -136,6 +137,12 @@ class ControlPlaneSpec:
     compact_interval_us: int = 2_000_000
     crashloops: int = 0
     crashloop_replicas: int = 2
+    # more replicas of the controller manager and the scheduler (cm2.., s2..): candidates
+    # for their leader-election Leases
+    standbys: int = 0
+    # the pods' tolerationSeconds for node.kubernetes.io/unreachable and not-ready
+    # (DefaultTolerationSeconds gives 300 s in Kubernetes)
+    toleration_s: int = 3
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -155,9 +162,24 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "remove_member": ("node",),
     "promote": ("node",),
     "demote": ("node",),
+    # faults a hosted system carries out itself (its ``system_fault``), on its components
+    "lose_node": ("node",),
+    "lag_watch": ("node", "delta_us"),
+    "coalesce_watch": ("node", "delta_us"),
+    "slow_heartbeat": ("node", "delta_us"),
+    "crash_mid_reconcile": ("node",),
+    "pause_mid_reconcile": ("node", "delta_us"),
 }
+#: fault kinds the hosted system applies (kube.control_plane_sim): a machine lost for
+#: good; a component's watches and lists served ``delta_us`` late (a lagging apiserver);
+#: its watch events coalesced over windows of ``delta_us`` (unobserved states); its
+#: requests sent ``delta_us`` late (slow heartbeats); a crash right after its next write;
+#: a pause of ``delta_us`` right after its next write.  ``delta_us=0`` ends a lag, a
+#: coalescing or a slowness.
+SYSTEM_FAULT_KINDS = ("lose_node", "lag_watch", "coalesce_watch", "slow_heartbeat", "crash_mid_reconcile",
+                      "pause_mid_reconcile")
 _NODE_REQUIRED = ("crash", "restart", "pause", "resume", "clock", "clock_jump", "add_member",
-                  "remove_member", "promote", "demote")
+                  "remove_member", "promote", "demote", *SYSTEM_FAULT_KINDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -269,7 +291,8 @@ def control_plane_nodes(scenario: Scenario) -> tuple[str, ...]:
     if scenario.system != "control_plane":
         return ()
     c = scenario.control_plane
-    return (*(f"a{i}" for i in range(1, c.apiservers + 1)), "cm1", "s1",
+    return (*(f"a{i}" for i in range(1, c.apiservers + 1)),
+            *(f"cm{i}" for i in range(1, c.standbys + 2)), *(f"s{i}" for i in range(1, c.standbys + 2)),
             *(f"m{i}" for i in range(1, c.nodes + 1)), "u1")
 
 
@@ -343,6 +366,8 @@ def validate(scenario: Scenario) -> Scenario:
     need(0 <= p.crashloops <= 10, "control_plane.crashloops", f"must be 0..10, got {p.crashloops}")
     need(1 <= p.crashloop_replicas <= 10, "control_plane.crashloop_replicas",
          f"must be 1..10, got {p.crashloop_replicas}")
+    need(0 <= p.standbys <= 3, "control_plane.standbys", f"must be 0..3, got {p.standbys}")
+    need(p.toleration_s >= 0, "control_plane.toleration_s", f"must be >= 0, got {p.toleration_s}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
@@ -379,6 +404,8 @@ def validate(scenario: Scenario) -> Scenario:
             for name in ("loss", "duplicate", "spike_prob"):
                 value = getattr(fault, name)
                 need(0.0 <= value <= 1.0, f"{path}.{name}", f"must be a probability in [0, 1], got {value}")
+        if fault.kind in SYSTEM_FAULT_KINDS:
+            need(fault.delta_us >= 0, f"{path}.delta_us", f"must be >= 0, got {fault.delta_us}")
         if fault.kind == "clock":
             need(fault.drift_ppm > -500_000, f"{path}.drift_ppm", "must be > -500000")
     return scenario
