@@ -33,6 +33,7 @@ from raftkv.tasks import Runtime
 from . import errors
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
+from .registry.allocator import NODE_PORT_RANGE, ServiceAllocator
 from .registry.store import etcd_error, parse_rv
 
 __all__ = ["SCALABLE", "VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically", "scale_of"]
@@ -94,7 +95,8 @@ class ApiServer:
     """One apiserver (any number may share a store, as HA kube-apiservers do)."""
 
     def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
-                 watch_cache: bool = True, bookmark_interval_s: float = 1.0) -> None:
+                 watch_cache: bool = True, bookmark_interval_s: float = 1.0,
+                 service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = NODE_PORT_RANGE) -> None:
         self.rt = rt
         self.etcd = etcd
         self.cache = WatchCache(rt, etcd) if watch_cache else None
@@ -102,8 +104,9 @@ class ApiServer:
         self.stores: dict[str, Store] = {name: Store(rt, etcd, s, bugs=bugs, cache=self.cache)
                                          for name, s in STRATEGIES.items()}
         self.requests = 0
+        self.services = ServiceAllocator(rt, etcd, service_cidr=service_cidr, node_ports=node_port_range, bugs=bugs)
 
-    async def run(self, *, compact_interval_s: float | None = None) -> None:
+    async def run(self, *, compact_interval_s: float | None = None, repair_interval_s: float | None = None) -> None:
         """The apiserver's background work: the watch cache and the compactor."""
         tasks = []
         if self.cache is not None:
@@ -111,6 +114,8 @@ class ApiServer:
         if compact_interval_s:
             tasks.append(self.rt.spawn(compact_periodically(self.rt, self.etcd, compact_interval_s),
                                        name="compactor"))
+        if repair_interval_s:
+            tasks.append(self.rt.spawn(self._repair_services(repair_interval_s), name="service-repair"))
         try:
             for task in tasks:
                 await task.join()
@@ -151,6 +156,8 @@ class ApiServer:
         ns = req.namespace
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
+        if req.verb == "create" and req.resource == "services":
+            return Response(status=201, body=await self._create_service(store, ns, _json_body(req.body)))
         if req.verb == "create":
             return Response(status=201, body=await store.create(ns, _json_body(req.body)))
         if req.verb == "update":
@@ -161,10 +168,38 @@ class ApiServer:
                                                              subresource=req.subresource,
                                                              patch_type=req.patch_type))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req))
+            deleted = await self._delete(store, req)
+            if req.resource == "services" and not deleted["metadata"].get("finalizers"):
+                await self.services.release(deleted)
+            return Response(status=200, body=deleted)
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
+
+    async def _create_service(self, store: Store, namespace: str, body: Any) -> dict:
+        """Allocate the Service's ClusterIP and NodePorts, then store it; a create that
+        surely failed gives them back (one of unknown outcome leaves them to the repair)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of a Service must be a JSON object")
+        body = json.loads(json.dumps(body))
+        store.strategy.defaults(body)
+        taken = await self.services.allocate(body)
+        try:
+            return await store.create(namespace, body)
+        except errors.ApiError as exc:
+            if not exc.unknown:
+                await self.services.release_taken(taken)
+            raise
+
+    async def _repair_services(self, interval_s: float) -> None:
+        """kube-apiserver's ClusterIP and NodePort repair loops, one pass per interval."""
+        while True:
+            await self.rt.sleep(interval_s)
+            try:
+                listed = await self.stores["services"].list("")
+                await self.services.repair(listed.items)
+            except (errors.ApiError, KVError) as exc:
+                self.rt.record("service_repair.failed", error=str(exc))
 
     async def _bind(self, store: Store, req: Request) -> dict:
         """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409

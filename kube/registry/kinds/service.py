@@ -1,6 +1,16 @@
-"""Service (v1): DNS-1123 label names, ports required unless headless."""
+"""Service (v1): DNS-1123 label names, ports required unless headless.
 
+ClusterIPs and NodePorts are allocated by the apiserver (:mod:`kube.network.allocator`)
+before a Service is stored; an update keeps them (a body without them gets the stored
+ones back) and may not change them or the Service's type.
+"""
+
+import attrs
+
+from kube import errors
 from kube.registry.strategy import Cause, Strategy
+
+_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 
 
 def _defaults(obj: dict) -> None:
@@ -21,10 +31,39 @@ def _validate(obj: dict) -> list[Cause]:
         if not isinstance(p, int) or not 0 < p < 65536:
             out.append((f"spec.ports[{i}].port", "FieldValueInvalid",
                         f"Invalid value: {p!r}: must be between 1 and 65535, inclusive"))
-    if spec.get("type") not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+    if spec.get("type") not in _TYPES:
         out.append(("spec.type", "FieldValueNotSupported", f"Unsupported value: {spec.get('type')!r}"))
+    if spec.get("clusterIP") == "None" and spec.get("type") != "ClusterIP":
+        out.append(("spec.clusterIP", "FieldValueInvalid",
+                    "Invalid value: \"None\": may only be set for type ClusterIP (headless)"))
+    affinity = spec.get("sessionAffinity")
+    if affinity not in ("None", "ClientIP"):
+        out.append(("spec.sessionAffinity", "FieldValueNotSupported", f"Unsupported value: {affinity!r}"))
     return out
 
 
-STRATEGY = Strategy(kind="Service", resource="services", label_names=True, status_subresource=True,
-                    defaults=_defaults, validate_spec=_validate)
+def _allocated(spec: dict) -> dict:
+    return {"clusterIP": spec.get("clusterIP"), "type": spec.get("type"),
+            "nodePorts": [p.get("nodePort") for p in spec.get("ports") or () if isinstance(p, dict)]}
+
+
+@attrs.frozen(kw_only=True)
+class ServiceStrategy(Strategy):
+    def prepare_for_update(self, new: dict, old: dict) -> None:
+        super().prepare_for_update(new, old)
+        spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+        for key in ("clusterIP", "clusterIPs"):
+            if key in old_spec and not spec.get(key):
+                spec[key] = old_spec[key]
+        old_ports = [p for p in old_spec.get("ports") or () if isinstance(p, dict)]
+        for port, was in zip(spec.get("ports") or (), old_ports, strict=False):
+            if isinstance(port, dict) and "nodePort" in was and "nodePort" not in port:
+                port["nodePort"] = was["nodePort"]
+        if _allocated(spec) != _allocated(old_spec):
+            raise errors.invalid("Service", new["metadata"].get("name", ""), [(
+                "spec", "FieldValueForbidden",
+                "Forbidden: spec.type, spec.clusterIP and nodePorts cannot change; delete and create the Service")])
+
+
+STRATEGY = ServiceStrategy(kind="Service", resource="services", label_names=True, status_subresource=True,
+                           defaults=_defaults, validate_spec=_validate)
