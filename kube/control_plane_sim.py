@@ -124,9 +124,16 @@ class ControlPlaneSystem:
         own = members[self.apiservers.index(rt.node_id) % len(members)]
         etcd = rt.etcd_client((own, *(m for m in members if m != own)), config=self.kv.client_config,
                               bugs=self.bugs)
-        server = ApiServer(rt, etcd, bugs=self.bugs)
+        server = ApiServer(rt, etcd, bugs=self.bugs, **self._apiserver_options())
         rt.add_handler(ApiServerEndpoint(rt, server))
-        await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6)
+        await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6, **self._apiserver_run_options())
+
+    def _apiserver_options(self) -> dict[str, Any]:
+        """Keyword arguments of the apiservers (a hook for systems built on this one)."""
+        return {}
+
+    def _apiserver_run_options(self) -> dict[str, Any]:
+        return {}
 
     async def _controller_manager(self, rt: SimRuntime) -> None:
         client = KubeClient(self._transport(rt, 0))
@@ -152,7 +159,7 @@ class ControlPlaneSystem:
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed))
+                          PodSandboxes(node, self._sandbox_changed, on_ready=self._sandbox_ready))
         self.controllers[node] = kubelet
         await kubelet.run()
 
@@ -208,6 +215,9 @@ class ControlPlaneSystem:
     def _violate(self, prop: str, message: str) -> None:
         if not any(v.property == prop for v in self.found):
             self.found.append(Violation(property=prop, message=message, time_us=self.world.now_us))
+
+    def _sandbox_ready(self, node: str, sandbox: Sandbox) -> None:
+        """A kubelet found a pod it runs ready (a hook for systems built on this one)."""
 
     def _sandbox_changed(self, node: str, sandbox: Sandbox, running: bool) -> None:
         if not running:

@@ -55,10 +55,14 @@ class PodSandboxes:
     """The pods a node runs (its container runtime); ``on_change(node, sandbox, running)``
     lets a test watch every start and stop."""
 
-    def __init__(self, node: str, on_change: Callable[[str, Sandbox, bool], None] | None = None) -> None:
+    def __init__(self, node: str, on_change: Callable[[str, Sandbox, bool], None] | None = None, *,
+                 on_ready: Callable[[str, Sandbox], None] | None = None) -> None:
         self.node = node
         self.running: dict[str, Sandbox] = {}  # uid -> sandbox
         self.on_change = on_change
+        self.on_ready = on_ready  # called when the kubelet first finds a running pod ready
+        self.started_us: dict[str, int] = {}  # uid -> when it started
+        self.ready: dict[str, None] = {}  # uids found ready
 
     def run(self, sandbox: Sandbox) -> None:
         assert sandbox.uid not in self.running, f"{self.node} runs pod {sandbox.key} twice"
@@ -66,7 +70,15 @@ class PodSandboxes:
         if self.on_change is not None:
             self.on_change(self.node, sandbox, True)
 
+    def mark_ready(self, uid: str) -> None:
+        if uid in self.running and uid not in self.ready:
+            self.ready[uid] = None
+            if self.on_ready is not None:
+                self.on_ready(self.node, self.running[uid])
+
     def stop(self, uid: str) -> None:
+        self.started_us.pop(uid, None)
+        self.ready.pop(uid, None)
         sandbox = self.running.pop(uid, None)
         if sandbox is not None and self.on_change is not None:
             self.on_change(self.node, sandbox, False)
@@ -214,10 +226,24 @@ class Kubelet:
             running = Sandbox(uid=pod["metadata"]["uid"], key=key, ip=ip,
                               requests=tuple(sorted(pod_requests(pod).items())))
             self.sandboxes.run(running)
+            self.sandboxes.started_us[running.uid] = self.rt.now_us()
         want: dict[str, Any] = {"phase": "Running", "podIP": running.ip, "hostIP": self.host_ip}
-        ready = {"type": "Ready", "status": "True"}
+        wait_s = self._readiness_wait_s(pod, running.uid)
+        ready = {"type": "Ready", "status": "True" if wait_s <= 0 else "False"}
+        if wait_s <= 0:
+            self.sandboxes.mark_ready(running.uid)
         conditions = [c for c in status.get("conditions") or () if c.get("type") != "Ready"]
         if any(status.get(k) != v for k, v in want.items()) or ready not in (status.get("conditions") or ()):
             await self.client.patch("pods", name, {"status": {**want, "conditions": [*conditions, ready]}},
                                     ns, subresource="status")
-        return None
+        return Result(requeue_after_s=wait_s) if wait_s > 0 else None
+
+    def _readiness_wait_s(self, pod: dict, uid: str) -> float:
+        """Seconds until the pod's readiness probe first passes (a container's
+        ``readinessProbe.initialDelaySeconds`` after it started); <= 0: ready."""
+        delay_s = max((float((c.get("readinessProbe") or {}).get("initialDelaySeconds", 0))
+                       for c in pod["spec"].get("containers") or ()), default=0.0)
+        if delay_s <= 0:
+            return 0.0
+        started = self.sandboxes.started_us.get(uid, self.rt.now_us())
+        return delay_s - (self.rt.now_us() - started) / 1e6
