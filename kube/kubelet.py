@@ -116,6 +116,7 @@ class Kubelet:
                                      field_selector=f"spec.nodeName={config.name}", resync_s=5.0)
         self.pods = self.controller.primary
         self.pool = _ip_pool(config.pod_cidr)
+        self._last_ip = -1
         self.rejected = 0
 
     def node_object(self) -> dict:
@@ -184,12 +185,16 @@ class Kubelet:
 
     # ------------------------------------------------------------------ pods
     def _free_ip(self, wanted: str) -> str | None:
+        """The pod's IP again if free, else the next free one after the last handed out
+        (as CNI's host-local IPAM does, so a freed IP is not reused at once)."""
         taken = {s.ip for s in self.sandboxes.running.values()}
         if wanted in self.pool and wanted not in taken:
             return wanted
-        for ip in self.pool:
-            if ip not in taken:
-                return ip
+        for step in range(1, len(self.pool) + 1):
+            i = (self._last_ip + step) % len(self.pool)
+            if self.pool[i] not in taken:
+                self._last_ip = i
+                return self.pool[i]
         return None
 
     def _admit(self, pod: dict) -> str:

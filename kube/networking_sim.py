@@ -113,8 +113,10 @@ class NetworkingSystem(ControlPlaneSystem):
         self.podnet = HostGwNetwork(self._routes, self._pods_on)
         self.rng = derive_rng(scenario.seed, "traffic")
         self.ever_ready: dict[str, dict[str, str]] = {}  # pod uid -> labels, once its kubelet found it ready
+        self.ever_ready_keys: dict[str, dict[str, str]] = {}  # the same by namespace/name
         self.requests: list[dict[str, Any]] = []  # the traffic history, one trace per request
-        self.affinity: dict[tuple[str, str, str], tuple[str, int]] = {}  # (node, client, svc) -> (endpoint, at)
+        # (node, client, svc) -> (endpoint, at, which kube-proxy, its sync count)
+        self.affinity: dict[tuple[str, str, str], tuple[str, int, int, int]] = {}
         workloads = (*self.names, *self.deployment_names)
         self.service_objects: dict[str, dict] = {}
         for i, name in enumerate(workloads):
@@ -232,6 +234,7 @@ class NetworkingSystem(ControlPlaneSystem):
         pod = kubelet.pods.cache.get(sandbox.key) if kubelet is not None else None
         if pod is not None and pod["metadata"]["uid"] == sandbox.uid:
             self.ever_ready.setdefault(sandbox.uid, dict(pod["metadata"].get("labels") or {}))
+            self.ever_ready_keys.setdefault(sandbox.key, self.ever_ready[sandbox.uid])
 
     def start(self) -> None:
         super().start()
@@ -287,6 +290,10 @@ class NetworkingSystem(ControlPlaneSystem):
         trace["hops"].extend(delivery.hops)
         if delivery.dropped:
             trace["outcome"] = f"dropped: {delivery.dropped}"
+            return
+        if route is not None and route.endpoint is not None and route.endpoint.pod != delivery.pod_key:
+            # the rule points at a pod that left; its IP now belongs to another pod
+            trace.update(outcome="another pod holds the endpoint's IP", node=delivery.node, pod=delivery.pod_key)
             return
         trace.update(outcome="ok", node=delivery.node, pod=delivery.pod_key, uid=delivery.pod_uid)
 
@@ -356,7 +363,7 @@ class NetworkingSystem(ControlPlaneSystem):
         svc = self.service_objects.get(trace["service"])
         if svc is None:
             return trace
-        labels = self.ever_ready.get(trace["uid"])
+        labels = self.ever_ready.get(trace["uid"], self.ever_ready_keys.get(trace["pod"]))
         selector = svc["spec"]["selector"]
         why = ""
         if labels is None and not svc["spec"].get("publishNotReadyAddresses"):
@@ -372,22 +379,26 @@ class NetworkingSystem(ControlPlaneSystem):
         return trace
 
     def _check_affinity(self, trace: dict[str, Any], svc: dict) -> None:
+        """Within the timeout, a client's requests through one node's table reach the
+        endpoint they reached before, unless that Service's endpoints changed since."""
         timeout_s = ((svc["spec"].get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
         node = trace.get("table_node", "")
-        if not timeout_s or not trace.get("endpoint") or not node:
+        proxy = self.proxies.get(node)
+        if not timeout_s or not trace.get("endpoint") or proxy is None:
             return
+        port_name = f"{NS}/{trace['service']}:http"
         key = (node, trace["src"], trace["service"])
         held = self.affinity.get(key)
-        self.affinity[key] = (trace["endpoint"], trace["t_us"])
-        if held is None or trace["t_us"] - held[1] > timeout_s * 1_000_000 or held[0] == trace["endpoint"]:
+        self.affinity[key] = (trace["endpoint"], trace["t_us"], id(proxy), proxy.syncs)
+        if held is None or held[0] == trace["endpoint"] or held[2] != id(proxy):
             return
-        proxy = self.proxies.get(node)
-        in_table = proxy is not None and held[0] in proxy.table.endpoints().get(f"{NS}/{trace['service']}:http", ())
-        if in_table:
-            self._violate("networking.session_affinity",
-                          f"client {trace['src']} reached {trace['endpoint']} of Service {trace['service']} through "
-                          f"{node} at {trace['t_us'] / 1e6:.3f}s, {(trace['t_us'] - held[1]) / 1e6:.3f}s after it "
-                          f"reached {held[0]}, which is still in the table (affinity timeout {timeout_s}s)")
+        if trace["t_us"] - held[1] > timeout_s * 1_000_000 or proxy.changed_at.get(port_name, 0) > held[3]:
+            return
+        self._violate("networking.session_affinity",
+                      f"client {trace['src']} reached {trace['endpoint']} of Service {trace['service']} through "
+                      f"{node} at {trace['t_us'] / 1e6:.3f}s, {(trace['t_us'] - held[1]) / 1e6:.3f}s after it "
+                      f"reached {held[0]}, and the Service's endpoints in that table did not change in between "
+                      f"(affinity timeout {timeout_s}s)")
 
     def _clients(self) -> list[tuple[str, str]]:
         """(node, pod IP) of the pods running on running machines."""

@@ -357,6 +357,7 @@ class KubeProxy:
         self.syncs = 0
         self.sync_us = 0  # virtual time of the last sync
         self._kept: dict[str, dict[Endpoint, None]] = {}
+        self.changed_at: dict[str, int] = {}  # ServicePort name -> the sync that last changed its endpoints
 
     def _dirty(self, _obj: Any) -> None:
         self.changed.set()
@@ -380,6 +381,10 @@ class KubeProxy:
     def sync(self) -> None:
         old = self.table
         self.table = build_table(self.mode, self._ports(), self.node_ips, self.bugs)
+        before, after = old.endpoints(), self.table.endpoints()
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                self.changed_at[name] = self.syncs + 1
         if isinstance(old, IptablesTable) and isinstance(self.table, IptablesTable):
             self.table.recent = old.recent
         if isinstance(old, IpvsTable) and isinstance(self.table, IpvsTable):
