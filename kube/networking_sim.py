@@ -281,7 +281,7 @@ class NetworkingSystem(ControlPlaneSystem):
             route = proxy.table.lookup(dst, port, src, self.world.now_us, self.rng)
             trace["hops"].extend(f"{node} {proxy.mode}: {r}" for r in route.rules)
             if route.endpoint is None:
-                trace["outcome"] = "rejected" if route.rules else "no rule"
+                trace["outcome"] = route.verdict
                 return
             target = route.endpoint.ip
             trace["endpoint"] = route.endpoint.address
@@ -501,14 +501,18 @@ class NetworkingSystem(ControlPlaneSystem):
                     out.append(f"DNS answer for {name} differs from the store")
         return out
 
-    def _convergence_problems(self) -> list[str]:
-        out = super()._convergence_problems()
-        if out:
-            return out
+    def _network_problems_cached(self) -> list[str]:
         if self.world.now_us - self._network_ok_at >= NETWORK_CHECK_US:
             self._network_ok_at = self.world.now_us
             self._network_problems = self._network_problems_now()
         return self._network_problems
+
+    def is_live(self) -> bool:
+        return super().is_live() and not self._network_problems_cached()
+
+    def liveness_report(self) -> str:
+        problems = "; ".join(self._network_problems_now()[:4])
+        return f"{super().liveness_report()}; networking: {problems or 'converged'}"
 
     def _converged_traffic(self) -> list[Violation]:
         """Requests from every node to every Service with endpoints, once converged."""
@@ -557,11 +561,11 @@ class NetworkingSystem(ControlPlaneSystem):
         late: list[Violation] = []
         if wanted("networking.convergence"):
             self._network_ok_at = -1
-            problems = [] if super()._convergence_problems() else self._network_problems_now()
+            problems = [] if self._convergence_problems() else self._network_problems_now()
             if problems:
                 late.append(Violation(property="networking.convergence", time_us=self.world.now_us,
                                       message="not converged once faults healed: " + "; ".join(problems[:4])))
-            elif not super()._convergence_problems() and wanted("networking.converged_traffic"):
+            elif not self._convergence_problems() and wanted("networking.converged_traffic"):
                 late.extend(self._converged_traffic())
         out.extend(v for v in self.found if v.property.startswith("networking") and wanted(v.property))
         return out + late

@@ -72,11 +72,13 @@ class ServicePort:
 
 @attrs.frozen(kw_only=True)
 class Route:
-    """Where a packet went: the endpoint (None: rejected or dropped) and the rules it hit."""
+    """Where a packet went: the endpoint (None: rejected or dropped), the rules it hit and
+    the verdict (``DNAT``, ``REJECT``, ``no rule``, ``fell off <chain>``)."""
 
     endpoint: Endpoint | None
     rules: tuple[str, ...]
     service: str = ""
+    verdict: str = "DNAT"
 
 
 def service_ports(services: list[dict], slices: list[dict]) -> list[ServicePort]:
@@ -245,7 +247,7 @@ class IptablesTable:
                 if chain in ("KUBE-SERVICES", "KUBE-NODEPORTS") and '--comment "' in r.text:
                     service = r.text.split('--comment "', 1)[1].split(" ", 1)[0].rstrip('"')
                 if r.target == "REJECT":
-                    return Route(endpoint=None, rules=tuple(hit), service=service)
+                    return Route(endpoint=None, rules=tuple(hit), service=service, verdict="REJECT")
                 if r.target == "DNAT":
                     if r.recent_set:
                         self.recent.seen[(r.recent_set, src)] = now_us
@@ -254,7 +256,8 @@ class IptablesTable:
                     chain = r.target
                     break
             else:
-                return Route(endpoint=None, rules=tuple(hit), service=service)  # fell off the chain
+                verdict = "no rule" if chain in ("KUBE-SERVICES", "KUBE-NODEPORTS") else f"fell off {chain}"
+                return Route(endpoint=None, rules=tuple(hit), service=service, verdict=verdict)
 
     def endpoints(self) -> dict[str, tuple[str, ...]]:
         """ServicePort name -> the endpoint addresses its rules DNAT to."""
@@ -300,10 +303,10 @@ class IpvsTable:
         key = (dst, dport, proto)
         vs = self.virtual.get(key)
         if vs is None:
-            return Route(endpoint=None, rules=())
+            return Route(endpoint=None, rules=(), verdict="no rule")
         rule = f"{proto.upper()} {vs.address} rr"
         if not vs.real_servers:
-            return Route(endpoint=None, rules=(rule,), service=vs.service)
+            return Route(endpoint=None, rules=(rule,), service=vs.service, verdict="REJECT")
         if vs.persistence_s:
             held = self.persist.get((*key, src))
             if held is not None and now_us - held[1] <= vs.persistence_s * 1_000_000 and held[0] in vs.real_servers:
