@@ -27,7 +27,7 @@ from ..controllers.runtime import Controller, Result, SharedInformers
 from ..errors import ApiError
 from ..informer import object_key
 
-__all__ = ["BUG_PUBLISH_NOT_READY", "SERVICE_NAME_LABEL", "EndpointsController", "desired_endpoints",
+__all__ = ["BUG_PUBLISH_NOT_READY", "SERVICE_NAME_LABEL", "EndpointsController", "desired_endpoints", "endpoints_object", "slice_object",
            "selector_matches", "slice_name"]
 
 BUG_PUBLISH_NOT_READY = "endpoints_publish_not_ready"

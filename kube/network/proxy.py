@@ -37,7 +37,7 @@ from ..client import KubeClient
 from ..controllers.runtime import Listener, SharedInformers
 from .endpoints import SERVICE_NAME_LABEL
 
-__all__ = ["BUG_STALE_RULES", "BUG_WRONG_PROBABILITY", "Endpoint", "IpvsTable", "IptablesTable", "KubeProxy",
+__all__ = ["BUG_STALE_RULES", "BUG_WRONG_PROBABILITY", "Endpoint", "IpvsTable", "IptablesTable", "KubeProxy", "build_table",
            "Route", "ServicePort", "service_ports"]
 
 BUG_WRONG_PROBABILITY = "iptables_wrong_probability"
