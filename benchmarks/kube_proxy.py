@@ -18,7 +18,7 @@ import random
 import sys
 import time
 
-from kube.network import Endpoint, IpvsTable, IptablesTable, ServicePort
+from kube.network import Endpoint, IptablesTable, IpvsTable, ServicePort
 
 try:
     from _machine import QUICK_HELP, print_machine
