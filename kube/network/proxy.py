@@ -125,7 +125,7 @@ def service_ports(services: list[dict], slices: list[dict]) -> list[ServicePort]
 
 def _chain(prefix: str, *parts: str) -> str:
     digest = hashlib.sha256("".join(parts).encode()).digest()
-    return f"{prefix}-{base64.b32encode(digest).decode()[:16]}"
+    return f"{prefix}-{base64.b32encode(digest[:10]).decode()}"  # 16 characters, as kube-proxy's
 
 
 @attrs.frozen(kw_only=True)
