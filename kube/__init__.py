@@ -11,6 +11,10 @@ transport (:mod:`kube.transport`); :mod:`kube.apiserver_sim` is the ``apiserver`
 Controllers and the scheduler (:mod:`kube.controllers`, on its controller runtime) and the
 simulated node (:mod:`kube.kubelet`); :mod:`kube.control_plane_sim` is the
 ``control_plane`` system.
+
+Service networking (:mod:`kube.network`: Endpoints, kube-proxy, DNS, pod network,
+Ingress, load balancers; ClusterIP and NodePort allocation in
+:mod:`kube.registry.allocator`); :mod:`kube.networking_sim` is the ``networking`` system.
 """
 
 from .apiserver import ApiServer, Request, Response

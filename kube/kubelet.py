@@ -5,7 +5,9 @@ allocatable, condition Ready), renews its Lease in ``kube-node-lease`` every
 ``lease_renew_s``, watches the pods bound to it (field selector ``spec.nodeName``) and
 *runs* them: admission (the requests of the pods it runs must fit its allocatable, else
 the pod fails with reason ``OutOf<resource>``), an IP from its pod CIDR that no pod it runs
-holds, then status phase Running, podIP, hostIP and condition Ready.  A pod deleted or
+holds (the next free one after the last handed out, as CNI's host-local IPAM does), then
+status phase Running, podIP, hostIP and condition Ready (False until
+``readinessProbe.initialDelaySeconds`` of its containers passed since it started).  A pod deleted or
 being deleted is stopped and its IP freed.  What runs is kept by a :class:`PodSandboxes`
 (the container runtime's view: RunPodSandbox / StopPodSandbox); a crash of the node loses
 it, and the restarted kubelet runs its pods again.
