@@ -483,6 +483,9 @@ class NetworkingSystem(ControlPlaneSystem):
                          for e in (sls.get(slice_name(name)) or {}).get("endpoints") or ())
             if got != sorted((e["ip"], e["ready"]) for e in want):
                 out.append(f"EndpointSlice of {name} differs from the ready pods it selects")
+            for e in want:
+                if e["ready"] and self._pods_on(e["node"]).get(e["ip"], ("", ""))[1] != f"{NS}/{e['pod']}":
+                    out.append(f"pod {e['pod']} of {name} is ready in the store but does not run on {e['node']}")
             if svc["spec"].get("type") == "LoadBalancer" and not (svc.get("status") or {}).get("loadBalancer"):
                 out.append(f"LoadBalancer Service {name} has no address")
         truth = {sp.name: tuple(ep.address for ep in sp.endpoints) for sp in service_ports(services, slices)}
