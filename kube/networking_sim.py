@@ -268,14 +268,16 @@ class NetworkingSystem(ControlPlaneSystem):
         return proxy if proxy is not None and proxy.syncs and self._running(node) else None
 
     def _forward(self, trace: dict[str, Any], node: str, dst: str, port: int, src: str, *,
-                 pod_ip: bool = False) -> None:
-        """Through ``node``'s kube-proxy (a Service address) and the pod network."""
+                 pod: str = "") -> None:
+        """Through ``node``'s kube-proxy (a Service address) and the pod network; ``pod``:
+        ``dst`` is that pod's IP (a headless Service's answer), no Service rule applies."""
         proxy = self._synced_proxy(node)
         if proxy is None:
             trace["outcome"] = "node down"
             return
         route: Route | None = None
-        if pod_ip:  # a headless Service's answer: no Service rule
+        expected = pod
+        if pod:
             target = dst
         else:
             route = proxy.table.lookup(dst, port, src, self.world.now_us, self.rng)
@@ -284,6 +286,7 @@ class NetworkingSystem(ControlPlaneSystem):
                 trace["outcome"] = route.verdict
                 return
             target = route.endpoint.ip
+            expected = route.endpoint.pod
             trace["endpoint"] = route.endpoint.address
         trace["table_node"] = node
         delivery = self.podnet.deliver(node, target)
@@ -291,8 +294,8 @@ class NetworkingSystem(ControlPlaneSystem):
         if delivery.dropped:
             trace["outcome"] = f"dropped: {delivery.dropped}"
             return
-        if route is not None and route.endpoint is not None and route.endpoint.pod != delivery.pod_key:
-            # the rule points at a pod that left; its IP now belongs to another pod
+        if expected != delivery.pod_key:
+            # the rule or answer names a pod that left; its IP now belongs to another pod
             trace.update(outcome="another pod holds the endpoint's IP", node=delivery.node, pod=delivery.pod_key)
             return
         trace.update(outcome="ok", node=delivery.node, pod=delivery.pod_key, uid=delivery.pod_uid)
@@ -313,8 +316,9 @@ class NetworkingSystem(ControlPlaneSystem):
                     trace["outcome"] = "nxdomain"
                 else:
                     headless = spec.get("clusterIP") == "None"
-                    self._forward(trace, client_node, self.rng.choice(got.ips), 8080 if headless else 80, src,
-                                  pod_ip=headless)
+                    ip = self.rng.choice(got.ips)
+                    self._forward(trace, client_node, ip, 8080 if headless else 80, src,
+                                  pod=self.dns.pod_of(ip) if headless else "")
         elif mode == "clusterip":
             trace["hops"].append(f"{client_node}: to {spec.get('clusterIP')}:80")
             self._forward(trace, client_node, str(spec.get("clusterIP")), 80, src)

@@ -96,6 +96,15 @@ class DnsServer:
     def ready(self) -> bool:
         return self.informers.synced
 
+    def pod_of(self, ip: str) -> str:
+        """``namespace/name`` of the pod the EndpointSlices seen give ``ip`` ("" if none)."""
+        for sl in self.slices.items():
+            for ep in sl.get("endpoints") or ():
+                if ip in (ep.get("addresses") or ()):
+                    ref = ep.get("targetRef") or {}
+                    return f"{ref.get('namespace', '')}/{ref.get('name', '')}"
+        return ""
+
     def query(self, name: str, namespace: str) -> DnsAnswer:
         self.queries += 1
         return answer(name, namespace, self.services.cache, self.slices.items(), self.domain)
