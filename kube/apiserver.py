@@ -160,6 +160,8 @@ class ApiServer:
             return Response(status=201, body=await self._create_service(store, ns, _json_body(req.body)))
         if req.verb == "create":
             return Response(status=201, body=await store.create(ns, _json_body(req.body)))
+        if req.verb in ("update", "patch") and req.resource == "services" and not req.subresource:
+            return Response(status=200, body=await self._update_service(store, req))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
                                                               subresource=req.subresource))
@@ -190,6 +192,29 @@ class ApiServer:
             if not exc.unknown:
                 await self.services.release_taken(taken)
             raise
+
+    async def _update_service(self, store: Store, req: Request) -> dict:
+        """An update or patch of a Service, as an update at the revision read: NodePorts a
+        new type needs are allocated first (given back if the write fails), the ones it no
+        longer needs are released after it succeeded."""
+        old = await store.get(req.namespace, req.name)
+        body = _json_body(req.body)
+        new = body if req.verb == "update" else apply_patch(old, body, req.patch_type)
+        if not isinstance(new, dict):
+            raise errors.bad_request("the body of a Service must be a JSON object")
+        new = json.loads(json.dumps(new))
+        meta = new.setdefault("metadata", {})
+        if isinstance(meta, dict) and not meta.get("resourceVersion"):
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        taken = await self.services.allocate_for_update(new, old)
+        try:
+            out = await store.update(req.namespace, req.name, new)
+        except errors.ApiError as exc:
+            if not exc.unknown:
+                await self.services.release_taken(taken)
+            raise
+        await self.services.release_unused(old, out)
+        return out
 
     async def _repair_services(self, interval_s: float) -> None:
         """kube-apiserver's ClusterIP and NodePort repair loops, one pass per interval."""

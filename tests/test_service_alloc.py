@@ -69,20 +69,30 @@ def test_racing_apiservers_never_hand_out_one_address_twice() -> None:
     run_two_apiservers(body)
 
 
-def test_an_update_keeps_the_allocation_and_may_not_change_it() -> None:
+def test_an_update_keeps_the_allocation_and_a_type_change_allocates_or_releases() -> None:
     async def body(rt: Any, clients: list[KubeClient], _servers: list[ApiServer]) -> None:
         made = await clients[0].create("services", svc("a", "NodePort"))
-        body_ = {k: v for k, v in made.items()}
-        body_["spec"] = {**made["spec"], "clusterIP": "", "clusterIPs": [],
-                         "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+        port = made["spec"]["ports"][0]["nodePort"]
+        body_ = {**made, "spec": {**made["spec"], "clusterIP": "", "clusterIPs": [],
+                                  "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
         kept = await clients[1].update("services", body_)
         assert kept["spec"]["clusterIP"] == made["spec"]["clusterIP"]
-        assert kept["spec"]["ports"][0]["nodePort"] == made["spec"]["ports"][0]["nodePort"]
+        assert kept["spec"]["ports"][0]["nodePort"] == port
         try:
-            await clients[1].patch("services", "a", {"spec": {"type": "ClusterIP"}}, "default")
-            raise AssertionError("type changed")
+            await clients[1].patch("services", "a", {"spec": {"clusterIP": "10.96.0.3"}}, "default")
+            raise AssertionError("the ClusterIP changed")
         except ApiError as exc:
             assert exc.code == 422
+        # NodePort -> ClusterIP gives the port back: another Service may ask for it
+        plain = await clients[0].patch("services", "a", {"spec": {"type": "ClusterIP"}}, "default")
+        assert "nodePort" not in plain["spec"]["ports"][0]
+        asked = svc("b", "NodePort")
+        asked["spec"]["ports"][0]["nodePort"] = port
+        assert (await clients[1].create("services", asked))["spec"]["ports"][0]["nodePort"] == port
+        # ClusterIP -> LoadBalancer allocates a port, not the one b holds
+        lb = await clients[1].patch("services", "a", {"spec": {"type": "LoadBalancer"}}, "default")
+        assert 30000 <= lb["spec"]["ports"][0]["nodePort"] <= 32767 and lb["spec"]["ports"][0]["nodePort"] != port
+        assert lb["spec"]["clusterIP"] == made["spec"]["clusterIP"]
     run_two_apiservers(body)
 
 

@@ -275,6 +275,39 @@ class ServiceAllocator:
             raise
         return taken
 
+    async def allocate_for_update(self, new: dict, old: dict) -> list[tuple[RangeAllocator, str | int]]:
+        """The NodePorts an updated Service needs and its stored version does not hold
+        (fills them in, as :meth:`allocate` does)."""
+        spec = new.get("spec")
+        if not isinstance(spec, dict) or not wants_node_ports(new):
+            return []
+        held = set(service_node_ports(old)) if wants_node_ports(old) else set()
+        old_ports = [p for p in (old.get("spec") or {}).get("ports") or () if isinstance(p, dict)]
+        taken: list[tuple[RangeAllocator, str | int]] = []
+        try:
+            for i, port in enumerate(spec.get("ports") or ()):
+                if not isinstance(port, dict):
+                    continue
+                if not isinstance(port.get("nodePort"), int) and i < len(old_ports) and old_ports[i].get("nodePort") in held:
+                    port["nodePort"] = old_ports[i]["nodePort"]  # kept, as the strategy would keep it
+                if isinstance(port.get("nodePort"), int):
+                    if port["nodePort"] not in held:
+                        await self.ports.allocate(port["nodePort"])
+                        taken.append((self.ports, port["nodePort"]))
+                else:
+                    got = await self.ports.allocate_next()
+                    taken.append((self.ports, got))
+                    port["nodePort"] = got
+        except errors.ApiError:
+            await self.release_taken(taken)
+            raise
+        return taken
+
+    async def release_unused(self, old: dict, new: dict) -> None:
+        """Release the NodePorts ``old`` held that ``new`` (stored instead) does not."""
+        keep = set(service_node_ports(new)) if wants_node_ports(new) else set()
+        await self.release_taken([(self.ports, p) for p in service_node_ports(old) if p not in keep])
+
     async def release_taken(self, taken: list[tuple[RangeAllocator, str | int]]) -> None:
         for allocator, value in taken:
             try:

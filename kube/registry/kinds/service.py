@@ -1,8 +1,9 @@
 """Service (v1): DNS-1123 label names, ports required unless headless.
 
-ClusterIPs and NodePorts are allocated by the apiserver (:mod:`kube.network.allocator`)
-before a Service is stored; an update keeps them (a body without them gets the stored
-ones back) and may not change them or the Service's type.
+ClusterIPs and NodePorts are allocated by the apiserver (:mod:`kube.registry.allocator`)
+before a Service is stored; an update keeps the ClusterIP (a body without it gets the
+stored one back; it may not change) and may change the type between ClusterIP, NodePort
+and LoadBalancer (the apiserver allocates or releases the NodePorts).
 """
 
 import attrs
@@ -42,9 +43,8 @@ def _validate(obj: dict) -> list[Cause]:
     return out
 
 
-def _allocated(spec: dict) -> dict:
-    return {"clusterIP": spec.get("clusterIP"), "type": spec.get("type"),
-            "nodePorts": [p.get("nodePort") for p in spec.get("ports") or () if isinstance(p, dict)]}
+def _cluster_ip(spec: dict) -> object:
+    return spec.get("clusterIP")
 
 
 @attrs.frozen(kw_only=True)
@@ -55,14 +55,14 @@ class ServiceStrategy(Strategy):
         for key in ("clusterIP", "clusterIPs"):
             if key in old_spec and not spec.get(key):
                 spec[key] = old_spec[key]
-        old_ports = [p for p in old_spec.get("ports") or () if isinstance(p, dict)]
-        for port, was in zip(spec.get("ports") or (), old_ports, strict=False):
-            if isinstance(port, dict) and "nodePort" in was and "nodePort" not in port:
-                port["nodePort"] = was["nodePort"]
-        if _allocated(spec) != _allocated(old_spec):
+        if spec.get("type") not in ("NodePort", "LoadBalancer"):
+            for port in spec.get("ports") or ():
+                if isinstance(port, dict):
+                    port.pop("nodePort", None)  # released by the apiserver once stored
+        if _cluster_ip(spec) != _cluster_ip(old_spec) or (spec.get("type") == "ExternalName") != (
+                old_spec.get("type") == "ExternalName"):
             raise errors.invalid("Service", new["metadata"].get("name", ""), [(
-                "spec", "FieldValueForbidden",
-                "Forbidden: spec.type, spec.clusterIP and nodePorts cannot change; delete and create the Service")])
+                "spec.clusterIP", "FieldValueInvalid", "Invalid value: field is immutable")])
 
 
 STRATEGY = ServiceStrategy(kind="Service", resource="services", label_names=True, status_subresource=True,
