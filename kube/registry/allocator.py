@@ -260,16 +260,7 @@ class ServiceAllocator:
                 spec["clusterIP"] = str(ip)
                 spec["clusterIPs"] = [str(ip)]
             if wants_node_ports(svc):
-                for port in spec.get("ports") or ():
-                    if not isinstance(port, dict):
-                        continue
-                    if isinstance(port.get("nodePort"), int):
-                        await self.ports.allocate(port["nodePort"])
-                        taken.append((self.ports, port["nodePort"]))
-                    else:
-                        got = await self.ports.allocate_next()
-                        taken.append((self.ports, got))
-                        port["nodePort"] = got
+                await self._take_node_ports(spec, taken)
         except errors.ApiError:
             await self.release_taken(taken)
             raise
@@ -285,23 +276,30 @@ class ServiceAllocator:
         old_ports = [p for p in (old.get("spec") or {}).get("ports") or () if isinstance(p, dict)]
         taken: list[tuple[RangeAllocator, str | int]] = []
         try:
-            for i, port in enumerate(spec.get("ports") or ()):
-                if not isinstance(port, dict):
-                    continue
-                if not isinstance(port.get("nodePort"), int) and i < len(old_ports) and old_ports[i].get("nodePort") in held:
-                    port["nodePort"] = old_ports[i]["nodePort"]  # kept, as the strategy would keep it
-                if isinstance(port.get("nodePort"), int):
-                    if port["nodePort"] not in held:
-                        await self.ports.allocate(port["nodePort"])
-                        taken.append((self.ports, port["nodePort"]))
-                else:
-                    got = await self.ports.allocate_next()
-                    taken.append((self.ports, got))
-                    port["nodePort"] = got
+            await self._take_node_ports(spec, taken, held, old_ports)
         except errors.ApiError:
             await self.release_taken(taken)
             raise
         return taken
+
+    async def _take_node_ports(self, spec: dict, taken: list[tuple[RangeAllocator, str | int]],
+                               held: set[int] | None = None, old_ports: list[dict] | None = None) -> None:
+        """A NodePort for every port of ``spec``: the one asked for, the one the port held
+        before (``held``, by position in ``old_ports``), or the next free one."""
+        held, old_ports = held or set(), old_ports or []
+        for i, port in enumerate(spec.get("ports") or ()):
+            if not isinstance(port, dict):
+                continue
+            if not isinstance(port.get("nodePort"), int) and i < len(old_ports) and old_ports[i].get("nodePort") in held:
+                port["nodePort"] = old_ports[i]["nodePort"]
+            if isinstance(port.get("nodePort"), int):
+                if port["nodePort"] not in held:
+                    await self.ports.allocate(port["nodePort"])
+                    taken.append((self.ports, port["nodePort"]))
+            else:
+                got = await self.ports.allocate_next()
+                taken.append((self.ports, got))
+                port["nodePort"] = got
 
     async def release_unused(self, old: dict, new: dict) -> None:
         """Release the NodePorts ``old`` held that ``new`` (stored instead) does not."""
