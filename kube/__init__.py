@@ -14,6 +14,10 @@ simulated node (:mod:`kube.kubelet`, its CRI, CNI and cgroup parts in :mod:`kube
 runs them beside a served apiserver (``raftkv kube serve --controllers``).  Leader election
 through a Lease with fenced writes (:mod:`kube.leaderelection`, :mod:`kube.fencing`);
 Sieve-style faults of a component's view of the apiservers (:mod:`kube.component_faults`).
+
+Service networking (:mod:`kube.network`: Endpoints, kube-proxy, DNS, pod network,
+Ingress, load balancers; ClusterIP and NodePort allocation in
+:mod:`kube.registry.allocator`); :mod:`kube.networking_sim` is the ``networking`` system.
 """
 
 from .apiserver import ApiServer, Request, Response

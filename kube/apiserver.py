@@ -41,6 +41,7 @@ from .fieldmanager import APPLY_PATCH
 from .meta import format_timestamp
 from .patch import MERGE_PATCH, apply_patch
 from .registry import STRATEGIES, Store, WatchCache
+from .registry.allocator import NODE_PORT_RANGE, ServiceAllocator
 from .registry.store import Guard, etcd_error, parse_rv
 
 __all__ = ["SCALABLE", "VERBS", "ApiServer", "Request", "Response", "close", "compact_periodically", "scale_of"]
@@ -112,7 +113,8 @@ class ApiServer:
 
     def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
                  watch_cache: bool = True, bookmark_interval_s: float = 1.0,
-                 on_write: Callable[[Request, Response], None] | None = None) -> None:
+                 on_write: Callable[[Request, Response], None] | None = None,
+                 service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = NODE_PORT_RANGE) -> None:
         """``on_write(request, response)`` sees every write that succeeded (a test's
         ground truth of what landed, whether or not its client heard the answer)."""
         self.rt = rt
@@ -123,8 +125,9 @@ class ApiServer:
         self.stores: dict[str, Store] = {name: Store(rt, etcd, s, bugs=bugs, cache=self.cache)
                                          for name, s in STRATEGIES.items()}
         self.requests = 0
+        self.services = ServiceAllocator(rt, etcd, service_cidr=service_cidr, node_ports=node_port_range, bugs=bugs)
 
-    async def run(self, *, compact_interval_s: float | None = None) -> None:
+    async def run(self, *, compact_interval_s: float | None = None, repair_interval_s: float | None = None) -> None:
         """The apiserver's background work: the watch cache and the compactor."""
         tasks = []
         if self.cache is not None:
@@ -132,6 +135,8 @@ class ApiServer:
         if compact_interval_s:
             tasks.append(self.rt.spawn(compact_periodically(self.rt, self.etcd, compact_interval_s),
                                        name="compactor"))
+        if repair_interval_s:
+            tasks.append(self.rt.spawn(self._repair_services(repair_interval_s), name="service-repair"))
         try:
             for task in tasks:
                 await task.join()
@@ -180,9 +185,16 @@ class ApiServer:
             return await self._apply(store, req, dry_run)
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
+        if req.verb == "create" and req.resource == "services" and not dry_run:  # (a dry run allocates nothing)
+            return Response(status=201, body=await self._create_service(store, ns, _json_body(req.body),
+                                                                        field_manager=manager, guard=guard))
         if req.verb == "create":
             return Response(status=201, body=await store.create(ns, _json_body(req.body), dry_run=dry_run,
                                                                 field_manager=manager, guard=guard))
+        if (req.verb in ("update", "patch") and req.resource == "services" and not req.subresource
+                and not dry_run):
+            return Response(status=200, body=await self._update_service(store, req, field_manager=manager,
+                                                                         guard=guard))
         if req.verb == "update":
             return Response(status=200, body=await store.update(ns, req.name, _json_body(req.body),
                                                               subresource=req.subresource, dry_run=dry_run,
@@ -193,10 +205,63 @@ class ApiServer:
                                                              patch_type=req.patch_type, dry_run=dry_run,
                                                              field_manager=manager, guard=guard))
         if req.verb == "delete":
-            return Response(status=200, body=await self._delete(store, req, dry_run, guard))
+            deleted = await self._delete(store, req, dry_run, guard)
+            if req.resource == "services" and not dry_run and not deleted["metadata"].get("finalizers"):
+                await self.services.release(deleted)
+            return Response(status=200, body=deleted)
         if req.verb == "list":
             return Response(status=200, body=await self._list(store, req))
         return self._watch(store, req)
+
+    async def _create_service(self, store: Store, namespace: str, body: Any, *, field_manager: str = "",
+                              guard: Guard | None = None) -> dict:
+        """Allocate the Service's ClusterIP and NodePorts, then store it; a create that
+        surely failed gives them back (one of unknown outcome leaves them to the repair)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of a Service must be a JSON object")
+        body = json.loads(json.dumps(body))
+        store.strategy.defaults(body)
+        taken = await self.services.allocate(body)
+        try:
+            return await store.create(namespace, body, field_manager=field_manager, guard=guard)
+        except errors.ApiError as exc:
+            if not exc.unknown:
+                await self.services.release_taken(taken)
+            raise
+
+    async def _update_service(self, store: Store, req: Request, *, field_manager: str = "",
+                              guard: Guard | None = None) -> dict:
+        """An update or patch of a Service, as an update at the revision read: NodePorts a
+        new type needs are allocated first (given back if the write fails), the ones it no
+        longer needs are released after it succeeded."""
+        old = await store.get(req.namespace, req.name)
+        body = _json_body(req.body)
+        new = body if req.verb == "update" else apply_patch(old, body, req.patch_type)
+        if not isinstance(new, dict):
+            raise errors.bad_request("the body of a Service must be a JSON object")
+        new = json.loads(json.dumps(new))
+        meta = new.setdefault("metadata", {})
+        if isinstance(meta, dict) and not meta.get("resourceVersion"):
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        taken = await self.services.allocate_for_update(new, old)
+        try:
+            out = await store.update(req.namespace, req.name, new, field_manager=field_manager, guard=guard)
+        except errors.ApiError as exc:
+            if not exc.unknown:
+                await self.services.release_taken(taken)
+            raise
+        await self.services.release_unused(old, out)
+        return out
+
+    async def _repair_services(self, interval_s: float) -> None:
+        """kube-apiserver's ClusterIP and NodePort repair loops, one pass per interval."""
+        while True:
+            await self.rt.sleep(interval_s)
+            try:
+                listed = await self.stores["services"].list("")
+                await self.services.repair(listed.items)
+            except (errors.ApiError, KVError) as exc:
+                self.rt.record("service_repair.failed", error=str(exc))
 
     async def _bind(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
         """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409

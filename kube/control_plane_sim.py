@@ -231,9 +231,16 @@ class ControlPlaneSystem:
         own = members[self.apiservers.index(rt.node_id) % len(members)]
         etcd = rt.etcd_client((own, *(m for m in members if m != own)), config=self.kv.client_config,
                               bugs=self.bugs)
-        server = ApiServer(rt, etcd, bugs=self.bugs, on_write=self._landed)
+        server = ApiServer(rt, etcd, bugs=self.bugs, on_write=self._landed, **self._apiserver_options())
         rt.add_handler(ApiServerEndpoint(rt, server))
-        await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6)
+        await server.run(compact_interval_s=self.spec.compact_interval_us / 1e6, **self._apiserver_run_options())
+
+    def _apiserver_options(self) -> dict[str, Any]:
+        """Keyword arguments of the apiservers (a hook for systems built on this one)."""
+        return {}
+
+    def _apiserver_run_options(self) -> dict[str, Any]:
+        return {}
 
     async def _elect(self, rt: SimRuntime, lease: str, index: int, lead: Any) -> None:
         """Run ``lead(client)`` while this replica holds ``lease`` (kube.leaderelection);
@@ -294,8 +301,9 @@ class ControlPlaneSystem:
         if node in self.lost:
             return  # the machine is gone for good
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed), backoff=SIM_BACKOFF, bugs=self.bugs,
-                          status_sync_s=NODE_STATUS_SYNC_S, on_lease_renewed=self._renewed)
+                          PodSandboxes(node, self._sandbox_changed, on_ready=self._sandbox_ready),
+                          backoff=SIM_BACKOFF, bugs=self.bugs, status_sync_s=NODE_STATUS_SYNC_S,
+                          on_lease_renewed=self._renewed)
         kubelet.cri.subscribe(self._container_event)
         self.controllers[node] = kubelet
         await kubelet.run()
@@ -433,6 +441,9 @@ class ControlPlaneSystem:
     def _violate(self, prop: str, message: str) -> None:
         if not any(v.property == prop for v in self.found):
             self.found.append(Violation(property=prop, message=message, time_us=self.world.now_us))
+
+    def _sandbox_ready(self, node: str, sandbox: Sandbox) -> None:
+        """A kubelet found a pod it runs ready (a hook for systems built on this one)."""
 
     def _sandbox_changed(self, node: str, sandbox: Sandbox, running: bool) -> None:
         if not running:

@@ -5,7 +5,9 @@ allocatable, condition Ready), renews its Lease in ``kube-node-lease`` every
 ``lease_renew_s``, watches the pods bound to it (field selector ``spec.nodeName``) and
 *runs* them: admission (the requests of the pods it runs must fit its allocatable, else
 the pod fails with reason ``OutOf<resource>``), an IP from its pod CIDR that no pod it runs
-holds, then status phase Running, podIP, hostIP and condition Ready.  A pod deleted or
+holds (the next free one after the last handed out, as CNI's host-local IPAM does), then
+status phase Running, podIP, hostIP and condition Ready (False until
+``readinessProbe.initialDelaySeconds`` of its containers passed since it started).  A pod deleted or
 being deleted is stopped and its IP freed.  What runs is kept by a :class:`PodSandboxes`
 (the container runtime's view: RunPodSandbox / StopPodSandbox); a crash of the node loses
 it, and the restarted kubelet runs its pods again.
@@ -64,10 +66,14 @@ class PodSandboxes:
     """The pods a node runs (its container runtime); ``on_change(node, sandbox, running)``
     lets a test watch every start and stop."""
 
-    def __init__(self, node: str, on_change: Callable[[str, Sandbox, bool], None] | None = None) -> None:
+    def __init__(self, node: str, on_change: Callable[[str, Sandbox, bool], None] | None = None, *,
+                 on_ready: Callable[[str, Sandbox], None] | None = None) -> None:
         self.node = node
         self.running: dict[str, Sandbox] = {}  # uid -> sandbox
         self.on_change = on_change
+        self.on_ready = on_ready  # called when the kubelet first finds a running pod ready
+        self.started_us: dict[str, int] = {}  # uid -> when it started
+        self.ready: dict[str, None] = {}  # uids found ready
 
     def run(self, sandbox: Sandbox) -> None:
         assert sandbox.uid not in self.running, f"{self.node} runs pod {sandbox.key} twice"
@@ -75,7 +81,15 @@ class PodSandboxes:
         if self.on_change is not None:
             self.on_change(self.node, sandbox, True)
 
+    def mark_ready(self, uid: str) -> None:
+        if uid in self.running and uid not in self.ready:
+            self.ready[uid] = None
+            if self.on_ready is not None:
+                self.on_ready(self.node, self.running[uid])
+
     def stop(self, uid: str) -> None:
+        self.started_us.pop(uid, None)
+        self.ready.pop(uid, None)
         sandbox = self.running.pop(uid, None)
         if sandbox is not None and self.on_change is not None:
             self.on_change(self.node, sandbox, False)
@@ -228,10 +242,13 @@ class Kubelet:
             self.cri.cgroups.reserve(uid, requests)
             self.cri.run_pod_sandbox(uid, key)
             self.sandboxes.run(running)
+            self.sandboxes.started_us[running.uid] = self.rt.now_us()
         sync = self.pod_sync.sync(pod)
         want: dict[str, Any] = {"phase": sync.phase, "podIP": running.ip, "hostIP": self.host_ip,
                                 "containerStatuses": list(sync.container_statuses)}
         ready = {"type": "Ready", "status": "True" if sync.ready else "False"}
+        if sync.ready:
+            self.sandboxes.mark_ready(running.uid)
         conditions = [c for c in status.get("conditions") or () if c.get("type") != "Ready"]
         if any(status.get(k) != v for k, v in want.items()) or ready not in (status.get("conditions") or ()):
             await self.client.patch("pods", name, {"status": {**want, "conditions": [*conditions, ready]}},

@@ -174,7 +174,11 @@ class SimTransport:
         # Request ids start from the node's monotonic clock (x 1024), so a restarted node
         # never reuses the ids of its previous life: apiservers drop a (node, id) they
         # have seen as a duplicate, which would leave a restarted client unanswered.
-        self._next_id = rt.monotonic_us() * 1024
+        # Several transports on one node (a kubelet beside kube-proxy) draw from
+        # disjoint id ranges, and each takes only the answers to its own requests.
+        nth = getattr(rt, "_kube_transports", 0)
+        rt._kube_transports = nth + 1  # type: ignore[attr-defined]
+        self._next_id = rt.monotonic_us() * 1024 + (nth << 56)
         self._pending: dict[int, list[Any]] = {}  # req_id -> [event, response message]
         self.watches: dict[int, _SimWatch] = {}
         rt.add_handler(self)
@@ -182,13 +186,17 @@ class SimTransport:
     def on_message(self, src: str, msg: Any) -> bool:
         if isinstance(msg, ApiResponseMsg):
             slot = self._pending.get(msg.req_id)
-            if slot is not None and slot[1] is None:
+            if slot is None:
+                return False  # another transport's, or a late answer
+            if slot[1] is None:
                 slot[1] = msg
                 slot[0].set()
             return True
         if isinstance(msg, ApiWatchEventMsg | ApiWatchEndMsg):
             watch = self.watches.get(msg.req_id)
-            if watch is not None and src == watch.target:
+            if watch is None:
+                return False
+            if src == watch.target:
                 watch.deliver(msg.seq, msg.event if isinstance(msg, ApiWatchEventMsg) else _END)
             return True
         return False

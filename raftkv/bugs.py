@@ -265,6 +265,42 @@ _KUBE_CATALOGUE = (
                   "kubernetes issue #101599 (when pods of an unreachable node are deleted, against "
                   "their tolerationSeconds)",
     ),
+    Bug(
+        name="clusterip_duplicate_allocation",
+        layer="kube",
+        summary="The apiserver writes the ClusterIP and NodePort allocation bitmaps back without the "
+                "revision it read (no compare-and-swap), so racing Service creates overwrite each "
+                "other's bits and two Services end up holding one address.",
+        reference="kube-apiserver ipallocator/portallocator storage (the RangeAllocation is updated "
+                  "with its resourceVersion as a precondition); kubernetes issue #109927 (duplicate "
+                  "ClusterIPs handed out by the allocator)",
+    ),
+    Bug(
+        name="endpoints_publish_not_ready",
+        layer="kube",
+        summary="The Endpoints/EndpointSlice controller publishes pods that are not ready as ready "
+                "addresses, so Services send traffic to pods whose readiness probe has not passed.",
+        reference="kube-controller-manager endpoints controller (notReadyAddresses unless "
+                  "publishNotReadyAddresses); kubernetes issues #75889 and #61223 (unready pods in a "
+                  "Service's endpoints)",
+    ),
+    Bug(
+        name="kube_proxy_stale_rules",
+        layer="kube",
+        summary="kube-proxy never removes an endpoint that left a Service from its rules, so the "
+                "node keeps sending connections to a pod that is gone.",
+        reference="kubernetes issues #67875 (kube-proxy kept a removed endpoint in iptables) and "
+                  "#110301 (the last endpoint leaving not handled)",
+    ),
+    Bug(
+        name="iptables_wrong_probability",
+        layer="kube",
+        summary="kube-proxy's iptables KUBE-SVC chain gives every endpoint rule probability 1/n "
+                "instead of 1/n, 1/(n-1), ..., 1: shares are unequal and some connections fall off "
+                "the end of the chain.",
+        reference="kube-proxy iptables proxier (the statistic rules of a KUBE-SVC chain); kubernetes "
+                  "issues #34321 and #37932 (unequal iptables load balancing)",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}

@@ -27,6 +27,7 @@ from raftkv.sim.scenario import (
     ApiserverSpec,
     ControlPlaneSpec,
     DiscoverySpec,
+    NetworkingSpec,
     instance_names,
     member_names,
     watcher_names,
@@ -316,6 +317,67 @@ _control_plane = _with_components(
         _sieve_episode(spec, base.duration_us)))
 
 
+# The networking suite: the control plane's faults, plus kubelets (with their kube-proxy)
+# and the DNS server cut off from every apiserver (their tables and answers lag), and DNS
+# and ingress controller crashes.
+_NETWORKING_FAULTS = (*_CONTROL_PLANE_FAULTS, "isolate_kubelet", "isolate_dns", "crash_dns", "crash_ingress")
+
+
+@st.composite
+def _networking_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) -> list[Fault]:
+    kind = draw(st.sampled_from(_NETWORKING_FAULTS))
+    if kind in _CONTROL_PLANE_FAULTS:
+        return draw(_control_plane_episode(spec, duration_us))
+    start = draw(st.integers(min(_SECOND, duration_us - 1), duration_us - 1))
+    end = min(duration_us, start + draw(st.sampled_from(_COMPONENT_LENGTHS_US)))
+    apiservers = tuple(f"a{i}" for i in range(1, spec.apiservers + 1))
+    node = {"isolate_dns": "dns1", "crash_dns": "dns1", "crash_ingress": "ing1"}.get(
+        kind, f"m{draw(st.integers(1, spec.nodes))}")
+    if kind.startswith("isolate"):
+        links = tuple(link for a in apiservers for link in ((node, a), (a, node)))
+        return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]
+    return [Fault(at_us=start, kind="crash", node=node), Fault(at_us=end, kind="restart", node=node)]
+
+
+@st.composite
+def _networking_control_plane(draw: st.DrawFn) -> ControlPlaneSpec:
+    """Room for every workload at its largest, at least two pods a workload (a random
+    chain and a rotation need two endpoints to mean something)."""
+    nodes = draw(st.integers(2, 3))
+    replicasets = draw(st.integers(1, 2))
+    deployments = draw(st.integers(0, 1))
+    capacity = nodes * (2000 // 250)
+    max_replicas = max(2, min(4, capacity // (replicasets + deployments)))
+    return ControlPlaneSpec(apiservers=draw(st.integers(1, 3)), nodes=nodes, replicasets=replicasets,
+                            replicas=draw(st.integers(2, max_replicas)), max_replicas=max_replicas,
+                            scales=draw(st.integers(0, 3)), deployments=deployments,
+                            rollouts=draw(st.integers(0, 2)) if deployments else 0,
+                            node_cpu_m=2000, pod_cpu_m=250,
+                            compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))))
+
+
+_NETWORKING_SPECS = st.builds(
+    NetworkingSpec, proxy_mode=st.sampled_from(("iptables", "ipvs", "mixed")),
+    proxy_sync_ms=st.sampled_from((100, 300)), readiness_delay_ms=st.sampled_from((500, 1500)),
+    service_cidr_bits=st.sampled_from((27, 28)), churn_services=st.integers(1, 3), churns=st.integers(1, 3),
+    requests_per_s=st.sampled_from((20, 40)))
+
+
+def _networking(bugs: Sequence[str]) -> st.SearchStrategy[Scenario]:
+    @st.composite
+    def make(draw: st.DrawFn) -> Scenario:
+        base = draw(scenarios(system="networking", members=st.integers(3, 5), nemeses=_APISERVER_NEMESES,
+                              bugs=bugs, min_episodes=0, max_episodes=2, settle_us=15 * _SECOND,
+                              duration_us=st.sampled_from((6 * _SECOND, 8 * _SECOND)),
+                              workload=st.just(WorkloadSpec(clients=0, ops_per_s=0))))
+        cp = draw(_networking_control_plane())
+        net = draw(_NETWORKING_SPECS)
+        episodes = draw(st.lists(_networking_episode(cp, base.duration_us), min_size=0, max_size=3))
+        faults = sorted((*base.faults, *(f for ep in episodes for f in ep)), key=lambda f: f.at_us)
+        return attrs.evolve(base, faults=tuple(faults), control_plane=cp, networking=net)
+    return make()
+
+
 _PLAIN = tuple(n for n in NEMESES if n != "membership")
 # Crash-heavy: many short episodes, mostly crashes (often of the leader), so that crashes
 # land inside elections and between a write and its fsync.
@@ -403,6 +465,14 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                       "slow nodes, and Sieve-style controller faults (deposed leaders, stale views, coalesced "
                       "events, clock skew)",
           strategy=_control_plane),
+    Suite(name="networking", properties=("networking", "control_plane"),
+          description="Services, Endpoints, kube-proxy, DNS and Ingress with traced traffic: ClusterIPs and "
+                      "NodePorts never duplicated, requests only to pods that were ready endpoints of their "
+                      "Service, session affinity kept, and once faults heal Endpoints, every node's "
+                      "kube-proxy table and DNS equal the ready pods, requests reach only current endpoints "
+                      "and ipvs rotates exactly; under raftkv faults, component crashes, kubelets, kube-proxy "
+                      "and DNS cut off from the apiservers, scaling, rollouts and Service churn",
+          strategy=_networking),
     Suite(name="determinism", properties=(), twice=True,
           description="replaying a scenario gives a byte-identical trace",
           strategy=_kv(st.integers(3, 5), _PLAIN, durations=(3,))),
@@ -441,4 +511,8 @@ BUG_SUITES: dict[str, str] = {
     "leader_election_no_fencing": "control_plane",
     "scheduler_stale_cache_double_book": "control_plane",
     "node_eviction_without_grace": "control_plane",
+    "clusterip_duplicate_allocation": "networking",
+    "endpoints_publish_not_ready": "networking",
+    "kube_proxy_stale_rules": "networking",
+    "iptables_wrong_probability": "networking",
 }

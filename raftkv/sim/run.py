@@ -93,7 +93,7 @@ class System(Protocol):
 SystemBuilder = Callable[[Scenario, World], System]
 #: Modules outside raftkv.sim that register systems when imported (by name, so the
 #: simulator does not import the layers above it).
-PLUGIN_SYSTEMS: tuple[str, ...] = ("kube.sim", "kube.apiserver_sim", "kube.control_plane_sim")
+PLUGIN_SYSTEMS: tuple[str, ...] = ("kube.sim", "kube.apiserver_sim", "kube.control_plane_sim", "kube.networking_sim")
 SYSTEM_BUILDERS: dict[str, SystemBuilder] = {}
 
 

@@ -26,14 +26,14 @@ from raftkv.bugs import BUGS
 from .shapes import SHAPES
 
 __all__ = [
-    "FAULT_KINDS", "SYSTEM_FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
+    "FAULT_KINDS", "SYSTEM_FAULT_KINDS", "SYSTEMS", "ApiserverSpec", "ControlPlaneSpec", "control_plane_nodes", "NetworkingSpec", "networking_nodes", "ClusterSpec", "DiscoverySpec", "Fault", "NetworkSpec", "Scenario", "ScenarioError",
     "WorkloadSpec", "DEFAULT_MIX", "client_names", "discovery_nodes", "instance_names", "member_names",
     "watcher_names", "apiserver_nodes",
     "scenario_from_json", "scenario_from_token", "scenario_to_json", "scenario_to_token",
 ]
 
 TOKEN_PREFIX = "rk1_"
-SYSTEMS = ("kv", "raft", "demo", "discovery", "apiserver", "control_plane")
+SYSTEMS = ("kv", "raft", "demo", "discovery", "apiserver", "control_plane", "networking")
 MAX_MEMBERS = 7
 
 
@@ -145,6 +145,28 @@ class ControlPlaneSpec:
     toleration_s: int = 3
 
 
+@attrs.frozen(kw_only=True)
+class NetworkingSpec:
+    """The ``networking`` system (kube.networking_sim), on the control plane that
+    ``Scenario.control_plane`` shapes: a Service per ReplicaSet and Deployment (ClusterIP
+    with ClientIP affinity, NodePort, LoadBalancer in turn) and a headless one, an Ingress,
+    ``churn_services`` Services created and deleted ``churns`` times at once through every
+    apiserver; kube-proxy in ``proxy_mode`` (``iptables``, ``ipvs`` or ``mixed``: odd
+    nodes iptables) syncing at most every ``proxy_sync_ms``; a DNS server ``dns1`` and an
+    ingress controller ``ing1``; pods ready ``readiness_delay_ms`` after they start; a
+    service CIDR of ``/service_cidr_bits``; ``requests_per_s`` requests by DNS name,
+    ClusterIP, NodePort, load balancer and Ingress from pods and from outside."""
+
+    proxy_mode: str = "iptables"
+    proxy_sync_ms: int = 200
+    readiness_delay_ms: int = 500
+    service_cidr_bits: int = 27
+    churn_services: int = 2
+    churns: int = 2
+    requests_per_s: int = 20
+    affinity_timeout_s: int = 10
+
+
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
     # kind -> fields it uses (besides at_us and kind)
     "partition": ("groups",),
@@ -226,6 +248,7 @@ class Scenario:
     discovery: DiscoverySpec = DiscoverySpec()
     apiserver: ApiserverSpec = ApiserverSpec()
     control_plane: ControlPlaneSpec = ControlPlaneSpec()
+    networking: NetworkingSpec = NetworkingSpec()
     duration_us: int = 10_000_000
     settle_us: int = 5_000_000
     bugs: tuple[str, ...] = ()
@@ -288,12 +311,18 @@ def apiserver_nodes(scenario: Scenario) -> tuple[str, ...]:
 def control_plane_nodes(scenario: Scenario) -> tuple[str, ...]:
     """The component nodes of a ``control_plane`` scenario: apiservers, the controller
     manager, the scheduler, kubelets and the user."""
-    if scenario.system != "control_plane":
+    if scenario.system not in ("control_plane", "networking"):
         return ()
     c = scenario.control_plane
     return (*(f"a{i}" for i in range(1, c.apiservers + 1)),
             *(f"cm{i}" for i in range(1, c.standbys + 2)), *(f"s{i}" for i in range(1, c.standbys + 2)),
             *(f"m{i}" for i in range(1, c.nodes + 1)), "u1")
+
+
+def networking_nodes(scenario: Scenario) -> tuple[str, ...]:
+    """The component nodes a ``networking`` scenario adds: the DNS server and the
+    ingress controller."""
+    return ("dns1", "ing1") if scenario.system == "networking" else ()
 
 
 # -- validation -------------------------------------------------------------------
@@ -368,8 +397,17 @@ def validate(scenario: Scenario) -> Scenario:
          f"must be 1..10, got {p.crashloop_replicas}")
     need(0 <= p.standbys <= 3, "control_plane.standbys", f"must be 0..3, got {p.standbys}")
     need(p.toleration_s >= 0, "control_plane.toleration_s", f"must be >= 0, got {p.toleration_s}")
+    q = scenario.networking
+    need(q.proxy_mode in ("iptables", "ipvs", "mixed"), "networking.proxy_mode",
+         f"must be iptables, ipvs or mixed, got {q.proxy_mode!r}")
+    need(q.proxy_sync_ms >= 0, "networking.proxy_sync_ms", "must be >= 0")
+    need(q.readiness_delay_ms >= 0, "networking.readiness_delay_ms", "must be >= 0")
+    need(20 <= q.service_cidr_bits <= 28, "networking.service_cidr_bits", f"must be 20..28, got {q.service_cidr_bits}")
+    need(q.churn_services >= 0 and q.churns >= 0, "networking", "churn_services and churns must be >= 0")
+    need(q.requests_per_s >= 0, "networking.requests_per_s", "must be >= 0")
+    need(q.affinity_timeout_s >= 1, "networking.affinity_timeout_s", "must be >= 1")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
-             | set(control_plane_nodes(scenario)))
+             | set(control_plane_nodes(scenario)) | set(networking_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
                "@crashed": ("restart",), "@paused": ("resume",),
                "@followers": ("clock", "clock_jump")}

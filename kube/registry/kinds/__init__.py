@@ -6,7 +6,9 @@ from . import (
     configmap,
     deployment,
     endpoints,
+    endpointslice,
     event,
+    ingress,
     lease,
     namespace,
     node,
@@ -23,4 +25,4 @@ __all__ = ["STRATEGIES"]
 #: resource (plural) -> strategy
 STRATEGIES: dict[str, Strategy] = {m.STRATEGY.resource: m.STRATEGY for m in (
     namespace, pod, node, service, endpoints, replicaset, deployment, statefulset, persistentvolume,
-    persistentvolumeclaim, configmap, lease, event)}
+    persistentvolumeclaim, configmap, lease, event, endpointslice, ingress)}
