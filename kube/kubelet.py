@@ -24,12 +24,14 @@ from .client import KubeClient
 from .controllers.replicaset import is_active
 from .controllers.resources import RESOURCES, node_allocatable, pod_requests
 from .controllers.runtime import Controller, Result, SharedInformers
+from .csi import CsiDriver
 from .errors import ApiError
 from .meta import format_timestamp
 
 __all__ = ["Kubelet", "NodeConfig", "PodSandboxes", "Sandbox"]
 
 LEASE_NAMESPACE = "kube-node-lease"
+VOLUMES_KEY = "~volumes"  # the work-queue key of the kubelet's volume clean-up
 
 
 @attrs.frozen(kw_only=True)
@@ -49,6 +51,7 @@ class Sandbox:
     key: str  # namespace/name
     ip: str
     requests: tuple[tuple[str, int], ...]
+    volumes: tuple[str, ...] = ()  # the persistent volumes mounted for it
 
 
 class PodSandboxes:
@@ -71,6 +74,9 @@ class PodSandboxes:
         if sandbox is not None and self.on_change is not None:
             self.on_change(self.node, sandbox, False)
 
+    def of(self, key: str) -> Sandbox | None:
+        return next((s for s in self.running.values() if s.key == key), None)
+
     def stop_all(self) -> None:
         for uid in sorted(self.running):
             self.stop(uid)
@@ -92,7 +98,9 @@ def _ip_pool(cidr: str) -> list[str]:
 
 class Kubelet:
     def __init__(self, rt: Runtime, client: KubeClient, config: NodeConfig, sandboxes: PodSandboxes, *,
-                 lease_renew_s: float = 1.0, lease_duration_s: int = 4) -> None:
+                 lease_renew_s: float = 1.0, lease_duration_s: int = 4, csi: CsiDriver | None = None,
+                 stop_s: float = 0.0) -> None:
+        assert stop_s >= 0, "stop_s must be >= 0"
         self.rt = rt
         self.client = client
         self.config = config
@@ -105,6 +113,11 @@ class Kubelet:
         self.pods = self.controller.primary
         self.pool = _ip_pool(config.pod_cidr)
         self.rejected = 0
+        self.csi = csi if csi is not None else CsiDriver()
+        self.stop_us = round(stop_s * 1_000_000)
+        self.stopping: dict[str, int] = {}  # pod uid -> when its containers were told to stop
+        self.volumes_of: dict[str, tuple[str, ...]] = {}  # pod uid -> the volumes it needs
+        self.volumes_dirty = True  # VolumeAttachments of this node may need cleaning up
 
     def node_object(self) -> dict:
         c = self.config
@@ -163,12 +176,14 @@ class Kubelet:
         try:
             await self.register()
             lease = self.rt.spawn(self._renew_lease(), name="node-lease")
+            self.controller.queue.add(VOLUMES_KEY)
             try:
                 await self.controller.run()
             finally:
                 lease.cancel()
         finally:
             self.sandboxes.stop_all()  # the machine went down with its kubelet
+            self.csi.node_reset(self.config.name)
 
     # ------------------------------------------------------------------ pods
     def _free_ip(self, wanted: str) -> str | None:
@@ -190,17 +205,45 @@ class Kubelet:
                 return res
         return ""
 
+    def _stop(self, sandbox: Sandbox) -> None:
+        for volume in sandbox.volumes:
+            self.csi.node_unpublish(volume, self.config.name, sandbox.uid)
+        self.sandboxes.stop(sandbox.uid)
+        self.stopping.pop(sandbox.uid, None)
+        self.volumes_dirty = self.volumes_dirty or bool(sandbox.volumes)
+
     async def reconcile(self, key: str) -> Result | None:
+        if key == VOLUMES_KEY:
+            return await self._clean_up_volumes()
         pod = self.pods.cache.get(key)
-        running = next((s for s in self.sandboxes.running.values() if s.key == key), None)
+        running = self.sandboxes.of(key)
         if running is not None and (pod is None or pod["metadata"]["uid"] != running.uid or not is_active(pod)):
-            self.sandboxes.stop(running.uid)
+            # Stop its containers (SIGTERM, then up to stop_s to exit), then the sandbox.
+            since_us = self.stopping.setdefault(running.uid, self.rt.monotonic_us())
+            left_us = since_us + self.stop_us - self.rt.monotonic_us()
+            if left_us > 0:
+                return Result(requeue_after_s=left_us / 1e6)
+            self._stop(running)
             running = None
-        if pod is None or not is_active(pod) or pod["spec"].get("nodeName") != self.config.name:
+        if pod is None or pod["spec"].get("nodeName") != self.config.name:
             return None
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        if pod["metadata"].get("deletionTimestamp"):
+            # Stopped: the end of a graceful deletion is the kubelet's delete with grace 0.
+            self.volumes_of.pop(uid, None)
+            try:
+                await self.client.delete("pods", name, ns, uid=uid, grace_period_s=0)
+            except ApiError as exc:
+                if exc.code not in (404, 409):
+                    raise
+            return None
+        if not is_active(pod):
+            return None
         status = pod.get("status") or {}
         if running is None:
+            volumes = await self._prepare_volumes(pod)
+            if volumes is None:
+                return Result(requeue_after_s=0.2)  # a claim not bound yet, or a volume still attached elsewhere
             lacking = self._admit(pod)
             ip = self._free_ip(str(status.get("podIP", ""))) if not lacking else None
             if ip is None:
@@ -211,8 +254,10 @@ class Kubelet:
                     "message": f"Pod was rejected: node {self.config.name} lacks {lacking or 'pod IPs'}"}},
                     ns, subresource="status")
                 return None
-            running = Sandbox(uid=pod["metadata"]["uid"], key=key, ip=ip,
-                              requests=tuple(sorted(pod_requests(pod).items())))
+            for volume in volumes:
+                self.csi.node_publish(volume, self.config.name, uid)
+            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(pod_requests(pod).items())),
+                              volumes=volumes)
             self.sandboxes.run(running)
         want: dict[str, Any] = {"phase": "Running", "podIP": running.ip, "hostIP": self.host_ip}
         ready = {"type": "Ready", "status": "True"}
@@ -221,3 +266,92 @@ class Kubelet:
             await self.client.patch("pods", name, {"status": {**want, "conditions": [*conditions, ready]}},
                                     ns, subresource="status")
         return None
+
+    # ------------------------------------------------------------------ volumes
+    async def _prepare_volumes(self, pod: dict) -> tuple[str, ...] | None:
+        """The persistent volumes of the pod's claims, attached here; None while a claim is
+        not bound or a ReadWriteOnce volume is still attached to another node."""
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or ()
+                  if isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName")]
+        if not claims:
+            return ()
+        ns, uid = pod["metadata"]["namespace"], pod["metadata"]["uid"]
+        names: list[str] = []
+        for claim in claims:
+            try:
+                pvc = await self.client.get("persistentvolumeclaims", claim, ns)
+            except ApiError as exc:
+                if exc.code == 404:
+                    return None
+                raise
+            volume = (pvc.get("spec") or {}).get("volumeName")
+            if pvc["metadata"].get("deletionTimestamp") or not volume or \
+                    (pvc.get("status") or {}).get("phase") != "Bound":
+                return None
+            names.append(volume)
+        self.volumes_of[uid] = tuple(names)
+        for volume in names:
+            if not await self._attach(volume):
+                return None
+        return tuple(names)
+
+    async def _attach(self, volume: str) -> bool:
+        """Attach ``volume`` here once its VolumeAttachment (one per volume) is ours."""
+        node, va_name = self.config.name, f"csi-{volume}"
+        try:
+            va = await self.client.get("volumeattachments", va_name)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+            self.volumes_dirty = True
+            try:
+                va = await self.client.create("volumeattachments", {
+                    "apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": va_name},
+                    "spec": {"attacher": self.csi.name, "nodeName": node,
+                             "source": {"persistentVolumeName": volume}}})
+            except ApiError as exc2:
+                if exc2.code == 409:
+                    return False  # another node's, just now: try again later
+                raise
+        if va["spec"]["nodeName"] != node or va["metadata"].get("deletionTimestamp"):
+            self.rt.record("kubelet.volume_attached_elsewhere", node=node, volume=volume,
+                           at=va["spec"]["nodeName"])
+            return False
+        self.csi.controller_publish(volume, node)
+        if not (va.get("status") or {}).get("attached"):
+            await self.client.patch("volumeattachments", va_name, {"status": {"attached": True}},
+                                    subresource="status")
+        return True
+
+    async def _clean_up_volumes(self) -> Result:
+        """Detach the volumes no pod of this node needs and delete their VolumeAttachments
+        (a volume is free for another node only once detached here)."""
+        node = self.config.name
+        needed: dict[str, None] = {}
+        for sandbox in self.sandboxes.running.values():
+            needed.update(dict.fromkeys(sandbox.volumes))
+        live = {p["metadata"]["uid"] for p in self.pods.items()
+                if is_active(p) and p["spec"].get("nodeName") == node}
+        for uid in sorted(self.volumes_of):
+            if uid in live:
+                needed.update(dict.fromkeys(self.volumes_of[uid]))
+            elif self.sandboxes.running.get(uid) is None:
+                del self.volumes_of[uid]
+        for volume in self.csi.attached_to(node):
+            if volume not in needed:
+                self.csi.controller_unpublish(volume, node)
+                self.volumes_dirty = True
+        if self.volumes_dirty:
+            vas = await self.client.list("volumeattachments", field_selector=f"spec.nodeName={node}")
+            self.volumes_dirty = False
+            for va in vas["items"]:
+                volume = va["spec"]["source"]["persistentVolumeName"]
+                if volume in needed or volume in self.csi.attached_to(node):
+                    continue
+                try:
+                    await self.client.delete("volumeattachments", va["metadata"]["name"], uid=va["metadata"]["uid"])
+                except ApiError as exc:
+                    if exc.code not in (404, 409):
+                        self.volumes_dirty = True
+                        raise
+        return Result(requeue_after_s=1.0)

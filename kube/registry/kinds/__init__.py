@@ -16,6 +16,7 @@ from . import (
     replicaset,
     service,
     statefulset,
+    volumeattachment,
 )
 
 __all__ = ["STRATEGIES"]
@@ -23,4 +24,4 @@ __all__ = ["STRATEGIES"]
 #: resource (plural) -> strategy
 STRATEGIES: dict[str, Strategy] = {m.STRATEGY.resource: m.STRATEGY for m in (
     namespace, pod, node, service, endpoints, replicaset, deployment, statefulset, persistentvolume,
-    persistentvolumeclaim, configmap, lease, event)}
+    persistentvolumeclaim, configmap, lease, event, volumeattachment)}
