@@ -96,7 +96,8 @@ class Scheduler:
                 and is_active(pod))
 
     def usage(self) -> dict[str, dict[str, int]]:
-        """What is bound to each node: the informer's bound active pods plus assumed ones
+        """What is bound to each node: the informer's bound pods not finished (being deleted
+        included: a graceful deletion ends when the kubelet stopped the pod) plus assumed ones
         (an assumed pod is forgotten once the cache shows it bound or gone, or after
         ``assume_ttl_s``: a binding of unknown outcome that never happened)."""
         used: dict[str, dict[str, int]] = {}
@@ -108,8 +109,8 @@ class Scheduler:
         for key in sorted(self.pods.cache):
             pod = self.pods.cache[key]
             node = (pod.get("spec") or {}).get("nodeName")
-            if node and is_active(pod):
-                add(node, pod_requests(pod))
+            if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                add(node, pod_requests(pod))  # a pod being deleted holds its share until its kubelet stopped it
         now = self.rt.monotonic_us()
         for key in sorted(self.assumed):
             node, need, since_us = self.assumed[key]
