@@ -44,19 +44,26 @@ from .apiserver import ApiServer
 from .client import KubeClient
 from .controllers import (
     DeploymentController,
+    GarbageCollector,
+    PersistentVolumeController,
     ReplicaSetController,
     Scheduler,
     SharedInformers,
+    StatefulSetController,
+    claim_name,
     controller_of,
     is_active,
+    is_ready,
     rollout_status,
 )
 from .controllers.deployment import HASH_LABEL
+from .controllers.garbage_collector import GC_RESOURCES
+from .csi import CsiDriver
 from .errors import ApiError
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
 from .transport import ApiServerEndpoint, SimTransport
 
-__all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object"]
+__all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object", "statefulset_object"]
 
 NS = "default"
 SAMPLE_US = 20_000
@@ -78,6 +85,25 @@ def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "regist
     return obj
 
 
+def statefulset_object(name: str, replicas: int, cpu_m: int, *, when_scaled: str = "Retain",
+                       policy: str = "OrderedReady", access_mode: str = "ReadWriteOnce") -> dict:
+    """A StatefulSet with a headless Service of its name and one claim ``data`` per pod."""
+    obj = replicaset_object(name, replicas, cpu_m)
+    obj["kind"] = "StatefulSet"
+    obj["spec"].update({"serviceName": name, "podManagementPolicy": policy,
+                        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": when_scaled},
+                        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                            "accessModes": [access_mode], "resources": {"requests": {"storage": "1Gi"}}}}]})
+    return obj
+
+
+def headless_service(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
+            "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 80}]}}
+
+
+STOP_S = 0.2  # how long a pod's containers take to stop (SIGTERM to exit)
+DELETE_POLICIES = ("Background", "Foreground", "Orphan")
 IMAGES = ("registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10")
 
 
@@ -103,6 +129,11 @@ class ControlPlaneSystem:
         self.machines = tuple(n for n in nodes if n.startswith("m"))
         self.names = tuple(f"rs-{i}" for i in range(self.spec.replicasets))
         self.deployment_names = tuple(f"deploy-{i}" for i in range(self.spec.deployments))
+        self.statefulset_names = tuple(f"sts-{i}" for i in range(self.spec.statefulsets))
+        self.deleted: dict[str, str] = {}  # Deployment -> the propagation policy it was deleted with
+        self.csi = CsiDriver(on_change=self._volume_changed)
+        self.attached: dict[str, dict[str, None]] = {}  # volume -> nodes it is attached to
+        self.gc_deletes = 0
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -137,6 +168,15 @@ class ControlPlaneSystem:
             dc = DeploymentController(rt, client, rsc.controller.informers)
             self.controllers["cm1/deployment"] = dc
             rt.spawn(dc.run(), name="deployment-controller")
+        if self.statefulset_names:
+            stsc = StatefulSetController(rt, client, rsc.controller.informers, bugs=self.bugs)
+            pvc = PersistentVolumeController(rt, client, rsc.controller.informers)
+            self.controllers["cm1/statefulset"], self.controllers["cm1/volume"] = stsc, pvc
+            rt.spawn(stsc.run(), name="statefulset-controller")
+            rt.spawn(pvc.run(), name="persistentvolume-controller")
+        gc = GarbageCollector(rt, client, bugs=self.bugs, on_delete=self._gc_deleted)
+        self.controllers["cm1/gc"] = gc
+        rt.spawn(gc.run(), name="garbage-collector")
         await rsc.run()
 
     async def _scheduler(self, rt: SimRuntime) -> None:
@@ -152,12 +192,12 @@ class ControlPlaneSystem:
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed))
+                          PodSandboxes(node, self._sandbox_changed), csi=self.csi, stop_s=STOP_S)
         self.controllers[node] = kubelet
         await kubelet.run()
 
     async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
-        name = obj["metadata"]["name"]
+        name = obj["metadata"]["name"] if resource != "services" else f"services/{obj['metadata']['name']}"
         while not self.created.get(name):
             try:
                 await client.create(resource, obj)
@@ -175,27 +215,42 @@ class ControlPlaneSystem:
             await self._create(rt, client, "replicasets", replicaset_object(name, self.spec.replicas, self.spec.pod_cpu_m))
         for name in self.deployment_names:
             await self._create(rt, client, "deployments", deployment_object(name, self.spec.replicas, self.spec.pod_cpu_m))
-        workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
+        for i, name in enumerate(self.statefulset_names):
+            await self._create(rt, client, "services", headless_service(name))
+            await self._create(rt, client, "statefulsets", statefulset_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, when_scaled=("Retain", "Delete")[i % 2],
+                policy=("OrderedReady", "Parallel")[i % 2], access_mode=("ReadWriteOnce", "ReadWriteMany")[i % 2]))
+        workloads = ([("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
+                     + [("statefulsets", n) for n in self.statefulset_names])
         if not workloads:
             return
-        actions = ["scale"] * self.spec.scales + ["rollout"] * (self.spec.rollouts if self.deployment_names else 0)
-        if self.deployment_names:
+        rolled = [("deployments", n) for n in self.deployment_names] + [("statefulsets", n) for n in self.statefulset_names]
+        actions = ["scale"] * self.spec.scales + ["rollout"] * (self.spec.rollouts if rolled else 0)
+        actions += ["delete"] * self.spec.owner_deletes
+        if rolled:
             rng.shuffle(actions)
         fault_phase_s = self.scenario.duration_us / 1e6
         for action in actions:
             await rt.sleep(rng.uniform(0.5, max(0.6, fault_phase_s / max(len(actions), 1))))
             if self.quiet:
                 return
+            if action == "delete":
+                await self._delete_deployment(rt, client, rng)
+                continue
             if action == "rollout":
-                name, image = rng.choice(self.deployment_names), rng.choice(IMAGES)
+                (kind, name), image = rng.choice(rolled), rng.choice(IMAGES)
                 patch: dict = {"spec": {"template": {"spec": {"containers": [
                     {"name": "app", "image": image, "resources": {"requests": {"cpu": f"{self.spec.pod_cpu_m}m"}}}]}}}}
+                if name in self.deleted:
+                    continue
                 try:
-                    await client.patch("deployments", name, patch, NS)
+                    await client.patch(kind, name, patch, NS)
                 except ApiError as exc:
                     rt.record("user.rollout_failed", deployment=name, error=exc.reason)
                 continue
             resource, name = rng.choice(workloads)
+            if name in self.deleted:
+                continue
             replicas = rng.randint(1, self.spec.max_replicas)
             if resource == "replicasets":
                 self.max_replicas[name] = max(self.max_replicas[name], replicas)
@@ -203,6 +258,23 @@ class ControlPlaneSystem:
                 await client.patch(resource, name, {"spec": {"replicas": replicas}}, NS)
             except ApiError as exc:
                 rt.record("user.scale_failed", rs=name, error=exc.reason)
+
+    async def _delete_deployment(self, rt: SimRuntime, client: KubeClient, rng: Any) -> None:
+        """Delete a Deployment with a propagation policy; the collector does the rest."""
+        left = [n for n in self.deployment_names if n not in self.deleted]
+        if not left:
+            return
+        name, policy = rng.choice(left), rng.choice(DELETE_POLICIES)
+        self.deleted[name] = policy
+        while True:
+            try:
+                await client.delete("deployments", name, NS, propagation_policy=policy)
+                return
+            except ApiError as exc:
+                if exc.code == 404:
+                    return
+                rt.record("user.delete_failed", deployment=name, error=exc.reason)
+                await rt.sleep(0.3)
 
     # ------------------------------------------------------------------ ground truth
     def _violate(self, prop: str, message: str) -> None:
@@ -219,6 +291,11 @@ class ControlPlaneSystem:
             self._violate("control_plane.pod_on_two_nodes",
                           f"pod {sandbox.key} (uid {sandbox.uid}) started on {node} while running on {other[0]}")
         for uid, (n, s) in sorted(self.running.items()):
+            if s.key == sandbox.key and uid != sandbox.uid:
+                self._violate("control_plane.statefulset_identity",
+                              f"pod {sandbox.key} (uid {sandbox.uid}) started on {node} while another pod with "
+                              f"that identity (uid {uid}) still runs on {n}")
+        for uid, (n, s) in sorted(self.running.items()):
             if s.ip == sandbox.ip and uid != sandbox.uid:
                 self._violate("control_plane.pod_ip", f"pod {sandbox.key} on {node} got IP {sandbox.ip}, "
                                                       f"which pod {s.key} on {n} holds")
@@ -231,6 +308,36 @@ class ControlPlaneSystem:
         if used.get("cpu", 0) > self.spec.node_cpu_m:
             self._violate("control_plane.node_overcommit",
                           f"{node} runs pods asking for {used['cpu']}m cpu, allocatable {self.spec.node_cpu_m}m")
+
+    def _volume_changed(self, node: str, volume: str, attached: bool) -> None:
+        nodes = self.attached.setdefault(volume, {})
+        if not attached:
+            nodes.pop(node, None)
+            return
+        if nodes and self.csi.exclusive.get(volume, True):
+            self._violate("control_plane.volume_rwo", f"ReadWriteOnce volume {volume} attached to {node} while "
+                                                      f"attached to {', '.join(sorted(nodes))}")
+        nodes[node] = None
+
+    def _gc_deleted(self, resource: str, obj: dict, tries: int = 0) -> None:
+        """The collector deleted ``obj`` (as of the deletion): none of its owners may be
+        alive then (absent, or being deleted in the foreground, is what allows it)."""
+        self.gc_deletes += tries == 0
+        leader = self.kv.leader()
+        rv = int(obj["metadata"].get("resourceVersion", 0) or 0)
+        if leader is None or self.kv.server(leader).store.revision < rv:
+            if tries < 50:  # the leader has not applied the deletion yet: look again shortly
+                self.world.schedule(self.world.now_us + SAMPLE_US, lambda: self._gc_deleted(resource, obj, tries + 1))
+            return
+        for ref in obj["metadata"].get("ownerReferences") or ():
+            owner_resource = GC_RESOURCES.get(str(ref.get("kind")))
+            owners = self._stored(owner_resource) if owner_resource else None
+            live = [o for o in owners or () if o["metadata"]["uid"] == ref.get("uid")
+                    and not o["metadata"].get("deletionTimestamp")]
+            if live:
+                self._violate("control_plane.gc_live_owner", (
+                    f"the garbage collector deleted {resource} {obj['metadata']['name']} while its owner "
+                    f"{ref.get('kind')} {ref.get('name')} (uid {ref.get('uid')}) exists and is not being deleted"))
 
     def _stored(self, resource: str) -> list[dict] | None:
         prefix = f"/registry/{resource}/".encode()
@@ -307,7 +414,57 @@ class ControlPlaneSystem:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
             if (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
-        return out + self._rollout_problems(rss)
+        return out + self._rollout_problems(rss) + self._statefulset_problems(pods) + self._garbage_problems()
+
+    def _statefulset_problems(self, pods: list[dict]) -> list[str]:
+        """Every StatefulSet has ordinals 0..n-1 running, each on its own bound claim (the
+        volume its sandbox mounted), no pod beyond, and its status says all ready and updated."""
+        stss, claims = self._stored("statefulsets"), self._stored("persistentvolumeclaims")
+        if stss is None or claims is None:
+            return ["no leader to read the store from"]
+        out = [f"StatefulSet {name} not created yet" for name in self.statefulset_names if not self.created.get(name)]
+        claim_of = {c["metadata"]["name"]: c for c in claims}
+        for sts in stss:
+            name, want, uid = sts["metadata"]["name"], int(sts["spec"]["replicas"]), sts["metadata"]["uid"]
+            owned = {p["metadata"]["name"]: p for p in pods if (controller_of(p) or {}).get("uid") == uid}
+            for i in range(want):
+                pod = owned.pop(f"{name}-{i}", None)
+                if pod is None or not is_active(pod) or not is_ready(pod):
+                    out.append(f"StatefulSet {name}: ordinal {i} has no ready pod")
+                    continue
+                node, sandbox = pod["spec"].get("nodeName", ""), self.running.get(pod["metadata"]["uid"])
+                if sandbox is None or sandbox[0] != node:
+                    out.append(f"StatefulSet {name}: pod {name}-{i} not running (node {node or 'none'})")
+                    continue
+                claim = claim_of.get(claim_name("data", name, i))
+                volume = ((claim or {}).get("spec") or {}).get("volumeName")
+                if claim is None or ((claim.get("status") or {}).get("phase") != "Bound") or \
+                        sandbox[1].volumes != (volume,):
+                    out.append(f"StatefulSet {name}: pod {name}-{i} does not run on its claim "
+                               f"{claim_name('data', name, i)} (mounted {sandbox[1].volumes}, claim's volume {volume})")
+            out.extend(f"StatefulSet {name}: pod {extra} beyond its {want} replicas" for extra in sorted(owned))
+            status = sts.get("status") or {}
+            if (status.get("readyReplicas"), status.get("updatedReplicas")) != (want, want) or \
+                    status.get("currentRevision") != status.get("updateRevision"):
+                out.append(f"StatefulSet {name}: status says {status.get('readyReplicas')} ready, "
+                           f"{status.get('updatedReplicas')} updated of {want}")
+        return out
+
+    def _garbage_problems(self) -> list[str]:
+        """No object whose owners are all gone, none still waiting on a deletion finalizer."""
+        stored = {resource: self._stored(resource) for resource in sorted(GC_RESOURCES.values())}
+        uids = {o["metadata"]["uid"] for objs in stored.values() for o in objs or ()}
+        out = []
+        for resource, objs in stored.items():
+            for obj in objs or ():
+                meta = obj["metadata"]
+                refs = meta.get("ownerReferences") or ()
+                if refs and not any(ref.get("uid") in uids for ref in refs):
+                    out.append(f"{resource} {meta['name']}: its owners are gone, it was not collected")
+                pending = [f for f in meta.get("finalizers") or () if f in ("foregroundDeletion", "orphan")]
+                if pending:
+                    out.append(f"{resource} {meta['name']}: still being deleted ({', '.join(pending)})")
+        return out
 
     def _rollout_problems(self, rss: list[dict]) -> list[str]:
         deployments = self._stored("deployments")
@@ -315,6 +472,8 @@ class ControlPlaneSystem:
             return ["no leader to read the store from"]
         out = [f"Deployment {name} not created yet" for name in self.deployment_names if not self.created.get(name)]
         for d in deployments:
+            if d["metadata"].get("deletionTimestamp"):
+                continue  # being deleted: the garbage check judges it
             name, want = d["metadata"]["name"], int(d["spec"]["replicas"])
             owned = [rs for rs in rss if (controller_of(rs) or {}).get("uid") == d["metadata"]["uid"]]
             template = d["spec"]["template"]
@@ -376,6 +535,7 @@ class ControlPlaneSystem:
         rsc = self.controllers.get("cm1")
         sched = self.controllers.get("s1")
         dc = self.controllers.get("cm1/deployment")
+        stsc = self.controllers.get("cm1/statefulset")
         out["control plane"] = (f"{len(self.running)} pods running, {self.starts} pod starts, peak {self.peak_pods} "
                                 f"pods stored, {self.samples} samples; "
                                 f"replicaset controller: {getattr(rsc, 'creates', 0)} creates, "
@@ -384,6 +544,10 @@ class ControlPlaneSystem:
                                 f"{getattr(dc, 'scaled', 0)} scaled; "
                                 f"scheduler: {getattr(sched, 'bound', 0)} bound, "
                                 f"{getattr(sched, 'unschedulable', 0)} unschedulable")
+        if self.statefulset_names or self.deployment_names:
+            out["control plane"] += (f"; statefulset controller: {getattr(stsc, 'creates', 0)} pods created, "
+                                     f"{getattr(stsc, 'deletes', 0)} deleted; {self.csi.attaches} volume attaches; "
+                                     f"garbage collector: {self.gc_deletes} deletes; deleted {self.deleted or 'none'}")
         return out
 
     def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:

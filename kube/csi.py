@@ -27,10 +27,12 @@ class CsiDriver:
         self.attachments: dict[str, dict[str, None]] = {}  # volume -> nodes it is attached to
         self.mounts: dict[tuple[str, str], dict[str, None]] = {}  # (node, volume) -> pod uids
         self.attaches = 0
+        self.exclusive: dict[str, bool] = {}  # volume -> ReadWriteOnce (as the kubelet attached it)
 
     # ------------------------------------------------------------ controller service
-    def controller_publish(self, volume: str, node: str) -> None:
-        """Attach ``volume`` to ``node`` (idempotent)."""
+    def controller_publish(self, volume: str, node: str, *, exclusive: bool = True) -> None:
+        """Attach ``volume`` to ``node`` (idempotent); ``exclusive``: a ReadWriteOnce volume."""
+        self.exclusive[volume] = exclusive
         nodes = self.attachments.setdefault(volume, {})
         if node in nodes:
             return

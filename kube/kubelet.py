@@ -277,6 +277,7 @@ class Kubelet:
             return ()
         ns, uid = pod["metadata"]["namespace"], pod["metadata"]["uid"]
         names: list[str] = []
+        exclusive: dict[str, bool] = {}
         for claim in claims:
             try:
                 pvc = await self.client.get("persistentvolumeclaims", claim, ns)
@@ -289,15 +290,19 @@ class Kubelet:
                     (pvc.get("status") or {}).get("phase") != "Bound":
                 return None
             names.append(volume)
+            modes = (pvc.get("spec") or {}).get("accessModes") or ("ReadWriteOnce",)
+            exclusive[volume] = any(m in ("ReadWriteOnce", "ReadWriteOncePod") for m in modes)
         self.volumes_of[uid] = tuple(names)
         for volume in names:
-            if not await self._attach(volume):
+            if not await self._attach(volume, exclusive=exclusive[volume]):
                 return None
         return tuple(names)
 
-    async def _attach(self, volume: str) -> bool:
-        """Attach ``volume`` here once its VolumeAttachment (one per volume) is ours."""
-        node, va_name = self.config.name, f"csi-{volume}"
+    async def _attach(self, volume: str, *, exclusive: bool) -> bool:
+        """Attach ``volume`` here once its VolumeAttachment is ours: one per volume for a
+        ReadWriteOnce volume (so one node at a time), one per volume and node otherwise."""
+        node = self.config.name
+        va_name = f"csi-{volume}" if exclusive else f"csi-{volume}-{node}"
         try:
             va = await self.client.get("volumeattachments", va_name)
         except ApiError as exc:
@@ -317,7 +322,7 @@ class Kubelet:
             self.rt.record("kubelet.volume_attached_elsewhere", node=node, volume=volume,
                            at=va["spec"]["nodeName"])
             return False
-        self.csi.controller_publish(volume, node)
+        self.csi.controller_publish(volume, node, exclusive=exclusive)
         if not (va.get("status") or {}).get("attached"):
             await self.client.patch("volumeattachments", va_name, {"status": {"attached": True}},
                                     subresource="status")

@@ -97,12 +97,9 @@ class PersistentVolumeController:
                                     subresource="status")
         if pv["spec"].get("persistentVolumeReclaimPolicy") != "Delete":
             return None
-        try:
-            await self.client.get("volumeattachments", f"csi-{pv_name}")
+        attachments = (await self.client.list("volumeattachments"))["items"]
+        if any(va["spec"]["source"].get("persistentVolumeName") == pv_name for va in attachments):
             return Result(requeue_after_s=1.0)  # still attached somewhere: detach first
-        except ApiError as exc:
-            if exc.code != 404:
-                raise
         try:
             await self.client.delete("persistentvolumes", pv_name, uid=pv["metadata"]["uid"])
             self.reclaimed += 1

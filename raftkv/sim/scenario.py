@@ -119,6 +119,8 @@ class ControlPlaneSpec:
     ``replicasets`` ReplicaSets and ``deployments`` Deployments of ``replicas`` pods
     (``pod_cpu_m`` each), then during the fault phase scales one of them ``scales`` times
     (to 1..``max_replicas``) and changes a Deployment's image ``rollouts`` times."""
+    # (and ``statefulsets`` StatefulSets, scaled and rolled out too; ``owner_deletes``
+    # deletions of a Deployment with a propagation policy)
 
     apiservers: int = 2
     nodes: int = 3
@@ -131,6 +133,10 @@ class ControlPlaneSpec:
     node_cpu_m: int = 2000
     pod_cpu_m: int = 500
     compact_interval_us: int = 2_000_000
+    # StatefulSets sts-0.. (``replicas`` pods each, a claim per pod; scaled and rolled out
+    # like the others) and deletions of a Deployment (background, foreground or orphan)
+    statefulsets: int = 0
+    owner_deletes: int = 0
 
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
@@ -335,6 +341,9 @@ def validate(scenario: Scenario) -> Scenario:
     need(p.rollouts >= 0, "control_plane.rollouts", f"must be >= 0, got {p.rollouts}")
     need(p.node_cpu_m > 0 and p.pod_cpu_m > 0, "control_plane", "node_cpu_m and pod_cpu_m must be positive")
     need(p.compact_interval_us > 0, "control_plane.compact_interval_us", "must be positive")
+    need(0 <= p.statefulsets <= 50, "control_plane.statefulsets", f"must be 0..50, got {p.statefulsets}")
+    need(0 <= p.owner_deletes <= p.deployments, "control_plane.owner_deletes",
+         f"must be 0..deployments ({p.deployments}), got {p.owner_deletes}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),
