@@ -11,7 +11,11 @@ simulated network through the kube client only:
   scheduler ``s1``; kubelets ``m1..`` (node ``m<i>``, pod CIDR ``10.244.<i>.0/24``); a user
   ``u1`` who creates the ReplicaSets ``rs-0..`` and Deployments ``deploy-0..`` (rolling
   update, maxSurge 1, maxUnavailable 1), and while faults run scales them and changes the
-  Deployments' image (sometimes back to an earlier one: a rollback).
+  Deployments' image (sometimes back to an earlier one: a rollback).  With
+  ``statefulsets``, StatefulSets ``sts-0..`` too (a headless Service each, a claim per pod;
+  scaled and rolled out like the rest; the controller manager then runs the StatefulSet and
+  volume controllers), and with ``owner_deletes`` the user deletes a Deployment with a
+  random propagation policy.  The controller manager always runs the garbage collector.
 
 Checked (``control_plane.*``):
 
@@ -28,6 +32,15 @@ Checked (``control_plane.*``):
   generation, its new ReplicaSet (the one with its template) has all replicas updated
   and available, its old ReplicaSets are scaled to 0 (``rollout_status`` says done).
   Availability during a rollout is not judged: faults may take any pod down;
+* ``control_plane.statefulset_identity``: a pod never starts while another pod with its
+  name (a StatefulSet identity ``<sts>-<i>``) still runs on some node;
+* ``control_plane.volume_rwo``: a ReadWriteOnce volume is attached to one node at most
+  (seen at the CSI driver);
+* ``control_plane.gc_live_owner``: the garbage collector never deletes an object one of
+  whose owners (by uid) is in the store and not being deleted;
+* convergence also: every StatefulSet has ordinals ``0..n-1`` running and ready, each on
+  its own bound claim, none beyond, status updated; no object whose owners are all gone,
+  none waiting on a ``foregroundDeletion`` or ``orphan`` finalizer;
 * ``control_plane.task_error``: a component task died of an exception.
 """
 

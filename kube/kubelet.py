@@ -6,7 +6,12 @@ allocatable, condition Ready), renews its Lease in ``kube-node-lease`` every
 *runs* them: admission (the requests of the pods it runs must fit its allocatable, else
 the pod fails with reason ``OutOf<resource>``), an IP from its pod CIDR that no pod it runs
 holds, then status phase Running, podIP, hostIP and condition Ready.  A pod deleted or
-being deleted is stopped and its IP freed.  What runs is kept by a :class:`PodSandboxes`
+being deleted is stopped (its containers get ``stop_s`` to exit) and its IP freed; a pod
+being deleted is then deleted with grace 0, which ends its graceful deletion.  A pod's
+claims are attached and mounted through a :class:`kube.csi.CsiDriver` once bound, after
+the kubelet holds the volume's VolumeAttachment (ReadWriteOnce: one node at a time; it
+waits while another node holds it); volumes no pod of the node needs are detached and
+their attachments deleted.  What runs is kept by a :class:`PodSandboxes`
 (the container runtime's view: RunPodSandbox / StopPodSandbox); a crash of the node loses
 it, and the restarted kubelet runs its pods again.
 """
