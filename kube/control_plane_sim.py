@@ -174,7 +174,11 @@ class ControlPlaneSystem:
 
     async def _controller_manager(self, rt: SimRuntime) -> None:
         client = KubeClient(self._transport(rt, 0))
-        rsc = ReplicaSetController(rt, client, SharedInformers(rt, client), bugs=self.bugs)
+        informers = SharedInformers(rt, client)
+        # The collector first: its informers (core kinds first, as discovery lists them) start first.
+        gc = GarbageCollector(rt, client, informers, bugs=self.bugs, on_delete=self._gc_deleted)
+        self.controllers["cm1/gc"] = gc
+        rsc = ReplicaSetController(rt, client, informers, bugs=self.bugs)
         rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
         self.controllers["cm1"] = rsc
         if self.deployment_names:  # (scenarios without Deployments run as they did before it)
@@ -187,8 +191,6 @@ class ControlPlaneSystem:
             self.controllers["cm1/statefulset"], self.controllers["cm1/volume"] = stsc, pvc
             rt.spawn(stsc.run(), name="statefulset-controller")
             rt.spawn(pvc.run(), name="persistentvolume-controller")
-        gc = GarbageCollector(rt, client, bugs=self.bugs, on_delete=self._gc_deleted)
-        self.controllers["cm1/gc"] = gc
         rt.spawn(gc.run(), name="garbage-collector")
         await rsc.run()
 
@@ -232,7 +234,7 @@ class ControlPlaneSystem:
             await self._create(rt, client, "services", headless_service(name))
             await self._create(rt, client, "statefulsets", statefulset_object(
                 name, self.spec.replicas, self.spec.pod_cpu_m, when_scaled=("Retain", "Delete")[i % 2],
-                policy=("OrderedReady", "Parallel")[i % 2], access_mode=("ReadWriteOnce", "ReadWriteMany")[i % 2]))
+                policy=("OrderedReady", "Parallel")[i % 2], access_mode=("ReadWriteMany", "ReadWriteOnce")[i % 2]))
         workloads = ([("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
                      + [("statefulsets", n) for n in self.statefulset_names])
         if not workloads:

@@ -1,8 +1,9 @@
 """The garbage collector (kube-controller-manager's ``garbagecollector``): ownerReferences.
 
-It keeps its own informers over the kinds it collects (:data:`GC_RESOURCES`, as
-Kubernetes' collector keeps its own monitors) and an index owner uid -> dependents, and
-works on items ``<resource>|<namespace>/<name>``:
+It watches the kinds it collects (:data:`GC_RESOURCES`) through the process's shared
+informers (its own when none are given), as Kubernetes' collector builds its monitors on
+the shared informer factory, keeps an index owner uid -> dependents, and works on items
+``<resource>|<namespace>/<name>``:
 
 * **dependents**: an object whose owners are all gone is deleted (background), one whose
   owners are partly gone loses the dangling references.  An owner missing from the cache
@@ -40,9 +41,10 @@ from .runtime import Listener, SharedInformers, join_all
 __all__ = ["BUG_OWNER_FROM_CACHE", "GC_RESOURCES", "GarbageCollector"]
 
 BUG_OWNER_FROM_CACHE = "gc_owner_from_cache"
-#: kind -> resource of what the collector watches (owners and dependents)
-GC_RESOURCES = {"Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets",
-                "Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims"}
+#: kind -> resource of what the collector watches (owners and dependents), in discovery
+#: order (the core group first), the order its informers start in
+GC_RESOURCES = {"Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims", "Deployment": "deployments",
+                "ReplicaSet": "replicasets", "StatefulSet": "statefulsets"}
 
 
 def _item(resource: str, obj: dict) -> str:
@@ -50,8 +52,8 @@ def _item(resource: str, obj: dict) -> str:
 
 
 class GarbageCollector:
-    def __init__(self, rt: Runtime, client: KubeClient, *, workers: int = 1, resync_s: float = 10.0,
-                 bugs: frozenset[str] = frozenset(),
+    def __init__(self, rt: Runtime, client: KubeClient, informers: SharedInformers | None = None, *,
+                 workers: int = 1, resync_s: float = 10.0, bugs: frozenset[str] = frozenset(),
                  on_delete: Callable[[str, dict], None] | None = None) -> None:
         assert workers >= 1
         self.rt = rt
@@ -60,7 +62,7 @@ class GarbageCollector:
         self.on_delete = on_delete
         self.workers = workers
         self.resync_s = resync_s
-        self.informers = SharedInformers(rt, client)  # its own: Kubernetes' collector has its own monitors
+        self.informers = informers if informers is not None else SharedInformers(rt, client)
         self.queue = WorkQueue(rt, base_backoff_s=0.05, max_backoff_s=2.0)
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> items of its dependents
         self.uids: dict[str, str] = {}  # uid -> item, of what the caches hold
