@@ -214,3 +214,32 @@ def test_a_terminating_namespace_refuses_new_objects_and_goes_once_empty() -> No
 def test_namespaced_resources_are_every_namespaced_kind() -> None:
     assert sorted(NAMESPACED_RESOURCES) == sorted(r for r, s in STRATEGIES.items() if s.namespaced)
     assert ordinal_of("web", "web-12") == 12 and ordinal_of("web", "web-01") == -1 and ordinal_of("web", "db-1") == -1
+
+
+def test_control_plane_system_with_statefulsets_converges_and_catches_both_bugs() -> None:
+    import attrs
+
+    from raftkv.sim import Fault, Scenario, WorkloadSpec, run_scenario
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    sts = Scenario(seed=1, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                   control_plane=ControlPlaneSpec(nodes=3, replicasets=0, replicas=3, max_replicas=3, scales=1,
+                                                  rollouts=2, statefulsets=2),
+                   duration_us=5_000_000, settle_us=12_000_000)
+    good = run_scenario(sts)
+    assert good.ok, good.system.liveness_report()
+    assert good.system.csi.attaches >= 3
+    bad = run_scenario(attrs.evolve(sts, bugs=("statefulset_stale_identity",)))
+    assert [v.property for v in bad.violations] == ["control_plane.statefulset_identity"]
+
+    gc = Scenario(seed=1, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                  control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, max_replicas=3, scales=3,
+                                                 deployments=1, rollouts=2, statefulsets=2, owner_deletes=1),
+                  faults=(Fault(at_us=2_000_000, kind="crash", node="cm1"),
+                          Fault(at_us=3_500_000, kind="restart", node="cm1")),
+                  duration_us=6_000_000, settle_us=15_000_000)
+    good = run_scenario(gc)
+    assert good.ok, good.system.liveness_report()
+    assert good.system.gc_deletes >= 1 and good.system.deleted
+    bad = run_scenario(attrs.evolve(gc, bugs=("gc_owner_from_cache",)))
+    assert "control_plane.gc_live_owner" in [v.property for v in bad.violations]
