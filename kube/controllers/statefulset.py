@@ -133,8 +133,10 @@ class StatefulSetController:
         pods, strays = self._pods_by_ordinal(sts)
         try:
             wait = await self._manage(sts, pods, strays, replicas, ordered, revision)
-        finally:
-            await self._write_status(sts, pods, revision)
+        except ApiError:
+            await self._write_status(sts, pods, revision)  # what is, even when a step failed
+            raise
+        await self._write_status(sts, pods, revision)
         return Result(requeue_after_s=wait) if wait else None
 
     async def _manage(self, sts: dict, pods: dict[int, dict], strays: list[dict], replicas: int, ordered: bool,
