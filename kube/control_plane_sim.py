@@ -147,6 +147,7 @@ class ControlPlaneSystem:
         self.csi = CsiDriver(on_change=self._volume_changed)
         self.attached: dict[str, dict[str, None]] = {}  # volume -> nodes it is attached to
         self.gc_deletes = 0
+        self._stored_cache: dict[str, tuple[tuple[str, int], list[dict]]] = {}
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -355,11 +356,21 @@ class ControlPlaneSystem:
                     f"{ref.get('kind')} {ref.get('name')} (uid {ref.get('uid')}) exists and is not being deleted"))
 
     def _stored(self, resource: str) -> list[dict] | None:
+        """The objects the leader holds (decoded again only when its revision moved)."""
+        leader = self.kv.leader()
+        if leader is None:
+            return None
+        revision = self.kv.server(leader).store.revision
+        cached = self._stored_cache.get(resource)
+        if cached is not None and cached[0] == (leader, revision):
+            return cached[1]
         prefix = f"/registry/{resource}/".encode()
         kvs = self.kv.leader_kvs(prefix, _prefix_end(prefix))
         if kvs is None:
             return None
-        return [json.loads(kvs[key]) for key in sorted(kvs)]
+        items = [json.loads(kvs[key]) for key in sorted(kvs)]
+        self._stored_cache[resource] = ((leader, revision), items)
+        return items
 
     def _active_by_rs(self, pods: list[dict], rss: list[dict]) -> dict[str, list[dict]]:
         uids = {rs["metadata"]["uid"]: rs["metadata"]["name"] for rs in rss}
