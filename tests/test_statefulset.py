@@ -191,6 +191,7 @@ def test_a_terminating_namespace_refuses_new_objects_and_goes_once_empty() -> No
         await rt.sleep(4)
         ns = await client.delete("namespaces", "team")
         out["phase"] = ns["status"]["phase"]
+        await rt.sleep(0.5)  # admission reads the apiserver's watch cache, as kube-apiserver's does
         try:
             await client.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
                                                "metadata": {"name": "late", "namespace": "team"}})
