@@ -15,7 +15,8 @@ are kube-apiserver's: ``resourceVersion``, ``resourceVersionMatch``, ``limit``,
 ``continue``, ``labelSelector``, ``fieldSelector``, ``allowWatchBookmarks``,
 ``timeoutSeconds``, ``dryRun=All`` (create, update, patch, delete, scale and binding are
 checked and answered, not stored); delete reads ``DeleteOptions`` from the body
-(preconditions, ``propagationPolicy``, ``dryRun``).  A write with
+(preconditions, ``propagationPolicy``, ``gracePeriodSeconds``, ``dryRun``).  A create in a
+namespace being deleted is 403 Forbidden.  A write with
 ``fence=<ns>/<lease>:<holder>:<transitions>`` lands only while that Lease names that holder
 and term (:mod:`kube.fencing`; 403 otherwise).
 
@@ -185,6 +186,8 @@ class ApiServer:
             return await self._apply(store, req, dry_run)
         if req.verb == "get":
             return Response(status=200, body=await store.get(ns, req.name))
+        if req.verb == "create":
+            await self._refuse_terminating_namespace(store, ns)
         if req.verb == "create" and req.resource == "services" and not dry_run:  # (a dry run allocates nothing)
             return Response(status=201, body=await self._create_service(store, ns, _json_body(req.body),
                                                                         field_manager=manager, guard=guard))
@@ -372,10 +375,34 @@ class ApiServer:
             raise errors.bad_request("DeleteOptions must be a JSON object")
         pre = opts.get("preconditions") or {}
         rv = pre.get("resourceVersion")
+        grace = opts.get("gracePeriodSeconds")
+        if grace is None and req.param("gracePeriodSeconds") not in (None, ""):
+            grace = _int_param(req, "gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise errors.bad_request(f"gracePeriodSeconds must be an integer, got {grace!r}")
+        policy = opts.get("propagationPolicy") or req.param("propagationPolicy") or ""
         return await store.delete(req.namespace, req.name, precondition_uid=str(pre.get("uid") or ""),
                                   precondition_rv=parse_rv(rv) if rv else 0,
-                                  propagation_policy=str(opts.get("propagationPolicy") or ""),
+                                  propagation_policy=str(policy), grace_period_s=grace,
                                   dry_run=dry_run or opts.get("dryRun") == ["All"], guard=guard)
+
+    async def _refuse_terminating_namespace(self, store: Store, namespace: str) -> None:
+        """kube-apiserver's NamespaceLifecycle admission: no new object in a namespace
+        being deleted (403 Forbidden).  The watch cache answers; a namespace it does not
+        hold is read from the store (it may be newer than the cache)."""
+        if not store.strategy.namespaced or not namespace or store.strategy.resource == "namespaces":
+            return
+        ns_store = self.stores["namespaces"]
+        key = ns_store.key("", namespace)
+        cached = self.cache.objects.get(key) if self.cache is not None and self.cache.synced else None
+        if cached is not None:
+            obj: dict | None = json.loads(cached[0])
+        else:
+            got = await ns_store._read(key)
+            obj = got[0] if got is not None else None
+        if obj is not None and obj["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(store.strategy.resource, f"unable to create new content in namespace "
+                                                            f"{namespace} because it is being terminated")
 
     async def _list(self, store: Store, req: Request) -> dict:
         match = req.param("resourceVersionMatch") or ""

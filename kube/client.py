@@ -156,8 +156,14 @@ class KubeClient:
         return out
 
     async def delete(self, resource: str, name: str, namespace: str = "", *, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> dict:
+                     resource_version: str = "", propagation_policy: str = "",
+                     grace_period_s: int | None = None) -> dict:
+        """Delete (``DeleteOptions``: preconditions, ``propagationPolicy``,
+        ``gracePeriodSeconds``); returns the object as of the deletion (with its
+        ``deletionTimestamp`` when it stays for finalizers or a grace period)."""
         opts: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if grace_period_s is not None:
+            opts["gracePeriodSeconds"] = grace_period_s
         pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
         if pre:
             opts["preconditions"] = pre

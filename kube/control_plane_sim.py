@@ -16,7 +16,11 @@ simulated network through the kube client only:
   Deployments' image (sometimes back to an earlier one: a rollback); and, with
   ``crashloops``, ReplicaSets ``crash-0..`` whose containers exit with code 1 after 0.3 s,
   grow to 64Mi over a 32Mi memory limit (OOMKilled), or exit 0 after 6 s, in turn (the
-  kubelets restart them with the crash-loop backoff :data:`SIM_BACKOFF`).
+  kubelets restart them with the crash-loop backoff :data:`SIM_BACKOFF`).  With
+  ``statefulsets``, StatefulSets ``sts-0..`` too (a headless Service each, a claim per pod;
+  scaled and rolled out like the rest; the controller manager then runs the StatefulSet and
+  volume controllers), and with ``owner_deletes`` the user deletes a Deployment with a
+  random propagation policy.  The controller manager always runs the garbage collector.
 
 Checked (``control_plane.*``):
 
@@ -46,6 +50,15 @@ Checked (``control_plane.*``):
   to a node never ask for more than its allocatable;
 * ``control_plane.early_eviction``: no pod is evicted from a node that renewed its Lease
   less than (grace period + tolerationSeconds) x 0.75 before;
+* ``control_plane.statefulset_identity``: a pod never starts while another pod with its
+  name (a StatefulSet identity ``<sts>-<i>``) still runs on some node;
+* ``control_plane.volume_rwo``: a ReadWriteOnce volume is attached to one node at most
+  (seen at the CSI driver);
+* ``control_plane.gc_live_owner``: the garbage collector never deletes an object one of
+  whose owners (by uid) is in the store and not being deleted;
+* convergence also: every StatefulSet has ordinals ``0..n-1`` running and ready, each on
+  its own bound claim, none beyond, status updated; no object whose owners are all gone,
+  none waiting on a ``foregroundDeletion`` or ``orphan`` finalizer;
 * convergence also wants every machine not lost Ready and untainted, the pods of lost
   machines replaced, and no sandbox left of a pod that is gone.
 
@@ -71,16 +84,24 @@ from .client import KubeClient
 from .component_faults import ComponentFaults, FaultyTransport
 from .controllers import (
     DeploymentController,
+    GarbageCollector,
+    PersistentVolumeController,
     ReplicaSetController,
     Scheduler,
     SharedInformers,
+    StatefulSetController,
+    claim_name,
     controller_of,
     is_active,
+    is_ready,
     pod_requests,
     rollout_status,
 )
 from .controllers.deployment import HASH_LABEL
+from .controllers.garbage_collector import GC_RESOURCES
 from .controllers.node_lifecycle import NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController
+from .controllers.podgc import CloudNodeLifecycleController, PodGC
+from .csi import CsiDriver
 from .errors import ApiError
 from .fencing import Fence
 from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
@@ -88,7 +109,7 @@ from .leaderelection import LeaderElectionConfig, LeaderElector
 from .node import BackoffPolicy, ContainerEvent
 from .transport import ApiServerEndpoint, SimTransport
 
-__all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object"]
+__all__ = ["ControlPlaneSystem", "deployment_object", "replicaset_object", "statefulset_object"]
 
 NS = "default"
 SAMPLE_US = 20_000
@@ -158,6 +179,27 @@ def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "regist
     return obj
 
 
+def statefulset_object(name: str, replicas: int, cpu_m: int, *, when_scaled: str = "Retain",
+                       policy: str = "OrderedReady", access_mode: str = "ReadWriteOnce",
+                       toleration_s: int | None = None) -> dict:
+    """A StatefulSet with a headless Service of its name and one claim ``data`` per pod
+    (``toleration_s``: as :func:`replicaset_object`'s)."""
+    obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
+    obj["kind"] = "StatefulSet"
+    obj["spec"].update({"serviceName": name, "podManagementPolicy": policy,
+                        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": when_scaled},
+                        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                            "accessModes": [access_mode], "resources": {"requests": {"storage": "1Gi"}}}}]})
+    return obj
+
+
+def headless_service(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
+            "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 80}]}}
+
+
+STOP_S = 0.2  # how long a pod's containers take to stop (SIGTERM to exit)
+DELETE_POLICIES = ("Background", "Foreground", "Orphan")
 IMAGES = ("registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10")
 
 
@@ -188,6 +230,12 @@ class ControlPlaneSystem:
         self.container_runs: dict[tuple[str, str, str], tuple[int, int, int | None]] = {}
         self.container_restarts = 0
         self.oom_kills = 0
+        self.statefulset_names = tuple(f"sts-{i}" for i in range(self.spec.statefulsets))
+        self.deleted: dict[str, str] = {}  # Deployment -> the propagation policy it was deleted with
+        self.csi = CsiDriver(on_change=self._volume_changed)
+        self.attached: dict[str, dict[str, None]] = {}  # volume -> nodes it is attached to
+        self.gc_deletes = 0
+        self._stored_cache: dict[str, tuple[tuple[str, int], list[dict]]] = {}
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -261,6 +309,9 @@ class ControlPlaneSystem:
     async def _controller_manager(self, rt: SimRuntime) -> None:
         async def lead(client: KubeClient) -> None:
             informers = SharedInformers(rt, client)
+            # The collector first: its informers (core kinds first, as discovery lists them) start first.
+            gc = GarbageCollector(rt, client, informers, bugs=self.bugs, on_delete=self._gc_deleted)
+            self.controllers["cm/gc"] = gc
             rsc = ReplicaSetController(rt, client, informers, bugs=self.bugs)
             rsc.unknown_creates = self.unknown_creates  # kept across restarts, for the check
             self.controllers["cm"] = rsc
@@ -269,10 +320,24 @@ class ControlPlaneSystem:
                 dc = DeploymentController(rt, client, informers)
                 self.controllers["cm/deployment"] = dc
                 tasks.append(rt.spawn(dc.run(), name="deployment-controller"))
+            if self.statefulset_names:
+                stsc = StatefulSetController(rt, client, informers, bugs=self.bugs)
+                pvc = PersistentVolumeController(rt, client, informers)
+                self.controllers["cm/statefulset"], self.controllers["cm/volume"] = stsc, pvc
+                tasks.append(rt.spawn(stsc.run(), name="statefulset-controller"))
+                tasks.append(rt.spawn(pvc.run(), name="persistentvolume-controller"))
             nlc = NodeLifecycleController(rt, client, informers, grace_period_s=NODE_GRACE_S,
                                           on_evict=self._evicting, bugs=self.bugs)
             self.controllers["cm/node-lifecycle"] = nlc
             tasks.append(rt.spawn(nlc.run(), name="node-lifecycle-controller"))
+            tasks.append(rt.spawn(gc.run(), name="garbage-collector"))
+            # A machine lost for good: the cloud's node controller deletes its Node, then
+            # the pod GC force-deletes its pods and volume attachments (kube.controllers.podgc).
+            cloud = CloudNodeLifecycleController(rt, client, lambda name: name not in self.lost)
+            podgc = PodGC(rt, client)
+            self.controllers["cm/cloud-node"], self.controllers["cm/podgc"] = cloud, podgc
+            tasks.append(rt.spawn(cloud.run(), name="cloud-node-lifecycle"))
+            tasks.append(rt.spawn(podgc.run(), name="pod-gc"))
             try:
                 await rsc.run()
             finally:
@@ -303,13 +368,13 @@ class ControlPlaneSystem:
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
                           PodSandboxes(node, self._sandbox_changed, on_ready=self._sandbox_ready),
                           backoff=SIM_BACKOFF, bugs=self.bugs, status_sync_s=NODE_STATUS_SYNC_S,
-                          on_lease_renewed=self._renewed)
+                          on_lease_renewed=self._renewed, csi=self.csi, stop_s=STOP_S)
         kubelet.cri.subscribe(self._container_event)
         self.controllers[node] = kubelet
         await kubelet.run()
 
     async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
-        name = obj["metadata"]["name"]
+        name = obj["metadata"]["name"] if resource != "services" else f"services/{obj['metadata']['name']}"
         while not self.created.get(name):
             try:
                 await client.create(resource, obj)
@@ -333,27 +398,43 @@ class ControlPlaneSystem:
             self.max_replicas[name] = self.spec.crashloop_replicas
             await self._create(rt, client, "replicasets", crashloop_object(
                 name, self.spec.crashloop_replicas, i, toleration_s=self.spec.toleration_s))
-        workloads = [("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
+        for i, name in enumerate(self.statefulset_names):
+            await self._create(rt, client, "services", headless_service(name))
+            await self._create(rt, client, "statefulsets", statefulset_object(
+                name, self.spec.replicas, self.spec.pod_cpu_m, when_scaled=("Retain", "Delete")[i % 2],
+                policy=("OrderedReady", "Parallel")[i % 2], access_mode=("ReadWriteMany", "ReadWriteOnce")[i % 2],
+                toleration_s=self.spec.toleration_s))
+        workloads = ([("replicasets", name) for name in self.names] + [("deployments", n) for n in self.deployment_names]
+                     + [("statefulsets", n) for n in self.statefulset_names])
         if not workloads:
             return
-        actions = ["scale"] * self.spec.scales + ["rollout"] * (self.spec.rollouts if self.deployment_names else 0)
-        if self.deployment_names:
+        rolled = [("deployments", n) for n in self.deployment_names] + [("statefulsets", n) for n in self.statefulset_names]
+        actions = ["scale"] * self.spec.scales + ["rollout"] * (self.spec.rollouts if rolled else 0)
+        actions += ["delete"] * self.spec.owner_deletes
+        if rolled:
             rng.shuffle(actions)
         fault_phase_s = self.scenario.duration_us / 1e6
         for action in actions:
             await rt.sleep(rng.uniform(0.5, max(0.6, fault_phase_s / max(len(actions), 1))))
             if self.quiet:
                 return
+            if action == "delete":
+                await self._delete_deployment(rt, client, rng)
+                continue
             if action == "rollout":
-                name, image = rng.choice(self.deployment_names), rng.choice(IMAGES)
+                (kind, name), image = rng.choice(rolled), rng.choice(IMAGES)
                 patch: dict = {"spec": {"template": {"spec": {"containers": [
                     {"name": "app", "image": image, "resources": {"requests": {"cpu": f"{self.spec.pod_cpu_m}m"}}}]}}}}
+                if name in self.deleted:
+                    continue
                 try:
-                    await client.patch("deployments", name, patch, NS)
+                    await client.patch(kind, name, patch, NS)
                 except ApiError as exc:
                     rt.record("user.rollout_failed", deployment=name, error=exc.reason)
                 continue
             resource, name = rng.choice(workloads)
+            if name in self.deleted:
+                continue
             replicas = rng.randint(1, self.spec.max_replicas)
             if resource == "replicasets":
                 self.max_replicas[name] = max(self.max_replicas[name], replicas)
@@ -369,7 +450,8 @@ class ControlPlaneSystem:
         self.world.record("fault", node=node, fault=fault.kind, delta_us=fault.delta_us)
         if fault.kind == "lose_node":
             c = self.spec
-            demand = (len(self.names) + len(self.deployment_names)) * c.max_replicas + len(self.deployment_names)
+            demand = ((len(self.names) + len(self.deployment_names) + len(self.statefulset_names)) * c.max_replicas
+                      + len(self.deployment_names))  # (crash-looping pods ask for no CPU)
             left = len(self.machines) - len(self.lost) - 1
             if node not in self.machines or node in self.lost or left * (c.node_cpu_m // c.pod_cpu_m) < demand:
                 self.world.record("fault_skipped", node=node, fault=fault.kind,
@@ -377,6 +459,7 @@ class ControlPlaneSystem:
                 return
             self.lost[node] = self.world.now_us
             self.world.crash(node)
+            self.csi.machine_gone(node)
             return
         f = self._faults_of(node)
         if fault.kind == "lag_watch":
@@ -436,6 +519,22 @@ class ControlPlaneSystem:
                 f"pod {key} evicted from {node} at {now / 1e6:.3f}s, but {node} renewed its Lease at "
                 f"{recent[-1] / 1e6:.3f}s: less than the grace period ({NODE_GRACE_S:g}s) plus its "
                 f"tolerationSeconds ({seconds}s) before"))
+    async def _delete_deployment(self, rt: SimRuntime, client: KubeClient, rng: Any) -> None:
+        """Delete a Deployment with a propagation policy; the collector does the rest."""
+        left = [n for n in self.deployment_names if n not in self.deleted]
+        if not left:
+            return
+        name, policy = rng.choice(left), rng.choice(DELETE_POLICIES)
+        self.deleted[name] = policy
+        while True:
+            try:
+                await client.delete("deployments", name, NS, propagation_policy=policy)
+                return
+            except ApiError as exc:
+                if exc.code == 404:
+                    return
+                rt.record("user.delete_failed", deployment=name, error=exc.reason)
+                await rt.sleep(0.3)
 
     # ------------------------------------------------------------------ ground truth
     def _violate(self, prop: str, message: str) -> None:
@@ -454,6 +553,11 @@ class ControlPlaneSystem:
         if other is not None:
             self._violate("control_plane.pod_on_two_nodes",
                           f"pod {sandbox.key} (uid {sandbox.uid}) started on {node} while running on {other[0]}")
+        for uid, (n, s) in sorted(self.running.items()):
+            if s.key == sandbox.key and uid != sandbox.uid:
+                self._violate("control_plane.statefulset_identity",
+                              f"pod {sandbox.key} (uid {sandbox.uid}) started on {node} while another pod with "
+                              f"that identity (uid {uid}) still runs on {n}")
         for uid, (n, s) in sorted(self.running.items()):
             if s.ip == sandbox.ip and uid != sandbox.uid:
                 self._violate("control_plane.pod_ip", f"pod {sandbox.key} on {node} got IP {sandbox.ip}, "
@@ -499,13 +603,52 @@ class ControlPlaneSystem:
                           f"restart {in_a_row + 1} in a row) {wait_us / 1e6:.3f}s after it exited; its backoff "
                           f"allows {allowed_us / 1e6:g}s")
         self.container_runs[key] = (in_a_row + 1, ev.time_us, None)
+    def _volume_changed(self, node: str, volume: str, attached: bool) -> None:
+        nodes = self.attached.setdefault(volume, {})
+        if not attached:
+            nodes.pop(node, None)
+            return
+        if nodes and self.csi.exclusive.get(volume, True):
+            self._violate("control_plane.volume_rwo", f"ReadWriteOnce volume {volume} attached to {node} while "
+                                                      f"attached to {', '.join(sorted(nodes))}")
+        nodes[node] = None
+
+    def _gc_deleted(self, resource: str, obj: dict, tries: int = 0) -> None:
+        """The collector deleted ``obj`` (as of the deletion): none of its owners may be
+        alive then (absent, or being deleted in the foreground, is what allows it)."""
+        self.gc_deletes += tries == 0
+        leader = self.kv.leader()
+        rv = int(obj["metadata"].get("resourceVersion", 0) or 0)
+        if leader is None or self.kv.server(leader).store.revision < rv:
+            if tries < 50:  # the leader has not applied the deletion yet: look again shortly
+                self.world.schedule(self.world.now_us + SAMPLE_US, lambda: self._gc_deleted(resource, obj, tries + 1))
+            return
+        for ref in obj["metadata"].get("ownerReferences") or ():
+            owner_resource = GC_RESOURCES.get(str(ref.get("kind")))
+            owners = self._stored(owner_resource) if owner_resource else None
+            live = [o for o in owners or () if o["metadata"]["uid"] == ref.get("uid")
+                    and not o["metadata"].get("deletionTimestamp")]
+            if live:
+                self._violate("control_plane.gc_live_owner", (
+                    f"the garbage collector deleted {resource} {obj['metadata']['name']} while its owner "
+                    f"{ref.get('kind')} {ref.get('name')} (uid {ref.get('uid')}) exists and is not being deleted"))
 
     def _stored(self, resource: str) -> list[dict] | None:
+        """The objects the leader holds (decoded again only when its revision moved)."""
+        leader = self.kv.leader()
+        if leader is None:
+            return None
+        revision = self.kv.server(leader).store.revision
+        cached = self._stored_cache.get(resource)
+        if cached is not None and cached[0] == (leader, revision):
+            return cached[1]
         prefix = f"/registry/{resource}/".encode()
         kvs = self.kv.leader_kvs(prefix, _prefix_end(prefix))
         if kvs is None:
             return None
-        return [json.loads(kvs[key]) for key in sorted(kvs)]
+        items = [json.loads(kvs[key]) for key in sorted(kvs)]
+        self._stored_cache[resource] = ((leader, revision), items)
+        return items
 
     def _active_by_rs(self, pods: list[dict], rss: list[dict]) -> dict[str, list[dict]]:
         uids = {rs["metadata"]["uid"]: rs["metadata"]["name"] for rs in rss}
@@ -601,7 +744,57 @@ class ControlPlaneSystem:
                     out.append(f"{name}: pod {pod['metadata']['name']} not running (node {node or 'none'})")
             if name not in self.crashloop_names and (rs.get("status") or {}).get("readyReplicas", 0) != want:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
-        return out + self._rollout_problems(rss)
+        return out + self._rollout_problems(rss) + self._statefulset_problems(pods) + self._garbage_problems()
+
+    def _statefulset_problems(self, pods: list[dict]) -> list[str]:
+        """Every StatefulSet has ordinals 0..n-1 running, each on its own bound claim (the
+        volume its sandbox mounted), no pod beyond, and its status says all ready and updated."""
+        stss, claims = self._stored("statefulsets"), self._stored("persistentvolumeclaims")
+        if stss is None or claims is None:
+            return ["no leader to read the store from"]
+        out = [f"StatefulSet {name} not created yet" for name in self.statefulset_names if not self.created.get(name)]
+        claim_of = {c["metadata"]["name"]: c for c in claims}
+        for sts in stss:
+            name, want, uid = sts["metadata"]["name"], int(sts["spec"]["replicas"]), sts["metadata"]["uid"]
+            owned = {p["metadata"]["name"]: p for p in pods if (controller_of(p) or {}).get("uid") == uid}
+            for i in range(want):
+                pod = owned.pop(f"{name}-{i}", None)
+                if pod is None or not is_active(pod) or not is_ready(pod):
+                    out.append(f"StatefulSet {name}: ordinal {i} has no ready pod")
+                    continue
+                node, sandbox = pod["spec"].get("nodeName", ""), self.running.get(pod["metadata"]["uid"])
+                if sandbox is None or sandbox[0] != node:
+                    out.append(f"StatefulSet {name}: pod {name}-{i} not running (node {node or 'none'})")
+                    continue
+                claim = claim_of.get(claim_name("data", name, i))
+                volume = ((claim or {}).get("spec") or {}).get("volumeName")
+                if claim is None or ((claim.get("status") or {}).get("phase") != "Bound") or \
+                        sandbox[1].volumes != (volume,):
+                    out.append(f"StatefulSet {name}: pod {name}-{i} does not run on its claim "
+                               f"{claim_name('data', name, i)} (mounted {sandbox[1].volumes}, claim's volume {volume})")
+            out.extend(f"StatefulSet {name}: pod {extra} beyond its {want} replicas" for extra in sorted(owned))
+            status = sts.get("status") or {}
+            if (status.get("readyReplicas"), status.get("updatedReplicas")) != (want, want) or \
+                    status.get("currentRevision") != status.get("updateRevision"):
+                out.append(f"StatefulSet {name}: status says {status.get('readyReplicas')} ready, "
+                           f"{status.get('updatedReplicas')} updated of {want}")
+        return out
+
+    def _garbage_problems(self) -> list[str]:
+        """No object whose owners are all gone, none still waiting on a deletion finalizer."""
+        stored = {resource: self._stored(resource) for resource in sorted(GC_RESOURCES.values())}
+        uids = {o["metadata"]["uid"] for objs in stored.values() for o in objs or ()}
+        out = []
+        for resource, objs in stored.items():
+            for obj in objs or ():
+                meta = obj["metadata"]
+                refs = meta.get("ownerReferences") or ()
+                if refs and not any(ref.get("uid") in uids for ref in refs):
+                    out.append(f"{resource} {meta['name']}: its owners are gone, it was not collected")
+                pending = [f for f in meta.get("finalizers") or () if f in ("foregroundDeletion", "orphan")]
+                if pending:
+                    out.append(f"{resource} {meta['name']}: still being deleted ({', '.join(pending)})")
+        return out
 
     def _node_problems(self) -> list[str]:
         """Every machine not lost is Ready again, without the unreachable taints."""
@@ -623,6 +816,8 @@ class ControlPlaneSystem:
             return ["no leader to read the store from"]
         out = [f"Deployment {name} not created yet" for name in self.deployment_names if not self.created.get(name)]
         for d in deployments:
+            if d["metadata"].get("deletionTimestamp"):
+                continue  # being deleted: the garbage check judges it
             name, want = d["metadata"]["name"], int(d["spec"]["replicas"])
             owned = [rs for rs in rss if (controller_of(rs) or {}).get("uid") == d["metadata"]["uid"]]
             template = d["spec"]["template"]
@@ -687,6 +882,7 @@ class ControlPlaneSystem:
         sched = self.controllers.get("s")
         dc = self.controllers.get("cm/deployment")
         nlc = self.controllers.get("cm/node-lifecycle")
+        stsc = self.controllers.get("cm/statefulset")
         out["control plane"] = (f"{len(self.running)} pods running, {self.starts} pod starts, peak {self.peak_pods} "
                                 f"pods stored, {self.samples} samples; "
                                 f"replicaset controller: {getattr(rsc, 'creates', 0)} creates, "
@@ -700,6 +896,10 @@ class ControlPlaneSystem:
                                 f"{getattr(nlc, 'evicted', 0)} pods evicted, lost machines {sorted(self.lost)}; "
                                 f"leaders: {len(self.elected)} terms "
                                 f"({', '.join(f'{lease}:{holder}' for _t, lease, holder, _n in self.elected[-4:])})")
+        if self.statefulset_names or self.deployment_names:
+            out["control plane"] += (f"; statefulset controller: {getattr(stsc, 'creates', 0)} pods created, "
+                                     f"{getattr(stsc, 'deletes', 0)} deleted; {self.csi.attaches} volume attaches; "
+                                     f"garbage collector: {self.gc_deletes} deletes; deleted {self.deleted or 'none'}")
         return out
 
     def write_html(self, path: str, headline: str | None = None, headline_detail: str = "") -> bool:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "already_exists", "bad_request", "conflict", "expired", "internal",
+__all__ = ["ApiError", "already_exists", "bad_request", "conflict", "expired", "forbidden", "internal",
            "invalid", "not_found", "status", "timeout", "unavailable"]
 
-_REASONS = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 410: "Expired", 422: "Invalid",
+_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired", 422: "Invalid",
             500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
 
 
@@ -68,6 +68,10 @@ def already_exists(resource: str, name: str) -> ApiError:
 def conflict(resource: str, name: str, why: str) -> ApiError:
     return ApiError(status(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": {why}',
                            details=_details(resource, name)))
+
+
+def forbidden(resource: str, message: str) -> ApiError:
+    return ApiError(status(403, "Forbidden", message, details={"kind": resource}))
 
 
 def expired(message: str) -> ApiError:

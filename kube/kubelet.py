@@ -6,9 +6,14 @@ allocatable, condition Ready), renews its Lease in ``kube-node-lease`` every
 *runs* them: admission (the requests of the pods it runs must fit its allocatable, else
 the pod fails with reason ``OutOf<resource>``), an IP from its pod CIDR that no pod it runs
 holds (the next free one after the last handed out, as CNI's host-local IPAM does), then
-status phase Running, podIP, hostIP and condition Ready (False until
-``readinessProbe.initialDelaySeconds`` of its containers passed since it started).  A pod deleted or
-being deleted is stopped and its IP freed.  What runs is kept by a :class:`PodSandboxes`
+status phase Running, podIP, hostIP, ``containerStatuses`` and condition Ready (from its
+containers' probes: :mod:`kube.node`).  A pod deleted or being deleted is stopped (its
+containers get ``stop_s`` to exit) and its IP freed; a pod being deleted is then deleted
+with grace 0, which ends its graceful deletion.  A pod's claims are attached and mounted
+through a :class:`kube.csi.CsiDriver` once bound, after the kubelet holds the volume's
+VolumeAttachment (ReadWriteOnce: one node at a time; it waits while another node holds it);
+volumes no pod of the node needs are detached and their attachments deleted.  What runs is
+kept by a :class:`PodSandboxes`
 (the container runtime's view: RunPodSandbox / StopPodSandbox); a crash of the node loses
 it, and the restarted kubelet runs its pods again.
 
@@ -34,6 +39,7 @@ from .client import KubeClient
 from .controllers.replicaset import is_active
 from .controllers.resources import node_allocatable, pod_requests
 from .controllers.runtime import Controller, Result, SharedInformers
+from .csi import CsiDriver
 from .errors import ApiError
 from .meta import format_timestamp
 from .node import BackoffPolicy, Cgroups, ContainerRuntime, HostLocalIpam, PodSyncer, Prober
@@ -41,6 +47,7 @@ from .node import BackoffPolicy, Cgroups, ContainerRuntime, HostLocalIpam, PodSy
 __all__ = ["Kubelet", "NodeConfig", "PodSandboxes", "Sandbox"]
 
 LEASE_NAMESPACE = "kube-node-lease"
+VOLUMES_KEY = "~volumes"  # the work-queue key of the kubelet's volume clean-up
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +67,7 @@ class Sandbox:
     key: str  # namespace/name
     ip: str
     requests: tuple[tuple[str, int], ...]
+    volumes: tuple[str, ...] = ()  # the persistent volumes mounted for it
 
 
 class PodSandboxes:
@@ -94,6 +102,9 @@ class PodSandboxes:
         if sandbox is not None and self.on_change is not None:
             self.on_change(self.node, sandbox, False)
 
+    def of(self, key: str) -> Sandbox | None:
+        return next((s for s in self.running.values() if s.key == key), None)
+
     def stop_all(self) -> None:
         for uid in sorted(self.running):
             self.stop(uid)
@@ -111,7 +122,9 @@ class Kubelet:
                  lease_renew_s: float = 1.0, lease_duration_s: int = 4, cri: ContainerRuntime | None = None,
                  cni: HostLocalIpam | None = None, backoff: BackoffPolicy | None = None,
                  bugs: frozenset[str] = frozenset(), status_sync_s: float | None = None,
-                 on_lease_renewed: Callable[[str], None] | None = None) -> None:
+                 on_lease_renewed: Callable[[str], None] | None = None, csi: CsiDriver | None = None,
+                 stop_s: float = 0.0) -> None:
+        assert stop_s >= 0, "stop_s must be >= 0"
         self.rt = rt
         self.client = client
         self.config = config
@@ -134,6 +147,11 @@ class Kubelet:
                                   bugs=bugs)
         self.cri.subscribe(lambda event: self.controller.queue.add(event.pod))  # the PLEG
         self.finished: set[str] = set()  # uids of pods that ended here (never run again)
+        self.csi = csi if csi is not None else CsiDriver()
+        self.stop_us = round(stop_s * 1_000_000)
+        self.stopping: dict[str, int] = {}  # pod uid -> when its containers were told to stop
+        self.volumes_of: dict[str, tuple[str, ...]] = {}  # pod uid -> the volumes it needs
+        self.volumes_dirty = True  # VolumeAttachments of this node may need cleaning up
 
     def node_object(self) -> dict:
         c = self.config
@@ -198,36 +216,63 @@ class Kubelet:
         try:
             await self.register()
             lease = self.rt.spawn(self._renew_lease(), name="node-lease")
+            self.controller.queue.add(VOLUMES_KEY)
             try:
                 await self.controller.run()
             finally:
                 lease.cancel()
         finally:
             for uid in sorted(self.sandboxes.running):  # the machine went down with its kubelet
-                self._stop(uid)
+                self._stop(self.sandboxes.running[uid])
+            self.csi.node_reset(self.config.name)
 
     # ------------------------------------------------------------------ pods
-    def _stop(self, uid: str) -> None:
-        """StopPodSandbox, CNI DEL, and the pod's reservation released."""
+    def _stop(self, sandbox: Sandbox) -> None:
+        """Unmount its volumes, StopPodSandbox, CNI DEL, and the pod's reservation released."""
+        for volume in sandbox.volumes:
+            self.csi.node_unpublish(volume, self.config.name, sandbox.uid)
+        uid = sandbox.uid
         self.pod_sync.forget(uid)
         self.cri.stop_pod_sandbox(uid)
         self.cni.delete(uid)
         self.cri.cgroups.release(uid)
         self.sandboxes.stop(uid)
+        self.stopping.pop(sandbox.uid, None)
+        self.volumes_dirty = self.volumes_dirty or bool(sandbox.volumes)
 
     async def reconcile(self, key: str) -> Result | None:
+        if key == VOLUMES_KEY:
+            return await self._clean_up_volumes()
         pod = self.pods.cache.get(key)
-        running = next((s for s in self.sandboxes.running.values() if s.key == key), None)
+        running = self.sandboxes.of(key)
         if running is not None and (pod is None or pod["metadata"]["uid"] != running.uid or not is_active(pod)):
-            self._stop(running.uid)
+            # Stop its containers (SIGTERM, then up to stop_s to exit), then the sandbox.
+            since_us = self.stopping.setdefault(running.uid, self.rt.monotonic_us())
+            left_us = since_us + self.stop_us - self.rt.monotonic_us()
+            if left_us > 0:
+                return Result(requeue_after_s=left_us / 1e6)
+            self._stop(running)
             running = None
-        if pod is None or not is_active(pod) or pod["spec"].get("nodeName") != self.config.name \
-                or pod["metadata"]["uid"] in self.finished:
+        if pod is None or pod["spec"].get("nodeName") != self.config.name:
             return None
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        if pod["metadata"].get("deletionTimestamp"):
+            # Stopped: the end of a graceful deletion is the kubelet's delete with grace 0.
+            self.volumes_of.pop(uid, None)
+            try:
+                await self.client.delete("pods", name, ns, uid=uid, grace_period_s=0)
+            except ApiError as exc:
+                if exc.code not in (404, 409):
+                    raise
+            return None
+        if not is_active(pod) or uid in self.finished:
+            return None
         status = pod.get("status") or {}
         if running is None:
-            uid, requests = pod["metadata"]["uid"], pod_requests(pod)
+            volumes = await self._prepare_volumes(pod)
+            if volumes is None:
+                return Result(requeue_after_s=0.2)  # a claim not bound yet, or a volume still attached elsewhere
+            requests = pod_requests(pod)
             lacking = self.cri.cgroups.admit(requests)
             ip = self.cni.add(uid, requested_ip=str(status.get("podIP", ""))) if not lacking else None
             if ip is None:
@@ -238,7 +283,9 @@ class Kubelet:
                     "message": f"Pod was rejected: node {self.config.name} lacks {lacking or 'pod IPs'}"}},
                     ns, subresource="status")
                 return None
-            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())))
+            for volume in volumes:
+                self.csi.node_publish(volume, self.config.name, uid)
+            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())), volumes=volumes)
             self.cri.cgroups.reserve(uid, requests)
             self.cri.run_pod_sandbox(uid, key)
             self.sandboxes.run(running)
@@ -255,5 +302,99 @@ class Kubelet:
                                     ns, subresource="status")
         if sync.terminal:  # written: the pod ended here for good
             self.finished.add(running.uid)
-            self._stop(running.uid)
+            self._stop(running)
         return Result(requeue_after_s=sync.requeue_after_s) if sync.requeue_after_s else None
+
+    # ------------------------------------------------------------------ volumes
+    async def _prepare_volumes(self, pod: dict) -> tuple[str, ...] | None:
+        """The persistent volumes of the pod's claims, attached here; None while a claim is
+        not bound or a ReadWriteOnce volume is still attached to another node."""
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or ()
+                  if isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName")]
+        if not claims:
+            return ()
+        ns, uid = pod["metadata"]["namespace"], pod["metadata"]["uid"]
+        names: list[str] = []
+        exclusive: dict[str, bool] = {}
+        for claim in claims:
+            try:
+                pvc = await self.client.get("persistentvolumeclaims", claim, ns)
+            except ApiError as exc:
+                if exc.code == 404:
+                    return None
+                raise
+            volume = (pvc.get("spec") or {}).get("volumeName")
+            if pvc["metadata"].get("deletionTimestamp") or not volume or \
+                    (pvc.get("status") or {}).get("phase") != "Bound":
+                return None
+            names.append(volume)
+            modes = (pvc.get("spec") or {}).get("accessModes") or ("ReadWriteOnce",)
+            exclusive[volume] = any(m in ("ReadWriteOnce", "ReadWriteOncePod") for m in modes)
+        self.volumes_of[uid] = tuple(names)
+        for volume in names:
+            if not await self._attach(volume, exclusive=exclusive[volume]):
+                return None
+        return tuple(names)
+
+    async def _attach(self, volume: str, *, exclusive: bool) -> bool:
+        """Attach ``volume`` here once its VolumeAttachment is ours: one per volume for a
+        ReadWriteOnce volume (so one node at a time), one per volume and node otherwise."""
+        node = self.config.name
+        va_name = f"csi-{volume}" if exclusive else f"csi-{volume}-{node}"
+        try:
+            va = await self.client.get("volumeattachments", va_name)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+            self.volumes_dirty = True
+            try:
+                va = await self.client.create("volumeattachments", {
+                    "apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": va_name},
+                    "spec": {"attacher": self.csi.name, "nodeName": node,
+                             "source": {"persistentVolumeName": volume}}})
+            except ApiError as exc2:
+                if exc2.code == 409:
+                    return False  # another node's, just now: try again later
+                raise
+        if va["spec"]["nodeName"] != node or va["metadata"].get("deletionTimestamp"):
+            self.rt.record("kubelet.volume_attached_elsewhere", node=node, volume=volume,
+                           at=va["spec"]["nodeName"])
+            return False
+        self.csi.controller_publish(volume, node, exclusive=exclusive)
+        if not (va.get("status") or {}).get("attached"):
+            await self.client.patch("volumeattachments", va_name, {"status": {"attached": True}},
+                                    subresource="status")
+        return True
+
+    async def _clean_up_volumes(self) -> Result:
+        """Detach the volumes no pod of this node needs and delete their VolumeAttachments
+        (a volume is free for another node only once detached here)."""
+        node = self.config.name
+        needed: dict[str, None] = {}
+        for sandbox in self.sandboxes.running.values():
+            needed.update(dict.fromkeys(sandbox.volumes))
+        live = {p["metadata"]["uid"] for p in self.pods.items()
+                if is_active(p) and p["spec"].get("nodeName") == node}
+        for uid in sorted(self.volumes_of):
+            if uid in live:
+                needed.update(dict.fromkeys(self.volumes_of[uid]))
+            elif self.sandboxes.running.get(uid) is None:
+                del self.volumes_of[uid]
+        for volume in self.csi.attached_to(node):
+            if volume not in needed:
+                self.csi.controller_unpublish(volume, node)
+                self.volumes_dirty = True
+        if self.volumes_dirty:
+            vas = await self.client.list("volumeattachments", field_selector=f"spec.nodeName={node}")
+            self.volumes_dirty = False
+            for va in vas["items"]:
+                volume = va["spec"]["source"]["persistentVolumeName"]
+                if volume in needed or volume in self.csi.attached_to(node):
+                    continue
+                try:
+                    await self.client.delete("volumeattachments", va["metadata"]["name"], uid=va["metadata"]["uid"])
+                except ApiError as exc:
+                    if exc.code not in (404, 409):
+                        self.volumes_dirty = True
+                        raise
+        return Result(requeue_after_s=1.0)

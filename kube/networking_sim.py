@@ -209,7 +209,7 @@ class NetworkingSystem(ControlPlaneSystem):
                 if exc.code == 404:
                     break
                 await rt.sleep(0.3)
-        self.created[name] = False
+        self.created[f"services/{name}" if resource == "services" else name] = False
 
     async def _user(self, rt: SimRuntime) -> None:
         calls: list[tuple[str, str, dict | None]] = [("services", n, o) for n, o in self.service_objects.items()]
@@ -473,7 +473,7 @@ class NetworkingSystem(ControlPlaneSystem):
         if services is None or pods is None or endpoints is None or slices is None:
             return ["no leader to read the store from"]
         out = [f"Service {n} not created yet" for n in (*self.service_objects, *self.churn_names)
-               if not self.created.get(n)]
+               if not self.created.get(f"services/{n}")]
         eps = {e["metadata"]["name"]: e for e in endpoints}
         sls = {s["metadata"]["name"]: s for s in slices}
         for svc in services:

@@ -301,6 +301,25 @@ _KUBE_CATALOGUE = (
         reference="kube-proxy iptables proxier (the statistic rules of a KUBE-SVC chain); kubernetes "
                   "issues #34321 and #37932 (unequal iptables load balancing)",
     ),
+    Bug(
+        name="statefulset_stale_identity",
+        layer="kube",
+        summary="The StatefulSet controller takes a pod it sees being deleted as good as gone: it "
+                "force-deletes it (grace 0) and creates the replacement with the same name at once, while "
+                "the old pod's containers are still stopping on their node: two pods with one identity run.",
+        reference="Kubernetes docs, Force Delete StatefulSet Pods (at most one pod per identity; "
+                  "kubernetes/website PR 1731); Sieve (Sun et al., OSDI 2022): controllers acting on a stale view",
+    ),
+    Bug(
+        name="gc_owner_from_cache",
+        layer="kube",
+        summary="The garbage collector starts before its caches have synced and takes an owner its cache "
+                "does not hold as deleted, with no live lookup: after a restart it deletes dependents "
+                "whose owners are alive.",
+        reference="kubernetes issue #88097 (the garbage collector deleted resources whose owners were alive, "
+                  "after a controller-manager restart); kubernetes PR 57503 (owners the graph has not "
+                  "observed are looked up, not assumed gone)",
+    ),
 )
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in (*_CATALOGUE, *_KUBE_CATALOGUE)}

@@ -249,15 +249,18 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
     replicasets = draw(st.integers(1, 3))
     capacity = nodes * (node_cpu_m // pod_cpu_m)
     deployments = draw(st.integers(0, min(2, capacity - replicasets)))
-    max_replicas = max(1, min(5, capacity // (replicasets + deployments)))
+    statefulsets = draw(st.integers(0, min(2, capacity - replicasets - deployments)))
+    max_replicas = max(1, min(5, capacity // (replicasets + deployments + statefulsets)))
     return ControlPlaneSpec(apiservers=draw(st.integers(1, 3)), nodes=nodes, replicasets=replicasets,
                             replicas=draw(st.integers(1, max_replicas)), max_replicas=max_replicas,
                             scales=draw(st.integers(0, 3)), deployments=deployments,
-                            rollouts=draw(st.integers(0, 2)) if deployments else 0,
+                            rollouts=draw(st.integers(0, 2)) if deployments or statefulsets else 0,
                             node_cpu_m=node_cpu_m, pod_cpu_m=pod_cpu_m,
                             compact_interval_us=draw(st.sampled_from((1_000_000, 2_000_000))),
                             crashloops=draw(st.integers(0, 3)),
-                            standbys=1, toleration_s=draw(st.sampled_from((3, 2, 5))))
+                            standbys=1, toleration_s=draw(st.sampled_from((3, 2, 5))),
+                            statefulsets=statefulsets,
+                            owner_deletes=draw(st.integers(0, 1)) if deployments else 0)
 
 
 # Node failures and controller faults in the manner of Sieve: a leading controller manager
@@ -459,11 +462,14 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                       "unique pod IPs, no node running more than its allocatable, no ReplicaSet with more "
                       "pods than asked for, fenced leader writes, no eviction before the grace period plus "
                       "tolerationSeconds, no container restarted sooner than its crash-loop backoff allows and "
-                      "none over its memory limit, and every ReplicaSet converged to its replicas ready (pods of "
-                      "lost machines replaced; crash-looping ones running) and every Deployment rolled out once "
-                      "faults heal; under raftkv faults, crashes, pauses and isolation of components, lost and "
-                      "slow nodes, and Sieve-style controller faults (deposed leaders, stale views, coalesced "
-                      "events, clock skew)",
+                      "none over its memory limit, never two running pods with one StatefulSet identity, a "
+                      "ReadWriteOnce volume attached to one node at most, the garbage collector never deletes "
+                      "what has a live owner, and every ReplicaSet converged to its replicas ready (pods of "
+                      "lost machines replaced; crash-looping ones running), every Deployment rolled out, every "
+                      "StatefulSet running all ordinals on their own claims and garbage collected once faults "
+                      "heal; under raftkv faults, crashes, pauses and isolation of components, lost and slow "
+                      "nodes, and Sieve-style controller faults (deposed leaders, stale views, coalesced events, "
+                      "clock skew)",
           strategy=_control_plane),
     Suite(name="networking", properties=("networking", "control_plane"),
           description="Services, Endpoints, kube-proxy, DNS and Ingress with traced traffic: ClusterIPs and "
@@ -515,4 +521,6 @@ BUG_SUITES: dict[str, str] = {
     "endpoints_publish_not_ready": "networking",
     "kube_proxy_stale_rules": "networking",
     "iptables_wrong_probability": "networking",
+    "statefulset_stale_identity": "control_plane",
+    "gc_owner_from_cache": "control_plane",
 }

@@ -11,7 +11,10 @@ from .deployment import (
            rollback_template,
            rollout_status,
 )
+from .garbage_collector import BUG_OWNER_FROM_CACHE, GC_RESOURCES, GarbageCollector
+from .namespace import NAMESPACED_RESOURCES, NamespaceController
 from .node_lifecycle import NodeLifecycleController, toleration_for
+from .podgc import CloudNodeLifecycleController, PodGC
 from .queue import WorkQueue
 from .replicaset import (
            BUG_NO_EXPECTATIONS,
@@ -24,8 +27,19 @@ from .replicaset import (
 from .resources import ResourceError, node_allocatable, parse_quantity, pod_requests
 from .runtime import Controller, Listener, Result, SharedInformers
 from .scheduler import Scheduler, fits, tolerates
+from .statefulset import (
+           BUG_STALE_IDENTITY,
+           POD_NAME_LABEL,
+           StatefulSetController,
+           claim_name,
+           ordinal_of,
+)
+from .volume import PersistentVolumeController, volume_name
 
-__all__ = ["BUG_NO_EXPECTATIONS", "HASH_LABEL", "REVISION_ANNOTATION", "Controller", "DeploymentController", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
+__all__ = ["BUG_NO_EXPECTATIONS", "BUG_OWNER_FROM_CACHE", "BUG_STALE_IDENTITY", "GC_RESOURCES",
+           "NAMESPACED_RESOURCES", "POD_NAME_LABEL", "GarbageCollector", "NamespaceController",
+           "PersistentVolumeController", "StatefulSetController", "claim_name", "ordinal_of", "volume_name", "HASH_LABEL", "REVISION_ANNOTATION", "Controller", "DeploymentController", "Expectations", "Listener", "ReplicaSetController", "ResourceError",
            "Result", "Scheduler", "SharedInformers", "WorkQueue", "controller_of", "fits", "is_active", "is_ready",
            "node_allocatable", "parse_quantity", "pod_requests", "pod_template_hash", "resolve_fenceposts",
-           "rollback_template", "rollout_status", "tolerates", "NodeLifecycleController", "toleration_for"]
+           "rollback_template", "rollout_status", "tolerates", "NodeLifecycleController", "toleration_for",
+           "CloudNodeLifecycleController", "PodGC"]

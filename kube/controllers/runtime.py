@@ -26,7 +26,7 @@ from ..errors import ApiError
 from ..informer import Informer, object_key
 from .queue import WorkQueue
 
-__all__ = ["Controller", "Listener", "Result", "SharedInformers"]
+__all__ = ["Controller", "Listener", "Result", "SharedInformers", "join_all"]
 
 
 @attrs.frozen(kw_only=True)
@@ -161,9 +161,14 @@ class Controller:
         tasks = [self.rt.spawn(self._worker(), name=f"{self.name}:worker{i}") for i in range(self.workers)]
         if self.resync_s:
             tasks.append(self.rt.spawn(self._resync(self.resync_s), name=f"{self.name}:resync"))
-        try:
-            for task in tasks:
-                await task.join()
-        finally:
-            for task in tasks:
-                task.cancel()
+        await join_all(tasks)
+
+
+async def join_all(tasks: list[Any]) -> None:
+    """Wait for every task; cancel them all when this one ends (or is cancelled)."""
+    try:
+        for task in tasks:
+            await task.join()
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -90,6 +90,8 @@ class Scheduler:
         self.bound = 0
         self.unschedulable = 0
         self.preempted = 0
+        # pod key -> the node this scheduler nominated it to (its own word, ahead of the cache)
+        self.nominations: dict[str, str] = {}
 
     async def run(self) -> None:
         await self.controller.run()
@@ -103,7 +105,8 @@ class Scheduler:
                 and is_active(pod))
 
     def usage(self) -> dict[str, dict[str, int]]:
-        """What is bound to each node: the informer's bound active pods plus assumed ones
+        """What is bound to each node: the informer's bound pods not finished (being deleted
+        included: a graceful deletion ends when the kubelet stopped the pod) plus assumed ones
         (an assumed pod is forgotten once the cache shows it bound or gone, or after
         ``assume_ttl_s``: a binding of unknown outcome that never happened)."""
         used: dict[str, dict[str, int]] = {}
@@ -115,8 +118,8 @@ class Scheduler:
         for key in sorted(self.pods.cache):
             pod = self.pods.cache[key]
             node = (pod.get("spec") or {}).get("nodeName")
-            if node and is_active(pod):
-                add(node, pod_requests(pod))
+            if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                add(node, pod_requests(pod))  # a pod being deleted holds its share until its kubelet stopped it
         now = self.rt.monotonic_us()
         for key in sorted(self.assumed):
             node, need, since_us = self.assumed[key]
@@ -135,7 +138,7 @@ class Scheduler:
         out = used
         for key in sorted(self.pods.cache):
             other = self.pods.cache[key]
-            node = (other.get("status") or {}).get("nominatedNodeName")
+            node = (other.get("status") or {}).get("nominatedNodeName") or self.nominations.get(key)
             if (node and other is not pod and self._wants(other) and pod_priority(other) >= priority):
                 if out is used:
                     out = {name: dict(amounts) for name, amounts in used.items()}
@@ -146,7 +149,18 @@ class Scheduler:
 
     async def _preempt(self, pod: dict, used: dict[str, dict[str, int]]) -> None:
         """Evict lower-priority pods from one node so that ``pod`` fits there
-        (:mod:`kube.controllers.preemption`), and nominate that node for it."""
+        (:mod:`kube.controllers.preemption`), and nominate that node for it.  A pod whose
+        nominated node still has a lower-priority pod terminating preempts nothing more: it
+        waits for its victims' graceful deletion (kube-scheduler's podEligibleToPreemptOthers)."""
+        for stale in [k for k in self.nominations if not self._wants(self.pods.cache.get(k) or {"spec": {"nodeName": "-"}})]:
+            del self.nominations[stale]  # bound or gone: its nomination is spent
+        pod_key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        nominated = (pod.get("status") or {}).get("nominatedNodeName") or self.nominations.get(pod_key)
+        if nominated and any((other.get("spec") or {}).get("nodeName") == nominated
+                             and other["metadata"].get("deletionTimestamp")
+                             and pod_priority(other) < pod_priority(pod)
+                             for other in self.pods.cache.values()):
+            return
         by_node: dict[str, list[dict]] = {}
         for key in sorted(self.pods.cache):
             other = self.pods.cache[key]
@@ -165,6 +179,7 @@ class Scheduler:
                     raise
             self.preempted += 1
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.nominations[pod_key] = choice.node
         await self.client.patch("pods", name, {"status": {"nominatedNodeName": choice.node}}, ns, subresource="status")
         self.rt.record("scheduler.preempted", pod=f"{ns}/{name}", node=choice.node,
                        victims=[v["metadata"]["name"] for v in choice.victims])

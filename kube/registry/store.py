@@ -10,8 +10,9 @@ and ``storage/etcd3``).
 * update: ``txn(mod_revision == rv -> put)``, else 409 Conflict; without a
   resourceVersion (and for patches) a GuaranteedUpdate: read, apply, write
   conditionally, and read again and retry when another write came first.
-* delete: preconditions (uid, resourceVersion); with finalizers it sets
-  ``deletionTimestamp`` and the object goes when an update removes the last one.
+* delete: preconditions (uid, resourceVersion); with finalizers (or a grace period: a
+  bound pod waits for its kubelet) it sets ``deletionTimestamp`` and the object goes when
+  an update removes the last finalizer, or a delete with grace 0 finds none.
 * list: ``resourceVersion`` unset: a quorum read; ``"0"``: any (the watch cache when it
   has synced); ``N``: not older than N.  ``limit``/``continue`` page at the first page's
   revision; a compacted one is 410 Expired.
@@ -245,7 +246,10 @@ class Store:
         """Put ``obj`` (None: delete) if ``key`` is still at ``rv`` (and ``guard``'s
         compares hold): (done, revision, current)."""
         stored = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
-        final = bool(obj["metadata"].get("deletionTimestamp")) and not obj["metadata"].get("finalizers")
+        meta = obj["metadata"]
+        final = (bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
+                 and not int(meta.get("deletionGracePeriodSeconds") or 0)
+                 and not self.strategy.kind_finalizers_pending(obj))
         op = txn.delete(key) if final else txn.put(key, encode(stored))
         extra = await guard.compares() if guard is not None else ()
         request = Txn().when(txn.mod_revision(key) == rv, *extra).then(op).otherwise(txn.get(key)).build()
@@ -360,14 +364,19 @@ class Store:
 
     async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
                      precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False,
-                     guard: Guard | None = None) -> dict:
+                     guard: Guard | None = None, grace_period_s: int | None = None) -> dict:
         """Delete (returns the object as of the deletion).  With finalizers (the
-        policy's own included) the object only gets its deletionTimestamp.  ``dry_run``:
-        the checks and the answer, no write."""
+        policy's own included), the kind's own (a Namespace's ``spec.finalizers``) or a
+        grace period (a bound pod: ``grace_period_s``, else the kind's default) the object
+        only gets its deletionTimestamp (and ``deletionGracePeriodSeconds``); it goes when
+        the last finalizer is removed with no grace period left, or when a delete with
+        grace 0 finds no finalizer.  ``dry_run``: the checks and the answer, no write."""
         key = self.key(self._scope(namespace), name)
         policy_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(propagation_policy, "")
         if propagation_policy not in ("", "Orphan", "Foreground", "Background"):
             raise errors.bad_request(f"unsupported propagationPolicy {propagation_policy!r}")
+        if grace_period_s is not None and grace_period_s < 0:
+            raise errors.bad_request(f"gracePeriodSeconds must be >= 0, got {grace_period_s}")
         current = await self._read(key)
         for _attempt in range(MAX_UPDATE_RETRIES):
             if current is None:
@@ -386,23 +395,32 @@ class Store:
             finalizers = list(meta.get("finalizers") or ())
             if policy_finalizer and policy_finalizer not in finalizers:
                 finalizers.append(policy_finalizer)
-            if finalizers:
-                if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
+            grace = self.strategy.default_grace_s(old) if grace_period_s is None else grace_period_s
+            if meta.get("deletionTimestamp"):
+                grace = min(grace, int(meta.get("deletionGracePeriodSeconds") or 0))
+            kept = bool(finalizers) or self.strategy.kind_finalizers_pending(old) or grace > 0
+            if kept:
+                unchanged = (meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ())
+                             and grace == int(meta.get("deletionGracePeriodSeconds") or 0))
+                if unchanged:
                     if guard is not None:
                         await guard.compares()
                     return old  # already being deleted
-                new["metadata"]["finalizers"] = finalizers
+                if finalizers:
+                    new["metadata"]["finalizers"] = finalizers
                 new["metadata"].setdefault("deletionTimestamp", format_timestamp(self.rt.now_us()))
-                new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                new["metadata"]["deletionGracePeriodSeconds"] = grace
+                self.strategy.prepare_for_delete(new)
             else:
                 new["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or format_timestamp(
                     self.rt.now_us())
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
                 new["metadata"]["finalizers"] = []
             if dry_run:
-                return new if finalizers else old
+                return new if kept else old
             done, revision, current = await self._write(key, new, rv, guard)
             if done:
-                out = new if finalizers else old
+                out = new if kept else old
                 out["metadata"]["resourceVersion"] = str(revision)
                 return out
         raise errors.conflict(self.strategy.resource, name, "too many concurrent updates, try again")

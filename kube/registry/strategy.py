@@ -46,6 +46,14 @@ def _keep(obj: dict) -> None:
     return None
 
 
+def _no_grace(obj: dict) -> int:
+    return 0
+
+
+def _nothing_pending(obj: dict) -> bool:
+    return False
+
+
 @attrs.frozen(kw_only=True)
 class Strategy:
     kind: str
@@ -64,6 +72,12 @@ class Strategy:
     # defaults filled in on create and update (mutates the object)
     defaults: Callable[[dict], None] = _keep
     validate_spec: Callable[[dict], list[Cause]] = _no_causes
+    # graceful deletion: the grace period (seconds) of a delete that names none (0: at once)
+    default_grace_s: Callable[[dict], int] = _no_grace
+    # finalizers of the kind's own beside metadata.finalizers (a Namespace's spec.finalizers)
+    kind_finalizers_pending: Callable[[dict], bool] = _nothing_pending
+    # what a delete that leaves the object in place (deletionTimestamp set) changes besides
+    prepare_for_delete: Callable[[dict], None] = _keep
 
     @property
     def fields(self) -> dict[str, Getter]:

@@ -123,6 +123,8 @@ class ControlPlaneSpec:
     ``crashloops`` more ReplicaSets ``crash-0..`` (of ``crashloop_replicas`` pods asking for
     no CPU) have containers that never stay up: they exit with an error, are OOM-killed or
     exit after a long run, in turn, and the kubelets restart them with crash-loop backoff."""
+    # (and ``statefulsets`` StatefulSets, scaled and rolled out too; ``owner_deletes``
+    # deletions of a Deployment with a propagation policy)
 
     apiservers: int = 2
     nodes: int = 3
@@ -143,6 +145,10 @@ class ControlPlaneSpec:
     # the pods' tolerationSeconds for node.kubernetes.io/unreachable and not-ready
     # (DefaultTolerationSeconds gives 300 s in Kubernetes)
     toleration_s: int = 3
+    # StatefulSets sts-0.. (``replicas`` pods each, a claim per pod; scaled and rolled out
+    # like the others) and deletions of a Deployment (background, foreground or orphan)
+    statefulsets: int = 0
+    owner_deletes: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -406,6 +412,9 @@ def validate(scenario: Scenario) -> Scenario:
     need(q.churn_services >= 0 and q.churns >= 0, "networking", "churn_services and churns must be >= 0")
     need(q.requests_per_s >= 0, "networking.requests_per_s", "must be >= 0")
     need(q.affinity_timeout_s >= 1, "networking.affinity_timeout_s", "must be >= 1")
+    need(0 <= p.statefulsets <= 50, "control_plane.statefulsets", f"must be 0..50, got {p.statefulsets}")
+    need(0 <= p.owner_deletes <= p.deployments, "control_plane.owner_deletes",
+         f"must be 0..deployments ({p.deployments}), got {p.owner_deletes}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)) | set(networking_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),

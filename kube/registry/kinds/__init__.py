@@ -18,6 +18,7 @@ from . import (
     replicaset,
     service,
     statefulset,
+    volumeattachment,
 )
 
 __all__ = ["STRATEGIES"]
@@ -25,4 +26,4 @@ __all__ = ["STRATEGIES"]
 #: resource (plural) -> strategy
 STRATEGIES: dict[str, Strategy] = {m.STRATEGY.resource: m.STRATEGY for m in (
     namespace, pod, node, service, endpoints, replicaset, deployment, statefulset, persistentvolume,
-    persistentvolumeclaim, configmap, lease, event, endpointslice, ingress)}
+    persistentvolumeclaim, configmap, lease, event, endpointslice, ingress, volumeattachment)}

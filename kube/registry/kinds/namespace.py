@@ -1,4 +1,6 @@
-"""Namespace (v1, cluster-scoped): the ``kubernetes`` finalizer and phase Active."""
+"""Namespace (v1, cluster-scoped): the ``kubernetes`` finalizer and phase Active; a delete
+sets phase Terminating and the namespace stays until the namespace controller has emptied
+it and removed ``kubernetes`` from ``spec.finalizers``."""
 
 from kube.registry.strategy import Strategy, field
 
@@ -8,6 +10,15 @@ def _defaults(obj: dict) -> None:
     spec.setdefault("finalizers", ["kubernetes"])
 
 
+def _pending(obj: dict) -> bool:
+    return bool((obj.get("spec") or {}).get("finalizers"))
+
+
+def _terminating(obj: dict) -> None:
+    obj.setdefault("status", {})["phase"] = "Terminating"
+
+
 STRATEGY = Strategy(kind="Namespace", resource="namespaces", namespaced=False, label_names=True,
                     status_subresource=True, initial_status={"phase": "Active"}, defaults=_defaults,
+                    kind_finalizers_pending=_pending, prepare_for_delete=_terminating,
                     selectable={"status.phase": field("status", "phase")})

@@ -1,4 +1,5 @@
-"""Pod (v1): at least one container; spec.nodeName and status.phase are selectable."""
+"""Pod (v1): at least one container; spec.nodeName and status.phase are selectable; a
+bound pod is deleted gracefully (its kubelet stops it, then deletes it with grace 0)."""
 
 from kube.meta import dns1123_label
 from kube.registry.strategy import Cause, Strategy, field
@@ -25,7 +26,16 @@ def _validate(obj: dict) -> list[Cause]:
     return out
 
 
+def _grace_s(obj: dict) -> int:
+    """A pod bound to a node and not finished is stopped by its kubelet first (graceful
+    deletion); one never scheduled, or already finished, goes at once."""
+    spec, phase = obj.get("spec") or {}, (obj.get("status") or {}).get("phase")
+    if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+        return 0
+    return max(1, int(spec.get("terminationGracePeriodSeconds", 30) or 0))
+
+
 STRATEGY = Strategy(kind="Pod", resource="pods", generation_fields=("spec",), status_subresource=True,
-                    initial_status={"phase": "Pending"}, defaults=_defaults, validate_spec=_validate,
+                    initial_status={"phase": "Pending"}, defaults=_defaults, validate_spec=_validate, default_grace_s=_grace_s,
                     selectable={"spec.nodeName": field("spec", "nodeName"),
                                 "status.phase": field("status", "phase")})
