@@ -21,7 +21,17 @@ import attrs
 from raftkv.tasks import Runtime
 
 from .client import KubeClient, Transport
-from .controllers import DeploymentController, ReplicaSetController, Scheduler, SharedInformers
+from .controllers import (
+    DeploymentController,
+    GarbageCollector,
+    NamespaceController,
+    NodeLifecycleController,
+    PersistentVolumeController,
+    ReplicaSetController,
+    Scheduler,
+    SharedInformers,
+    StatefulSetController,
+)
 from .kubelet import Kubelet, NodeConfig, PodSandboxes
 
 __all__ = ["CONTROLLERS", "ControlPlane", "NodeSpec", "build_controllers", "node_configs"]
@@ -32,8 +42,13 @@ ControllerFactory = Callable[[Runtime, KubeClient, SharedInformers], Any]
 
 #: kube-controller-manager's controllers, in start order
 CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
+    ("garbagecollector", lambda rt, client, informers: GarbageCollector(rt, client, informers)),
     ("replicaset", lambda rt, client, informers: ReplicaSetController(rt, client, informers)),
     ("deployment", lambda rt, client, informers: DeploymentController(rt, client, informers)),
+    ("statefulset", lambda rt, client, informers: StatefulSetController(rt, client, informers)),
+    ("persistentvolume-binder", lambda rt, client, informers: PersistentVolumeController(rt, client, informers)),
+    ("namespace", lambda rt, client, informers: NamespaceController(rt, client, informers)),
+    ("nodelifecycle", lambda rt, client, informers: NodeLifecycleController(rt, client, informers)),
 )
 
 

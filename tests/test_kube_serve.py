@@ -524,6 +524,10 @@ def test_controllers_run_kubectl_deployments(control_plane: Kube) -> None:
     _wait("one pod", lambda: len(_pods(kube, "app=web")) == 1)
     assert "successfully rolled out" in kube.kubectl("rollout", "status", "deployment/web", "--timeout=60s",
                                                      timeout=90).stdout
+    # deleted: the garbage collector takes its ReplicaSets and their pods
+    kube.kubectl("delete", "deployment", "web", timeout=90)
+    _wait("the Deployment's pods and ReplicaSets collected", lambda: not _pods(kube, "app=web") and not json.loads(
+        kube.kubectl("get", "replicasets", "-l", "app=web", "-o", "json").stdout)["items"])
 
 
 def test_controllers_with_the_python_client(control_plane: Kube) -> None:
