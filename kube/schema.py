@@ -108,6 +108,15 @@ RollingUpdateStatefulSetStrategy: partition 1 i32?, maxUnavailable 2 ios
 Lease: metadata 1 ObjectMeta, spec 2 LeaseSpec
 LeaseSpec: holderIdentity 1 s?, leaseDurationSeconds 2 i32?, acquireTime 3 microtime, renewTime 4 microtime,
     leaseTransitions 5 i32?, strategy 6 s?, preferredHolder 7 s?
+
+@ io.k8s.api.discovery.v1
+EndpointSlice: metadata 1 ObjectMeta, endpoints 2 [any], ports 3 [any], addressType 4 s
+
+@ io.k8s.api.networking.v1
+Ingress: metadata 1 ObjectMeta, spec 2 any, status 3 any
+
+@ io.k8s.api.storage.v1
+VolumeAttachment: metadata 1 ObjectMeta, spec 2 any, status 3 any
 """
 
 #: what ``kubectl explain`` says of each kind
@@ -125,6 +134,9 @@ KIND_DESCRIPTIONS = {
     "ReplicaSet": "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
     "StatefulSet": "StatefulSet represents a set of pods with consistent identities.",
     "Lease": "Lease defines a lease concept.",
+    "EndpointSlice": "EndpointSlice represents a subset of the endpoints that implement a service.",
+    "Ingress": "Ingress is a collection of rules that allow inbound connections to reach the endpoints of services.",
+    "VolumeAttachment": "VolumeAttachment captures the intent to attach or detach a volume to or from a node.",
 }
 
 #: what ``kubectl explain`` says of some fields (``Message.field``)

@@ -51,7 +51,8 @@ def test_unknown_fields_by_path() -> None:
 
 def test_openapi_v3_schemas_resolve_and_name_their_kinds() -> None:
     index = apidocs.openapi_v3_index()
-    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"}
+    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1",
+                                   "apis/networking.k8s.io/v1", "apis/storage.k8s.io/v1"}
     for path in index["paths"]:
         doc = apidocs.openapi_v3(path.split("/", 1)[1])
         assert doc is not None
@@ -110,7 +111,8 @@ def test_protobuf_zero_replicas_is_kept_and_what_is_not_decoded_is_an_error() ->
 
 
 def test_controller_set_and_nodes() -> None:
-    assert [name for name, _ in CONTROLLERS] == ["replicaset", "deployment"]
+    assert [name for name, _ in CONTROLLERS] == ["garbagecollector", "replicaset", "deployment", "statefulset",
+                                                 "persistentvolume-binder", "namespace", "nodelifecycle"]
     with pytest.raises(ValueError, match="unknown controller"):
         build_controllers(None, None, None, names=["nope"])  # type: ignore[arg-type]
     nodes = node_configs(3)
