@@ -158,6 +158,17 @@ class Store:
         kv = resp.kvs[0]
         return decode(kv.value, kv.mod_revision), kv.mod_revision
 
+    async def _check_guard(self, guard: Guard) -> None:
+        """A write that changes nothing still answers to its guard, through the log: its
+        compares in a transaction of their own (a read alone may be served by a member that
+        lags, and let a deposed writer's no-op pass as a write of its term)."""
+        try:
+            resp = await self.etcd.txn(Txn().when(*await guard.compares()).build())
+        except KVError as exc:
+            raise etcd_error(exc) from None
+        if not resp.succeeded:
+            raise errors.ApiError(errors.status(403, "Forbidden", "fenced: the writer's lease moved on"))
+
     async def get(self, namespace: str, name: str) -> dict:
         got = await self._read(self.key(self._scope(namespace), name))
         if got is None:
@@ -286,7 +297,7 @@ class Store:
             new = try_update(copy.deepcopy(old))
             if new == old:
                 if guard is not None:
-                    await guard.compares()  # a fenced no-op still fails for a deposed writer
+                    await self._check_guard(guard)  # a fenced no-op still fails for a deposed writer
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
             if dry_run:
                 return new
@@ -404,7 +415,7 @@ class Store:
                              and grace == int(meta.get("deletionGracePeriodSeconds") or 0))
                 if unchanged:
                     if guard is not None:
-                        await guard.compares()
+                        await self._check_guard(guard)
                     return old  # already being deleted
                 if finalizers:
                     new["metadata"]["finalizers"] = finalizers
