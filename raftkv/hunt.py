@@ -117,14 +117,13 @@ def hunt(suite: str | Suite, *, bugs: Sequence[str] = (), max_examples: int = 10
             state.best = (scenario, violation)
         raise _Found(violation.property)
 
+    db = None if database is None else suite_database(database, suite.name, bugs)
     round_ = 0
     while (state.examples < max_examples and state.best is None and not state.given_up
            and not out_of_time()):
         size = min(batch, max_examples - state.examples)
         phases: tuple[Phase, ...] = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
-        db = None
-        if database is not None:  # replayed once per hunt, saved into by every batch
-            db = suite_database(database, suite.name, bugs)
+        if db is not None:  # replayed once per hunt, saved into by every batch
             phases = ((Phase.reuse,) if round_ == 0 and replay_saved else ()) + phases
         # The seed goes on first: @seed switches the database off, settings applied after it
         # switch it back on (a seeded run that still reads and keeps examples).
