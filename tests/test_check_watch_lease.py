@@ -277,3 +277,27 @@ def test_lease_check_refuses_negative_bounds() -> None:
         check_leases(leased().history(), expiry_grace_us=-1)
     with pytest.raises(ValueError, match="reset_extension_us"):
         check_leases(leased().history(), reset_extension_us=-5)
+
+
+def test_check_of_a_run_folder_restarts_lease_clocks_at_its_faults(tmp_path, capsys) -> None:
+    import json
+
+    from raftkv.check.cli import main
+    from raftkv.exit_status import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION
+
+    # read at 4 s of a 1 s lease granted at 0: gone by 3.001 s unless a leader change at 2 s
+    expired_read(4_000_000).write(str(tmp_path / "history.jsonl"))
+    fault = {"time_us": 2_000_000, "fault": "2.000s kill node='@leader'", "did": "SIGKILL n1"}
+    (tmp_path / "schedule.json").write_text(json.dumps({"seed": 1, "applied": [fault]}))
+    assert main([str(tmp_path / "history.jsonl"), "-q"]) == EXIT_VIOLATION
+    assert main([str(tmp_path), "-q"]) == EXIT_OK
+    (tmp_path / "schedule.json").write_text(json.dumps({"seed": 1, "applied": []}))
+    assert main([str(tmp_path), "-q"]) == EXIT_VIOLATION
+    capsys.readouterr()
+    (tmp_path / "schedule.json").write_text('{"applied": [{"when": 1}]}')
+    assert main([str(tmp_path), "-q"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "schedule.json: not a test-cluster schedule" in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "schedule.json").unlink()
+    assert main([str(tmp_path), "-q"]) == EXIT_BAD_INPUT
+    assert "cannot read the run's schedule" in capsys.readouterr().err

@@ -58,7 +58,7 @@ NOT_RUN = {
         "needs your own cluster",
     "raftkv test-cluster --target raftkv --schedule run3/schedule.json --out run5":
         "needs run3's folder (tests/test_blackbox.py loads saved schedules)",
-    "raftkv check run1/history.jsonl --model etcd": "needs a test-cluster run's folder",
+    "raftkv check run1 --model etcd": "needs a test-cluster run's folder",
 }
 
 

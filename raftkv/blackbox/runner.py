@@ -4,7 +4,7 @@ heal everything and settle, check liveness, stop what was started, then check th
 history and save everything in the output folder:
 
 * ``schedule.json``: the seed, the drawn faults, and what the nemesis did when;
-* ``history.jsonl``: the history (``raftkv check DIR/history.jsonl --model etcd``);
+* ``history.jsonl``: the history (``raftkv check DIR`` checks it again as the run did);
 * ``logs/NAME.log``: each started member's output;
 * ``report.html`` and ``verdict.txt``: the checkers' report and verdict lines.
 
@@ -30,6 +30,7 @@ from raftkv.check import (
     make_history,
     render_html,
 )
+from raftkv.check.lease import FAULT_RESET_EXTENSION_US
 from raftkv.exit_status import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION
 from raftkv.runtime.cluster import LocalCluster
 from raftkv.sim.scenario import Fault
@@ -181,7 +182,7 @@ def _check(spec: RunSpec, recorder: HistoryBuilder, nemesis: Nemesis | None, pro
     resets = [a.at_us for a in (nemesis.applied if nemesis else ())]
     violations = [*check_revision_order(history), *check_watches(history),
                   *check_leases(history, lease_resets_us=resets, quorum_regained_us=resets,
-                                reset_extension_us=1_000_000)]
+                                reset_extension_us=FAULT_RESET_EXTENSION_US)]
     ok_ops = sum(1 for op in history.operations if op.outcome == "ok")
     lines = [f"{result.verdict}: {len(history.operations)} operations ({ok_ops} ok), "
              f"{len(violations)} revision/watch/lease violation(s), {len(problems)} liveness/election problem(s)"]

@@ -1,5 +1,9 @@
 """``raftkv check FILE...``: check histories from the command line.
 
+A FILE may be the folder of a saved ``raftkv test-cluster`` run: its ``history.jsonl`` is
+checked as the run checked it, lease clocks allowed to restart at the faults its
+``schedule.json`` says were applied.
+
 One verdict line per file (and, with several files, a summary); the exit status is the
 worst verdict: a violation, then bad input, then unknown, then ok.  Start-up is kept
 small: the watch/lease/revision checkers and the HTML report load only when needed.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -53,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                "(budget exhausted). With several files: the worst of these (violation, bad input, "
                "unknown, ok).")
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="history files (raftkv JSON lines, Jepsen EDN, or Jepsen log lines)")
+                   help="history files (raftkv JSON lines, Jepsen EDN, or Jepsen log lines), or the "
+                        "folder of a saved test-cluster run")
     p.add_argument("--model", choices=[*sorted(MODELS), "auto"], default="auto",
                    help="model to check against (default: guessed from each file's operations)")
     p.add_argument("--format", choices=FORMATS, default="auto", dest="fmt",
@@ -133,17 +139,37 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 class _Loaded:
-    def __init__(self, path: str, history: History, model: Model) -> None:
+    def __init__(self, path: str, history: History, model: Model,
+                 fault_times_us: tuple[int, ...] | None = None) -> None:
         self.path = path
         self.history = history
         self.model = model
+        self.fault_times_us = fault_times_us  # a test-cluster run's applied faults
+
+
+def _fault_times_us(run_dir: str) -> tuple[int, ...]:
+    """When the faults of a saved test-cluster run were applied (its ``schedule.json``)."""
+    path = os.path.join(run_dir, "schedule.json")
+    try:
+        with open(path) as f:
+            applied = json.load(f)["applied"]
+        return tuple(int(a["time_us"]) for a in applied)
+    except OSError as exc:
+        raise HistoryFormatError(f"{path}: cannot read the run's schedule ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HistoryFormatError(f"{path}: not a test-cluster schedule ({type(exc).__name__}: {exc})") from None
 
 
 def _load(path: str, args: argparse.Namespace, independent: bool | None) -> _Loaded:
-    history, fmt = load_history(path, args.fmt, independent)
+    fault_times_us: tuple[int, ...] | None = None
+    history_path = path
+    if os.path.isdir(path):
+        history_path = os.path.join(path, "history.jsonl")
+        fault_times_us = _fault_times_us(path)
+    history, fmt = load_history(history_path, args.fmt, independent)
     nil_unknown = (args.nil_reads or ("unknown" if fmt == "edn" else "value")) == "unknown"
     model = pick_model(history, args.model, initial=_initial(args.initial), nil_unknown=nil_unknown)
-    return _Loaded(path, history, model)
+    return _Loaded(path, history, model, fault_times_us)
 
 
 def _other_violations(loaded: _Loaded, args: argparse.Namespace) -> list[Any]:
@@ -157,10 +183,13 @@ def _other_violations(loaded: _Loaded, args: argparse.Namespace) -> list[Any]:
 
         violations.extend(check_watches(loaded.history))
     if not args.no_lease:
-        from .lease import check_leases
+        from .lease import FAULT_RESET_EXTENSION_US, check_leases
 
+        resets = loaded.fault_times_us or ()
         violations.extend(check_leases(loaded.history, expiry_grace_us=args.lease_grace_ms * 1000,
-                                       clock_drift_ppm=args.lease_drift_ppm))
+                                       clock_drift_ppm=args.lease_drift_ppm,
+                                       lease_resets_us=resets, quorum_regained_us=resets,
+                                       reset_extension_us=FAULT_RESET_EXTENSION_US if resets else 0))
     return violations
 
 

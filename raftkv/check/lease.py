@@ -54,7 +54,11 @@ from collections.abc import Callable, Sequence
 from .history import History, Key, Operation, WatchEvent, WatchResponse
 from .violation import Violation
 
-__all__ = ["check_leases"]
+__all__ = ["FAULT_RESET_EXTENSION_US", "check_leases"]
+
+# What a new leader of a real cluster (etcd's, raftkv serve's) may add to each lease's TTL on
+# taking over, as ``reset_extension_us`` when the resets are a test-cluster run's faults.
+FAULT_RESET_EXTENSION_US = 1_000_000
 
 _PPM = 1_000_000
 _NOT_FOUND = ("lease_not_found", "not found", "notfound", "requested lease not found")
