@@ -37,7 +37,7 @@ from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
 from raftkv.tasks import Runtime
 
 from . import errors, fieldmanager
-from .fencing import FENCE_PARAM, WRITE_VERBS, guard_of
+from .fencing import FENCE_PARAM, WRITE_VERBS, LeaseGuard, guard_of
 from .fieldmanager import APPLY_PATCH
 from .meta import format_timestamp
 from .patch import MERGE_PATCH, apply_patch
@@ -114,10 +114,13 @@ class ApiServer:
 
     def __init__(self, rt: Runtime, etcd: AsyncEtcdClient, *, bugs: frozenset[str] = frozenset(),
                  watch_cache: bool = True, bookmark_interval_s: float = 1.0,
-                 on_write: Callable[[Request, Response], None] | None = None,
+                 on_write: Callable[[Request, Response, int], None] | None = None,
                  service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = NODE_PORT_RANGE) -> None:
-        """``on_write(request, response)`` sees every write that succeeded (a test's
-        ground truth of what landed, whether or not its client heard the answer)."""
+        """``on_write(request, response, fenced_revision)`` sees every write that succeeded
+        (a test's ground truth of what landed, whether or not its client heard the answer);
+        ``fenced_revision``: for a fenced write (:mod:`kube.fencing`), the store revision at
+        which its fence was last confirmed (its own revision, or for a write that changed
+        nothing the revision its check saw), else 0."""
         self.rt = rt
         self.on_write = on_write
         self.etcd = etcd
@@ -149,9 +152,11 @@ class ApiServer:
         """Serve one request; failures come back as a Status with their code."""
         self.requests += 1
         try:
-            resp = await self._handle(req)
+            store = self._store_for(req)
+            guard = guard_of(req.verb, req.param(FENCE_PARAM), self.stores["leases"])
+            resp = await self._handle(req, store, guard)
             if self.on_write is not None and resp.status < 300 and req.verb in WRITE_VERBS:
-                self.on_write(req, resp)
+                self.on_write(req, resp, guard.revision if guard is not None else 0)
             return resp
         except errors.ApiError as exc:
             return Response(status=exc.code, body=exc.status)
@@ -159,14 +164,16 @@ class ApiServer:
             err = etcd_error(exc)
             return Response(status=err.code, body=err.status)
 
-    async def _handle(self, req: Request) -> Response:
+    def _store_for(self, req: Request) -> Store:
         store = self.stores.get(req.resource)
         if store is None:
             raise errors.ApiError(errors.status(404, "NotFound",
                                                 f"the server could not find the requested resource ({req.resource})"))
         if req.verb not in VERBS:
             raise errors.ApiError(errors.status(405, "MethodNotAllowed", f"verb {req.verb!r} is not supported"))
-        guard = guard_of(req.verb, req.param(FENCE_PARAM), self.stores["leases"])
+        return store
+
+    async def _handle(self, req: Request, store: Store, guard: LeaseGuard | None) -> Response:
         if req.resource == "pods" and req.subresource == "binding" and req.verb == "create":
             return Response(status=201, body=await self._bind(store, req, guard))
         if req.subresource == "scale" and req.resource in SCALABLE and req.verb in ("get", "update", "patch"):

@@ -473,13 +473,15 @@ class ControlPlaneSystem:
         elif fault.kind == "pause_mid_reconcile":
             f.pause_after_write_us = fault.delta_us
 
-    def _landed(self, req: Any, resp: Any) -> None:
+    def _landed(self, req: Any, resp: Any, fenced_revision: int) -> None:
         """A write an apiserver made: a leader's (its fieldManager names the term) is
-        checked by :meth:`_fenced_write`."""
+        checked by :meth:`_fenced_write`, at the revision its fence was confirmed (a write
+        that changed nothing answers with the object's old resourceVersion, which is not
+        when it happened)."""
         manager = req.param("fieldManager") or ""
         rv = ((resp.body if isinstance(resp.body, dict) else {}).get("metadata") or {}).get("resourceVersion")
         if manager.count(":") == 2 and rv:
-            self._fenced_write(Fence.parse(manager), req, int(rv))
+            self._fenced_write(Fence.parse(manager), req, fenced_revision or int(rv))
 
     def _fenced_write(self, fence: Fence, req: Any, rv: int) -> None:
         """``control_plane.fencing``: no write of a leader lands (by resourceVersion) after

@@ -64,6 +64,12 @@ class LeaseGuard:
         self.leases = leases
         self.fence = fence
         self.key = leases.key(fence.lease_namespace, fence.lease_name)
+        # the store revision at which the request's last fenced transaction succeeded (0: none)
+        self.revision = 0
+
+    def confirmed(self, revision: int) -> None:
+        assert revision > 0, f"a transaction's revision is positive, got {revision}"
+        self.revision = max(self.revision, revision)
 
     async def compares(self) -> tuple[Any, ...]:
         got = await self.leases._read(self.key)

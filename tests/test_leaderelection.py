@@ -123,3 +123,38 @@ def test_a_write_without_a_fence_is_not_checked_and_a_bad_fence_is_a_clear_400()
 def test_leader_election_config_must_order_its_periods() -> None:
     with pytest.raises(AssertionError):
         LeaderElectionConfig(lease_name="x", identity="a", lease_duration_s=2, renew_deadline_s=2.5)
+
+
+def test_the_apiserver_tells_when_a_fenced_write_was_confirmed_also_when_it_changed_nothing() -> None:
+    # The control_plane suite's fencing check orders a leader's writes by when their fence
+    # held: a write that changes nothing answers with the object's old resourceVersion, which
+    # may predate an older leader's last writes, so the revision of its check is what counts.
+    cluster = KVCluster(seed=4, members=3)
+    seen: list[tuple[str, int, int]] = []
+    out: dict = {}
+
+    def on_write(req: Any, resp: Any, fenced_revision: int) -> None:
+        if req.resource == "configmaps":
+            seen.append((req.verb, int(resp.body["metadata"]["resourceVersion"]), fenced_revision))
+
+    async def main(rt: Any) -> None:
+        server = ApiServer(rt, rt.etcd_client(cluster.members), on_write=on_write)
+        rt.spawn(server.run(), name="apiserver")
+        plain = KubeClient(LocalTransport(server))
+        fence = await LeaderElector(rt, plain, LeaderElectionConfig(lease_name="ctl", identity="one")).try_acquire_or_renew()
+        assert fence is not None
+        client = FencedClient(LocalTransport(server), fence)
+        await client.create("configmaps", _cm("a"))
+        await plain.create("configmaps", _cm("b"))  # the store moves on
+        await client.patch("configmaps", "a", {"data": {"k": "v"}}, "default")  # changes nothing
+        await plain.create("configmaps", _cm("c"))  # unfenced: no revision of a fence
+        out["done"] = True
+
+    cluster.wait_leader()
+    cluster.world.add_node("app", lambda env: TaskHost(env, main), client=True)
+    cluster.world.run_for(5_000_000)
+    assert out.get("done")
+    (create, created_rv, create_fenced), (_, b_rv, b_fenced), (patch, patch_rv, patch_fenced), (_, _, c_fenced) = seen
+    assert (create, patch) == ("create", "patch")
+    assert create_fenced == created_rv and b_fenced == 0 and c_fenced == 0
+    assert patch_rv == created_rv and patch_fenced >= b_rv > created_rv

@@ -56,6 +56,10 @@ class Guard(Protocol):
     :mod:`kube.fencing`); raises an :class:`kube.errors.ApiError` when it cannot hold."""
 
     async def compares(self) -> tuple[Any, ...]: ...
+
+    def confirmed(self, revision: int) -> None:
+        """A transaction with its compares succeeded, at store revision ``revision`` (a
+        write's own revision; for a write that changed nothing, its check's)."""
 REGISTRY = "/registry/"
 
 
@@ -168,6 +172,7 @@ class Store:
             raise etcd_error(exc) from None
         if not resp.succeeded:
             raise errors.ApiError(errors.status(403, "Forbidden", "fenced: the writer's lease moved on"))
+        guard.confirmed(resp.header.revision)
 
     async def get(self, namespace: str, name: str) -> dict:
         got = await self._read(self.key(self._scope(namespace), name))
@@ -243,6 +248,8 @@ class Store:
             except KVError as exc:
                 raise etcd_error(exc) from None
             if resp.succeeded:
+                if guard is not None:
+                    guard.confirmed(resp.header.revision)
                 break
             if getattr(resp.responses[0], "kvs", ()) or guard is None:
                 raise errors.already_exists(self.strategy.resource, meta["name"])
@@ -269,6 +276,8 @@ class Store:
         except KVError as exc:
             raise etcd_error(exc) from None
         if resp.succeeded:
+            if guard is not None:
+                guard.confirmed(resp.header.revision)
             return True, resp.header.revision, None
         got = resp.responses[0]
         kvs = getattr(got, "kvs", ())
