@@ -215,3 +215,21 @@ def test_the_pick_is_deterministic() -> None:
     picks = {_pick(pod, nodes, [])[0] for _ in range(5)}
     assert picks == {"m1"}  # equal nodes: the first name, whatever the order they came in
     assert _pick(pod, list(reversed(nodes)), [(1, _pod("a"))])[0] == "m2"
+
+
+def test_control_plane_spread_pods_each_on_a_node_of_their_own() -> None:
+    import attrs
+
+    from raftkv.sim import Scenario, WorkloadSpec, run_scenario
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    base = Scenario(seed=3, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+                    control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, scales=1, spread_replicas=3),
+                    duration_us=4_000_000, settle_us=8_000_000)
+    good = run_scenario(base)
+    assert good.ok, good.summary()
+    spread = sorted(node for node, sandbox in good.system.running.values() if sandbox.key.startswith("default/spread-0-"))
+    assert spread == ["m1", "m2", "m3"]
+    # assumed pods left out of the anti-affinity: two of them bound back to back share a node
+    bad = run_scenario(attrs.evolve(base, bugs=("scheduler_affinity_ignores_assumed",)))
+    assert [v.property for v in bad.violations] == ["control_plane.anti_affinity"]
