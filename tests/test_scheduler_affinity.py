@@ -233,3 +233,17 @@ def test_control_plane_spread_pods_each_on_a_node_of_their_own() -> None:
     # assumed pods left out of the anti-affinity: two of them bound back to back share a node
     bad = run_scenario(attrs.evolve(base, bugs=("scheduler_affinity_ignores_assumed",)))
     assert [v.property for v in bad.violations] == ["control_plane.anti_affinity"]
+
+
+def test_preemption_picks_no_node_the_other_pods_rule_out() -> None:
+    from kube.controllers.preemption import pick_preemption
+
+    nodes = {"m1": _node(1, cpu="1"), "m2": _node(2, cpu="1")}
+    web, db = _pod("web", cpu="1", priority=0), _pod("db", "db", cpu="1", priority=0)
+    high = _pod("high", "api", cpu="1", priority=10, affinity=_anti("web"))
+    on = {"m1": [web], "m2": [db]}
+    used = {"m1": {"cpu": 1000, "pods": 1}, "m2": {"cpu": 1000, "pods": 1}}
+    assert pick_preemption(high, nodes, on, used, fits).node == "m1"  # resources alone: the first name
+    cycle = SchedulingCycle(high, nodes, [(nodes["m1"], web), (nodes["m2"], db)])
+    choice = pick_preemption(high, nodes, on, used, lambda p, n, u: fits(p, n, u) or cycle.filter(n))
+    assert choice is not None and choice.node == "m2" and [v["metadata"]["name"] for v in choice.victims] == ["db"]
