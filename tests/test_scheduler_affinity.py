@@ -247,3 +247,33 @@ def test_preemption_picks_no_node_the_other_pods_rule_out() -> None:
     cycle = SchedulingCycle(high, nodes, [(nodes["m1"], web), (nodes["m2"], db)])
     choice = pick_preemption(high, nodes, on, used, lambda p, n, u: fits(p, n, u) or cycle.filter(n))
     assert choice is not None and choice.node == "m2" and [v["metadata"]["name"] for v in choice.victims] == ["db"]
+
+
+def test_bad_scheduling_constraints_are_rejected_with_the_field_named() -> None:
+    from kube.registry.kinds.pod import STRATEGY as PODS
+    from kube.registry.kinds.replicaset import STRATEGY as REPLICASETS
+
+    def causes(**spec: Any) -> list[tuple[str, str]]:
+        return [(path, reason) for path, reason, _message in PODS.validate(_pod("p", **spec))
+                if path.startswith(("spec.affinity", "spec.topologySpreadConstraints"))]
+
+    assert causes(affinity=_anti("web"), topologySpreadConstraints=_spread(1)) == []
+    assert causes(affinity=_required_nodes({"key": "disk", "operator": "Bogus", "values": ["x"]})) == [(
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].operator", "FieldValueNotSupported")]
+    assert causes(affinity=_required_nodes({"key": "cpus", "operator": "Gt", "values": ["many"]}))[0][0].endswith(
+        ".values")
+    assert causes(affinity=_anti("web", "")) == [(
+        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey",
+        "FieldValueRequired")]
+    assert causes(affinity="near") == [("spec.affinity", "FieldValueInvalid")]
+    assert causes(topologySpreadConstraints=[{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"}]) == [
+        ("spec.topologySpreadConstraints[0].maxSkew", "FieldValueInvalid"),
+        ("spec.topologySpreadConstraints[0].whenUnsatisfiable", "FieldValueNotSupported")]
+    rs = {"metadata": {"name": "r", "namespace": "default"},
+          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                   "template": {"metadata": {"labels": {"app": "web"}},
+                                "spec": {**_pod("p")["spec"], "topologySpreadConstraints": [{"maxSkew": 1}]}}}}
+    assert [c[0] for c in REPLICASETS.validate(rs)] == [
+        "spec.template.spec.topologySpreadConstraints[0].topologyKey",
+        "spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable"]
