@@ -20,7 +20,11 @@ simulated network through the kube client only:
   ``statefulsets``, StatefulSets ``sts-0..`` too (a headless Service each, a claim per pod;
   scaled and rolled out like the rest; the controller manager then runs the StatefulSet and
   volume controllers), and with ``owner_deletes`` the user deletes a Deployment with a
-  random propagation policy.  The controller manager always runs the garbage collector.
+  random propagation policy.  With ``spread_replicas``, a ReplicaSet ``spread-0`` of pods
+  asking for no CPU that must each run on a node of their own (a required pod
+  anti-affinity on ``kubernetes.io/hostname``) and spread over the zones (DoNotSchedule,
+  maxSkew 1; kubelet ``m<i>`` is in zone ``zone-a``, ``zone-b``, ``zone-c`` in turn).
+  The controller manager always runs the garbage collector.
 
 Checked (``control_plane.*``):
 
@@ -52,6 +56,9 @@ Checked (``control_plane.*``):
   less than (grace period + tolerationSeconds) x 0.75 before;
 * ``control_plane.statefulset_identity``: a pod never starts while another pod with its
   name (a StatefulSet identity ``<sts>-<i>``) still runs on some node;
+* ``control_plane.anti_affinity``: from the kubelets' sandboxes, a pod never starts in a
+  topology domain (its node's value of the term's ``topologyKey``) where a running pod
+  runs that its required anti-affinity terms match, or whose terms match it;
 * ``control_plane.volume_rwo``: a ReadWriteOnce volume is attached to one node at most
   (seen at the CSI driver);
 * ``control_plane.gc_live_owner``: the garbage collector never deletes an object one of
@@ -97,6 +104,7 @@ from .controllers import (
     pod_requests,
     rollout_status,
 )
+from .controllers.affinity import HOSTNAME_LABEL, ZONE_LABEL, PodTerm, pod_terms
 from .controllers.deployment import HASH_LABEL
 from .controllers.garbage_collector import GC_RESOURCES
 from .controllers.node_lifecycle import NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController
@@ -104,7 +112,7 @@ from .controllers.podgc import CloudNodeLifecycleController, PodGC
 from .csi import CsiDriver
 from .errors import ApiError
 from .fencing import Fence
-from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox
+from .kubelet import Kubelet, NodeConfig, PodSandboxes, Sandbox, zone_labels
 from .leaderelection import LeaderElectionConfig, LeaderElector
 from .node import BackoffPolicy, ContainerEvent
 from .transport import ApiServerEndpoint, SimTransport
@@ -137,6 +145,20 @@ def crashloop_object(name: str, replicas: int, index: int, *, toleration_s: int 
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}}
+
+
+def spread_object(name: str, replicas: int, *, toleration_s: int | None = None) -> dict:
+    """A ReplicaSet whose pods (no CPU asked) keep off each other's node (a required pod
+    anti-affinity on ``kubernetes.io/hostname``) and spread over zones (DoNotSchedule,
+    maxSkew 1 on ``topology.kubernetes.io/zone``)."""
+    obj = replicaset_object(name, replicas, 0, toleration_s=toleration_s)
+    selector = {"matchLabels": {"app": name}}
+    obj["spec"]["template"]["spec"].update({
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": selector, "topologyKey": HOSTNAME_LABEL}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_LABEL,
+                                       "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector}]})
+    return obj
 
 
 def unreachable_tolerations(toleration_s: int) -> list[dict]:
@@ -226,6 +248,8 @@ class ControlPlaneSystem:
         self.names = tuple(f"rs-{i}" for i in range(self.spec.replicasets))
         self.deployment_names = tuple(f"deploy-{i}" for i in range(self.spec.deployments))
         self.crashloop_names = tuple(f"crash-{i}" for i in range(self.spec.crashloops))
+        self.spread_names = ("spread-0",) if self.spec.spread_replicas else ()
+        self.anti_terms: dict[str, tuple[PodTerm, ...]] = {}  # app label -> its pods' required anti-affinity
         # (node, pod uid, container) -> (restarts in a row, last start, last exit or None), monotonic us
         self.container_runs: dict[tuple[str, str, str], tuple[int, int, int | None]] = {}
         self.container_restarts = 0
@@ -359,7 +383,8 @@ class ControlPlaneSystem:
 
     def _node_config(self, node: str) -> NodeConfig:
         i = int(node[1:])
-        return NodeConfig(name=node, pod_cidr=f"10.244.{i}.0/24", cpu=f"{self.spec.node_cpu_m}m", memory="8Gi", pods=20)
+        return NodeConfig(name=node, pod_cidr=f"10.244.{i}.0/24", cpu=f"{self.spec.node_cpu_m}m", memory="8Gi", pods=20,
+                          labels=zone_labels(i))
 
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
@@ -394,6 +419,13 @@ class ControlPlaneSystem:
         for name in self.deployment_names:
             await self._create(rt, client, "deployments", deployment_object(
                 name, self.spec.replicas, self.spec.pod_cpu_m, toleration_s=self.spec.toleration_s))
+        for name in self.spread_names:
+            obj = spread_object(name, self.spec.spread_replicas, toleration_s=self.spec.toleration_s)
+            template = obj["spec"]["template"]
+            self.anti_terms[name] = pod_terms({**template, "metadata": {**template["metadata"], "namespace": NS}},
+                                              "podAntiAffinity", required=True)
+            self.max_replicas[name] = self.spec.spread_replicas
+            await self._create(rt, client, "replicasets", obj)
         for i, name in enumerate(self.crashloop_names):
             self.max_replicas[name] = self.spec.crashloop_replicas
             await self._create(rt, client, "replicasets", crashloop_object(
@@ -453,7 +485,8 @@ class ControlPlaneSystem:
             demand = ((len(self.names) + len(self.deployment_names) + len(self.statefulset_names)) * c.max_replicas
                       + len(self.deployment_names))  # (crash-looping pods ask for no CPU)
             left = len(self.machines) - len(self.lost) - 1
-            if node not in self.machines or node in self.lost or left * (c.node_cpu_m // c.pod_cpu_m) < demand:
+            if (node not in self.machines or node in self.lost or left * (c.node_cpu_m // c.pod_cpu_m) < demand
+                    or left < c.spread_replicas):  # (each spread pod needs a node of its own)
                 self.world.record("fault_skipped", node=node, fault=fault.kind,
                                   why="already lost, or the other machines could not hold every pod")
                 return
@@ -564,6 +597,7 @@ class ControlPlaneSystem:
             if s.ip == sandbox.ip and uid != sandbox.uid:
                 self._violate("control_plane.pod_ip", f"pod {sandbox.key} on {node} got IP {sandbox.ip}, "
                                                       f"which pod {s.key} on {n} holds")
+        self._check_anti_affinity(node, sandbox)
         self.running[sandbox.uid] = (node, sandbox)
         used: dict[str, int] = {}
         for n, s in self.running.values():
@@ -573,6 +607,31 @@ class ControlPlaneSystem:
         if used.get("cpu", 0) > self.spec.node_cpu_m:
             self._violate("control_plane.node_overcommit",
                           f"{node} runs pods asking for {used['cpu']}m cpu, allocatable {self.spec.node_cpu_m}m")
+
+    def _node_labels(self, node: str) -> dict[str, str]:
+        return {HOSTNAME_LABEL: node, **dict(self._node_config(node).labels)}
+
+    def _check_anti_affinity(self, node: str, sandbox: Sandbox) -> None:
+        """``control_plane.anti_affinity``: a pod never starts in a topology domain where a
+        running pod that its required anti-affinity terms match runs, nor where one runs
+        whose terms match it (the terms of the workloads the user made)."""
+        def as_pod(s: Sandbox) -> dict:
+            return {"metadata": {"namespace": s.key.split("/")[0], "labels": dict(s.labels)}}
+
+        def terms(s: Sandbox) -> tuple[PodTerm, ...]:
+            return self.anti_terms.get(dict(s.labels).get("app", ""), ())
+        mine, here = as_pod(sandbox), self._node_labels(node)
+        for uid, (n, s) in sorted(self.running.items()):
+            if uid == sandbox.uid:
+                continue
+            there = self._node_labels(n)
+            for term, subject, holder in ([(t, as_pod(s), sandbox) for t in terms(sandbox)]
+                                          + [(t, mine, s) for t in terms(s)]):
+                key = term.topology_key
+                if key in here and here.get(key) == there.get(key) and term.matches(subject):
+                    self._violate("control_plane.anti_affinity", (
+                        f"pod {sandbox.key} started on {node} while pod {s.key} runs on {n} ({key}={here[key]}): "
+                        f"the required anti-affinity of {holder.key} forbids it"))
 
     def _container_event(self, ev: ContainerEvent) -> None:
         key = (ev.node, ev.pod_uid, ev.container)
@@ -726,7 +785,7 @@ class ControlPlaneSystem:
         pods, rss = self._stored("pods"), self._stored("replicasets")
         if pods is None or rss is None:
             return ["no leader to read the store from"]
-        out = [f"ReplicaSet {name} not created yet" for name in (*self.names, *self.crashloop_names)
+        out = [f"ReplicaSet {name} not created yet" for name in (*self.names, *self.crashloop_names, *self.spread_names)
                if not self.created.get(name)]
         out.extend(self._node_problems())
         bound = {p["metadata"]["uid"]: p["spec"].get("nodeName") for p in pods if is_active(p)}

@@ -32,7 +32,7 @@ from .controllers import (
     SharedInformers,
     StatefulSetController,
 )
-from .kubelet import Kubelet, NodeConfig, PodSandboxes
+from .kubelet import Kubelet, NodeConfig, PodSandboxes, zone_labels
 
 __all__ = ["CONTROLLERS", "ControlPlane", "NodeSpec", "build_controllers", "node_configs"]
 
@@ -75,7 +75,7 @@ def node_configs(count: int, spec: NodeSpec = NodeSpec()) -> tuple[NodeConfig, .
     if not 0 <= count <= 250:
         raise ValueError(f"--nodes must be between 0 and 250, got {count}")
     return tuple(NodeConfig(name=f"node-{i}", pod_cidr=f"10.244.{i}.0/24", cpu=spec.cpu, memory=spec.memory,
-                            pods=spec.pods) for i in range(1, count + 1))
+                            pods=spec.pods, labels=zone_labels(i)) for i in range(1, count + 1))
 
 
 class ControlPlane:

@@ -36,6 +36,7 @@ import attrs
 from raftkv.tasks import Runtime
 
 from .client import KubeClient
+from .controllers.affinity import HOSTNAME_LABEL, ZONE_LABEL
 from .controllers.replicaset import is_active
 from .controllers.resources import node_allocatable, pod_requests
 from .controllers.runtime import Controller, Result, SharedInformers
@@ -44,10 +45,20 @@ from .errors import ApiError
 from .meta import format_timestamp
 from .node import BackoffPolicy, Cgroups, ContainerRuntime, HostLocalIpam, PodSyncer, Prober
 
-__all__ = ["Kubelet", "NodeConfig", "PodSandboxes", "Sandbox"]
+__all__ = ["ZONES", "Kubelet", "NodeConfig", "PodSandboxes", "Sandbox", "zone_labels"]
 
 LEASE_NAMESPACE = "kube-node-lease"
 VOLUMES_KEY = "~volumes"  # the work-queue key of the kubelet's volume clean-up
+
+
+#: The zones simulated nodes are spread over, in turn (node i is in ZONES[(i - 1) % 3]).
+ZONES = ("zone-a", "zone-b", "zone-c")
+
+
+def zone_labels(index: int) -> tuple[tuple[str, str], ...]:
+    """The ``topology.kubernetes.io/zone`` label of the ``index``-th node (1-based)."""
+    assert index >= 1, index
+    return ((ZONE_LABEL, ZONES[(index - 1) % len(ZONES)]),)
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +79,7 @@ class Sandbox:
     ip: str
     requests: tuple[tuple[str, int], ...]
     volumes: tuple[str, ...] = ()  # the persistent volumes mounted for it
+    labels: tuple[tuple[str, str], ...] = ()  # the pod's labels (CRI's PodSandboxConfig.labels)
 
 
 class PodSandboxes:
@@ -156,7 +168,7 @@ class Kubelet:
     def node_object(self) -> dict:
         c = self.config
         return {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": c.name, "labels": {"kubernetes.io/hostname": c.name, **dict(c.labels)}},
+                "metadata": {"name": c.name, "labels": {HOSTNAME_LABEL: c.name, **dict(c.labels)}},
                 "spec": {"podCIDR": c.pod_cidr,
                          **({"taints": [{"key": k, "value": v, "effect": e} for k, v, e in c.taints]}
                             if c.taints else {})}}
@@ -285,7 +297,8 @@ class Kubelet:
                 return None
             for volume in volumes:
                 self.csi.node_publish(volume, self.config.name, uid)
-            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())), volumes=volumes)
+            running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())), volumes=volumes,
+                              labels=tuple(sorted((pod["metadata"].get("labels") or {}).items())))
             self.cri.cgroups.reserve(uid, requests)
             self.cri.run_pod_sandbox(uid, key)
             self.sandboxes.run(running)

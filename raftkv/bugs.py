@@ -256,6 +256,17 @@ _KUBE_CATALOGUE = (
                   "expiring before its binding ended)",
     ),
     Bug(
+        name="scheduler_affinity_ignores_assumed",
+        layer="kube",
+        summary="The scheduler counts the pods it bound moments ago (assumed, not yet seen bound in its "
+                "cache) for resources but not for inter-pod affinity and topology spread: two pods "
+                "with a required anti-affinity to each other, scheduled back to back, land on one node.",
+        reference="kube-scheduler's cache AssumePod feeding the InterPodAffinity and PodTopologySpread "
+                  "pre-filter state; kubernetes issues #138546 (two replicas with required anti-affinity "
+                  "bound to one node while their bindings were slow) and #65257 (anti-affine pods on one "
+                  "node when the scheduler did not know of a pod just bound)",
+    ),
+    Bug(
         name="node_eviction_without_grace",
         layer="kube",
         summary="The node lifecycle controller evicts the pods of a node as soon as it taints it "

@@ -2,6 +2,15 @@
 controller runtime: shared informers, a rate-limited deduplicating work queue and
 level-triggered ``reconcile(key)`` loops (:mod:`kube.controllers.runtime`)."""
 
+from .affinity import (
+           HOSTNAME_LABEL,
+           ZONE_LABEL,
+           InterPodAffinity,
+           node_affinity_matches,
+           node_affinity_score,
+           pod_terms,
+           selector_matches,
+)
 from .deployment import (
            HASH_LABEL,
            REVISION_ANNOTATION,
@@ -26,7 +35,13 @@ from .replicaset import (
 )
 from .resources import ResourceError, node_allocatable, parse_quantity, pod_requests
 from .runtime import Controller, Listener, Result, SharedInformers
-from .scheduler import Scheduler, fits, tolerates
+from .scheduler import BUG_AFFINITY_NO_ASSUME, Scheduler, fits, tolerates
+from .scheduling import (
+           SchedulingCycle,
+           balanced_allocation,
+           failed_scheduling_message,
+           least_allocated,
+)
 from .statefulset import (
            BUG_STALE_IDENTITY,
            POD_NAME_LABEL,
@@ -34,6 +49,7 @@ from .statefulset import (
            claim_name,
            ordinal_of,
 )
+from .topology_spread import SpreadConstraint, TopologySpread, spread_constraints
 from .volume import PersistentVolumeController, volume_name
 
 __all__ = ["BUG_NO_EXPECTATIONS", "BUG_OWNER_FROM_CACHE", "BUG_STALE_IDENTITY", "GC_RESOURCES",
@@ -42,4 +58,7 @@ __all__ = ["BUG_NO_EXPECTATIONS", "BUG_OWNER_FROM_CACHE", "BUG_STALE_IDENTITY", 
            "Result", "Scheduler", "SharedInformers", "WorkQueue", "controller_of", "fits", "is_active", "is_ready",
            "node_allocatable", "parse_quantity", "pod_requests", "pod_template_hash", "resolve_fenceposts",
            "rollback_template", "rollout_status", "tolerates", "NodeLifecycleController", "toleration_for",
-           "CloudNodeLifecycleController", "PodGC"]
+           "CloudNodeLifecycleController", "PodGC", "BUG_AFFINITY_NO_ASSUME", "HOSTNAME_LABEL", "ZONE_LABEL",
+           "InterPodAffinity", "SchedulingCycle", "SpreadConstraint", "TopologySpread", "balanced_allocation",
+           "failed_scheduling_message", "least_allocated", "node_affinity_matches", "node_affinity_score",
+           "pod_terms", "selector_matches", "spread_constraints"]

@@ -149,6 +149,10 @@ class ControlPlaneSpec:
     # like the others) and deletions of a Deployment (background, foreground or orphan)
     statefulsets: int = 0
     owner_deletes: int = 0
+    # pods of a ReplicaSet ``spread-0`` (asking for no CPU), each with a required pod
+    # anti-affinity to the others on kubernetes.io/hostname and a DoNotSchedule spread over
+    # topology.kubernetes.io/zone (maxSkew 1): at most ``nodes``
+    spread_replicas: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -415,6 +419,8 @@ def validate(scenario: Scenario) -> Scenario:
     need(0 <= p.statefulsets <= 50, "control_plane.statefulsets", f"must be 0..50, got {p.statefulsets}")
     need(0 <= p.owner_deletes <= p.deployments, "control_plane.owner_deletes",
          f"must be 0..deployments ({p.deployments}), got {p.owner_deletes}")
+    need(0 <= p.spread_replicas <= p.nodes, "control_plane.spread_replicas",
+         f"must be 0..nodes ({p.nodes}): each pod needs a node of its own, got {p.spread_replicas}")
     known = (set(member_names(c.members)) | set(discovery_nodes(scenario)) | set(apiserver_nodes(scenario))
              | set(control_plane_nodes(scenario)) | set(networking_nodes(scenario)))
     aliases = {"@leader": ("crash", "pause", "clock", "clock_jump", "shape", "remove_member", "demote"),

@@ -2,6 +2,8 @@
 
 from kube.registry.strategy import Cause
 
+from ._scheduling import validate_scheduling
+
 
 def defaults(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
@@ -19,6 +21,10 @@ def validate(obj: dict) -> list[Cause]:
     if not isinstance(selector, dict) or not selector:
         out.append(("spec.selector", "FieldValueRequired", "Required value"))
         return out
+    template_spec = (spec.get("template") or {}).get("spec")
+    if isinstance(template_spec, dict):
+        out.extend((f"spec.template.{path}", reason, message)
+                   for path, reason, message in validate_scheduling(template_spec))
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if any(labels.get(k) != v for k, v in selector.items()):
         out.append(("spec.template.metadata.labels", "FieldValueInvalid",

@@ -4,6 +4,8 @@ bound pod is deleted gracefully (its kubelet stops it, then deletes it with grac
 from kube.meta import dns1123_label
 from kube.registry.strategy import Cause, Strategy, field
 
+from ._scheduling import validate_scheduling
+
 
 def _defaults(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
@@ -23,7 +25,7 @@ def _validate(obj: dict) -> list[Cause]:
                    for why in dns1123_label(name))
         if not isinstance(c, dict) or not c.get("image"):
             out.append((f"spec.containers[{i}].image", "FieldValueRequired", "Required value"))
-    return out
+    return out + validate_scheduling(obj.get("spec", {}))
 
 
 def _grace_s(obj: dict) -> int:
