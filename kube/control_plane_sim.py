@@ -208,6 +208,12 @@ def statefulset_object(name: str, replicas: int, cpu_m: int, *, when_scaled: str
     (``toleration_s``: as :func:`replicaset_object`'s)."""
     obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
     obj["kind"] = "StatefulSet"
+    # A database-like server: it takes a while to stop (its preStop hook flushes), while its
+    # replacement must wait (never two pods with one identity).
+    pod_spec = obj["spec"]["template"]["spec"]
+    pod_spec["terminationGracePeriodSeconds"] = STATEFUL_GRACE_S
+    for container in pod_spec["containers"]:
+        container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(STATEFUL_SHUTDOWN_S)]}}}
     obj["spec"].update({"serviceName": name, "podManagementPolicy": policy,
                         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": when_scaled},
                         "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
@@ -221,6 +227,8 @@ def headless_service(name: str) -> dict:
 
 
 STOP_S = 0.2  # how long a pod's containers take to stop (SIGTERM to exit)
+STATEFUL_SHUTDOWN_S = 1.5  # a StatefulSet pod's preStop hook (before SIGTERM)
+STATEFUL_GRACE_S = 5  # its terminationGracePeriodSeconds
 DELETE_POLICIES = ("Background", "Foreground", "Orphan")
 IMAGES = ("registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10")
 

@@ -43,7 +43,15 @@ from .controllers.runtime import Controller, Result, SharedInformers
 from .csi import CsiDriver
 from .errors import ApiError
 from .meta import format_timestamp
-from .node import BackoffPolicy, Cgroups, ContainerRuntime, HostLocalIpam, PodSyncer, Prober
+from .node import (
+    BackoffPolicy,
+    Cgroups,
+    ContainerRuntime,
+    HostLocalIpam,
+    PodSyncer,
+    Prober,
+    pod_shutdown_s,
+)
 
 __all__ = ["ZONES", "Kubelet", "NodeConfig", "PodSandboxes", "Sandbox", "zone_labels"]
 
@@ -80,6 +88,7 @@ class Sandbox:
     requests: tuple[tuple[str, int], ...]
     volumes: tuple[str, ...] = ()  # the persistent volumes mounted for it
     labels: tuple[tuple[str, str], ...] = ()  # the pod's labels (CRI's PodSandboxConfig.labels)
+    shutdown_us: int = 0  # its preStop hooks' time, before its containers get the kubelet's stop_s
 
 
 class PodSandboxes:
@@ -114,8 +123,10 @@ class PodSandboxes:
         if sandbox is not None and self.on_change is not None:
             self.on_change(self.node, sandbox, False)
 
-    def of(self, key: str) -> Sandbox | None:
-        return next((s for s in self.running.values() if s.key == key), None)
+    def of(self, key: str) -> list[Sandbox]:
+        """The sandboxes of pods named ``key`` (more than one while a pod that replaced
+        another of its name starts before the old one has stopped), oldest first."""
+        return [s for s in self.running.values() if s.key == key]
 
     def stop_all(self) -> None:
         for uid in sorted(self.running):
@@ -256,15 +267,27 @@ class Kubelet:
         if key == VOLUMES_KEY:
             return await self._clean_up_volumes()
         pod = self.pods.cache.get(key)
-        running = self.sandboxes.of(key)
-        if running is not None and (pod is None or pod["metadata"]["uid"] != running.uid or not is_active(pod)):
-            # Stop its containers (SIGTERM, then up to stop_s to exit), then the sandbox.
-            since_us = self.stopping.setdefault(running.uid, self.rt.monotonic_us())
-            left_us = since_us + self.stop_us - self.rt.monotonic_us()
+        uid_now = pod["metadata"]["uid"] if pod is not None and is_active(pod) else None
+        running: Sandbox | None = None
+        stopping_s = 0.0
+        for sandbox in self.sandboxes.of(key):
+            if sandbox.uid == uid_now:
+                running = sandbox
+                continue
+            # Gone, replaced or being deleted: its preStop hooks, SIGTERM and up to stop_s to
+            # exit, then the sandbox.  Pods are the kubelet's by uid: a new pod of the same
+            # name (a StatefulSet's replacement) starts meanwhile, as the kubelet's pod
+            # workers do; never two at once is the controller's job.
+            since_us = self.stopping.setdefault(sandbox.uid, self.rt.monotonic_us())
+            left_us = since_us + sandbox.shutdown_us + self.stop_us - self.rt.monotonic_us()
             if left_us > 0:
-                return Result(requeue_after_s=left_us / 1e6)
-            self._stop(running)
-            running = None
+                stopping_s = max(stopping_s, left_us / 1e6)
+                continue
+            self._stop(sandbox)
+        if stopping_s > 0:
+            if pod is not None and pod["metadata"].get("deletionTimestamp"):
+                return Result(requeue_after_s=stopping_s)  # its graceful deletion ends once it stopped
+            self.controller.queue.add_after(key, stopping_s)
         if pod is None or pod["spec"].get("nodeName") != self.config.name:
             return None
         ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
@@ -298,7 +321,8 @@ class Kubelet:
             for volume in volumes:
                 self.csi.node_publish(volume, self.config.name, uid)
             running = Sandbox(uid=uid, key=key, ip=ip, requests=tuple(sorted(requests.items())), volumes=volumes,
-                              labels=tuple(sorted((pod["metadata"].get("labels") or {}).items())))
+                              labels=tuple(sorted((pod["metadata"].get("labels") or {}).items())),
+                              shutdown_us=round(pod_shutdown_s(pod) * 1_000_000))
             self.cri.cgroups.reserve(uid, requests)
             self.cri.run_pod_sandbox(uid, key)
             self.sandboxes.run(running)

@@ -271,7 +271,8 @@ def _control_plane_spec(draw: st.DrawFn) -> ControlPlaneSpec:
 # replaced), stale views (watches and lists served late), coalesced watch events, a crash
 # right after a controller's write, and clock skew between leader-election candidates.
 _SIEVE_FAULTS = ("pause_leader", "lag_watch", "isolate_kubelet", "pause_leader", "lag_watch", "slow_heartbeat",
-                 "pause_leader", "lose_node", "coalesce_watch", "crash_mid_reconcile", "clock_skew")
+                 "pause_leader", "lose_node", "coalesce_watch", "crash_mid_reconcile", "clock_skew",
+                 "isolate_kubelet", "isolate_kubelet")
 _PAUSE_LENGTHS_US = (5_000_000, 4_000_000, 8_000_000)
 # A kubelet cut off long enough for its pods to be evicted (3 s grace + 2-5 s toleration) while
 # they still run: what StatefulSets must wait out (the pods are not known to be gone).
@@ -293,7 +294,9 @@ def _sieve_episode(draw: st.DrawFn, spec: ControlPlaneSpec, duration_us: int) ->
         return [Fault(at_us=start, kind="pause", node=node),
                 Fault(at_us=min(duration_us, start + pause_us), kind="resume", node=node)]
     if kind == "isolate_kubelet":  # often past the node grace period and its pods' toleration
-        end = min(duration_us, start + draw(st.sampled_from(_ISOLATION_LENGTHS_US)))
+        length_us = draw(st.sampled_from(_ISOLATION_LENGTHS_US))
+        start = draw(st.integers(_SECOND, max(_SECOND, duration_us - length_us)))  # a cut the run lets last
+        end = min(duration_us, start + length_us)
         node = draw(st.sampled_from(machines))
         links = tuple(link for a in (f"a{i}" for i in range(1, spec.apiservers + 1)) for link in ((node, a), (a, node)))
         return [Fault(at_us=start, kind="cut", links=links), Fault(at_us=end, kind="heal")]

@@ -20,6 +20,7 @@ from kube.node import (
     IpamError,
     Limits,
     behaviour_of,
+    pod_shutdown_s,
     probe_of,
     probe_succeeds,
     should_restart,
@@ -275,6 +276,28 @@ def test_a_deleted_pod_releases_its_ip_for_reuse() -> None:
     out = run_node([_pod("a"), _pod("b")], seconds=3, script=delete)
     assert out["ip"] and out["ip"] not in out["after_delete"].values()
     assert len(out["after_delete"]) == 1
+
+
+def test_a_pre_stop_hook_delays_the_stop_and_a_replacement_of_the_same_name_starts_meanwhile() -> None:
+    slow = {"preStop": {"exec": {"command": ["sleep", "2"]}}}
+
+    async def replace(rt: Any, client: KubeClient, out: dict) -> None:
+        await rt.sleep(1)
+        old = await client.get("pods", "db-0", "default")
+        await client.delete("pods", "db-0", "default", grace_period_s=0)  # forced: the object goes at once
+        await client.create("pods", _pod("db-0", lifecycle=slow))
+        await rt.sleep(1)
+        kubelet = out["kubelet"]
+        out["both"] = sorted(s.uid for s in kubelet.sandboxes.of("default/db-0"))
+        out["old_uid"] = old["metadata"]["uid"]
+        await rt.sleep(1.5)
+        out["after"] = [s.uid for s in kubelet.sandboxes.of("default/db-0")]
+
+    out = run_node([_pod("db-0", lifecycle=slow)], seconds=4, script=replace)
+    assert len(out["both"]) == 2 and out["old_uid"] in out["both"]  # the old one still in its preStop hook
+    assert out["after"] and out["old_uid"] not in out["after"]  # stopped after 2 s + stop_s
+    assert pod_shutdown_s({"spec": {"containers": [{"lifecycle": slow}], "terminationGracePeriodSeconds": 1}}) == 1.0
+    assert pod_shutdown_s({"spec": {"containers": [{"lifecycle": {"preStop": {"exec": {"command": ["sleep", "x"]}}}}]}}) == 0.0
 
 
 def test_a_command_that_cannot_be_read_is_a_create_container_error() -> None:

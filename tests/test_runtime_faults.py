@@ -89,7 +89,7 @@ async def _nemesis(cluster: LocalCluster) -> list[str]:
 def test_kill_pause_restart_keeps_history_linearizable():
     with LocalCluster(3, extra_args=("--request-timeout-ms", "1500")) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         recorder = HistoryBuilder()
         urls = cluster.client_urls
 

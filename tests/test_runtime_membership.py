@@ -24,7 +24,7 @@ def _names(url: str) -> list[tuple[str, bool]]:
 def test_add_join_promote_remove():
     with LocalCluster(3) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         url = cluster.client_url("n1")
         assert _post(url + "/v3/kv/put", {"key": "Zm9v", "value": "YmFy"})[0] == 200
         peer, client = free_port(), free_port()

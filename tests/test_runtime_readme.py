@@ -34,7 +34,7 @@ def test_readme_async_client_example_runs():
     block = re.findall(r"```python\n(.*?)```", _serve_section(), re.S)[0]
     with LocalCluster(3) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         code = re.sub(r'trio\.run\(main, \[.*?\]\)', f"trio.run(main, {cluster.client_urls!r})", block)
         assert code != block
         out = io.StringIO()

@@ -74,7 +74,7 @@ def test_serve_cluster_answers_the_readme_curl_call_and_stops_cleanly():
 def test_restart_from_disk_and_a_wal_tail_cut_between_runs(tmp_path):
     with LocalCluster(3, data_dir=str(tmp_path)) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         url = cluster.client_url("n1")
         for i in range(20):
             _put(url, b"key%d" % i, b"value%d" % i)
@@ -88,7 +88,7 @@ def test_restart_from_disk_and_a_wal_tail_cut_between_runs(tmp_path):
         cluster.start()
         for name in cluster.names:
             _wait_member(cluster, name)
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         for i in range(20):  # every acknowledged write is still there, on every member
             for name in cluster.names:
                 assert _get(cluster.client_url(name), b"key%d" % i) == b"value%d" % i
@@ -98,7 +98,7 @@ def test_restart_from_disk_and_a_wal_tail_cut_between_runs(tmp_path):
 def test_a_corrupt_wal_record_stops_the_member_with_a_clear_error(tmp_path):
     with LocalCluster(3, data_dir=str(tmp_path), stderr=subprocess.PIPE) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         for i in range(5):
             _put(cluster.client_url("n1"), b"k%d" % i, b"v")
         # n2 has the writes in its log (two members could elect and commit without it)
@@ -124,7 +124,7 @@ def test_a_corrupt_wal_record_stops_the_member_with_a_clear_error(tmp_path):
 def test_garbage_on_the_peer_port_is_dropped_and_the_cluster_serves_on():
     with LocalCluster(3) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         for payload in (b"\x00\x00\x00\x05hello", struct.pack(">I", 3) + b"\xc1\xc1\xc1",
                         b"GET / HTTP/1.1\r\n\r\n"):
             with socket.create_connection(("127.0.0.1", cluster.peer_ports["n1"])) as s:
@@ -138,7 +138,7 @@ def test_garbage_on_the_peer_port_is_dropped_and_the_cluster_serves_on():
 def test_gateway_errors_are_etcds():
     with LocalCluster(1) as cluster:
         cluster.start()
-        cluster.wait_leader(timeout_s=30)
+        cluster.wait_ready(timeout_s=30)
         url = cluster.client_url("n1")
         status, out = _post(url + "/v3/kv/range", {"key": "Zm9v", "revision": "99"})
         assert status == 400 and out == {"error": "etcdserver: mvcc: required revision is a future revision",

@@ -5,7 +5,15 @@ cgroup accounting (:mod:`kube.node.cgroups`), and the kubelet's own prober
 (:mod:`kube.node.probes`) and SyncPod with restart policy and crash-loop backoff
 (:mod:`kube.node.pods`)."""
 
-from .behaviour import Behaviour, BehaviourError, Probe, behaviour_of, probe_of, probe_succeeds
+from .behaviour import (
+           Behaviour,
+           BehaviourError,
+           Probe,
+           behaviour_of,
+           pod_shutdown_s,
+           probe_of,
+           probe_succeeds,
+)
 from .cgroups import BUG_OOM_IGNORES_LIMIT, Cgroups, Limits, limits_of
 from .cni import HostLocalIpam, IpamError
 from .cri import ContainerEvent, ContainerRuntime, ContainerStatus, CriError
@@ -14,5 +22,5 @@ from .probes import Prober
 
 __all__ = ["BUG_OOM_IGNORES_LIMIT", "BUG_RESTART_WITHOUT_BACKOFF", "BackoffPolicy", "Behaviour", "BehaviourError",
            "Cgroups", "ContainerEvent", "ContainerRuntime", "ContainerStatus", "CriError", "HostLocalIpam",
-           "IpamError", "Limits", "PodSync", "PodSyncer", "Probe", "Prober", "behaviour_of", "limits_of",
+           "IpamError", "Limits", "PodSync", "PodSyncer", "Probe", "Prober", "behaviour_of", "limits_of", "pod_shutdown_s",
            "probe_of", "probe_succeeds", "should_restart"]

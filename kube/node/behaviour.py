@@ -19,6 +19,11 @@ Probes (``readinessProbe``, ``livenessProbe``) with an ``exec.command``:
 * ``["fail-after", S]`` succeeds until the container has run S seconds, then fails;
 * any other command fails (as an exec of a missing binary does);
 
+A ``lifecycle.preStop`` hook runs before the container is told to stop: ``exec`` with
+``["sleep", S]`` takes S seconds (a server draining its connections, a database flushing),
+any other handler none; the pod's shutdown (its slowest hook) is cut short at its
+``terminationGracePeriodSeconds`` (default 30), as the kubelet kills what is left then.
+
 ``httpGet``, ``tcpSocket`` and ``grpc`` probes succeed while the container runs.  A
 command that cannot be read (``["sleep", "soon"]``) is a :class:`BehaviourError` whose
 message names the container: the runtime reports it as ``CreateContainerError``.
@@ -30,7 +35,9 @@ import attrs
 
 from ..controllers.resources import ResourceError, parse_quantity
 
-__all__ = ["Behaviour", "BehaviourError", "Probe", "behaviour_of", "probe_of", "probe_succeeds"]
+__all__ = ["Behaviour", "BehaviourError", "Probe", "behaviour_of", "pod_shutdown_s", "probe_of", "probe_succeeds"]
+
+DEFAULT_GRACE_S = 30  # a pod's terminationGracePeriodSeconds when it gives none
 
 
 class BehaviourError(ValueError):
@@ -112,6 +119,27 @@ def behaviour_of(container: dict) -> Behaviour:
     except ResourceError as exc:
         raise BehaviourError(f"container {name}: {exc}") from None
     return Behaviour()
+
+
+def _pre_stop_s(container: dict) -> float:
+    hook = ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}
+    argv = [str(a) for a in hook.get("command") or ()]
+    if len(argv) == 2 and argv[0] == "sleep":
+        try:
+            return _seconds(str(container.get("name", "?")), argv, 1, 0.0)
+        except BehaviourError:
+            return 0.0  # fails at once, as an exec that cannot run does
+    return 0.0
+
+
+def pod_shutdown_s(pod: dict) -> float:
+    """How long ``pod``'s preStop hooks hold up its stop (they run side by side), at most
+    its ``terminationGracePeriodSeconds`` (a hook that cannot be read takes no time)."""
+    spec = pod.get("spec") or {}
+    hooks = [_pre_stop_s(c) for c in spec.get("containers") or ()]
+    grace = spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_S)
+    limit_s = float(grace) if isinstance(grace, (int, float)) and grace >= 0 else float(DEFAULT_GRACE_S)
+    return min(max(hooks, default=0.0), limit_s)
 
 
 def probe_of(container: dict, field: str) -> Probe | None:

@@ -84,7 +84,8 @@ class LocalCluster:
             proc.send_signal(sig)
 
     def kill(self, name: str) -> None:
-        """SIGKILL: the process dies at once; what it had not fsynced is gone."""
+        """SIGKILL: the process dies at once; what it had not written out is gone (what it
+        wrote without fsync is in the page cache and survives, as it would not a power cut)."""
         self.signal(name, signal.SIGKILL)
         self.procs[name].wait()
 
@@ -137,6 +138,17 @@ class LocalCluster:
                     if self.member_id(n) == leader_id:
                         return n
         return None
+
+    def wait_ready(self, timeout_s: float = 15.0) -> str:
+        """Wait until every running member answers on its client URL and one of them names
+        a leader (a member may elect with its peers before its own client port is open)."""
+        deadline = time.monotonic() + timeout_s
+        for name in self.names:
+            while self.running(name) and self.status(name) is None:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{name} did not answer within {timeout_s} s")
+                time.sleep(0.02)
+        return self.wait_leader(max(0.0, deadline - time.monotonic()))
 
     def wait_leader(self, timeout_s: float = 15.0) -> str:
         deadline = time.monotonic() + timeout_s
