@@ -95,7 +95,7 @@ class ScaleRun:
     # ------------------------------------------------------------------ components
     def _transport(self, rt: SimRuntime, index: int) -> SimTransport:
         k = index % len(self.apiservers)
-        return SimTransport(rt, self.apiservers[k:] + self.apiservers[:k])
+        return SimTransport(rt, self.apiservers[k:] + self.apiservers[:k], reorder_window_s=0.2)
 
     async def _apiserver(self, rt: SimRuntime) -> None:
         members = self.cluster.members

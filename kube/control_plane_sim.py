@@ -152,7 +152,7 @@ class ControlPlaneSystem:
     async def _kubelet(self, rt: SimRuntime) -> None:
         node = rt.node_id
         kubelet = Kubelet(rt, KubeClient(self._transport(rt, int(node[1:]))), self._node_config(node),
-                          PodSandboxes(node, self._sandbox_changed))
+                          PodSandboxes(node, self._sandbox_changed), lease_renew_s=1.0, lease_duration_s=4)
         self.controllers[node] = kubelet
         await kubelet.run()
 

@@ -2,7 +2,7 @@
 
 :class:`Kubelet` registers its Node (labels, taints, ``podCIDR``, capacity and
 allocatable, condition Ready), renews its Lease in ``kube-node-lease`` every
-``lease_renew_s``, watches the pods bound to it (field selector ``spec.nodeName``) and
+``lease_renew_s`` (Kubernetes' defaults: every 10 s, a lease of 40 s), watches the pods bound to it (field selector ``spec.nodeName``) and
 *runs* them: admission (the requests of the pods it runs must fit its allocatable, else
 the pod fails with reason ``OutOf<resource>``), an IP from its pod CIDR that no pod it runs
 holds, then status phase Running, podIP, hostIP and condition Ready.  A pod deleted or
@@ -92,7 +92,7 @@ def _ip_pool(cidr: str) -> list[str]:
 
 class Kubelet:
     def __init__(self, rt: Runtime, client: KubeClient, config: NodeConfig, sandboxes: PodSandboxes, *,
-                 lease_renew_s: float = 1.0, lease_duration_s: int = 4) -> None:
+                 lease_renew_s: float = 10.0, lease_duration_s: int = 40) -> None:
         self.rt = rt
         self.client = client
         self.config = config

@@ -15,9 +15,10 @@ from raftkv.tasks import Runtime
 
 from ..client import KubeClient
 from ..errors import ApiError
+from ..informer import object_key
 from .replicaset import is_active
 from .resources import RESOURCES, node_allocatable, pod_requests
-from .runtime import Controller, Result, SharedInformers
+from .runtime import Controller, Listener, Result, SharedInformers
 
 __all__ = ["Scheduler", "fits", "tolerates"]
 
@@ -40,8 +41,10 @@ def tolerates(pod: dict, taint: dict) -> bool:
     return False
 
 
-def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
-    """Why ``pod`` cannot go to ``node`` ("" when it can)."""
+def fits(pod: dict, node: dict, used: dict[str, int], *, alloc: dict[str, int] | None = None,
+         need: dict[str, int] | None = None) -> str:
+    """Why ``pod`` cannot go to ``node`` ("" when it can); ``alloc`` and ``need`` are the
+    node's allocatable and the pod's requests when the caller has them already."""
     if not _node_ready(node):
         return "node not ready"
     if (node.get("spec") or {}).get("unschedulable"):
@@ -53,16 +56,16 @@ def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
     for taint in (node.get("spec") or {}).get("taints") or ():
         if not tolerates(pod, taint):
             return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-    alloc = node_allocatable(node)
-    need = pod_requests(pod)
+    alloc = node_allocatable(node) if alloc is None else alloc
+    need = pod_requests(pod) if need is None else need
     for res in RESOURCES:
         if res in alloc and used.get(res, 0) + need[res] > alloc[res]:
             return f"Insufficient {res}"
     return ""
 
 
-def _score(node: dict, used: dict[str, int], need: dict[str, int]) -> float:
-    alloc = node_allocatable(node)
+def _score(node: dict, used: dict[str, int], need: dict[str, int], *, alloc: dict[str, int] | None = None) -> float:
+    alloc = node_allocatable(node) if alloc is None else alloc
     shares = [(alloc[r] - used.get(r, 0) - need[r]) / alloc[r] for r in ("cpu", "memory") if alloc.get(r)]
     return sum(shares) / len(shares) if shares else 0.0
 
@@ -79,6 +82,15 @@ class Scheduler:
         self.pods = self.controller.primary
         self.nodes = informers.get("nodes")
         self.controller.watch("nodes", lambda node: self._unscheduled())
+        # What the informer's bound active pods use, kept up to date from its events (an
+        # index, so a reconcile does not sum every pod): pod key -> (node, requests), and
+        # node -> summed requests.
+        self._counted: dict[str, tuple[str, dict[str, int]]] = {}
+        self._bound_use: dict[str, dict[str, int]] = {}
+        informers.listen("pods", Listener(on_add=self._count, on_update=lambda old, new: self._count(new),
+                                          on_delete=self._uncount))
+        # node name -> (the node object it was computed from, its allocatable)
+        self._allocatable: dict[str, tuple[dict, dict[str, int]]] = {}
         self.assumed: dict[str, tuple[str, dict[str, int], int]] = {}  # pod key -> (node, requests, since)
         self.assume_ttl_us = round(assume_ttl_s * 1_000_000)
         self.bound = 0
@@ -95,21 +107,42 @@ class Scheduler:
         return (not spec.get("nodeName") and spec.get("schedulerName", "default-scheduler") == self.scheduler_name
                 and is_active(pod))
 
+    def _add_use(self, node: str, need: dict[str, int], sign: int) -> None:
+        into = self._bound_use.setdefault(node, {})
+        for res, n in need.items():
+            into[res] = into.get(res, 0) + sign * n
+        if not any(into.values()):
+            del self._bound_use[node]
+
+    def _uncount(self, pod: dict) -> None:
+        counted = self._counted.pop(object_key(pod), None)
+        if counted is not None:
+            self._add_use(counted[0], counted[1], -1)
+
+    def _count(self, pod: dict) -> None:
+        self._uncount(pod)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and is_active(pod):
+            need = pod_requests(pod)
+            self._counted[object_key(pod)] = (node, need)
+            self._add_use(node, need, 1)
+
+    def _node_allocatable(self, name: str, node: dict) -> dict[str, int]:
+        cached = self._allocatable.get(name)
+        if cached is None or cached[0] is not node:
+            cached = self._allocatable[name] = (node, node_allocatable(node))
+        return cached[1]
+
     def usage(self) -> dict[str, dict[str, int]]:
         """What is bound to each node: the informer's bound active pods plus assumed ones
         (an assumed pod is forgotten once the cache shows it bound or gone, or after
         ``assume_ttl_s``: a binding of unknown outcome that never happened)."""
-        used: dict[str, dict[str, int]] = {}
+        used: dict[str, dict[str, int]] = dict(self._bound_use)  # (inner dicts copied before a change)
 
         def add(node: str, need: dict[str, int]) -> None:
-            into = used.setdefault(node, {})
+            into = used[node] = dict(used.get(node, {}))
             for res, n in need.items():
                 into[res] = into.get(res, 0) + n
-        for key in sorted(self.pods.cache):
-            pod = self.pods.cache[key]
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and is_active(pod):
-                add(node, pod_requests(pod))
         now = self.rt.monotonic_us()
         for key in sorted(self.assumed):
             node, need, since_us = self.assumed[key]
@@ -131,13 +164,16 @@ class Scheduler:
         need = pod_requests(pod)
         reasons: dict[str, int] = {}
         best: tuple[float, str] | None = None
+        nothing: dict[str, int] = {}
         for name in sorted(self.nodes.cache):
             node = self.nodes.cache[name]
-            why = fits(pod, node, used.get(name, {}))
+            alloc = self._node_allocatable(name, node)
+            on_node = used.get(name, nothing)
+            why = fits(pod, node, on_node, alloc=alloc, need=need)
             if why:
                 reasons[why] = reasons.get(why, 0) + 1
                 continue
-            score = _score(node, used.get(name, {}), need)
+            score = _score(node, on_node, need, alloc=alloc)
             if best is None or score > best[0]:
                 best = (score, name)
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]

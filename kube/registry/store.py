@@ -121,6 +121,9 @@ class Store:
         self.bugs = bugs
         self.cache = cache
         self.prefix = f"{REGISTRY}{strategy.resource}/"
+        assert not strategy.watch_index or strategy.watch_index in strategy.fields, strategy.watch_index
+        if cache is not None and strategy.watch_index:
+            cache.index(self.prefix.encode(), strategy.fields[strategy.watch_index])
 
     # ------------------------------------------------------------------ keys
     def key(self, namespace: str, name: str) -> bytes:
@@ -438,6 +441,11 @@ class Store:
             start = listed.resource_version + 1
         else:
             start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
+        if self.cache is not None and self.cache.serves(start):
+            async for out in self._watch_cached(prefix, start, matches, field_selector, bookmarks,
+                                                bookmark_interval_s):
+                yield out
+            return
         ticker = None
         while True:
             try:
@@ -470,6 +478,42 @@ class Store:
                 if ticker is not None:
                     ticker.cancel()
 
+    async def _watch_cached(self, prefix: bytes, start: int, matches: Callable[[dict], bool], field_selector: str,
+                            bookmarks: bool, bookmark_interval_s: float) -> AsyncIterator[dict]:
+        """A watch served from the apiserver's watch cache (indexed by the strategy's
+        ``watch_index`` field when the field selector asks for one value of it)."""
+        cache = self.cache
+        index_value = None
+        if self.strategy.watch_index:
+            _labels, fields = self.selectors("", field_selector)
+            index_value = next((v for f, op, v in fields.requirements
+                                if f == self.strategy.watch_index and op == "="), None)
+        watcher = cache.watch(self.prefix.encode(), prefix, start, index_value)
+        ticker = None
+        try:
+            if bookmarks:
+                ticker = self.rt.spawn(self._cache_bookmarks(watcher, bookmark_interval_s), name="bookmarks")
+            while True:
+                item = await watcher.queue.get()
+                if item is None:  # the cache listed again: the client resumes from what it saw
+                    return
+                if item[0] == "bookmark":  # (a cache behind this watch's start: at the start)
+                    yield {"type": "BOOKMARK", "object": self._bookmark(max(item[1], start - 1))}
+                    continue
+                rev, _key, value, prev_value = item
+                out = self._change(rev, value, prev_value, matches)
+                if out is not None:
+                    yield out
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            cache.unwatch(watcher)
+
+    async def _cache_bookmarks(self, watcher: Any, interval_s: float) -> None:
+        while True:
+            await self.rt.sleep(interval_s)
+            self.cache.bookmark(watcher)
+
     async def _ask_progress(self, stream: Any, interval_s: float) -> None:
         while True:
             await self.rt.sleep(interval_s)
@@ -480,13 +524,20 @@ class Store:
         return {"kind": s.kind, "apiVersion": s.api_version, "metadata": {"resourceVersion": str(revision)}}
 
     def _event(self, ev: Any, matches: Callable[[dict], bool]) -> dict | None:
-        rev = ev.kv.mod_revision
-        prev = decode(ev.prev_kv.value, rev) if ev.prev_kv is not None else None
-        if ev.type.name == "DELETE":
+        return self._change(ev.kv.mod_revision, None if ev.type.name == "DELETE" else ev.kv.value,
+                            ev.prev_kv.value if ev.prev_kv is not None else None, matches)
+
+    def _change(self, rev: int, value: bytes | None, prev_value: bytes | None,
+                matches: Callable[[dict], bool]) -> dict | None:
+        """The watch event of a change at ``rev`` (``value`` None: a delete), if it concerns
+        the watcher: ADDED/MODIFIED/DELETED as the object enters, stays in or leaves its
+        selection."""
+        prev = decode(prev_value, rev) if prev_value is not None else None
+        if value is None:
             if prev is None or not matches(prev):
                 return None
             return {"type": "DELETED", "object": prev}
-        obj = decode(ev.kv.value, rev)
+        obj = decode(value, rev)
         now, before = matches(obj), prev is not None and matches(prev)
         if now:
             return {"type": "MODIFIED" if before else "ADDED", "object": obj}

@@ -61,6 +61,8 @@ class Strategy:
     initial_status: Mapping[str, Any] = attrs.field(factory=dict)
     # fields of field selectors besides metadata.name (and metadata.namespace)
     selectable: Mapping[str, Getter] = attrs.field(factory=dict)
+    # a selectable field by whose value the watch cache indexes watchers ("" for none)
+    watch_index: str = ""
     # defaults filled in on create and update (mutates the object)
     defaults: Callable[[dict], None] = _keep
     validate_spec: Callable[[dict], list[Cause]] = _no_causes

@@ -28,4 +28,5 @@ def _validate(obj: dict) -> list[Cause]:
 STRATEGY = Strategy(kind="Pod", resource="pods", generation_fields=("spec",), status_subresource=True,
                     initial_status={"phase": "Pending"}, defaults=_defaults, validate_spec=_validate,
                     selectable={"spec.nodeName": field("spec", "nodeName"),
-                                "status.phase": field("status", "phase")})
+                                "status.phase": field("status", "phase")},
+                    watch_index="spec.nodeName")
