@@ -23,8 +23,9 @@ streams; their clients resume from the last resourceVersion they saw.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,10 @@ __all__ = ["CacheWatcher", "WatchCache"]
 RawEvent = tuple[int, bytes, "bytes | None", "bytes | None"]  # (revision, key, value, prev_value)
 END = None  # put in a watcher's queue: the stream ends
 BOOKMARK = "bookmark"  # (BOOKMARK, revision) in a watcher's queue: every event up to it was queued
+
+
+def _revision(event: RawEvent) -> int:
+    return event[0]
 
 
 def resource_prefix(key: bytes) -> bytes:
@@ -88,7 +93,8 @@ class WatchCache:
         self.objects: dict[bytes, tuple[bytes, int]] = {}  # key -> (value, mod_revision)
         self.revision = 0
         self.synced = False
-        self.window: deque[RawEvent] = deque()
+        self.window: list[RawEvent] = []  # in revision order, from index _head on
+        self._head = 0
         self.window_start = 0  # every event from this revision on is in the window
         self._resources: dict[bytes, _ResourceWatchers] = {}
         self._next_watcher = 0
@@ -123,9 +129,11 @@ class WatchCache:
             group.unindexed[w.ident] = w
         else:
             group.by_value.setdefault(index_value, {})[w.ident] = w
-        if self.window and self.window[-1][0] >= start:
-            for event in self.window:
-                if event[0] >= start and event[1].startswith(prefix):
+        window = self.window
+        if window and window[-1][0] >= start:
+            first = bisect.bisect_left(window, start, lo=self._head, key=_revision)
+            for event in itertools.islice(window, first, None):
+                if event[1].startswith(prefix):
                     w.queue.put_nowait(event)
         return w
 
@@ -186,15 +194,21 @@ class WatchCache:
         else:
             self.objects[key] = (ev.kv.value, rev)
             event = (rev, key, ev.kv.value, prev)
-        self.window.append(event)
-        while len(self.window) > self.window_events:
-            dropped = self.window.popleft()
+        window = self.window
+        window.append(event)
+        if len(window) - self._head > self.window_events:
+            dropped = window[self._head]
+            self._head += 1
             self.window_start = max(self.window_start, dropped[0] + 1)
+            if self._head >= self.window_events:  # drop the dead half at once
+                del window[:self._head]
+                self._head = 0
         self._dispatch(event)
 
     def _restart(self, revision: int) -> None:
         """A new list at ``revision``: the window starts after it; watchers' streams end."""
         self.window.clear()
+        self._head = 0
         self.window_start = revision + 1
         for group in self._resources.values():
             group.values.clear()
