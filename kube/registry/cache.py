@@ -98,6 +98,7 @@ class WatchCache:
         self.window_start = 0  # every event from this revision on is in the window
         self._resources: dict[bytes, _ResourceWatchers] = {}
         self._next_watcher = 0
+        self.watches_served = 0
 
     def list(self, prefix: bytes) -> tuple[list[dict], int]:
         """The cached objects under ``prefix`` (sorted by key) and the cache's revision."""
@@ -121,6 +122,7 @@ class WatchCache:
         assert self.serves(start), f"the cache cannot serve a watch from {start} (window from {self.window_start})"
         assert prefix.startswith(resource), (prefix, resource)
         self._next_watcher += 1
+        self.watches_served += 1
         group = self._resources.setdefault(resource, _ResourceWatchers(None))
         if group.getter is None:
             index_value = None
