@@ -11,6 +11,8 @@ fits nowhere stays Pending with condition PodScheduled=False, reason Unschedulab
 
 from __future__ import annotations
 
+import heapq
+
 from raftkv.tasks import Runtime
 
 from ..client import KubeClient
@@ -64,6 +66,9 @@ def fits(pod: dict, node: dict, used: dict[str, int], *, alloc: dict[str, int] |
     return ""
 
 
+_NO_NEED = {res: 0 for res in RESOURCES}
+
+
 def _score(node: dict, used: dict[str, int], need: dict[str, int], *, alloc: dict[str, int] | None = None) -> float:
     alloc = node_allocatable(node) if alloc is None else alloc
     shares = [(alloc[r] - used.get(r, 0) - need[r]) / alloc[r] for r in ("cpu", "memory") if alloc.get(r)]
@@ -89,6 +94,14 @@ class Scheduler:
         self._bound_use: dict[str, dict[str, int]] = {}
         informers.listen("pods", Listener(on_add=self._count, on_update=lambda old, new: self._count(new),
                                           on_delete=self._uncount))
+        # An upper bound of each node's score (its score for a pod asking for nothing) in a
+        # heap of (-bound, name, version), refreshed for the nodes whose objects or usage
+        # changed (_dirty); an entry whose version is not the node's latest is stale.
+        self._bounds: list[tuple[float, str, int]] = []
+        self._bound_version: dict[str, int] = {}
+        self._dirty: dict[str, None] = {}
+        informers.listen("nodes", Listener(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
+                                           on_delete=self._node_changed))
         # node name -> (the node object it was computed from, its allocatable)
         self._allocatable: dict[str, tuple[dict, dict[str, int]]] = {}
         self.assumed: dict[str, tuple[str, dict[str, int], int]] = {}  # pod key -> (node, requests, since)
@@ -107,7 +120,11 @@ class Scheduler:
         return (not spec.get("nodeName") and spec.get("schedulerName", "default-scheduler") == self.scheduler_name
                 and is_active(pod))
 
+    def _node_changed(self, node: dict) -> None:
+        self._dirty[node["metadata"]["name"]] = None
+
     def _add_use(self, node: str, need: dict[str, int], sign: int) -> None:
+        self._dirty[node] = None
         into = self._bound_use.setdefault(node, {})
         for res, n in need.items():
             into[res] = into.get(res, 0) + sign * n
@@ -150,19 +167,15 @@ class Scheduler:
             if (pod is None or not is_active(pod) or (pod.get("spec") or {}).get("nodeName")
                     or now - since_us > self.assume_ttl_us):
                 del self.assumed[key]
+                self._dirty[node] = None
             else:
                 add(node, need)
         return used
 
-    async def reconcile(self, key: str) -> Result | None:
-        pod = self.pods.cache.get(key)
-        if pod is None or not self._wants(pod):
-            return None
-        used = self.usage()
-        if key in self.assumed:
-            return Result(requeue_after_s=1.0)  # a binding of ours not seen yet
-        need = pod_requests(pod)
-        reasons: dict[str, int] = {}
+    def pick_by_scan(self, pod: dict, need: dict[str, int], used: dict[str, dict[str, int]],
+                     reasons: dict[str, int]) -> tuple[float, str] | None:
+        """The best node for ``pod`` ((score, name): the highest score, then the first name),
+        filtering and scoring every node; counts why nodes do not fit in ``reasons``."""
         best: tuple[float, str] | None = None
         nothing: dict[str, int] = {}
         for name in sorted(self.nodes.cache):
@@ -176,6 +189,64 @@ class Scheduler:
             score = _score(node, on_node, need, alloc=alloc)
             if best is None or score > best[0]:
                 best = (score, name)
+        return best
+
+    def _refresh_bounds(self, used: dict[str, dict[str, int]]) -> None:
+        for name in sorted(self._dirty):
+            node = self.nodes.cache.get(name)
+            self._bound_version[name] = version = self._bound_version.get(name, 0) + 1
+            if node is not None:
+                bound = _score(node, used.get(name, {}), _NO_NEED, alloc=self._node_allocatable(name, node))
+                heapq.heappush(self._bounds, (-bound, name, version))
+        self._dirty.clear()
+        if len(self._bounds) > 4 * len(self.nodes.cache) + 64:  # drop the stale entries
+            self._bounds = [e for e in self._bounds if self._bound_version.get(e[1]) == e[2]]
+            heapq.heapify(self._bounds)
+
+    def pick_by_bound(self, pod: dict, need: dict[str, int],
+                      used: dict[str, dict[str, int]]) -> tuple[float, str] | None:
+        """What :meth:`pick_by_scan` picks, or None when no node fits, trying the nodes in
+        the order of an upper bound of their score (their score for a pod that asks for
+        nothing: a pod's requests only lower it) and stopping at the first node whose bound
+        is below the best score found, so a pod is tried on a few nodes, not on all."""
+        self._refresh_bounds(used)
+        best: tuple[float, str] | None = None
+        popped = []
+        nothing: dict[str, int] = {}
+        heap = self._bounds
+        while heap:
+            entry = heapq.heappop(heap)
+            neg_bound, name, version = entry
+            if self._bound_version.get(name) != version or name not in self.nodes.cache:
+                continue  # stale
+            popped.append(entry)
+            if best is not None and -neg_bound < best[0]:
+                break
+            node = self.nodes.cache[name]
+            alloc = self._node_allocatable(name, node)
+            on_node = used.get(name, nothing)
+            if fits(pod, node, on_node, alloc=alloc, need=need):
+                continue
+            score = _score(node, on_node, need, alloc=alloc)
+            assert score <= -neg_bound, f"the score bound of {name} is not an upper bound: {score} > {-neg_bound}"
+            if best is None or score > best[0] or (score == best[0] and name < best[1]):
+                best = (score, name)
+        for entry in popped:
+            heapq.heappush(heap, entry)
+        return best
+
+    async def reconcile(self, key: str) -> Result | None:
+        pod = self.pods.cache.get(key)
+        if pod is None or not self._wants(pod):
+            return None
+        used = self.usage()
+        if key in self.assumed:
+            return Result(requeue_after_s=1.0)  # a binding of ours not seen yet
+        need = pod_requests(pod)
+        reasons: dict[str, int] = {}
+        best = self.pick_by_bound(pod, need, used)
+        if best is None:  # no node fits: every node's reason, for the message
+            best = self.pick_by_scan(pod, need, used, reasons)
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         if best is None:
             self.unschedulable += 1
@@ -189,11 +260,13 @@ class Scheduler:
             raise ApiError({"code": 409, "reason": "Unschedulable", "message": message})  # requeue with backoff
         node_name = best[1]
         self.assumed[key] = (node_name, need, self.rt.monotonic_us())
+        self._dirty[node_name] = None
         try:
             await self.client.bind(ns, name, node_name, uid=pod["metadata"]["uid"])
         except ApiError as exc:
             if not exc.unknown:
                 self.assumed.pop(key, None)  # certainly not bound by us (409: bound already, or gone)
+                self._dirty[node_name] = None
             if exc.code in (404, 409):
                 return None
             raise
