@@ -22,13 +22,12 @@ and ``storage/etcd3``).
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kube import errors
-from kube.meta import format_timestamp, new_uid
+from kube.meta import format_timestamp, json_copy, new_uid
 from kube.patch import JSON_PATCH, MERGE_PATCH, apply_patch
 from kube.selectors import FieldSelector, LabelSelector
 from raftkv.client import AsyncEtcdClient, ErrCompacted, ErrTimeout, KVError, Txn, txn
@@ -166,7 +165,7 @@ class Store:
         if obj.get("kind", s.kind) != s.kind or obj.get("apiVersion", s.api_version) != s.api_version:
             raise errors.bad_request(f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, "
                                      f"not a {s.api_version}/{s.kind}")
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         obj["kind"], obj["apiVersion"] = s.kind, s.api_version
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -250,7 +249,7 @@ class Store:
                 raise errors.conflict(self.strategy.resource, name,
                                       "the object has been modified; please apply your changes to the "
                                       "latest version and try again")
-            new = try_update(copy.deepcopy(old))
+            new = try_update(json_copy(old))
             if new == old:
                 return old  # nothing to write (kube-apiserver skips no-op updates too)
             done, revision, current = await self._write(key, new, rv)
@@ -266,7 +265,7 @@ class Store:
             if subresource == "status":
                 new = s.prepare_for_status_update(body, old)
             else:
-                new = copy.deepcopy(body)
+                new = json_copy(body)
                 meta, old_meta = new["metadata"], old["metadata"]
                 for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
                     if kept in old_meta:
@@ -333,7 +332,7 @@ class Store:
                 raise errors.conflict(self.strategy.resource, name,
                                       f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
                                       f"ResourceVersion in object meta: {rv}")
-            new = copy.deepcopy(old)
+            new = json_copy(old)
             finalizers = list(meta.get("finalizers") or ())
             if policy_finalizer and policy_finalizer not in finalizers:
                 finalizers.append(policy_finalizer)
