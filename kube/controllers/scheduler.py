@@ -67,6 +67,13 @@ def fits(pod: dict, node: dict, used: dict[str, int], *, alloc: dict[str, int] |
 
 
 _NO_NEED = {res: 0 for res in RESOURCES}
+_ROUNDING = 1e-9  # far above the rounding error of a score, far below a real difference
+
+
+def _need_share(alloc: dict[str, int], need: dict[str, int]) -> float:
+    """What ``need`` takes off :func:`_score` on a node with allocatable ``alloc``."""
+    shares = [need[r] / alloc[r] for r in ("cpu", "memory") if alloc.get(r)]
+    return sum(shares) / len(shares) if shares else 0.0
 
 
 def _score(node: dict, used: dict[str, int], need: dict[str, int], *, alloc: dict[str, int] | None = None) -> float:
@@ -94,11 +101,13 @@ class Scheduler:
         self._bound_use: dict[str, dict[str, int]] = {}
         informers.listen("pods", Listener(on_add=self._count, on_update=lambda old, new: self._count(new),
                                           on_delete=self._uncount))
-        # An upper bound of each node's score (its score for a pod asking for nothing) in a
-        # heap of (-bound, name, version), refreshed for the nodes whose objects or usage
-        # changed (_dirty); an entry whose version is not the node's latest is stale.
-        self._bounds: list[tuple[float, str, int]] = []
-        self._bound_version: dict[str, int] = {}
+        # Nodes grouped by (allocatable, usage): group key -> {name: None} and a heap of its
+        # names; the groups in a heap of (-score bound, key) (the score for a pod asking for
+        # nothing); nodes whose object or usage changed (_dirty) move at the next pick.
+        self._group_of: dict[str, tuple] = {}
+        self._groups: dict[tuple, dict[str, None]] = {}
+        self._group_names: dict[tuple, list[str]] = {}
+        self._bounds: list[tuple[float, tuple]] = []
         self._dirty: dict[str, None] = {}
         informers.listen("nodes", Listener(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
                                            on_delete=self._node_changed))
@@ -191,46 +200,83 @@ class Scheduler:
                 best = (score, name)
         return best
 
-    def _refresh_bounds(self, used: dict[str, dict[str, int]]) -> None:
+    def _refresh_groups(self, used: dict[str, dict[str, int]]) -> None:
+        """Move the nodes whose object or usage changed to the group of their (allocatable,
+        usage); a new group goes on the heap of groups by its score bound."""
+        nothing: dict[str, int] = {}
         for name in sorted(self._dirty):
+            old = self._group_of.pop(name, None)
+            if old is not None:
+                members = self._groups[old]
+                del members[name]
+                if not members:
+                    del self._groups[old], self._group_names[old]
             node = self.nodes.cache.get(name)
-            self._bound_version[name] = version = self._bound_version.get(name, 0) + 1
-            if node is not None:
-                bound = _score(node, used.get(name, {}), _NO_NEED, alloc=self._node_allocatable(name, node))
-                heapq.heappush(self._bounds, (-bound, name, version))
+            if node is None:
+                continue
+            alloc = self._node_allocatable(name, node)
+            on_node = used.get(name, nothing)
+            key = (tuple(sorted(alloc.items())), tuple(sorted((r, n) for r, n in on_node.items() if n)))
+            self._group_of[name] = key
+            if key not in self._groups:
+                self._groups[key] = {}
+                self._group_names[key] = []
+                bound = _score(node, on_node, _NO_NEED, alloc=alloc)
+                heapq.heappush(self._bounds, (-bound, key))
+            self._groups[key][name] = None
+            heapq.heappush(self._group_names[key], name)
         self._dirty.clear()
-        if len(self._bounds) > 4 * len(self.nodes.cache) + 64:  # drop the stale entries
-            self._bounds = [e for e in self._bounds if self._bound_version.get(e[1]) == e[2]]
+        if len(self._bounds) > 4 * len(self._groups) + 64:  # drop the entries of groups gone
+            self._bounds = [e for e in self._bounds if e[1] in self._groups]
             heapq.heapify(self._bounds)
 
     def pick_by_bound(self, pod: dict, need: dict[str, int],
                       used: dict[str, dict[str, int]]) -> tuple[float, str] | None:
-        """What :meth:`pick_by_scan` picks, or None when no node fits, trying the nodes in
-        the order of an upper bound of their score (their score for a pod that asks for
-        nothing: a pod's requests only lower it) and stopping at the first node whose bound
-        is below the best score found, so a pod is tried on a few nodes, not on all."""
-        self._refresh_bounds(used)
+        """What :meth:`pick_by_scan` picks, or None when no node fits, without trying every
+        node.  Nodes with the same allocatable and usage form a group: their scores are
+        equal, so a group's candidate is its first node (by name) that fits.  Groups are
+        tried in the order of an upper bound of their score (the score for a pod asking for
+        nothing), lowered by the least share the pod's requests take of any node's
+        allocatable, stopping once that is below the best score found (with a margin for
+        rounding, so ties are tried too)."""
+        self._refresh_groups(used)
+        shapes = sorted({key[0] for key in self._groups})
+        least_share = min((_need_share(dict(shape), need) for shape in shapes), default=0.0)
         best: tuple[float, str] | None = None
         popped = []
+        seen: dict[tuple, None] = {}
         nothing: dict[str, int] = {}
         heap = self._bounds
         while heap:
             entry = heapq.heappop(heap)
-            neg_bound, name, version = entry
-            if self._bound_version.get(name) != version or name not in self.nodes.cache:
-                continue  # stale
+            neg_bound, key = entry
+            if key not in self._groups or key in seen:
+                continue  # a group gone, or a duplicate entry
+            seen[key] = None
             popped.append(entry)
-            if best is not None and -neg_bound < best[0]:
+            if best is not None and -neg_bound - least_share + _ROUNDING < best[0]:
                 break
-            node = self.nodes.cache[name]
-            alloc = self._node_allocatable(name, node)
-            on_node = used.get(name, nothing)
-            if fits(pod, node, on_node, alloc=alloc, need=need):
-                continue
-            score = _score(node, on_node, need, alloc=alloc)
-            assert score <= -neg_bound, f"the score bound of {name} is not an upper bound: {score} > {-neg_bound}"
-            if best is None or score > best[0] or (score == best[0] and name < best[1]):
-                best = (score, name)
+            members, names = self._groups[key], self._group_names[key]
+            tried = []
+            found = None
+            while names:
+                name = heapq.heappop(names)
+                if name not in members or (tried and tried[-1] == name):
+                    continue  # left the group, or pushed twice
+                tried.append(name)
+                node = self.nodes.cache[name]
+                alloc = self._node_allocatable(name, node)
+                on_node = used.get(name, nothing)
+                if not fits(pod, node, on_node, alloc=alloc, need=need):
+                    found = (_score(node, on_node, need, alloc=alloc), name)
+                    assert found[0] <= -neg_bound - least_share + _ROUNDING, (
+                        f"the score bound of {name} is not an upper bound: {found[0]} > {-neg_bound} - {least_share}")
+                    break
+            for name in tried:
+                heapq.heappush(names, name)
+            if found is not None and (best is None or found[0] > best[0]
+                                      or (found[0] == best[0] and found[1] < best[1])):
+                best = found
         for entry in popped:
             heapq.heappush(heap, entry)
         return best
