@@ -134,3 +134,39 @@ def test_without_a_window_a_reordered_event_ends_the_watch() -> None:
     w.deliver(3, "e3")
     w.deliver(2, "e2")
     assert w._queue.items == ["e1", _END]
+
+
+def test_a_watch_from_a_compacted_revision_is_410_though_the_cache_holds_its_events() -> None:
+    cl = KVCluster(seed=4, members=3)
+    got: list[Any] = []
+
+    async def main(rt: Any) -> None:
+        etcd = rt.etcd_client(cl.members)
+        server = ApiServer(rt, etcd)
+        rt.spawn(server.run())
+        client = KubeClient(LocalTransport(server))
+        assert server.cache is not None
+        while not server.cache.synced:
+            await rt.sleep(0.05)
+        first = await client.create("pods", pod("p0"))
+        await client.create("pods", pod("p1"))
+        last = await client.create("pods", pod("p2"))
+        await rt.sleep(0.5)
+        await etcd.compact(int(last["metadata"]["resourceVersion"]))
+        async with await client.watch("pods", "default", resource_version=first["metadata"]["resourceVersion"],
+                                      timeout_s=1) as stream:
+            async for ev in stream:
+                got.append((ev["type"], ev["object"].get("code")))
+        async with await client.watch("pods", "default", resource_version=last["metadata"]["resourceVersion"],
+                                      timeout_s=1) as stream:
+            async for ev in stream:
+                got.append((ev["type"], ev["object"].get("code")))
+        got.append(server.cache.watches_served)
+
+    cl.wait_leader()
+    cl.world.add_node("app", lambda env: TaskHost(env, main), client=True)
+    cl.world.run_for(10_000_000)
+    errors = cl.world.actor("app").runtime.errors
+    if errors:
+        raise errors[0][1]
+    assert got == [("ERROR", 410), 1]  # the second watch (from the compaction on) came from the cache

@@ -440,7 +440,7 @@ class Store:
             start = listed.resource_version + 1
         else:
             start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
-        if self.cache is not None and self.cache.serves(start):
+        if self.cache is not None and self.cache.serves(start) and await self._cache_may_serve(start):
             async for out in self._watch_cached(prefix, start, matches, field_selector, bookmarks,
                                                 bookmark_interval_s):
                 yield out
@@ -476,6 +476,20 @@ class Store:
             finally:
                 if ticker is not None:
                     ticker.cancel()
+
+    async def _cache_may_serve(self, start: int) -> bool:
+        """Whether the watch cache may serve a watch from ``start``: it holds the events, and
+        etcd has not compacted them away (a watch that etcd would end with 410 Expired goes
+        to etcd; so does one whose member does not answer), which a read of the member at
+        ``start`` tells (no read for a watch from after the cache's revision)."""
+        cache = self.cache
+        if start > cache.revision:
+            return True
+        try:
+            await self.etcd.get(self.prefix.encode(), revision=start, limit=1, serializable=True, keys_only=True)
+        except KVError:
+            return False
+        return bool(cache.serves(start))
 
     async def _watch_cached(self, prefix: bytes, start: int, matches: Callable[[dict], bool], field_selector: str,
                             bookmarks: bool, bookmark_interval_s: float) -> AsyncIterator[dict]:
