@@ -27,6 +27,15 @@ async def _events(client: KubeClient, rv: str, field_selector: str) -> list[tupl
     return out
 
 
+def _run(cl: KVCluster, main: Any, run_us: int) -> None:
+    cl.wait_leader()
+    cl.world.add_node("app", lambda env: TaskHost(env, main), client=True)
+    cl.world.run_for(run_us)
+    errors = cl.world.actor("app").runtime.errors  # type: ignore[union-attr]
+    if errors:
+        raise errors[0][1]
+
+
 def _compare_cached_and_direct(window_events: int) -> tuple[dict[str, list[Any]], int]:
     cl = KVCluster(seed=3, members=3)
     got: dict[str, list[Any]] = {}
@@ -55,12 +64,7 @@ def _compare_cached_and_direct(window_events: int) -> tuple[dict[str, list[Any]]
             got[f"direct {selector}"] = await _events(c_direct, rv, selector)
         served.append(cached.cache.watches_served)
 
-    cl.wait_leader()
-    cl.world.add_node("app", lambda env: TaskHost(env, main), client=True)
-    cl.world.run_for(30_000_000)
-    errors = cl.world.actor("app").runtime.errors
-    if errors:
-        raise errors[0][1]
+    _run(cl, main, 30_000_000)
     assert served, "the test body did not finish"
     return got, served[0]
 
@@ -163,10 +167,5 @@ def test_a_watch_from_a_compacted_revision_is_410_though_the_cache_holds_its_eve
                 got.append((ev["type"], ev["object"].get("code")))
         got.append(server.cache.watches_served)
 
-    cl.wait_leader()
-    cl.world.add_node("app", lambda env: TaskHost(env, main), client=True)
-    cl.world.run_for(10_000_000)
-    errors = cl.world.actor("app").runtime.errors
-    if errors:
-        raise errors[0][1]
+    _run(cl, main, 10_000_000)
     assert got == [("ERROR", 410), 1]  # the second watch (from the compaction on) came from the cache
