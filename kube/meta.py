@@ -9,7 +9,7 @@ import random
 import re
 from typing import Any
 
-__all__ = ["dns1123_label", "dns1123_subdomain", "format_timestamp", "label_key", "label_value",
+__all__ = ["dns1123_label", "dns1123_subdomain", "format_timestamp", "json_copy", "label_key", "label_value",
            "merge_patch", "new_uid", "validate_labels"]
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -105,3 +105,18 @@ def format_timestamp(now_us: int) -> str:
     """RFC 3339 in seconds, as metadata timestamps are (from the runtime's clock)."""
     when = datetime.datetime.fromtimestamp(now_us // 1_000_000, datetime.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value: plain dicts and lists copied, strings, numbers, booleans
+    and None shared (immutable); anything else through ``copy.deepcopy``.  Several times
+    faster than ``copy.deepcopy`` on objects, which keeps a memo for shared references
+    that JSON trees do not have."""
+    kind = type(value)
+    if kind is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [json_copy(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    return copy.deepcopy(value)

@@ -8,7 +8,10 @@ pauses between clients and apiservers are faults like any other.
 * :class:`SimTransport` (on a client node) sends a request to one apiserver and waits
   ``timeout_s``; reads are tried on the next apiserver when one stays silent, a write
   without an answer fails as unknown (504).  A watch ends when a numbered event is
-  missing (the stream cannot be trusted past a gap), when the server ends it, or
+  missing (the stream cannot be trusted past a gap; with ``reorder_window_s`` > 0, events
+  that arrive out of order are put back in order, as a stream socket would, and the gap
+  ends the watch only when the missing event is still missing that long after a later
+  one arrived: it was lost), when the server ends it, or
   after ``idle_s`` without a message; the caller resumes it from the last
   resourceVersion it saw, as client-go does.
 """
@@ -120,22 +123,39 @@ class ApiServerEndpoint:
 class _SimWatch:
     """The client's end of a watch stream (see the module docstring)."""
 
-    def __init__(self, transport: SimTransport, req_id: int, target: str, idle_s: float) -> None:
+    def __init__(self, transport: SimTransport, req_id: int, target: str, idle_s: float,
+                 reorder_window_s: float) -> None:
         self._t = transport
         self.req_id = req_id
         self.target = target
         self.idle_s = idle_s
+        self.reorder_window_us = round(reorder_window_s * 1_000_000)
         self._queue = transport.rt.queue()
         self._next_seq = 1
+        self._early: dict[int, Any] = {}  # seq -> item that came before the ones ahead of it
+        self._gap_since_us = 0
         self.closed = False
 
     def deliver(self, seq: int, item: Any) -> None:
-        if self.closed or seq < self._next_seq:
+        if self.closed or seq < self._next_seq or seq in self._early:
             return  # a duplicate
+        now_us = self._t.rt.monotonic_us()
         if seq > self._next_seq:
-            item = _END  # a gap: nothing after it can be trusted
+            if not self._early:
+                self._gap_since_us = now_us
+            self._early[seq] = item
+            if now_us - self._gap_since_us >= self.reorder_window_us:
+                self._early.clear()
+                self._next_seq = seq + 1
+                self._queue.put_nowait(_END)  # a gap that stayed: nothing after it can be trusted
+            return
         self._next_seq = seq + 1
         self._queue.put_nowait(item)
+        while self._next_seq in self._early:
+            self._queue.put_nowait(self._early.pop(self._next_seq))
+            self._next_seq += 1
+        if self._early:
+            self._gap_since_us = now_us  # the next gap, from now
 
     def __aiter__(self) -> _SimWatch:
         return self
@@ -163,13 +183,14 @@ class SimTransport:
     """A :class:`kube.client.Transport` from a simulated node to apiserver nodes."""
 
     def __init__(self, rt: SimRuntime, apiservers: tuple[str, ...], *, timeout_s: float = 1.0,
-                 read_attempts: int = 3) -> None:
+                 read_attempts: int = 3, reorder_window_s: float = 0.0) -> None:
         if not apiservers:
             raise ValueError("SimTransport needs at least one apiserver")
         self.rt = rt
         self.apiservers = apiservers
         self.timeout_s = timeout_s
         self.read_attempts = read_attempts
+        self.reorder_window_s = reorder_window_s
         self.current = 0
         # Request ids start from the node's monotonic clock (x 1024), so a restarted node
         # never reuses the ids of its previous life: apiservers drop a (node, id) they
@@ -219,7 +240,7 @@ class SimTransport:
             if req.verb == "watch":
                 bookmarks = req.param("allowWatchBookmarks") == "true"
                 idle_s = 3.0 if bookmarks else float(req.param("timeoutSeconds") or 30) + 1.0
-                watch = self.watches[req_id] = _SimWatch(self, req_id, target, idle_s)
+                watch = self.watches[req_id] = _SimWatch(self, req_id, target, idle_s, self.reorder_window_s)
             self.rt.env.send(target, ApiRequestMsg(req_id=req_id, request=req))
             try:
                 with self.rt.move_on_after(self.timeout_s):

@@ -109,6 +109,9 @@ class ReplicaSetController:
         self.replicasets = self.controller.primary
         self.pods = informers.listen("pods", Listener(on_add=self.pod_added, on_update=self.pod_updated,
                                                       on_delete=self.pod_deleted), namespace)
+        # pods by the uid of their controller (an index, so a reconcile reads its own pods
+        # only): owner uid -> {pod key: None}
+        self._by_owner: dict[str, dict[str, None]] = {}
         self.creates = 0
         self.deletes = 0
         self.unknown_creates: dict[str, int] = {}  # ReplicaSet key -> creates of unknown outcome
@@ -125,7 +128,21 @@ class ReplicaSetController:
         rs = self.replicasets.cache.get(key)
         return key if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
 
+    def _index(self, pod: dict, present: bool) -> None:
+        ref = controller_of(pod)
+        uid = ref.get("uid") if ref is not None else None
+        if not uid:
+            return
+        pods = self._by_owner.setdefault(uid, {})
+        if present:
+            pods[object_key(pod)] = None
+        else:
+            pods.pop(object_key(pod), None)
+            if not pods:
+                del self._by_owner[uid]
+
     def pod_added(self, pod: dict) -> None:
+        self._index(pod, True)
         key = self._owner_key(pod)
         if key is not None:
             if pod["metadata"].get("deletionTimestamp"):
@@ -135,6 +152,8 @@ class ReplicaSetController:
             self.controller.queue.add(key)
 
     def pod_updated(self, old: dict, new: dict) -> None:
+        self._index(old, False)
+        self._index(new, True)
         key = self._owner_key(new)
         if key is not None:
             if new["metadata"].get("deletionTimestamp"):
@@ -142,6 +161,7 @@ class ReplicaSetController:
             self.controller.queue.add(key)
 
     def pod_deleted(self, pod: dict) -> None:
+        self._index(pod, False)
         key = self._owner_key(pod)
         if key is not None:
             self.expectations.deletion_observed(key, object_key(pod))
@@ -151,7 +171,8 @@ class ReplicaSetController:
     def owned_pods(self, rs: dict) -> list[dict]:
         ns, uid = rs["metadata"]["namespace"], rs["metadata"]["uid"]
         out = []
-        for pod in self.pods.items():
+        cache = self.pods.cache
+        for pod in (cache[k] for k in sorted(self._by_owner.get(uid, ())) if k in cache):
             ref = controller_of(pod)
             if (pod["metadata"]["namespace"] == ns and ref is not None and ref.get("uid") == uid
                     and _selector_matches(rs, pod)):

@@ -6,28 +6,44 @@ and inter-pod affinity and anti-affinity: :mod:`kube.controllers.affinity`,
 :mod:`kube.controllers.topology_spread`) then *score* them (least allocated, balanced
 allocation, preferred node and pod affinity, ScheduleAnyway spread:
 :mod:`kube.controllers.scheduling`; ties to the node name) and bind the pod through
-``pods/<name>/binding`` with the pod's uid as a precondition.  A pod bound by this
-scheduler counts on its node (*assumed*: for resources, affinity and spread) until the
-informer shows the binding, so a lagging cache does not double-book a node.  A pod that
+``pods/<name>/binding`` with the pod's uid as a precondition.  The binding runs in a task
+of its own (kube-scheduler's binding cycle), so the next pod is scheduled while it is
+under way; a pod this scheduler picked a node for counts on that node (*assumed*: for
+resources, affinity and spread) until the informer shows the binding, so neither the
+bindings under way nor a lagging cache double-book a node.  A binding that fails is
+forgotten (404/409) or tried again with backoff.  A pod that
 fits nowhere stays Pending with condition PodScheduled=False, reason Unschedulable
 (FailedScheduling, saying how many nodes each filter rejected), and is tried again with
 backoff and whenever a node changes; if it
 has a higher ``spec.priority`` than pods on some node, those are preempted
 (:mod:`kube.controllers.preemption`) and the node is its ``status.nominatedNodeName``.
+
+What the informer shows is kept as indexes updated from its events (the pods placed on
+each node and what they use, the pending pods, the nominated ones), so a scheduling cycle
+does not go over every pod.  A pod that no inter-pod (anti-)affinity, spread constraint or
+preferred node affinity concerns (its own, or a placed pod's) and no nomination has a
+node's score from the node's allocatable and usage alone: nodes with equal (allocatable,
+usage) form a group with one score, and the groups are tried best score first, each for
+its first node by name that passes the node's own filters.  That picks what the full
+filter-and-score scan picks (:meth:`Scheduler.pick_by_scan`, which every other pod gets).
 """
 
 from __future__ import annotations
+
+import bisect
+from typing import Any
 
 from raftkv.tasks import Runtime
 
 from ..client import KubeClient
 from ..errors import ApiError
+from ..informer import object_key
 from .affinity import NODE_AFFINITY_REASON, node_affinity_matches
 from .preemption import pick_preemption, pod_priority
 from .replicaset import is_active
 from .resources import RESOURCES, node_allocatable, pod_requests
-from .runtime import Controller, Result, SharedInformers
-from .scheduling import SchedulingCycle, failed_scheduling_message
+from .runtime import Controller, Listener, Result, SharedInformers
+from .scheduling import SchedulingCycle, failed_scheduling_message, weighted_resource_score
 
 __all__ = ["BUG_AFFINITY_NO_ASSUME", "BUG_NO_ASSUME", "Scheduler", "fits", "tolerates"]
 
@@ -55,8 +71,9 @@ def tolerates(pod: dict, taint: dict) -> bool:
     return False
 
 
-def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
-    """Why ``pod`` cannot go to ``node`` ("" when it can)."""
+def node_filter(pod: dict, node: dict) -> str:
+    """Why ``node`` itself keeps ``pod`` off ("" when it does not): the filters that need
+    neither the node's usage nor the other pods."""
     if not _node_ready(node):
         return "node not ready"
     if (node.get("spec") or {}).get("unschedulable"):
@@ -66,12 +83,36 @@ def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
     for taint in (node.get("spec") or {}).get("taints") or ():
         if not tolerates(pod, taint):
             return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-    alloc = node_allocatable(node)
-    need = pod_requests(pod)
+    return ""
+
+
+def resources_filter(alloc: dict[str, int], used: dict[str, int], need: dict[str, int]) -> str:
     for res in RESOURCES:
         if res in alloc and used.get(res, 0) + need[res] > alloc[res]:
             return f"Insufficient {res}"
     return ""
+
+
+def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
+    """Why ``pod`` cannot go to ``node`` ("" when it can)."""
+    return node_filter(pod, node) or resources_filter(node_allocatable(node), used, pod_requests(pod))
+
+
+def _has_pod_terms(pod: dict) -> bool:
+    affinity = (pod.get("spec") or {}).get("affinity") or {}
+    return bool(affinity.get("podAffinity") or affinity.get("podAntiAffinity"))
+
+
+def _needs_cycle(pod: dict) -> bool:
+    """Whether ``pod``'s own terms make its scores or filters depend on more than each
+    node's allocatable, usage and the node itself."""
+    spec = pod.get("spec") or {}
+    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    return bool(_has_pod_terms(pod) or spec.get("topologySpreadConstraints")
+                or node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution"))
+
+
+_NOTHING: dict[str, int] = {}
 
 
 class Scheduler:
@@ -93,41 +134,101 @@ class Scheduler:
         self.preempted = 0
         # pod key -> the node this scheduler nominated it to (its own word, ahead of the cache)
         self.nominations: dict[str, str] = {}
+        self._binding: dict[str, Any] = {}  # pod key -> the task binding it
+        # Indexes of the pod cache, kept from the informer's events: the placed pods (bound,
+        # not finished) with their requests, what they use on each node, those with pod
+        # (anti-)affinity terms, the pending pods of this scheduler, the nominated pods.
+        self._placed: dict[str, tuple[str, dict, dict[str, int]]] = {}
+        self._bound_use: dict[str, dict[str, int]] = {}
+        self._with_terms: dict[str, None] = {}
+        self._pending: dict[str, None] = {}
+        self._nominated: dict[str, None] = {}
+        informers.listen("pods", Listener(on_add=self._pod_changed, on_update=lambda old, new: self._pod_changed(new),
+                                          on_delete=self._pod_gone))
+        # Nodes grouped by (allocatable, usage): group key -> its node names, sorted; a
+        # node's group key; nodes whose object or usage changed since (_dirty).
+        self._groups: dict[tuple, list[str]] = {}
+        self._group_of: dict[str, tuple] = {}
+        self._dirty: dict[str, None] = {}
+        informers.listen("nodes", Listener(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
+                                           on_delete=self._node_changed))
+        self._allocatable: dict[str, tuple[dict, dict[str, int]]] = {}  # name -> (node object, its allocatable)
 
     async def run(self) -> None:
-        await self.controller.run()
+        try:
+            await self.controller.run()
+        finally:
+            for key in sorted(self._binding):  # (a stopped scheduler binds nothing more)
+                self._binding.pop(key).cancel()
 
     def _unscheduled(self) -> list[str]:
-        return [key for key in sorted(self.pods.cache) if self._wants(self.pods.cache[key])]
+        return sorted(self._pending)
 
     def _wants(self, pod: dict) -> bool:
         spec = pod.get("spec") or {}
         return (not spec.get("nodeName") and spec.get("schedulerName", "default-scheduler") == self.scheduler_name
                 and is_active(pod))
 
-    def usage(self, placed: list[tuple[str, dict, bool]] | None = None) -> dict[str, dict[str, int]]:
-        """What is bound to each node (the requests of ``placed``, by default :meth:`placed`)."""
-        used: dict[str, dict[str, int]] = {}
-        for node, pod, assumed in self.placed() if placed is None else placed:
-            if assumed and BUG_NO_ASSUME in self.bugs:
-                continue
-            into = used.setdefault(node, {})
-            for res, n in pod_requests(pod).items():
-                into[res] = into.get(res, 0) + n
+    def _node_changed(self, node: dict) -> None:
+        self._dirty[node["metadata"]["name"]] = None
+
+    def _pod_gone(self, pod: dict) -> None:
+        key = object_key(pod)
+        self._pending.pop(key, None)
+        self._nominated.pop(key, None)
+        self._with_terms.pop(key, None)
+        placed = self._placed.pop(key, None)
+        if placed is not None:
+            self._add_use(placed[0], placed[2], -1)
+
+    def _pod_changed(self, pod: dict) -> None:
+        self._pod_gone(pod)
+        key = object_key(pod)
+        if self._wants(pod):
+            self._pending[key] = None
+        if (pod.get("status") or {}).get("nominatedNodeName"):
+            self._nominated[key] = None
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            need = pod_requests(pod)
+            self._placed[key] = (node, pod, need)
+            self._add_use(node, need, 1)
+            if _has_pod_terms(pod):
+                self._with_terms[key] = None
+
+    def _add_use(self, node: str, need: dict[str, int], sign: int) -> None:
+        self._dirty[node] = None
+        into = self._bound_use.setdefault(node, {})
+        for res, n in need.items():
+            into[res] = into.get(res, 0) + sign * n
+        if not any(into.values()):
+            del self._bound_use[node]
+
+    def _node_allocatable(self, name: str, node: dict) -> dict[str, int]:
+        cached = self._allocatable.get(name)
+        if cached is None or cached[0] is not node:
+            cached = self._allocatable[name] = (node, node_allocatable(node))
+        return cached[1]
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """What is placed on each node: the requests of the informer's placed pods (an
+        index) plus the assumed ones'."""
+        return self._usage(self._assumed_pods())
+
+    def _usage(self, assumed: list[tuple[str, dict]]) -> dict[str, dict[str, int]]:
+        used = dict(self._bound_use)  # (an inner dict is copied before it changes)
+        if BUG_NO_ASSUME not in self.bugs:
+            for node, pod in assumed:
+                into = used[node] = dict(used.get(node, _NOTHING))
+                for res, n in pod_requests(pod).items():
+                    into[res] = into.get(res, 0) + n
         return used
 
-    def placed(self) -> list[tuple[str, dict, bool]]:
-        """(node, pod, assumed) of every pod on a node: the informer's bound pods not
-        finished (being deleted included: a graceful deletion ends when the kubelet stopped
-        the pod) plus assumed ones (an assumed pod is forgotten once the cache shows it
-        bound or gone, or after ``assume_ttl_s``: a binding of unknown outcome that never
-        happened)."""
+    def _assumed_pods(self) -> list[tuple[str, dict]]:
+        """(node, pod) of the assumed pods still pending, by pod key (an assumed pod is
+        forgotten once the cache shows it bound or gone, or after ``assume_ttl_s``: a
+        binding of unknown outcome that never happened)."""
         out = []
-        for key in sorted(self.pods.cache):
-            pod = self.pods.cache[key]
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                out.append((node, pod, False))
         now = self.rt.monotonic_us()
         for key in sorted(self.assumed):
             node, bound, since_us = self.assumed[key]
@@ -135,9 +236,17 @@ class Scheduler:
             if (pod is None or not is_active(pod) or (pod.get("spec") or {}).get("nodeName")
                     or now - since_us > self.assume_ttl_us):
                 del self.assumed[key]
+                self._dirty[node] = None
             else:
-                out.append((node, bound, True))
+                out.append((node, bound))
         return out
+
+    def placed(self, assumed: list[tuple[str, dict]] | None = None) -> list[tuple[str, dict, bool]]:
+        """(node, pod, assumed) of every pod on a node: the informer's bound pods not
+        finished (being deleted included: a graceful deletion ends when the kubelet stopped
+        the pod) plus the assumed ones (by default :meth:`_assumed_pods`)."""
+        out = [(self._placed[key][0], self._placed[key][1], False) for key in sorted(self._placed)]
+        return out + [(node, pod, True) for node, pod in (self._assumed_pods() if assumed is None else assumed)]
 
     def _cycle(self, pod: dict, placed: list[tuple[str, dict, bool]]) -> SchedulingCycle:
         """``pod``'s filters and scores against the pods placed on known nodes."""
@@ -151,8 +260,10 @@ class Scheduler:
         priority is at least ``pod``'s: the room they preempted is theirs."""
         priority = pod_priority(pod)
         out = used
-        for key in sorted(self.pods.cache):
-            other = self.pods.cache[key]
+        for key in sorted({**self._nominated, **dict.fromkeys(self.nominations)}):
+            other = self.pods.cache.get(key)
+            if other is None:
+                continue
             node = (other.get("status") or {}).get("nominatedNodeName") or self.nominations.get(key)
             if (node and other is not pod and self._wants(other) and pod_priority(other) >= priority):
                 if out is used:
@@ -200,29 +311,109 @@ class Scheduler:
         self.rt.record("scheduler.preempted", pod=f"{ns}/{name}", node=choice.node,
                        victims=[v["metadata"]["name"] for v in choice.victims])
 
-    async def reconcile(self, key: str) -> Result | None:
-        pod = self.pods.cache.get(key)
-        if pod is None or not self._wants(pod):
-            return None
-        placed = self.placed()
-        used = self._with_nominated(pod, self.usage(placed))
-        if key in self.assumed:
-            return Result(requeue_after_s=1.0)  # a binding of ours not seen yet
+    def _refresh_groups(self, used: dict[str, dict[str, int]]) -> None:
+        """Move the nodes whose object or usage changed to the group of their (allocatable,
+        usage)."""
+        for name in sorted(self._dirty):
+            old = self._group_of.pop(name, None)
+            if old is not None:
+                names = self._groups[old]
+                del names[bisect.bisect_left(names, name)]
+                if not names:
+                    del self._groups[old]
+            node = self.nodes.cache.get(name)
+            if node is None:
+                continue
+            alloc = self._node_allocatable(name, node)
+            key = (tuple(sorted(alloc.items())), tuple(sorted((r, n) for r, n in used.get(name, _NOTHING).items() if n)))
+            self._group_of[name] = key
+            bisect.insort(self._groups.setdefault(key, []), name)
+        self._dirty.clear()
+
+    def pick_by_groups(self, pod: dict, used: dict[str, dict[str, int]]) -> tuple[int, str] | None:
+        """What :meth:`pick_by_scan` picks for a pod that no inter-pod affinity, spread
+        constraint or preferred node affinity concerns (None when no node fits), without
+        trying every node: the groups of nodes with equal (allocatable, usage), best score
+        first, each for its first node by name that passes :func:`node_filter`.  ``used``
+        must be what this scheduler's indexes give (:meth:`usage`)."""
+        self._refresh_groups(used)
+        need = pod_requests(pod)
+        ranked = []
+        for key in self._groups:
+            alloc, on_node = dict(key[0]), dict(key[1])
+            if not resources_filter(alloc, on_node, need):
+                ranked.append((-weighted_resource_score(alloc, on_node, need), key))
+        ranked.sort()
+        best: tuple[int, str] | None = None
+        for neg_score, key in ranked:
+            if best is not None and -neg_score < best[0]:
+                break
+            for name in self._groups[key]:
+                if best is not None and name >= best[1]:
+                    break  # (an equal score: only an earlier name wins)
+                if not node_filter(pod, self.nodes.cache[name]):
+                    best = (-neg_score, name)
+                    break
+        return best
+
+    def pick_by_scan(self, pod: dict, used: dict[str, dict[str, int]], placed: list[tuple[str, dict, bool]],
+                     reasons: dict[str, int]) -> tuple[tuple[int, str] | None, SchedulingCycle]:
+        """The best node for ``pod`` ((score, name): the highest score, then the first
+        name), filtering and scoring every node against ``used`` and the ``placed`` pods;
+        counts why nodes do not fit in ``reasons``.  Also the cycle it used."""
         cycle = self._cycle(pod, placed)
-        reasons: dict[str, int] = {}
+        need = pod_requests(pod)
         feasible: list[str] = []
         for name in sorted(self.nodes.cache):
             node = self.nodes.cache[name]
-            why = fits(pod, node, used.get(name, {})) or cycle.filter(node)
+            why = (node_filter(pod, node) or resources_filter(self._node_allocatable(name, node), used.get(name, _NOTHING), need)
+                   or cycle.filter(node))
             if why:
                 reasons[why] = reasons.get(why, 0) + 1
             else:
                 feasible.append(name)
-        scores = cycle.scores([(self.nodes.cache[name], used.get(name, {})) for name in feasible])
+        scores = cycle.scores([(self.nodes.cache[name], used.get(name, _NOTHING)) for name in feasible])
         best: tuple[int, str] | None = None
         for score, name in zip(scores, feasible, strict=True):
             if best is None or score > best[0]:
                 best = (score, name)  # ties to the first name
+        return best, cycle
+
+    def _simple(self, pod: dict, assumed: list[tuple[str, dict]]) -> bool:
+        """Whether :meth:`pick_by_groups` picks for ``pod``: no term of its own, and no
+        placed pod with pod (anti-)affinity terms (which may concern it)."""
+        return not _needs_cycle(pod) and not self._with_terms and not any(_has_pod_terms(p) for _node, p in assumed)
+
+    def assume(self, key: str, pod: dict, node: str) -> None:
+        """Count ``pod`` on ``node`` until the informer shows it bound (or ``assume_ttl_s``)."""
+        self.assumed[key] = (node, {**pod, "spec": {**pod["spec"], "nodeName": node}}, self.rt.monotonic_us())
+        self._dirty[node] = None
+
+    def pick(self, pod: dict, assumed: list[tuple[str, dict]] | None = None) -> tuple[
+            tuple[int, str] | None, dict[str, dict[str, int]], SchedulingCycle | None, dict[str, int]]:
+        """The node for ``pod`` ((score, name), None when none fits), what is used on each
+        node, the full scan's cycle (None when :meth:`pick_by_groups` picked) and why nodes
+        did not fit (counted by the full scan).  ``assumed``: :meth:`_assumed_pods`."""
+        assumed = self._assumed_pods() if assumed is None else assumed
+        base = self._usage(assumed)
+        used = self._with_nominated(pod, base)
+        best: tuple[int, str] | None = None
+        if used is base and self._simple(pod, assumed):
+            best = self.pick_by_groups(pod, used)
+        cycle: SchedulingCycle | None = None
+        reasons: dict[str, int] = {}
+        if best is None:  # the full scan (also for every node's reason when none fits)
+            best, cycle = self.pick_by_scan(pod, used, self.placed(assumed), reasons)
+        return best, used, cycle, reasons
+
+    async def reconcile(self, key: str) -> Result | None:
+        pod = self.pods.cache.get(key)
+        if pod is None or not self._wants(pod):
+            return None
+        assumed = self._assumed_pods()
+        if key in self.assumed:
+            return Result(requeue_after_s=1.0)  # a binding of ours under way or not seen yet
+        best, used, cycle, reasons = self.pick(pod, assumed)
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         if best is None:
             self.unschedulable += 1
@@ -232,19 +423,30 @@ class Scheduler:
                 "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}},
                 ns, subresource="status")
             self.rt.record("scheduler.failed_scheduling", pod=key, message=message)
+            assert cycle is not None
             await self._preempt(pod, used, cycle)
             raise ApiError({"code": 409, "reason": "Unschedulable", "message": message})  # requeue with backoff
         node_name = best[1]
-        self.assumed[key] = (node_name, {**pod, "spec": {**pod["spec"], "nodeName": node_name}}, self.rt.monotonic_us())
+        self.assume(key, pod, node_name)
+        # the binding cycle runs on its own, as kube-scheduler's does: the next pod is
+        # scheduled meanwhile, with this one counted on its node as assumed
+        self._binding[key] = self.rt.spawn(self._bind(key, pod, node_name), name=f"bind:{key}")
+        return None
+
+    async def _bind(self, key: str, pod: dict, node_name: str) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         try:
             await self.client.bind(ns, name, node_name, uid=pod["metadata"]["uid"])
         except ApiError as exc:
+            self.rt.record("scheduler.bind_failed", pod=key, node=node_name, error=exc.reason)
             if not exc.unknown:
-                self.assumed.pop(key, None)  # certainly not bound by us (409: bound already, or gone)
-            if exc.code in (404, 409):
-                return None
-            raise
+                # certainly not bound by us (409: bound already, or gone)
+                if self.assumed.pop(key, None) is not None:
+                    self._dirty[node_name] = None
+            if exc.code not in (404, 409):
+                self.controller.queue.add_rate_limited(key)  # tried again with backoff
+            return
+        finally:
+            self._binding.pop(key, None)
         self.bound += 1
         self.rt.record("scheduler.bound", pod=key, node=node_name)
-        return None
-

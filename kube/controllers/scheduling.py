@@ -23,7 +23,7 @@ from .resources import node_allocatable, pod_requests
 from .topology_spread import TopologySpread
 
 __all__ = ["MAX_NODE_SCORE", "SCORE_WEIGHTS", "SchedulingCycle", "balanced_allocation", "failed_scheduling_message",
-           "least_allocated"]
+           "least_allocated", "resource_score", "weighted_resource_score"]
 
 MAX_NODE_SCORE = 100
 SCORE_WEIGHTS = {"NodeResourcesLeastAllocated": 1, "NodeResourcesBalancedAllocation": 1, "NodeAffinity": 2,
@@ -32,26 +32,38 @@ _SCORED = ("cpu", "memory")
 
 
 def least_allocated(node: Mapping, used: Mapping[str, int], need: Mapping[str, int]) -> int:
-    alloc = node_allocatable(dict(node))
-    shares = [max(0, alloc[r] - used.get(r, 0) - need.get(r, 0)) * MAX_NODE_SCORE // alloc[r]
-              for r in _SCORED if alloc.get(r)]
-    return sum(shares) // len(shares) if shares else 0
+    return resource_score(node_allocatable(dict(node)), used, need)[0]
 
 
 def balanced_allocation(node: Mapping, used: Mapping[str, int], need: Mapping[str, int]) -> int:
-    alloc = node_allocatable(dict(node))
-    fractions = [min(1.0, (used.get(r, 0) + need.get(r, 0)) / alloc[r]) for r in _SCORED if alloc.get(r)]
-    if not fractions:
-        return 0
+    return resource_score(node_allocatable(dict(node)), used, need)[1]
+
+
+def resource_score(alloc: Mapping[str, int], used: Mapping[str, int], need: Mapping[str, int]) -> tuple[int, int]:
+    """(least allocated, balanced allocation) of a node with allocatable ``alloc`` (parsed)
+    and ``used`` on it, once ``need`` is in."""
+    scored = [r for r in _SCORED if alloc.get(r)]
+    if not scored:
+        return 0, 0
+    least = sum(max(0, alloc[r] - used.get(r, 0) - need.get(r, 0)) * MAX_NODE_SCORE // alloc[r]
+                for r in scored) // len(scored)
+    fractions = [min(1.0, (used.get(r, 0) + need.get(r, 0)) / alloc[r]) for r in scored]
     mean = sum(fractions) / len(fractions)
     std = (sum((f - mean) ** 2 for f in fractions) / len(fractions)) ** 0.5
-    return int((1 - std) * MAX_NODE_SCORE)
+    return least, int((1 - std) * MAX_NODE_SCORE)
 
 
 def failed_scheduling_message(nodes: int, reasons: Mapping[str, int]) -> str:
     """kube-scheduler's FitError text: how many nodes each filter rejected."""
     parts = sorted(f"{n} {why}" for why, n in reasons.items())
     return f"0/{nodes} nodes are available: {', '.join(parts)}."
+
+
+def weighted_resource_score(alloc: Mapping[str, int], used: Mapping[str, int], need: Mapping[str, int]) -> int:
+    """The resource scores' part of a node's weighted score (all of it for a pod that no
+    affinity, preference or spread constraint concerns)."""
+    least, balanced = resource_score(alloc, used, need)
+    return SCORE_WEIGHTS["NodeResourcesLeastAllocated"] * least + SCORE_WEIGHTS["NodeResourcesBalancedAllocation"] * balanced
 
 
 class SchedulingCycle:
@@ -70,9 +82,7 @@ class SchedulingCycle:
     def scores(self, feasible: Sequence[tuple[Mapping, Mapping[str, int]]]) -> list[int]:
         """The weighted score of each feasible (node, what is used on it)."""
         w = SCORE_WEIGHTS
-        totals = [w["NodeResourcesLeastAllocated"] * least_allocated(node, used, self.need)
-                  + w["NodeResourcesBalancedAllocation"] * balanced_allocation(node, used, self.need)
-                  for node, used in feasible]
+        totals = [weighted_resource_score(node_allocatable(dict(node)), used, self.need) for node, used in feasible]
         for weight, plugin in ((w["NodeAffinity"], self._node_affinity), (w["InterPodAffinity"], self._inter_pod),
                                (w["PodTopologySpread"], self._spread)):
             for i, score in enumerate(plugin([node for node, _used in feasible])):

@@ -23,14 +23,13 @@ and ``storage/etcd3``).
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from kube import errors
 from kube.fieldmanager import track_update
-from kube.meta import format_timestamp, new_uid
+from kube.meta import format_timestamp, json_copy, new_uid
 from kube.patch import JSON_PATCH, MERGE_PATCH, apply_patch
 from kube.selectors import FieldSelector, LabelSelector
 from raftkv.client import AsyncEtcdClient, ErrCompacted, ErrTimeout, KVError, Txn, txn
@@ -134,6 +133,9 @@ class Store:
         self.bugs = bugs
         self.cache = cache
         self.prefix = f"{REGISTRY}{strategy.resource}/"
+        assert not strategy.watch_index or strategy.watch_index in strategy.fields, strategy.watch_index
+        if cache is not None and strategy.watch_index:
+            cache.index(self.prefix.encode(), strategy.fields[strategy.watch_index])
 
     # ------------------------------------------------------------------ keys
     def key(self, namespace: str, name: str) -> bytes:
@@ -188,7 +190,7 @@ class Store:
         if obj.get("kind", s.kind) != s.kind or obj.get("apiVersion", s.api_version) != s.api_version:
             raise errors.bad_request(f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, "
                                      f"not a {s.api_version}/{s.kind}")
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         obj["kind"], obj["apiVersion"] = s.kind, s.api_version
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -303,7 +305,7 @@ class Store:
                 raise errors.conflict(self.strategy.resource, name,
                                       "the object has been modified; please apply your changes to the "
                                       "latest version and try again")
-            new = try_update(copy.deepcopy(old))
+            new = try_update(json_copy(old))
             if new == old:
                 if guard is not None:
                     await self._check_guard(guard)  # a fenced no-op still fails for a deposed writer
@@ -327,7 +329,7 @@ class Store:
             if subresource == "status":
                 new = s.prepare_for_status_update(body, old)
             else:
-                new = copy.deepcopy(body)
+                new = json_copy(body)
                 meta, old_meta = new["metadata"], old["metadata"]
                 for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
                     if kept in old_meta:
@@ -335,7 +337,7 @@ class Store:
                     else:
                         meta.pop(kept, None)
                 if "managedFields" not in meta and "managedFields" in old_meta:
-                    meta["managedFields"] = copy.deepcopy(old_meta["managedFields"])  # unset keeps them
+                    meta["managedFields"] = json_copy(old_meta["managedFields"])  # unset keeps them
                 s.prepare_for_update(new, old)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             self._validate(new)
@@ -411,7 +413,7 @@ class Store:
                 raise errors.conflict(self.strategy.resource, name,
                                       f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
                                       f"ResourceVersion in object meta: {rv}")
-            new = copy.deepcopy(old)
+            new = json_copy(old)
             finalizers = list(meta.get("finalizers") or ())
             if policy_finalizer and policy_finalizer not in finalizers:
                 finalizers.append(policy_finalizer)
@@ -532,6 +534,11 @@ class Store:
             start = listed.resource_version + 1
         else:
             start = parse_rv(resource_version) + (0 if BUG_WATCH_AT_N in self.bugs else 1)
+        if self.cache is not None and self.cache.serves(start) and await self._cache_may_serve(start):
+            async for out in self._watch_cached(prefix, start, matches, field_selector, bookmarks,
+                                                bookmark_interval_s):
+                yield out
+            return
         ticker = None
         while True:
             try:
@@ -564,6 +571,56 @@ class Store:
                 if ticker is not None:
                     ticker.cancel()
 
+    async def _cache_may_serve(self, start: int) -> bool:
+        """Whether the watch cache may serve a watch from ``start``: it holds the events, and
+        etcd has not compacted them away (a watch that etcd would end with 410 Expired goes
+        to etcd; so does one whose member does not answer), which a read of the member at
+        ``start`` tells (no read for a watch from after the cache's revision)."""
+        cache = self.cache
+        if start > cache.revision:
+            return True
+        try:
+            await self.etcd.get(self.prefix.encode(), revision=start, limit=1, serializable=True, keys_only=True)
+        except KVError:
+            return False
+        return bool(cache.serves(start))
+
+    async def _watch_cached(self, prefix: bytes, start: int, matches: Callable[[dict], bool], field_selector: str,
+                            bookmarks: bool, bookmark_interval_s: float) -> AsyncIterator[dict]:
+        """A watch served from the apiserver's watch cache (indexed by the strategy's
+        ``watch_index`` field when the field selector asks for one value of it)."""
+        cache = self.cache
+        index_value = None
+        if self.strategy.watch_index:
+            _labels, fields = self.selectors("", field_selector)
+            index_value = next((v for f, op, v in fields.requirements
+                                if f == self.strategy.watch_index and op == "="), None)
+        watcher = cache.watch(self.prefix.encode(), prefix, start, index_value)
+        ticker = None
+        try:
+            if bookmarks:
+                ticker = self.rt.spawn(self._cache_bookmarks(watcher, bookmark_interval_s), name="bookmarks")
+            while True:
+                item = await watcher.queue.get()
+                if item is None:  # the cache listed again: the client resumes from what it saw
+                    return
+                if item[0] == "bookmark":  # (a cache behind this watch's start: at the start)
+                    yield {"type": "BOOKMARK", "object": self._bookmark(max(item[1], start - 1))}
+                    continue
+                rev, _key, value, prev_value = item
+                out = self._change(rev, value, prev_value, matches)
+                if out is not None:
+                    yield out
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            cache.unwatch(watcher)
+
+    async def _cache_bookmarks(self, watcher: Any, interval_s: float) -> None:
+        while True:
+            await self.rt.sleep(interval_s)
+            self.cache.bookmark(watcher)
+
     async def _ask_progress(self, stream: Any, interval_s: float) -> None:
         while True:
             await self.rt.sleep(interval_s)
@@ -574,13 +631,20 @@ class Store:
         return {"kind": s.kind, "apiVersion": s.api_version, "metadata": {"resourceVersion": str(revision)}}
 
     def _event(self, ev: Any, matches: Callable[[dict], bool]) -> dict | None:
-        rev = ev.kv.mod_revision
-        prev = decode(ev.prev_kv.value, rev) if ev.prev_kv is not None else None
-        if ev.type.name == "DELETE":
+        return self._change(ev.kv.mod_revision, None if ev.type.name == "DELETE" else ev.kv.value,
+                            ev.prev_kv.value if ev.prev_kv is not None else None, matches)
+
+    def _change(self, rev: int, value: bytes | None, prev_value: bytes | None,
+                matches: Callable[[dict], bool]) -> dict | None:
+        """The watch event of a change at ``rev`` (``value`` None: a delete), if it concerns
+        the watcher: ADDED/MODIFIED/DELETED as the object enters, stays in or leaves its
+        selection."""
+        prev = decode(prev_value, rev) if prev_value is not None else None
+        if value is None:
             if prev is None or not matches(prev):
                 return None
             return {"type": "DELETED", "object": prev}
-        obj = decode(ev.kv.value, rev)
+        obj = decode(value, rev)
         now, before = matches(obj), prev is not None and matches(prev)
         if now:
             return {"type": "MODIFIED" if before else "ADDED", "object": obj}

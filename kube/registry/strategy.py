@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from kube.meta import dns1123_label, dns1123_subdomain, validate_labels
+from kube.meta import dns1123_label, dns1123_subdomain, json_copy, validate_labels
 
 __all__ = ["Cause", "Strategy", "field", "meta_fields"]
 
@@ -69,6 +69,8 @@ class Strategy:
     initial_status: Mapping[str, Any] = attrs.field(factory=dict)
     # fields of field selectors besides metadata.name (and metadata.namespace)
     selectable: Mapping[str, Getter] = attrs.field(factory=dict)
+    # a selectable field by whose value the watch cache indexes watchers ("" for none)
+    watch_index: str = ""
     # defaults filled in on create and update (mutates the object)
     defaults: Callable[[dict], None] = _keep
     validate_spec: Callable[[dict], list[Cause]] = _no_causes
@@ -94,7 +96,7 @@ class Strategy:
         """Main resource update: status stays as it was; generation bumps on spec changes."""
         if self.status_subresource:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = json_copy(old["status"])
             else:
                 new.pop("status", None)
         self.defaults(new)
@@ -105,8 +107,9 @@ class Strategy:
 
     def prepare_for_status_update(self, new: dict, old: dict) -> dict:
         """Status subresource update: only status changes."""
-        out = copy.deepcopy(old)
-        out["status"] = copy.deepcopy(new.get("status", {}))
+        status = json_copy(new.get("status", {}))
+        out = {k: status if k == "status" else json_copy(v) for k, v in old.items()}
+        out["status"] = status
         return out
 
     def validate(self, obj: dict) -> list[Cause]:

@@ -40,4 +40,5 @@ def _grace_s(obj: dict) -> int:
 STRATEGY = Strategy(kind="Pod", resource="pods", generation_fields=("spec",), status_subresource=True,
                     initial_status={"phase": "Pending"}, defaults=_defaults, validate_spec=_validate, default_grace_s=_grace_s,
                     selectable={"spec.nodeName": field("spec", "nodeName"),
-                                "status.phase": field("status", "phase")})
+                                "status.phase": field("status", "phase")},
+                    watch_index="spec.nodeName")
