@@ -130,7 +130,8 @@ class ScaleRun:
         node = rt.node_id
         i = int(node[1:])
         config = NodeConfig(name=node, pod_cidr=f"10.{i // 256}.{i % 256}.0/24", cpu="4", memory="16Gi", pods=110)
-        kubelet = Kubelet(rt, KubeClient(self._transport(rt, i)), config, PodSandboxes(node, self._sandbox_changed))
+        kubelet = Kubelet(rt, KubeClient(self._transport(rt, i)), config, PodSandboxes(node, self._sandbox_changed),
+                          lease_renew_s=10.0, lease_duration_s=40)  # (Kubernetes' defaults)
         await kubelet.run()
 
     async def _user(self, rt: SimRuntime) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from kube.controllers import SchedulingCycle, Scheduler, SharedInformers
+from kube.controllers import Scheduler, SchedulingCycle, SharedInformers
 from kube.controllers.affinity import HOSTNAME_LABEL, ZONE_LABEL
 from kube.controllers.preemption import pod_priority
 from kube.controllers.resources import pod_requests
@@ -157,7 +157,7 @@ def test_the_indexed_pick_equals_the_full_scan() -> None:
                 continue
             if action < 0.2 and sched.assumed:  # the cache shows an assumed pod bound
                 key = rng.choice(sorted(sched.assumed))
-                node, bound, _since = sched.assumed[key]
+                _n, bound, _since = sched.assumed[key]
                 sched.pods._put(bound | {"status": {"phase": "Running"}})
                 continue
             pod = _pod(i, rng, terms=terms)

@@ -2,7 +2,7 @@
 
 ``reconcile(key)`` compares the active pods a ReplicaSet controls (its controller
 ownerReference, not being deleted, not Succeeded/Failed) with ``spec.replicas`` and
-creates (in slow-start batches of 1, 2, 4...) or deletes (unscheduled, then pending, then
+creates (in slow-start batches of 1, 2, 4..., a batch's creates at once) or deletes (unscheduled, then pending, then
 not ready, then newest first) the difference, then writes ``status`` (replicas,
 readyReplicas, availableReplicas, observedGeneration).
 
@@ -200,9 +200,13 @@ class ReplicaSetController:
             batch = 1
             while left > 0:
                 size = min(batch, left)
-                failed = 0
-                for _ in range(size):
-                    failed += not await self._create_pod(key, rs)
+                # a batch's creates are made at once, as the real controller's goroutines do
+                tasks = [self.rt.spawn(self._create_pod(key, rs), name=f"create:{key}") for _ in range(size)]
+                try:
+                    failed = sum([not await task.join() for task in tasks])
+                finally:
+                    for task in tasks:
+                        task.cancel()
                 left -= size
                 if failed:
                     for _ in range(failed + left):
