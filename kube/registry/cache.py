@@ -24,7 +24,6 @@ streams; their clients resume from the last resourceVersion they saw.
 from __future__ import annotations
 
 import bisect
-import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -94,6 +93,8 @@ class WatchCache:
         self.revision = 0
         self.synced = False
         self.window: list[RawEvent] = []  # in revision order, from index _head on
+        # the index values (before, after) of each window event (None, None when unindexed)
+        self.window_values: list[tuple[str | None, str | None]] = []
         self._head = 0
         self.window_start = 0  # every event from this revision on is in the window
         self._resources: dict[bytes, _ResourceWatchers] = {}
@@ -131,12 +132,13 @@ class WatchCache:
             group.unindexed[w.ident] = w
         else:
             group.by_value.setdefault(index_value, {})[w.ident] = w
-        window = self.window
+        window, values = self.window, self.window_values
         if window and window[-1][0] >= start:
             first = bisect.bisect_left(window, start, lo=self._head, key=_revision)
-            for event in itertools.islice(window, first, None):
-                if event[1].startswith(prefix):
-                    w.queue.put_nowait(event)
+            for i in range(first, len(window)):
+                event = window[i]
+                if event[1].startswith(prefix) and (index_value is None or index_value in values[i]):
+                    w.queue.put_nowait(event)  # (an indexed watcher: the events _dispatch gives it)
         return w
 
     def unwatch(self, w: CacheWatcher) -> None:
@@ -165,11 +167,13 @@ class WatchCache:
         obj = json.loads(value)
         return group.getter(obj) if isinstance(obj, dict) else None
 
-    def _dispatch(self, event: RawEvent) -> None:
+    def _dispatch(self, event: RawEvent) -> tuple[str | None, str | None]:
+        """Queue ``event`` to the watchers it concerns; its index values (before, after)."""
         rev, key, value, prev = event
         group = self._resources.get(resource_prefix(key))
         if group is None:
-            return
+            return None, None
+        old = new = None
         targets: list[CacheWatcher] = list(group.unindexed.values())
         if group.getter is not None:
             old = group.values.pop(key, None) if value is None else group.values.get(key)
@@ -185,6 +189,7 @@ class WatchCache:
         for w in targets:
             if rev >= w.start and key.startswith(w.prefix):
                 w.queue.put_nowait(event)
+        return old, new
 
     def _apply(self, ev: Any) -> None:
         key, rev = ev.kv.key, ev.kv.mod_revision
@@ -196,20 +201,23 @@ class WatchCache:
         else:
             self.objects[key] = (ev.kv.value, rev)
             event = (rev, key, ev.kv.value, prev)
+        values = self._dispatch(event)
         window = self.window
         window.append(event)
+        self.window_values.append(values)
         if len(window) - self._head > self.window_events:
             dropped = window[self._head]
             self._head += 1
             self.window_start = max(self.window_start, dropped[0] + 1)
             if self._head >= self.window_events:  # drop the dead half at once
                 del window[:self._head]
+                del self.window_values[:self._head]
                 self._head = 0
-        self._dispatch(event)
 
     def _restart(self, revision: int) -> None:
         """A new list at ``revision``: the window starts after it; watchers' streams end."""
         self.window.clear()
+        self.window_values.clear()
         self._head = 0
         self.window_start = revision + 1
         for group in self._resources.values():
