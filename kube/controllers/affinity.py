@@ -8,10 +8,12 @@ plugins), on the pods' and nodes' JSON.
 no requirement matches no node) filter; the weights of the
 ``preferredDuringSchedulingIgnoredDuringExecution`` terms a node matches are its score.
 
-*Inter-pod affinity*: a term (``labelSelector``, ``namespaces``, ``topologyKey``) matches
-a pod in one of its namespaces (the namespaces listed; none listed: the term's own pod's
-namespace; ``namespaceSelector: {}``: every namespace; other namespace selectors are not
-evaluated) whose labels its selector matches.  Two nodes are in one domain of a term when
+*Inter-pod affinity*: a term (``labelSelector``, ``namespaces``, ``namespaceSelector``,
+``topologyKey``) matches a pod in one of its namespaces whose labels its selector matches.
+The term's namespaces are the union of those listed in ``namespaces`` and those whose
+labels its ``namespaceSelector`` matches (``{}``: every namespace; a namespace the
+scheduler does not know has no labels); with neither (null or empty ``namespaces`` and no
+``namespaceSelector``), the namespace of the term's own pod.  Two nodes are in one domain of a term when
 they carry the same value of its ``topologyKey``.  :class:`InterPodAffinity` takes one
 pod and the pods placed on nodes (bound, and the scheduler's assumed ones) and filters as
 kube-scheduler does: the pod's required affinity needs, in the node's domain of every term,
@@ -30,8 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-__all__ = ["HOSTNAME_LABEL", "NODE_AFFINITY_REASON", "ZONE_LABEL", "InterPodAffinity", "PodTerm", "int_field",
-           "node_affinity_matches", "node_affinity_score", "node_selector_term_matches", "pod_terms",
+__all__ = ["HOSTNAME_LABEL", "NODE_AFFINITY_REASON", "ZONE_LABEL", "InterPodAffinity", "NamespaceLabels", "PodTerm", "int_field",
+           "no_namespace_labels", "node_affinity_matches", "node_affinity_score", "node_selector_term_matches", "pod_terms",
            "selector_matches"]
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -122,18 +124,29 @@ def node_affinity_score(pod: Mapping, node: Mapping) -> int:
                if node_selector_term_matches(p.get("preference") or {}, node))
 
 
+NamespaceLabels = Callable[[str], Mapping[str, str]]  # a namespace's name -> its labels ({} when not known)
+
+
+def no_namespace_labels(namespace: str) -> Mapping[str, str]:
+    return {}
+
+
 @attrs.frozen(kw_only=True)
 class PodTerm:
-    """A pod (anti-)affinity term of a pod in namespace ``owner_namespace``."""
+    """A pod (anti-)affinity term: its pod selector, the namespaces it lists (its own pod's
+    when it lists none and has no namespace selector) and its namespace selector."""
     selector: Mapping | None
-    namespaces: tuple[str, ...]  # () with all_namespaces
-    all_namespaces: bool
+    namespaces: tuple[str, ...]
+    namespace_selector: Mapping | None
     topology_key: str
     weight: int = 0
 
-    def matches(self, pod: Mapping) -> bool:
+    def matches(self, pod: Mapping, namespace_labels: NamespaceLabels = no_namespace_labels) -> bool:
         namespace = (pod.get("metadata") or {}).get("namespace", "")
-        return (self.all_namespaces or namespace in self.namespaces) and selector_matches(self.selector, _labels(pod))
+        if namespace not in self.namespaces and not (
+                self.namespace_selector is not None and selector_matches(self.namespace_selector, namespace_labels(namespace))):
+            return False
+        return selector_matches(self.selector, _labels(pod))
 
 
 def pod_terms(pod: Mapping, kind: str, *, required: bool) -> tuple[PodTerm, ...]:
@@ -150,8 +163,7 @@ def pod_terms(pod: Mapping, kind: str, *, required: bool) -> tuple[PodTerm, ...]
     for term, weight in entries:
         listed = tuple(str(n) for n in term.get("namespaces") or ())
         ns_selector = term.get("namespaceSelector")
-        everywhere = ns_selector is not None and not ns_selector.get("matchLabels") and not ns_selector.get("matchExpressions")
-        out.append(PodTerm(selector=term.get("labelSelector"), all_namespaces=everywhere, weight=weight,
+        out.append(PodTerm(selector=term.get("labelSelector"), namespace_selector=ns_selector, weight=weight,
                            namespaces=listed or (() if ns_selector is not None else (own,)),
                            topology_key=str(term.get("topologyKey", ""))))
     return tuple(out)
@@ -161,9 +173,10 @@ Placed = Sequence[tuple[Mapping, Mapping]]  # (node, pod) of every pod placed on
 
 
 class InterPodAffinity:
-    """The InterPodAffinity filter and raw score of ``pod`` among ``placed`` pods."""
+    """The InterPodAffinity filter and raw score of ``pod`` among ``placed`` pods;
+    ``namespace_labels`` gives the labels of a namespace (for namespace selectors)."""
 
-    def __init__(self, pod: Mapping, placed: Placed) -> None:
+    def __init__(self, pod: Mapping, placed: Placed, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
         self.required = pod_terms(pod, "podAffinity", required=True)
         self.required_anti = pod_terms(pod, "podAntiAffinity", required=True)
         preferred = pod_terms(pod, "podAffinity", required=False)
@@ -179,31 +192,31 @@ class InterPodAffinity:
             if value is not None:
                 into[(term.topology_key, value)] = into.get((term.topology_key, value), 0) + n
         for node, other in placed:
-            if self.required and all(t.matches(other) for t in self.required):
+            if self.required and all(t.matches(other, namespace_labels) for t in self.required):
                 for term in self.required:
                     add(self.affinity_counts, term, node, 1)
             for term in self.required_anti:
-                if term.matches(other):
+                if term.matches(other, namespace_labels):
                     add(self.anti_counts, term, node, 1)
             for term in pod_terms(other, "podAntiAffinity", required=True):
-                if term.matches(pod):
+                if term.matches(pod, namespace_labels):
                     add(self.existing_anti, term, node, 1)
             for term in preferred:
-                if term.matches(other):
+                if term.matches(other, namespace_labels):
                     add(self.topology_score, term, node, term.weight)
             for term in preferred_anti:
-                if term.matches(other):
+                if term.matches(other, namespace_labels):
                     add(self.topology_score, term, node, -term.weight)
             for term in pod_terms(other, "podAffinity", required=True):
-                if term.matches(pod):
+                if term.matches(pod, namespace_labels):
                     add(self.topology_score, term, node, HARD_AFFINITY_WEIGHT)
             for term in pod_terms(other, "podAffinity", required=False):
-                if term.matches(pod):
+                if term.matches(pod, namespace_labels):
                     add(self.topology_score, term, node, term.weight)
             for term in pod_terms(other, "podAntiAffinity", required=False):
-                if term.matches(pod):
+                if term.matches(pod, namespace_labels):
                     add(self.topology_score, term, node, -term.weight)
-        self.first_of_group = not self.affinity_counts and all(t.matches(pod) for t in self.required)
+        self.first_of_group = not self.affinity_counts and all(t.matches(pod, namespace_labels) for t in self.required)
 
     def filter(self, node: Mapping) -> str:
         """Why ``node`` is not for the pod ("" when it is)."""

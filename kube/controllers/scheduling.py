@@ -8,7 +8,8 @@ the scores, each 0..100 and combined with kube-scheduler's default weights:
 * node affinity (2): the preferred node affinity weights matched, over the best node's;
 * inter-pod affinity (2): the preference (:class:`kube.controllers.affinity.InterPodAffinity`),
   scaled from the least preferred node (0) to the most (100);
-* topology spread (2): the ScheduleAnyway constraints' counts, inverted: the node whose
+* topology spread (2): the ScheduleAnyway constraints' raw scores (the pod's own, or the
+  system defaults: :mod:`kube.controllers.topology_spread`), inverted: the node whose
   domains hold the fewest matching pods gets 100.
 
 Scores are integers, so equal nodes tie exactly; the scheduler breaks ties by node name.
@@ -18,7 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .affinity import InterPodAffinity, Placed, node_affinity_score
+from .affinity import (
+    InterPodAffinity,
+    NamespaceLabels,
+    Placed,
+    no_namespace_labels,
+    node_affinity_score,
+)
 from .resources import node_allocatable, pod_requests
 from .topology_spread import TopologySpread
 
@@ -67,13 +74,17 @@ def weighted_resource_score(alloc: Mapping[str, int], used: Mapping[str, int], n
 
 
 class SchedulingCycle:
-    """``pod`` against ``nodes`` (name -> Node) with ``placed`` pods (node, pod)."""
+    """``pod`` against ``nodes`` (name -> Node) with ``placed`` pods (node, pod);
+    ``default_selector``: the pod's default spreading selector
+    (:func:`kube.controllers.topology_spread.default_spread_selector`), ``namespace_labels``:
+    each namespace's labels (for the affinity terms' namespace selectors)."""
 
-    def __init__(self, pod: Mapping, nodes: Mapping[str, Mapping], placed: Placed) -> None:
+    def __init__(self, pod: Mapping, nodes: Mapping[str, Mapping], placed: Placed, *,
+                 default_selector: Mapping | None = None, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
         self.pod = pod
         self.need = pod_requests(dict(pod))
-        self.spread = TopologySpread(pod, nodes, placed)
-        self.affinity = InterPodAffinity(pod, placed)
+        self.spread = TopologySpread(pod, nodes, placed, default_selector)
+        self.affinity = InterPodAffinity(pod, placed, namespace_labels)
 
     def filter(self, node: Mapping) -> str:
         """Why the other pods keep ``pod`` off ``node`` ("" when they do not)."""
@@ -102,7 +113,7 @@ class SchedulingCycle:
     def _spread(self, nodes: list[Mapping]) -> list[int]:
         if not self.spread.scored():
             return [0] * len(nodes)
-        raw = [self.spread.score(node) for node in nodes]
+        raw = self.spread.scores(nodes)
         known = [r for r in raw if r is not None]
         low, high = min(known, default=0), max(known, default=0)
         return [0 if r is None else MAX_NODE_SCORE if high == 0 else MAX_NODE_SCORE * (high + low - r) // high
