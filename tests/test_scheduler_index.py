@@ -4,7 +4,8 @@ scheduling cycle, every feasible node scored, ties to the first name) is compare
 :meth:`Scheduler.pick` (its usage and placed pods kept from informer events, nodes grouped
 by allocatable and usage for pods no affinity or spread concerns), over random nodes,
 pods with and without inter-pod (anti-)affinity, spread constraints and preferred node
-affinity, assumed pods and nominations."""
+affinity, pods with default topology spreading (owned by a ReplicaSet or selected by a
+Service) and without, assumed pods and nominations."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def _node(name: str, rng: random.Random) -> dict:
         spec["unschedulable"] = True
     alloc = {"cpu": rng.choice(("1", "2", "4", "3500m")), "memory": rng.choice(("2Gi", "4Gi", "8Gi")),
              "pods": str(rng.choice((3, 10, 110)))}
-    labels = {HOSTNAME_LABEL: name, "disk": rng.choice(("ssd", "hdd"))}
+    labels = {"disk": rng.choice(("ssd", "hdd"))}
+    if rng.random() < 0.95:
+        labels[HOSTNAME_LABEL] = name
     if rng.random() < 0.9:
         labels[ZONE_LABEL] = rng.choice(("zone-a", "zone-b", "zone-c"))
     return {"metadata": {"name": name, "resourceVersion": "1", "labels": labels}, "spec": spec,
@@ -98,6 +101,9 @@ def _pod(i: int, rng: random.Random, *, terms: float) -> dict:
             "labels": {"app": rng.choice("ab")}}
     if rng.random() < 0.05:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    if rng.random() < 0.6:  # a ReplicaSet's pod (default topology spreading)
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"rs-{meta['labels']['app']}",
+                                    "uid": "rs", "controller": True}]
     return {"metadata": meta, "spec": spec, "status": {"phase": rng.choice(("Pending", "Running", "Running", "Failed"))}}
 
 
@@ -127,7 +133,8 @@ def _reference(sched: Scheduler, pod: dict) -> tuple[int, str] | None:
             for res, n in pod_requests(other).items():
                 into[res] = into.get(res, 0) + n
     nodes = sched.nodes.cache
-    cycle = SchedulingCycle(pod, nodes, [(nodes[node], other) for node, other, _a in placed if node in nodes])
+    cycle = SchedulingCycle(pod, nodes, [(nodes[node], other) for node, other, _a in placed if node in nodes],
+                            default_selector=sched.default_selector(pod))
     feasible = [name for name in sorted(nodes) if not (fits(pod, nodes[name], used.get(name, {})) or cycle.filter(nodes[name]))]
     best = None
     for score, name in zip(cycle.scores([(nodes[n], used.get(n, {})) for n in feasible]), feasible, strict=True):
@@ -137,7 +144,7 @@ def _reference(sched: Scheduler, pod: dict) -> tuple[int, str] | None:
 
 
 def test_the_indexed_pick_equals_the_full_scan() -> None:
-    grouped = scanned = unschedulable = 0
+    grouped = spread_grouped = scanned = unschedulable = 0
     for seed in range(16):
         rng = random.Random(seed)
         rt = _Rt()
@@ -146,6 +153,15 @@ def test_the_indexed_pick_equals_the_full_scan() -> None:
         terms = rng.choice((0.0, 0.0, 0.1, 0.5))  # some runs with no terms at all: the grouped pick
         for name in names:
             sched.nodes._put(_node(name, rng))
+        for app in "ab":  # the ReplicaSets owning pods, and a Service selecting some
+            selector: dict = rng.choice(({"matchLabels": {"app": app}}, {"matchExpressions": [
+                {"key": "app", "operator": "In", "values": [app]}]}, {"matchExpressions": [
+                {"key": "app", "operator": "NotIn", "values": ["x"]}]}))
+            sched.replicasets._put({"metadata": {"name": f"rs-{app}", "namespace": "default", "uid": "rs",
+                                                 "resourceVersion": "1"}, "spec": {"selector": selector}})
+        if rng.random() < 0.5:
+            sched.services._put({"metadata": {"name": "web", "namespace": "default", "resourceVersion": "1"},
+                                 "spec": {"selector": {"app": "a"}}})
         for i in range(200):
             rt.now_us += rng.randint(0, 2_000_000)  # assumed pods expire after 5 s
             action = rng.random()
@@ -169,6 +185,7 @@ def test_the_indexed_pick_equals_the_full_scan() -> None:
             assert best == want, (seed, i)
             if cycle is None:
                 grouped += 1
+                spread_grouped += sched.default_selector(pod) is not None
             else:
                 scanned += 1
             if want is None:
@@ -181,4 +198,5 @@ def test_the_indexed_pick_equals_the_full_scan() -> None:
                 sched.pods._put(pod | {"status": {"phase": "Pending"}})
                 sched.assume(f"default/{pod['metadata']['name']}", pod, want[1])
     # every way was exercised
-    assert grouped > 500 and scanned > 500 and unschedulable > 100, (grouped, scanned, unschedulable)
+    assert grouped > 500 and spread_grouped > 300 and scanned > 500 and unschedulable > 100, (
+        grouped, spread_grouped, scanned, unschedulable)

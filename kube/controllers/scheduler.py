@@ -31,6 +31,7 @@ filter-and-score scan picks (:meth:`Scheduler.pick_by_scan`, which every other p
 from __future__ import annotations
 
 import bisect
+import math
 from typing import Any
 
 from raftkv.tasks import Runtime
@@ -38,12 +39,20 @@ from raftkv.tasks import Runtime
 from ..client import KubeClient
 from ..errors import ApiError
 from ..informer import object_key
-from .affinity import NODE_AFFINITY_REASON, node_affinity_matches
+from .affinity import NODE_AFFINITY_REASON, ZONE_LABEL, node_affinity_matches, selector_matches
 from .preemption import pick_preemption, pod_priority
 from .replicaset import is_active
 from .resources import RESOURCES, node_allocatable, pod_requests
 from .runtime import Controller, Listener, Result, SharedInformers
-from .scheduling import SchedulingCycle, failed_scheduling_message, weighted_resource_score
+from .scheduling import (
+    MAX_NODE_SCORE,
+    SCORE_WEIGHTS,
+    SchedulingCycle,
+    failed_scheduling_message,
+    weighted_resource_score,
+)
+from .spread_index import EligibleNodes, NodeClass, SelectorCounts
+from .topology_spread import SYSTEM_DEFAULT_SKEWS, default_spread_selector, round_half_away
 
 __all__ = ["BUG_AFFINITY_NO_ASSUME", "BUG_NO_ASSUME", "Scheduler", "fits", "tolerates"]
 
@@ -126,6 +135,12 @@ class Scheduler:
                                      base_backoff_s=0.1, max_backoff_s=2.0)
         self.pods = self.controller.primary
         self.nodes = informers.get("nodes")
+        # what default topology spreading and namespace selectors read, from informers as
+        # kube-scheduler's listers (there is no ReplicationController kind to read)
+        self.services = informers.get("services")
+        self.replicasets = informers.get("replicasets")
+        self.statefulsets = informers.get("statefulsets")
+        self.namespaces = informers.get("namespaces")
         self.controller.watch("nodes", lambda node: self._unscheduled())
         self.assumed: dict[str, tuple[str, dict, int]] = {}  # pod key -> (node, the pod bound there, since)
         self.assume_ttl_us = round(assume_ttl_s * 1_000_000)
@@ -143,6 +158,8 @@ class Scheduler:
         self._with_terms: dict[str, None] = {}
         self._pending: dict[str, None] = {}
         self._nominated: dict[str, None] = {}
+        self._selector_counts = SelectorCounts()  # placed pods per node, per default spreading selector
+        self._eligible = EligibleNodes(node_filter)  # nodes passing the node's own filters, per pod signature
         informers.listen("pods", Listener(on_add=self._pod_changed, on_update=lambda old, new: self._pod_changed(new),
                                           on_delete=self._pod_gone))
         # Nodes grouped by (allocatable, usage): group key -> its node names, sorted; a
@@ -171,12 +188,31 @@ class Scheduler:
 
     def _node_changed(self, node: dict) -> None:
         self._dirty[node["metadata"]["name"]] = None
+        self._eligible.changed(node["metadata"]["name"])
+
+    def default_selector(self, pod: dict) -> dict | None:
+        """``pod``'s default spreading selector (None: no default spreading), from the
+        Service, ReplicaSet and StatefulSet informers' caches."""
+        if (pod.get("spec") or {}).get("topologySpreadConstraints"):
+            return None
+        namespace = pod["metadata"].get("namespace", "")
+        services = [svc for key, svc in sorted(self.services.cache.items()) if key.startswith(namespace + "/")]
+        caches = {"replicasets": self.replicasets.cache, "statefulsets": self.statefulsets.cache}
+
+        def owner(resource: str, ns: str, name: str) -> dict | None:
+            cache = caches.get(resource)
+            return None if cache is None else cache.get(f"{ns}/{name}")
+        return default_spread_selector(pod, services, owner)  # type: ignore[return-value]
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return ((self.namespaces.cache.get(namespace) or {}).get("metadata") or {}).get("labels") or {}
 
     def _pod_gone(self, pod: dict) -> None:
         key = object_key(pod)
         self._pending.pop(key, None)
         self._nominated.pop(key, None)
         self._with_terms.pop(key, None)
+        self._selector_counts.remove(key)
         placed = self._placed.pop(key, None)
         if placed is not None:
             self._add_use(placed[0], placed[2], -1)
@@ -193,6 +229,7 @@ class Scheduler:
             need = pod_requests(pod)
             self._placed[key] = (node, pod, need)
             self._add_use(node, need, 1)
+            self._selector_counts.add(key, node, pod)
             if _has_pod_terms(pod):
                 self._with_terms[key] = None
 
@@ -253,7 +290,8 @@ class Scheduler:
         nodes = self.nodes.cache
         counted = [(nodes[node], other) for node, other, assumed in placed
                    if node in nodes and not (assumed and BUG_AFFINITY_NO_ASSUME in self.bugs)]
-        return SchedulingCycle(pod, nodes, counted)
+        return SchedulingCycle(pod, nodes, counted, default_selector=self.default_selector(pod),
+                               namespace_labels=self.namespace_labels)
 
     def _with_nominated(self, pod: dict, used: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         """``used`` plus the pending pods nominated to a node (after a preemption) whose
@@ -356,6 +394,105 @@ class Scheduler:
                     break
         return best
 
+    def _spread_counts(self, pod: dict, selector: dict, assumed: list[tuple[str, dict]]) -> dict[str, int]:
+        """Node -> the placed pods (assumed ones included) of ``pod``'s namespace, not being
+        deleted, that ``selector`` matches."""
+        namespace = pod["metadata"].get("namespace", "")
+        counts = self._selector_counts.counts(namespace, selector, lambda: [
+            (key, self._placed[key][0], self._placed[key][1]) for key in sorted(self._placed)])
+        if BUG_AFFINITY_NO_ASSUME in self.bugs:
+            return counts
+        out = counts
+        for node, other in assumed:
+            meta = other["metadata"]
+            if (meta.get("namespace", "") == namespace and not meta.get("deletionTimestamp")
+                    and selector_matches(selector, meta.get("labels") or {})):
+                if out is counts:
+                    out = dict(counts)
+                out[node] = out.get(node, 0) + 1
+        return out
+
+    def pick_spread_by_groups(self, pod: dict, selector: dict, used: dict[str, dict[str, int]],
+                              assumed: list[tuple[str, dict]]) -> tuple[int, str] | None:
+        """:meth:`pick_by_groups` for a pod whose only concern beyond resources is its
+        default topology spreading with ``selector``: the feasible nodes are counted from
+        the eligible-node index and the groups, the spread raw scores (which depend on a
+        node's matching pods, its zone's and its labels) bounded by their extremes over the
+        feasible nodes, and the groups tried best resource score first, each until a node
+        with the best spread score."""
+        self._refresh_groups(used)
+        nodes = self.nodes.cache
+        eligible, by_class = self._eligible.of(pod, nodes)
+        need = pod_requests(pod)
+        ranked = []
+        by_class = dict(by_class)  # (then: of the feasible nodes)
+        left_out: dict[str, None] = {}
+        for key, names in self._groups.items():
+            alloc, on_node = dict(key[0]), dict(key[1])
+            if not resources_filter(alloc, on_node, need):
+                ranked.append((-weighted_resource_score(alloc, on_node, need), key))
+                continue
+            for name in names:
+                cls = eligible.get(name)
+                if cls is not None:
+                    by_class[cls] -= 1
+                    left_out[name] = None
+        feasible = sum(by_class.values())
+        if not feasible:
+            return None
+        ranked.sort()
+        (_host, host_skew), (_zone, zone_skew) = SYSTEM_DEFAULT_SKEWS
+        host_weight = math.log(feasible + 2)
+        zone_weight = math.log(len({zone or "" for (_h, zone), n in by_class.items() if n > 0}) + 2)
+        on_nodes = self._spread_counts(pod, selector, assumed)
+        in_zone: dict[str, int] = {}  # (the zone counts: nodes the pod's required node affinity admits)
+        for name, n in on_nodes.items():
+            node = nodes.get(name)
+            if node is not None and node_affinity_matches(pod, node):
+                zone = ((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL, "")
+                in_zone[zone] = in_zone.get(zone, 0) + n
+
+        def raw(cls: NodeClass, here: int) -> int:
+            has_host, zone = cls
+            total = here * host_weight + host_skew - 1 if has_host else 0.0
+            if zone is not None:
+                total += in_zone.get(zone, 0) * zone_weight + zone_skew - 1
+            return round_half_away(total)
+        low, high = None, 0
+        busy: dict[NodeClass, int] = {}
+        for name, n in on_nodes.items():
+            cls = eligible.get(name)
+            if n > 0 and cls is not None and name not in left_out:
+                busy[cls] = busy.get(cls, 0) + 1
+                r = raw(cls, n)
+                low, high = r if low is None else min(low, r), max(high, r)
+        for cls, n in by_class.items():
+            if n > busy.get(cls, 0):
+                r = raw(cls, 0)
+                low, high = r if low is None else min(low, r), max(high, r)
+        assert low is not None
+        weight = SCORE_WEIGHTS["PodTopologySpread"]
+        top = weight * MAX_NODE_SCORE
+        best: tuple[int, str] | None = None
+        for neg_score, key in ranked:
+            score = -neg_score
+            if best is not None and score + top < best[0]:
+                break
+            for name in self._groups[key]:
+                if best is not None and (score + top < best[0] or (score + top == best[0] and name >= best[1])):
+                    break
+                cls = eligible.get(name)
+                if cls is None:
+                    continue
+                r = raw(cls, on_nodes.get(name, 0))
+                spread = MAX_NODE_SCORE if high == 0 else MAX_NODE_SCORE * (high + low - r) // high
+                total = score + weight * spread
+                if best is None or total > best[0] or (total == best[0] and name < best[1]):
+                    best = (total, name)
+                if spread == MAX_NODE_SCORE:
+                    break  # (no later name of the group does better)
+        return best
+
     def pick_by_scan(self, pod: dict, used: dict[str, dict[str, int]], placed: list[tuple[str, dict, bool]],
                      reasons: dict[str, int]) -> tuple[tuple[int, str] | None, SchedulingCycle]:
         """The best node for ``pod`` ((score, name): the highest score, then the first
@@ -399,7 +536,9 @@ class Scheduler:
         used = self._with_nominated(pod, base)
         best: tuple[int, str] | None = None
         if used is base and self._simple(pod, assumed):
-            best = self.pick_by_groups(pod, used)
+            selector = self.default_selector(pod)
+            best = (self.pick_by_groups(pod, used) if selector is None
+                    else self.pick_spread_by_groups(pod, selector, used, assumed))
         cycle: SchedulingCycle | None = None
         reasons: dict[str, int] = {}
         if best is None:  # the full scan (also for every node's reason when none fits)
