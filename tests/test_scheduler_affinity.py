@@ -16,6 +16,7 @@ from kube.controllers import (
     node_affinity_matches,
     selector_matches,
 )
+from kube.errors import ApiError
 
 ZONES = ("a", "b", "c")
 
@@ -277,3 +278,113 @@ def test_bad_scheduling_constraints_are_rejected_with_the_field_named() -> None:
     assert [c[0] for c in REPLICASETS.validate(rs)] == [
         "spec.template.spec.topologySpreadConstraints[0].topologyKey",
         "spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable"]
+
+
+def _cycle_pick(pod: dict, nodes: list[dict], placed: list[tuple[int, dict]], namespaces: dict[str, dict]) -> str | None:
+    """The node picked for ``pod`` with namespaces (name -> labels) known."""
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    cycle = SchedulingCycle(pod, by_name, [(by_name[f"m{i}"], p) for i, p in placed],
+                            namespace_labels=lambda ns: namespaces.get(ns, {}))
+    feasible = [name for name in sorted(by_name) if not (fits(pod, by_name[name], {}) or cycle.filter(by_name[name]))]
+    best = None
+    for score, name in zip(cycle.scores([(by_name[n], {}) for n in feasible]), feasible, strict=True):
+        if best is None or score > best[0]:
+            best = (score, name)
+    return best[1] if best else None
+
+
+def test_affinity_terms_namespace_selector_and_namespaces() -> None:
+    nodes = [_node(1), _node(2)]
+    namespaces = {"prod": {"team": "x"}, "dev": {"team": "y"}, "default": {}}
+    in_prod, in_dev = _pod("a", "db", namespace="prod"), _pod("b", "db", namespace="dev")
+    team_x = {"matchLabels": {"team": "x"}}
+    # a namespace selector: the namespaces whose labels it matches (not the pod's own)
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaceSelector=team_x)), nodes, [(1, in_prod)], namespaces) == "m2"
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaceSelector=team_x)), nodes, [(1, in_dev)], namespaces) == "m1"
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaceSelector=team_x)), nodes,
+                       [(1, _pod("c", "db"))], namespaces) == "m1"
+    # {}: every namespace; a namespace not known has no labels
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaceSelector={})), nodes, [(1, in_dev)], namespaces) == "m2"
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaceSelector=team_x)), nodes,
+                       [(1, _pod("d", "db", namespace="gone"))], namespaces) == "m1"
+    # the union of namespaces and the selector's
+    both = _anti("db", namespaceSelector=team_x, namespaces=["dev"])
+    assert _cycle_pick(_pod("new", affinity=both), nodes, [(1, in_dev)], namespaces) == "m2"
+    assert _cycle_pick(_pod("new", affinity=both), nodes, [(2, in_prod)], namespaces) == "m1"
+    # null and empty namespaces without a selector: the pod's own namespace only
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaces=[])), nodes, [(1, in_prod)], namespaces) == "m1"
+    assert _cycle_pick(_pod("new", affinity=_anti("db", namespaces=[])), nodes,
+                       [(1, _pod("e", "db"))], namespaces) == "m2"
+    # required affinity with a selector: next to the pods of the matching namespaces
+    near = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "db"}}, "namespaceSelector": team_x,
+         "topologyKey": "kubernetes.io/hostname"}]}}
+    assert _cycle_pick(_pod("new", affinity=near), nodes, [(2, in_prod), (1, in_dev)], namespaces) == "m2"
+    # a placed pod's term with a selector, against the incoming pod's namespace labels (symmetry)
+    guard = _pod("g", "guard", affinity=_anti("web", namespaceSelector=team_x))
+    assert _cycle_pick(_pod("new", namespace="prod"), nodes, [(1, guard)], namespaces) == "m2"
+    assert _cycle_pick(_pod("new", namespace="dev"), nodes, [(1, guard)], namespaces) == "m1"
+    # preferred terms score with a selector too
+    prefer = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 50, "podAffinityTerm": {
+        "labelSelector": {"matchLabels": {"app": "db"}}, "namespaceSelector": team_x,
+        "topologyKey": "kubernetes.io/hostname"}}]}}
+    assert _cycle_pick(_pod("new", affinity=prefer), nodes, [(2, in_prod), (1, in_dev)], namespaces) == "m2"
+    assert _cycle_pick(_pod("new", affinity=prefer), nodes, [(2, in_dev)], namespaces) == "m1"
+
+
+def test_a_malformed_namespace_selector_is_rejected_by_the_apiserver() -> None:
+    from test_apiserver import _code, run
+
+    bad = {"matchExpressions": [{"key": "team", "operator": "Near", "values": ["x"]}]}
+
+    async def body(rt: Any, c: Any, _s: Any) -> None:
+        pod = _pod("p", affinity=_anti("db", namespaceSelector=bad))
+        assert await _code(c.create("pods", pod)) == (422, "Invalid")
+        with pytest.raises(ApiError) as info:
+            await c.create("pods", pod)
+        fields = [cause["field"] for cause in info.value.status["details"]["causes"]]
+        assert fields == ["spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]"
+                          ".namespaceSelector.matchExpressions[0].operator"]
+        good = await c.create("pods", _pod("q", affinity=_anti("db", namespaceSelector={"matchLabels": {"team": "x"}})))
+        assert good["metadata"]["uid"]
+    run(body)
+
+
+def test_default_spreading_of_a_replicasets_pods() -> None:
+    """kube-scheduler's system default spreading: a ReplicaSet's (or a Service's) pods
+    without constraints of their own spread over nodes and zones when resources tie; a
+    pod with neither is not spread (ties go to the first name)."""
+    from test_scheduler_index import _Rt
+
+    from kube.controllers import Scheduler, SharedInformers
+
+    rt = _Rt()
+    sched = Scheduler(rt, None, SharedInformers(rt, None))  # type: ignore[arg-type]
+    for i in range(1, 7):  # m1..m6: zones a, b, c, a, b, c
+        sched.nodes._put({**_node(i), "metadata": {**_node(i)["metadata"], "resourceVersion": "1"}})
+    sched.replicasets._put({"metadata": {"name": "web-1", "namespace": "default", "resourceVersion": "1"},
+                            "spec": {"selector": {"matchLabels": {"app": "web"}}}})
+    sched.services._put({"metadata": {"name": "api", "namespace": "default", "resourceVersion": "1"},
+                         "spec": {"selector": {"app": "api"}}})
+    owned = {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u",
+                                  "controller": True}]}
+
+    def place(app: str, i: int, **meta: Any) -> str:
+        pod = _pod(f"{app}-{i}", app)
+        pod["metadata"] |= {"uid": f"{app}-{i}", "resourceVersion": "1", **meta}
+        best, _used, _cycle, _reasons = sched.pick(pod)
+        assert best is not None
+        sched.pods._put(pod | {"spec": {**pod["spec"], "nodeName": best[1]}, "status": {"phase": "Running"}})
+        return best[1]
+    web = [place("web", i, **owned) for i in range(6)]
+    assert sorted(web) == ["m1", "m2", "m3", "m4", "m5", "m6"]  # one on each node
+    assert sorted(int(n[1:]) % 3 for n in web[:3]) == [0, 1, 2]  # the first three in three zones
+    api = [place("api", i) for i in range(3)]  # a Service's pods: spread too
+    assert sorted(int(n[1:]) % 3 for n in api) == [0, 1, 2]
+    assert [place("lone", i) for i in range(3)] == ["m1", "m1", "m1"]  # no owner, no Service: not spread
+    # a pod with a spread constraint of its own does not get the defaults
+    assert sched.default_selector(_pod("x", "web") | {"metadata": {"namespace": "default", "labels": {"app": "web"},
+                                                                   **owned}}) is not None
+    mine = _pod("y", "web", topologySpreadConstraints=_spread(1, when="ScheduleAnyway"))
+    mine["metadata"] |= owned
+    assert sched.default_selector(mine) is None
