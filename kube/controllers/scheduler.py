@@ -24,7 +24,11 @@ does not go over every pod.  A pod that no inter-pod (anti-)affinity, spread con
 preferred node affinity concerns (its own, or a placed pod's) and no nomination has a
 node's score from the node's allocatable and usage alone: nodes with equal (allocatable,
 usage) form a group with one score, and the groups are tried best score first, each for
-its first node by name that passes the node's own filters.  That picks what the full
+its first node by name that passes the node's own filters.  A pod whose only other concern
+is its default topology spreading (:mod:`kube.controllers.topology_spread`) is picked the
+same way, from the matching pods per node kept for its selector
+(:mod:`kube.controllers.spread_index`) and the nodes passing its node filters, each group
+tried until a node with the best spread score.  That picks what the full
 filter-and-score scan picks (:meth:`Scheduler.pick_by_scan`, which every other pod gets).
 """
 
