@@ -62,7 +62,9 @@ class _Watch:
     async def __aenter__(self) -> _Watch:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is GeneratorExit:
+            return  # the task's coroutine is being closed unfinished: it may not await, and its events go with it
         await self.aclose()
 
 
