@@ -34,7 +34,7 @@ from typing import Any
 import attrs
 
 from raftkv.client import AsyncEtcdClient, KVError, Txn, txn
-from raftkv.tasks import Runtime
+from raftkv.tasks import Runtime, join_all
 
 from . import errors, fieldmanager
 from .fencing import FENCE_PARAM, WRITE_VERBS, LeaseGuard, guard_of
@@ -141,12 +141,7 @@ class ApiServer:
                                        name="compactor"))
         if repair_interval_s:
             tasks.append(self.rt.spawn(self._repair_services(repair_interval_s), name="service-repair"))
-        try:
-            for task in tasks:
-                await task.join()
-        finally:
-            for task in tasks:
-                task.cancel()
+        await join_all(tasks)
 
     async def handle(self, req: Request) -> Response:
         """Serve one request; failures come back as a Status with their code."""

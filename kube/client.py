@@ -62,7 +62,9 @@ class _Watch:
     async def __aenter__(self) -> _Watch:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is GeneratorExit:
+            return  # the task's coroutine is being closed unfinished: it may not await, and its events go with it
         await self.aclose()
 
 
@@ -172,3 +174,25 @@ class KubeClient:
         out: dict = await self._call(Request(verb="delete", resource=resource, namespace=namespace, name=name,
                                              body=opts))
         return out
+
+    async def create_if_absent(self, resource: str, obj: dict, namespace: str = "") -> bool:
+        """Create ``obj``; False (nothing done) when its name is taken (409)."""
+        try:
+            await self.create(resource, obj, namespace)
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
+            return False
+        return True
+
+    async def delete_if_present(self, resource: str, name: str, namespace: str = "", *, uid: str = "",
+                                grace_period_s: int | None = None) -> bool:
+        """Delete ``name``; False when it is gone already (404) or, with ``uid``, the name
+        now holds another object (409: the precondition failed)."""
+        try:
+            await self.delete(resource, name, namespace, uid=uid, grace_period_s=grace_period_s)
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+            return False
+        return True

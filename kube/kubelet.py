@@ -199,11 +199,7 @@ class Kubelet:
         """Create the Node (or find it there) and write its status, retrying until done."""
         while True:
             try:
-                try:
-                    await self.client.create("nodes", self.node_object())
-                except ApiError as exc:
-                    if exc.code != 409:
-                        raise
+                await self.client.create_if_absent("nodes", self.node_object())
                 await self.client.patch("nodes", self.config.name, {"status": self.node_status()},
                                         subresource="status")
                 return
@@ -294,11 +290,7 @@ class Kubelet:
         if pod["metadata"].get("deletionTimestamp"):
             # Stopped: the end of a graceful deletion is the kubelet's delete with grace 0.
             self.volumes_of.pop(uid, None)
-            try:
-                await self.client.delete("pods", name, ns, uid=uid, grace_period_s=0)
-            except ApiError as exc:
-                if exc.code not in (404, 409):
-                    raise
+            await self.client.delete_if_present("pods", name, ns, uid=uid, grace_period_s=0)
             return None
         if not is_active(pod) or uid in self.finished:
             return None

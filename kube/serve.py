@@ -169,7 +169,7 @@ async def run_kube_server(args: argparse.Namespace, *,
         front = KubeHttp(server, token=args.token or "", address=f"{shown}:{port}")
         ca_pem, client_pem, ssl_context = b"", None, None
         if args.tls or args.token:
-            certs = ensure_certificates(os.path.join(data_dir, "tls"), host)
+            certs = ensure_certificates(os.path.join(data_dir, "tls"), host, now_us=rt.now_us())
             ca_pem, client_pem, ssl_context = certs.ca_pem(), certs.client_pem(), server_context(certs)
             backend += f", TLS certificate authority {certs.ca_cert}"
         bound = await nursery.start(functools.partial(serve_http, ssl_context=ssl_context), (host, port), front.handle)

@@ -75,17 +75,18 @@ def _write(path: str, data: bytes, mode: int) -> None:
         f.write(data)
 
 
-def ensure_certificates(folder: str, host: str = "127.0.0.1", *,
-                        now: datetime.datetime | None = None) -> Certificates:
+def ensure_certificates(folder: str, host: str = "127.0.0.1", *, now_us: int) -> Certificates:
     """The certificates in ``folder``, generated there first if they are not yet (a CA,
-    and a server certificate for the loopback names and ``host``)."""
+    and a server certificate for the loopback names and ``host``), valid from an hour
+    before ``now_us`` (the caller's wall clock, microseconds since the Unix epoch)."""
     certs = Certificates(ca_cert=os.path.join(folder, "ca.crt"), server_cert=os.path.join(folder, "server.crt"),
                          server_key=os.path.join(folder, "server.key"), client_cert=os.path.join(folder, "client.crt"),
                          client_key=os.path.join(folder, "client.key"))
     if all(os.path.exists(p) for p in attrs.astuple(certs)):
         return certs
     os.makedirs(folder, exist_ok=True)
-    start = (now or datetime.datetime.now(datetime.UTC)) - datetime.timedelta(hours=1)
+    now = datetime.datetime.fromtimestamp(0, datetime.UTC) + datetime.timedelta(microseconds=now_us)
+    start = now - datetime.timedelta(hours=1)
     end = start + datetime.timedelta(days=VALID_DAYS)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("raftkv-kube-ca")

@@ -30,7 +30,7 @@ import random
 from collections.abc import Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["CancelScope", "Cancelled", "Event", "Queue", "Runtime", "TaskHandle", "WouldBlock"]
+__all__ = ["CancelScope", "Cancelled", "Event", "Queue", "Runtime", "TaskHandle", "WouldBlock", "join_all"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -169,3 +169,13 @@ class Runtime(Protocol):
     def record(self, kind: str, **fields: Any) -> None:
         """Note a structured event (the simulator's trace; a log line elsewhere)."""
         ...
+
+
+async def join_all(tasks: list[TaskHandle[Any]]) -> None:
+    """Wait for every task; cancel them all when this one ends (or is cancelled)."""
+    try:
+        for task in tasks:
+            await task.join()
+    finally:
+        for task in tasks:
+            task.cancel()

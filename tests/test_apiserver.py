@@ -282,3 +282,35 @@ def test_the_benchmark_runs_quick() -> None:
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("apiserver writes: ") and last.endswith(" per wall second"), last
+
+
+def test_a_watch_inside_a_coroutine_closed_unfinished_closes_quietly() -> None:
+    """A task destroyed while it waits for a watch event (a simulation that ends with it
+    still running) closes its coroutine: leaving ``async with`` must not await then."""
+    import sys
+
+    from kube.client import _Watch
+
+    async def events():  # waits for ever, like a quiet watch
+        while True:
+            await _Forever()
+            yield {}
+
+    class _Forever:
+        def __await__(self):
+            yield "blocked"
+
+    async def task() -> None:
+        async with _Watch(events()) as watch:
+            async for _ in watch:
+                pass
+
+    ignored: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, ignored.append
+    try:
+        coro = task()
+        assert coro.send(None) == "blocked"
+        coro.close()
+    finally:
+        sys.unraisablehook = hook
+    assert ignored == []

@@ -190,13 +190,11 @@ def test_control_plane_system_converges_and_catches_over_creation() -> None:
 
 
 def test_control_plane_trace_is_the_same_whatever_the_hash_seed() -> None:
-    from hashseeds import outputs_across_hash_seeds
+    from hashseeds import assert_same_run_across_hash_seeds
 
-    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
-            "from raftkv.sim.scenario import WorkloadSpec\n"
-            "r = run_scenario(Scenario(seed=7, system='control_plane', workload=WorkloadSpec(clients=0, ops_per_s=0),"
-            " faults=(Fault(at_us=1_500_000, kind='crash', node='cm1'), Fault(at_us=3_000_000, kind='restart', node='cm1')),"
-            " duration_us=5_000_000, settle_us=8_000_000))\n"
-            "print(r.ok, r.trace.hash())")
-    first, second = outputs_across_hash_seeds(code)
-    assert first == second and first.startswith("True ")
+    from raftkv.sim import Fault, Scenario, WorkloadSpec
+
+    assert_same_run_across_hash_seeds(Scenario(
+        seed=7, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+        faults=(Fault(at_us=1_500_000, kind="crash", node="cm1"), Fault(at_us=3_000_000, kind="restart", node="cm1")),
+        duration_us=5_000_000, settle_us=8_000_000))

@@ -598,3 +598,19 @@ def test_server_side_apply(kube: Kube, tmp_path: pathlib.Path) -> None:
     managers = {(e.manager, e.operation) for e in apps.read_namespaced_deployment("web", "default").metadata.managed_fields}
     assert {("py", "Apply"), ("ci", "Apply"), ("kubectl", "Apply")} <= managers
     kube.kubectl("delete", "deployment", "web")
+
+
+def test_certificates_are_valid_from_an_hour_before_the_given_time(tmp_path: pathlib.Path) -> None:
+    import datetime
+
+    from cryptography import x509
+
+    from kube.tls import VALID_DAYS, ensure_certificates
+
+    now_us = 1_800_000_000 * 1_000_000
+    certs = ensure_certificates(str(tmp_path), now_us=now_us)
+    for path in (certs.ca_cert, certs.server_cert, certs.client_cert):
+        cert = x509.load_pem_x509_certificate(pathlib.Path(path).read_bytes())
+        start = cert.not_valid_before_utc
+        assert start == datetime.datetime.fromtimestamp(now_us // 1_000_000 - 3600, datetime.UTC)
+        assert cert.not_valid_after_utc - start == datetime.timedelta(days=VALID_DAYS)

@@ -44,14 +44,10 @@ def test_each_networking_bug_shows_as_its_violation() -> None:
 
 
 def test_networking_trace_is_the_same_whatever_the_hash_seed() -> None:
-    from hashseeds import outputs_across_hash_seeds
+    from hashseeds import assert_same_run_across_hash_seeds
 
-    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
-            "from raftkv.sim.scenario import WorkloadSpec, NetworkingSpec\n"
-            "r = run_scenario(Scenario(seed=5, system='networking', workload=WorkloadSpec(clients=0, ops_per_s=0),"
-            " networking=NetworkingSpec(proxy_mode='mixed'),"
-            " faults=(Fault(at_us=1_500_000, kind='crash', node='m1'), Fault(at_us=3_000_000, kind='restart', node='m1')),"
-            " duration_us=5_000_000, settle_us=10_000_000))\n"
-            "print(r.ok, r.trace.hash(), len(r.system.requests))")
-    first, second = outputs_across_hash_seeds(code)
-    assert first == second and first.startswith("True ")
+    assert_same_run_across_hash_seeds(Scenario(
+        seed=5, system="networking", workload=WorkloadSpec(clients=0, ops_per_s=0),
+        networking=NetworkingSpec(proxy_mode="mixed"),
+        faults=(Fault(at_us=1_500_000, kind="crash", node="m1"), Fault(at_us=3_000_000, kind="restart", node="m1")),
+        duration_us=5_000_000, settle_us=10_000_000))

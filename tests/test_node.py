@@ -333,14 +333,13 @@ def test_control_plane_with_crash_looping_pods_converges_and_catches_missing_bac
 
 
 def test_crash_looping_control_plane_trace_is_the_same_whatever_the_hash_seed() -> None:
-    from hashseeds import outputs_across_hash_seeds
+    from hashseeds import assert_same_run_across_hash_seeds
 
-    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
-            "from raftkv.sim.scenario import WorkloadSpec, ControlPlaneSpec\n"
-            "r = run_scenario(Scenario(seed=9, system='control_plane', workload=WorkloadSpec(clients=0, ops_per_s=0),"
-            " control_plane=ControlPlaneSpec(nodes=2, replicasets=1, replicas=1, crashloops=3),"
-            " faults=(Fault(at_us=1_500_000, kind='crash', node='m2'), Fault(at_us=3_000_000, kind='restart', node='m2')),"
-            " duration_us=5_000_000, settle_us=8_000_000))\n"
-            "print(r.ok, r.system.container_restarts, r.trace.hash())")
-    first, second = outputs_across_hash_seeds(code)
-    assert first == second and first.startswith("True ")
+    from raftkv.sim import Fault, Scenario, WorkloadSpec
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    assert_same_run_across_hash_seeds(Scenario(
+        seed=9, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+        control_plane=ControlPlaneSpec(nodes=2, replicasets=1, replicas=1, crashloops=3),
+        faults=(Fault(at_us=1_500_000, kind="crash", node="m2"), Fault(at_us=3_000_000, kind="restart", node="m2")),
+        duration_us=5_000_000, settle_us=8_000_000))

@@ -141,18 +141,14 @@ def test_a_deposed_leaders_no_op_write_is_not_a_landed_write() -> None:
 
 
 def test_system_faults_give_the_same_trace_whatever_the_hash_seed() -> None:
-    from hashseeds import outputs_across_hash_seeds
+    from hashseeds import assert_same_run_across_hash_seeds
 
-    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
-            "from raftkv.sim.scenario import WorkloadSpec, ControlPlaneSpec\n"
-            "f = (Fault(at_us=100_000, kind='coalesce_watch', node='cm1', delta_us=500_000),"
-            " Fault(at_us=200_000, kind='lag_watch', node='s1', delta_us=300_000),"
-            " Fault(at_us=1_000_000, kind='pause_mid_reconcile', node='cm1', delta_us=4_000_000),"
-            " Fault(at_us=1_500_000, kind='lose_node', node='m2'),"
-            " Fault(at_us=2_000_000, kind='slow_heartbeat', node='m1', delta_us=1_000_000))\n"
-            "r = run_scenario(Scenario(seed=3, system='control_plane', workload=WorkloadSpec(clients=0, ops_per_s=0),"
-            " control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, max_replicas=2, standbys=1),"
-            " faults=f, duration_us=6_000_000, settle_us=12_000_000))\n"
-            "print(r.ok, r.trace.hash())")
-    first, second = outputs_across_hash_seeds(code)
-    assert first == second and first.startswith("True ")
+    faults = (Fault(at_us=100_000, kind="coalesce_watch", node="cm1", delta_us=500_000),
+              Fault(at_us=200_000, kind="lag_watch", node="s1", delta_us=300_000),
+              Fault(at_us=1_000_000, kind="pause_mid_reconcile", node="cm1", delta_us=4_000_000),
+              Fault(at_us=1_500_000, kind="lose_node", node="m2"),
+              Fault(at_us=2_000_000, kind="slow_heartbeat", node="m1", delta_us=1_000_000))
+    assert_same_run_across_hash_seeds(Scenario(
+        seed=3, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+        control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, max_replicas=2, standbys=1),
+        faults=faults, duration_us=6_000_000, settle_us=12_000_000))

@@ -257,18 +257,17 @@ def test_control_plane_system_with_statefulsets_converges_and_catches_both_bugs(
 
 
 def test_control_plane_with_statefulsets_trace_is_the_same_whatever_the_hash_seed() -> None:
-    from hashseeds import outputs_across_hash_seeds
+    from hashseeds import assert_same_run_across_hash_seeds
 
-    code = ("from raftkv.sim import Scenario, run_scenario, Fault\n"
-            "from raftkv.sim.scenario import WorkloadSpec, ControlPlaneSpec\n"
-            "r = run_scenario(Scenario(seed=3, system='control_plane', workload=WorkloadSpec(clients=0, ops_per_s=0),"
-            " control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, max_replicas=3, scales=2, deployments=1,"
-            " rollouts=2, statefulsets=2, owner_deletes=1),"
-            " faults=(Fault(at_us=1_500_000, kind='crash', node='m1'), Fault(at_us=3_000_000, kind='restart', node='m1')),"
-            " duration_us=5_000_000, settle_us=12_000_000))\n"
-            "print(r.ok, r.trace.hash())")
-    first, second = outputs_across_hash_seeds(code)
-    assert first == second and first.startswith("True ")
+    from raftkv.sim import Fault, Scenario, WorkloadSpec
+    from raftkv.sim.scenario import ControlPlaneSpec
+
+    assert_same_run_across_hash_seeds(Scenario(
+        seed=3, system="control_plane", workload=WorkloadSpec(clients=0, ops_per_s=0),
+        control_plane=ControlPlaneSpec(nodes=3, replicasets=1, replicas=2, max_replicas=3, scales=2, deployments=1,
+                                       rollouts=2, statefulsets=2, owner_deletes=1),
+        faults=(Fault(at_us=1_500_000, kind="crash", node="m1"), Fault(at_us=3_000_000, kind="restart", node="m1")),
+        duration_us=5_000_000, settle_us=12_000_000))
 
 
 def test_a_statefulset_pod_on_a_machine_lost_for_good_is_replaced() -> None:

@@ -47,12 +47,9 @@ class NamespaceController:
             for obj in items:
                 if obj["metadata"].get("deletionTimestamp"):
                     continue
-                try:
-                    await self.client.delete(resource, obj["metadata"]["name"], key, uid=obj["metadata"]["uid"])
+                if await self.client.delete_if_present(resource, obj["metadata"]["name"], key,
+                                                       uid=obj["metadata"]["uid"]):
                     self.deletes += 1
-                except ApiError as exc:
-                    if exc.code not in (404, 409):
-                        raise
         if left:
             return Result(requeue_after_s=self.retry_s)
         finalizers = [f for f in (ns.get("spec") or {}).get("finalizers") or () if f != "kubernetes"]

@@ -188,11 +188,7 @@ class NodeLifecycleController:
                 meta = pod["metadata"]
                 if self.on_evict is not None:
                     self.on_evict(pod, name)
-                try:
-                    await self.client.delete("pods", meta["name"], meta["namespace"], uid=meta["uid"])
-                except ApiError as exc:
-                    if exc.code not in (404, 409):
-                        raise
+                if not await self.client.delete_if_present("pods", meta["name"], meta["namespace"], uid=meta["uid"]):
                     continue
                 self.evicted += 1
                 self.rt.record("node_lifecycle.evicted", node=name, pod=f"{meta['namespace']}/{meta['name']}")

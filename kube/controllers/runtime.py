@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from raftkv.tasks import Runtime
+from raftkv.tasks import Runtime, join_all
 
 from ..client import KubeClient
 from ..errors import ApiError
@@ -162,13 +162,3 @@ class Controller:
         if self.resync_s:
             tasks.append(self.rt.spawn(self._resync(self.resync_s), name=f"{self.name}:resync"))
         await join_all(tasks)
-
-
-async def join_all(tasks: list[Any]) -> None:
-    """Wait for every task; cancel them all when this one ends (or is cancelled)."""
-    try:
-        for task in tasks:
-            await task.join()
-    finally:
-        for task in tasks:
-            task.cancel()

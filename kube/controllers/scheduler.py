@@ -341,11 +341,7 @@ class Scheduler:
             return
         for victim in choice.victims:
             meta = victim["metadata"]
-            try:
-                await self.client.delete("pods", meta["name"], meta["namespace"], uid=meta["uid"])
-            except ApiError as exc:
-                if exc.code not in (404, 409):
-                    raise
+            await self.client.delete_if_present("pods", meta["name"], meta["namespace"], uid=meta["uid"])
             self.preempted += 1
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.nominations[pod_key] = choice.node

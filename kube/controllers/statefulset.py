@@ -217,12 +217,8 @@ class StatefulSetController:
                                                 "statefulset.kubernetes.io/name": meta["name"]},
                                      **({"ownerReferences": owners} if owners else {})},
                         "spec": dict(template.get("spec") or {})}
-                try:
-                    await self.client.create("persistentvolumeclaims", body)
+                if await self.client.create_if_absent("persistentvolumeclaims", body):
                     self.claims_created += 1
-                except ApiError as exc:
-                    if exc.code != 409:
-                        raise
                 continue
             if claim["metadata"].get("deletionTimestamp"):
                 ok = False
@@ -257,21 +253,13 @@ class StatefulSetController:
                                        POD_NAME_LABEL: name, REVISION_LABEL: revision},
                             "ownerReferences": [_owner_ref(sts, "StatefulSet", "apps/v1", controller=True)]},
                "spec": pod_spec}
-        try:
-            await self.client.create("pods", pod)
+        if await self.client.create_if_absent("pods", pod):  # else the old pod is still there
             self.creates += 1
-        except ApiError as exc:
-            if exc.code != 409:  # 409: the old pod is still there; the informer will tell
-                raise
 
     async def _delete_pod(self, pod: dict, *, grace_period_s: int | None = None) -> None:
-        try:
-            await self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
-                                     uid=pod["metadata"]["uid"], grace_period_s=grace_period_s)
+        if await self.client.delete_if_present("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
+                                               uid=pod["metadata"]["uid"], grace_period_s=grace_period_s):
             self.deletes += 1
-        except ApiError as exc:
-            if exc.code not in (404, 409):
-                raise
 
     async def _write_status(self, sts: dict, pods: dict[int, dict], revision: str) -> None:
         active = [p for p in pods.values() if not p["metadata"].get("deletionTimestamp")]

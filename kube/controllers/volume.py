@@ -64,12 +64,8 @@ class PersistentVolumeController:
                            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
                                         "uid": claim["metadata"]["uid"]},
                            "csi": {"driver": DRIVER_NAME, "volumeHandle": pv_name}}}
-            try:
-                await self.client.create("persistentvolumes", pv)
+            if await self.client.create_if_absent("persistentvolumes", pv):
                 self.provisioned += 1
-            except ApiError as exc:
-                if exc.code != 409:
-                    raise
         await self.client.patch("persistentvolumeclaims", name, {"metadata": {
             "resourceVersion": claim["metadata"]["resourceVersion"]}, "spec": {"volumeName": pv_name}}, ns)
         await self.client.patch("persistentvolumeclaims", name, {"status": {"phase": "Bound"}}, ns,
@@ -100,10 +96,6 @@ class PersistentVolumeController:
         attachments = (await self.client.list("volumeattachments"))["items"]
         if any(va["spec"]["source"].get("persistentVolumeName") == pv_name for va in attachments):
             return Result(requeue_after_s=1.0)  # still attached somewhere: detach first
-        try:
-            await self.client.delete("persistentvolumes", pv_name, uid=pv["metadata"]["uid"])
+        if await self.client.delete_if_present("persistentvolumes", pv_name, uid=pv["metadata"]["uid"]):
             self.reclaimed += 1
-        except ApiError as exc:
-            if exc.code not in (404, 409):
-                raise
         return None
