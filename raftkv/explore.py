@@ -24,7 +24,7 @@ import attrs
 
 from raftkv.sim import Scenario, Violation, run_scenario, scenario_to_json, scenario_to_token
 
-__all__ = ["Batch", "BatchResult", "ExploreSummary", "batch_seed", "explore", "run_batch", "save_finding"]
+__all__ = ["BATCH_EXAMPLES", "Batch", "BatchResult", "ExploreSummary", "batch_seed", "explore", "run_batch", "save_finding"]
 
 
 @attrs.define
@@ -82,6 +82,12 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
         report += f"\nhtml report: {html}"
     (folder / "report.txt").write_text(report + "\n")
     return folder
+
+
+# Scenarios per batch: small, so suites take turns and a lost batch costs little.  Hypothesis
+# starts each batch afresh (its first scenarios are the simplest), so the local pool and Dask
+# batches are the same size, to explore alike.
+BATCH_EXAMPLES = 10
 
 
 @attrs.frozen(kw_only=True)
@@ -194,7 +200,7 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
             break
         round_ += 1
         batch = Batch(suite=name, bugs=tuple(bugs), seed=batch_seed(seed, worker, round_), deadline=deadline,
-                      examples=10 if examples_left is None else min(10, examples_left),
+                      examples=BATCH_EXAMPLES if examples_left is None else min(BATCH_EXAMPLES, examples_left),
                       database=database, database_read_only=database_read_only,
                       replay_saved=database is not None and name not in replayed)
         replayed.add(name)
