@@ -44,6 +44,15 @@ class ExploreSummary:
     failures: list[tuple[str, str, str]]  # (suite, property, folder)
     # folder -> seconds from the start of the campaign until that finding was saved
     found_after_s: dict[str, float] = attrs.Factory(dict)
+    # (seconds from the start until every worker had counted a scenario, scenarios counted by
+    # then): the start-up to leave out of a steady rate; None if some worker never counted one
+    ramp_up: tuple[float, int] | None = None
+
+    def steady_rate_per_min(self) -> float | None:
+        """Scenarios per minute once every worker was running (start-up left out), or None."""
+        if self.ramp_up is None or self.seconds <= self.ramp_up[0]:
+            return None
+        return (self.examples - self.ramp_up[1]) / (self.seconds - self.ramp_up[0]) * 60
 
     @property
     def examples(self) -> int:
@@ -260,6 +269,8 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     failures: list[tuple[str, str, str]] = []
     reported: set[tuple[str, str]] = set()
     found_after_s: dict[str, float] = {}
+    started: set[int | str] = set()  # workers that counted a scenario
+    ramp_up: tuple[float, int] | None = None
     console = Console(stderr=True)
 
     def table() -> Table:
@@ -286,9 +297,13 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                     live.update(table())
                 continue
             if event[0] == "example":
-                _, _w, name, sim_us = event
+                _, w, name, sim_us = event
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
+                if ramp_up is None:
+                    started.add(w)
+                    if len(started) >= workers:
+                        ramp_up = (time.time() - start, sum(s.examples for s in stats.values()))
             elif event[0] == "shrinking":
                 _, w, name, prop = event[:4]
                 stats[name].shrinking[w] = (time.time(), prop)
@@ -317,4 +332,4 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     for s in stats.values():
         s.shrinking.clear()
     return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures,
-                          found_after_s=found_after_s)
+                          found_after_s=found_after_s, ramp_up=ramp_up)

@@ -52,8 +52,8 @@ from raftkv.explore import (
 )
 from raftkv.sim import Violation
 
-__all__ = ["DASK_EXTRA", "DaskError", "Fingerprint", "VersionSkewError", "check_versions", "connect",
-           "fingerprint", "start_dask"]
+__all__ = ["DASK_EXTRA", "LEAN_DASK_CONFIG", "DaskError", "Fingerprint", "VersionSkewError", "check_versions",
+           "connect", "fingerprint", "local_cluster", "start_dask"]
 
 DASK_EXTRA = "pip install 'raftkv[distributed]'"
 # Batches in flight per worker thread: one running and one queued behind it, so a thread that
@@ -138,6 +138,31 @@ def _distributed() -> Any:
         raise DaskError(f"--dask needs Dask distributed, which is not installed: {DASK_EXTRA}") from None
 
 
+# Dask's own periodic work, made rarer on the clusters ``local:N`` starts: on a machine whose
+# cores all run scenarios, every millisecond of it is taken from them.  On other clusters the
+# same settings can be given to ``dask worker`` (see the README).
+LEAN_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,  # a sample of every thread's stack each 10 ms
+    "distributed.admin.tick.interval": "1s",  # event-loop latency checks, each 20 ms
+    "distributed.admin.system-monitor.interval": "2s",  # CPU, memory and network figures, each 0.5 s
+    "distributed.worker.memory.monitor-interval": "1s",  # each nanny's, 0.1 s
+}
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask cluster of ``workers`` single-threaded worker processes on this machine (``--dask
+    local:N``): a scenario is pure Python and holds the GIL, so one thread per process.  Each
+    worker process has a nanny, which starts a new one if it dies."""
+    assert workers >= 1, workers
+    dd = _distributed()
+    dask = importlib.import_module("dask")
+    # The scheduler and nannies read their settings when made; a nanny hands its own to the
+    # worker process it starts.
+    with dask.config.set(LEAN_DASK_CONFIG):
+        return dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+
+
 def connect(address: str) -> tuple[Any, Any]:
     """A Dask client for ``address`` (a scheduler, or ``local:N``) and the local cluster it started, if any."""
     dd = _distributed()
@@ -146,9 +171,7 @@ def connect(address: str) -> tuple[Any, Any]:
         count = address.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
             raise DaskError(f"--dask {address}: local:N needs a positive number of worker processes")
-        # One thread per worker process: a scenario is pure Python and holds the GIL.
-        cluster = dd.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = local_cluster(int(count))
         address = cluster.scheduler_address
     try:
         client = dd.Client(address, timeout="10s", set_as_default=False)
@@ -190,17 +213,24 @@ async def _release_claims(campaign: str) -> int:
     return len(names)
 
 
-_FROZEN: list[bool] = []  # whether this worker process froze its start-up heap
+_PREPARED: list[bool] = []  # whether this worker process is ready for batches
 
 
-def _freeze_heap() -> None:
-    """Once per worker process: move what Dask and the imports allocated out of the cyclic
-    collector's sight (``gc.freeze``).  A Dask worker's heap is many times a local worker's,
-    and every full collection a scenario run triggers would walk all of it."""
-    if not _FROZEN:
+def _prepare_process() -> None:
+    """Once per worker process, before its first batch.
+
+    - Move what Dask and the imports allocated out of the cyclic collector's sight
+      (``gc.freeze``): a Dask worker's heap is many times a local worker's, and every full
+      collection a scenario run triggers would walk all of it.
+    - Hypothesis warns when the global random state changes while it draws a scenario; on a
+      Dask worker the worker's own event loop thread changes it (scenarios never use it).
+    """
+    if not _PREPARED:
+        warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
+                                category=HypothesisDeprecationWarning)
         gc.collect()
         gc.freeze()
-        _FROZEN.append(True)
+        _PREPARED.append(True)
 
 
 def _batch_task(batch: Batch, key: int, campaign: str,
@@ -208,12 +238,8 @@ def _batch_task(batch: Batch, key: int, campaign: str,
     """What a Dask worker runs: one batch.  Shrinks and findings go to the campaign's queue at
     once, examples every ``_FLUSH_S`` of a long batch; what is left comes back with the result."""
     dd = _distributed()
-    _freeze_heap()
+    _prepare_process()
     worker = dd.get_worker().address
-    # Hypothesis warns when the global random state changes while it draws a scenario; on a
-    # Dask worker the worker's own event loop thread changes it (scenarios never use it).
-    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
-                            category=HypothesisDeprecationWarning)
     if fingerprint() != expected:
         raise VersionSkewError(f"Dask worker {worker} runs {fingerprint().describe()}, this client "
                                f"{expected.describe()}", worker)
