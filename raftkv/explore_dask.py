@@ -1,11 +1,13 @@
 """``raftkv explore --dask ADDRESS``: the campaign's batches on a Dask distributed cluster.
 
 The client (the ``raftkv explore`` process) cuts the campaign into batches of scenarios
-of one suite (:class:`raftkv.explore.Batch`, each with its own seed) and keeps every Dask
-worker thread busy with them; each batch runs :func:`raftkv.explore.run_batch` on a
-worker, exactly as a local worker process does.  Workers send their events (examples,
-shrinking, findings) through a Dask queue on the scheduler; a driver thread forwards them
-to :func:`raftkv.explore.explore`, which shows and saves them as in a local run.
+of one suite (:class:`raftkv.explore.Batch`, each with its own seed) and keeps two batches
+per Dask worker thread in flight (one running, one queued behind it), sending the next as
+soon as one ends; each batch runs :func:`raftkv.explore.run_batch` on a worker, exactly as
+a local worker process does.  Workers send shrinks and findings at once, and a long batch's
+examples every ``_FLUSH_S``, through a Dask queue on the scheduler; the rest of a batch's
+events come back with its result.  A driver thread forwards them all to
+:func:`raftkv.explore.explore`, which shows and saves them as in a local run.
 
 - A failure is shrunk on the worker that found it and reported through the queue before
   its batch ends: once reported it is on the scheduler and survives that worker.

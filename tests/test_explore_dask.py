@@ -156,6 +156,17 @@ def test_a_local_cluster_runs_lean(dask_installed) -> None:  # type: ignore[no-u
         assert cluster.scheduler.periodic_callbacks["tick"].callback_time == 1000.0
 
 
+def test_the_readme_gives_dask_workers_the_lean_settings() -> None:
+    from raftkv.explore_dask import LEAN_DASK_CONFIG
+
+    readme = (BENCHMARKS.parent / "README.md").read_text()
+    given = dict(re.findall(r"\bDASK_([A-Z_]+)=(\S+)", readme))
+    # Dask reads DASK_A__B_C=v as the setting a.b-c (or a.b_c): v.
+    expected = {key.upper().replace(".", "__").replace("-", "_"): str(value)
+                for key, value in LEAN_DASK_CONFIG.items()}
+    assert given == expected
+
+
 def test_dask_errors_are_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "raftkv.cli", "explore", "--suite", "raft_safety",
