@@ -10,8 +10,11 @@ has counted a scenario (start-up left out alike in both modes: the local pool st
 processes inside the campaign, a Dask cluster's workers import and warm up in their first
 batch).  The goals are on the steady rates: Dask with 2 workers at least 1.8 times its
 1-worker rate, and at least 0.9 times the local pool's 2-worker rate.  On a machine shared
-with other work the figures move with its load: ``--repeat R`` runs the four campaigns R
-times in turn and keeps each one's best, and the load average is printed with every figure.
+with other work the figures move with its load (and Linux shares the cores between sessions
+before it shares them between a session's processes, so while other sessions are busy two
+workers get little more CPU than one): ``--repeat R`` runs the four campaigns R times in turn
+and keeps each one's best, and every figure is printed with the CPU the rest of the machine
+used meanwhile and the load average.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import argparse
 import importlib
 import math
 import os
+import resource
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +44,34 @@ def _campaign(seconds: float | None, suite: str, *, workers: int | None = None, 
                           out_dir=Path(out), show_progress=False)
     assert not summary.failures, summary.failures  # no bug is on: every suite must pass
     return summary.examples / summary.seconds * 60, summary.steady_rate_per_min(), summary.examples
+
+
+class _OtherWork:
+    """The CPU the rest of the machine used while a campaign ran, in cores: the machine's busy
+    time (``/proc/stat``) less this process's and its ended children's.  Near 0 on an idle
+    machine; a figure taken while other work ran for a core or more says little of scaling."""
+
+    def __enter__(self) -> _OtherWork:
+        self.start = (time.monotonic(), _machine_busy_s(), _own_cpu_s())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, busy, own = (b - a for a, b in zip(self.start, (time.monotonic(), _machine_busy_s(), _own_cpu_s()),
+                                                 strict=True))
+        self.cores = max(0.0, busy - own) / wall if wall > 0 else 0.0
+
+
+def _machine_busy_s() -> float:
+    import psutil  # a dependency of Dask distributed
+
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _own_cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, once ended
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _load() -> str:
@@ -71,16 +104,17 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         for mode in ("local", "dask"):
             for workers in (1, 2):
-                if mode == "local":
-                    rate, steady, n = _campaign(seconds, args.suite, workers=workers, max_examples=examples)
-                else:
-                    with local_cluster(workers) as cluster:
-                        rate, steady, n = _campaign(seconds, args.suite, dask=cluster.scheduler_address,
-                                                    max_examples=examples)
+                with _OtherWork() as other:
+                    if mode == "local":
+                        rate, steady, n = _campaign(seconds, args.suite, workers=workers, max_examples=examples)
+                    else:
+                        with local_cluster(workers) as cluster:
+                            rate, steady, n = _campaign(seconds, args.suite, dask=cluster.scheduler_address,
+                                                        max_examples=examples)
                 label = "local pool," if mode == "local" else "dask,      "
                 shown = "n/a" if steady is None else f"{steady:.0f}"
                 print(f"{label} {workers} worker(s): {rate:6.0f} scenarios/min, steady {shown} ({n} scenarios; "
-                      f"{_load()})")
+                      f"other work {other.cores:.2f} cores, {_load()})")
                 old = best.get((mode, workers))
                 if old is None or (steady or rate) > (old[1] or old[0]):
                     best[mode, workers] = (rate, steady)
