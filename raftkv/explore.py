@@ -24,7 +24,7 @@ import attrs
 
 from raftkv.sim import Scenario, Violation, run_scenario, scenario_to_json, scenario_to_token
 
-__all__ = ["Batch", "BatchResult", "ExploreSummary", "batch_seed", "explore", "run_batch", "save_finding"]
+__all__ = ["BATCH_EXAMPLES", "Batch", "BatchResult", "ExploreSummary", "batch_seed", "explore", "run_batch", "save_finding"]
 
 
 @attrs.define
@@ -44,6 +44,15 @@ class ExploreSummary:
     failures: list[tuple[str, str, str]]  # (suite, property, folder)
     # folder -> seconds from the start of the campaign until that finding was saved
     found_after_s: dict[str, float] = attrs.Factory(dict)
+    # (seconds from the start until every worker had counted a scenario, scenarios counted by
+    # then): the start-up to leave out of a steady rate; None if some worker never counted one
+    ramp_up: tuple[float, int] | None = None
+
+    def steady_rate_per_min(self) -> float | None:
+        """Scenarios per minute once every worker was running (start-up left out), or None."""
+        if self.ramp_up is None or self.seconds <= self.ramp_up[0]:
+            return None
+        return (self.examples - self.ramp_up[1]) / (self.seconds - self.ramp_up[0]) * 60
 
     @property
     def examples(self) -> int:
@@ -82,6 +91,12 @@ def save_finding(out_dir: Path, suite: str, scenario: Scenario, violation: Viola
         report += f"\nhtml report: {html}"
     (folder / "report.txt").write_text(report + "\n")
     return folder
+
+
+# Scenarios per batch: small, so suites take turns and a lost batch costs little.  Hypothesis
+# starts each batch afresh (its first scenarios are the simplest), so the local pool and Dask
+# batches are the same size, to explore alike.
+BATCH_EXAMPLES = 10
 
 
 @attrs.frozen(kw_only=True)
@@ -194,7 +209,7 @@ def _worker(worker: int, suites: Sequence[str], bugs: Sequence[str], deadline: f
             break
         round_ += 1
         batch = Batch(suite=name, bugs=tuple(bugs), seed=batch_seed(seed, worker, round_), deadline=deadline,
-                      examples=10 if examples_left is None else min(10, examples_left),
+                      examples=BATCH_EXAMPLES if examples_left is None else min(BATCH_EXAMPLES, examples_left),
                       database=database, database_read_only=database_read_only,
                       replay_saved=database is not None and name not in replayed)
         replayed.add(name)
@@ -254,6 +269,8 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     failures: list[tuple[str, str, str]] = []
     reported: set[tuple[str, str]] = set()
     found_after_s: dict[str, float] = {}
+    started: set[int | str] = set()  # workers that counted a scenario
+    ramp_up: tuple[float, int] | None = None
     console = Console(stderr=True)
 
     def table() -> Table:
@@ -280,9 +297,13 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                     live.update(table())
                 continue
             if event[0] == "example":
-                _, _w, name, sim_us = event
+                _, w, name, sim_us = event
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
+                if ramp_up is None:
+                    started.add(w)
+                    if len(started) >= workers:
+                        ramp_up = (time.time() - start, sum(s.examples for s in stats.values()))
             elif event[0] == "shrinking":
                 _, w, name, prop = event[:4]
                 stats[name].shrinking[w] = (time.time(), prop)
@@ -311,4 +332,4 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     for s in stats.values():
         s.shrinking.clear()
     return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures,
-                          found_after_s=found_after_s)
+                          found_after_s=found_after_s, ramp_up=ramp_up)

@@ -1,11 +1,13 @@
 """``raftkv explore --dask ADDRESS``: the campaign's batches on a Dask distributed cluster.
 
 The client (the ``raftkv explore`` process) cuts the campaign into batches of scenarios
-of one suite (:class:`raftkv.explore.Batch`, each with its own seed) and keeps every Dask
-worker thread busy with them; each batch runs :func:`raftkv.explore.run_batch` on a
-worker, exactly as a local worker process does.  Workers send their events (examples,
-shrinking, findings) through a Dask queue on the scheduler; a driver thread forwards them
-to :func:`raftkv.explore.explore`, which shows and saves them as in a local run.
+of one suite (:class:`raftkv.explore.Batch`, each with its own seed) and keeps two batches
+per Dask worker thread in flight (one running, one queued behind it), sending the next as
+soon as one ends; each batch runs :func:`raftkv.explore.run_batch` on a worker, exactly as
+a local worker process does.  Workers send shrinks and findings at once, and a long batch's
+examples every ``_FLUSH_S``, through a Dask queue on the scheduler; the rest of a batch's
+events come back with its result.  A driver thread forwards them all to
+:func:`raftkv.explore.explore`, which shows and saves them as in a local run.
 
 - A failure is shrunk on the worker that found it and reported through the queue before
   its batch ends: once reported it is on the scheduler and survives that worker.
@@ -24,6 +26,7 @@ to :func:`raftkv.explore.explore`, which shows and saves them as in a local run.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import importlib
 import logging
@@ -40,19 +43,31 @@ from typing import Any
 import attrs
 from hypothesis.errors import HypothesisDeprecationWarning
 
-from raftkv.explore import Batch, BatchResult, batch_seed, focus_suites, next_suite, run_batch
+from raftkv.explore import (
+    BATCH_EXAMPLES,
+    Batch,
+    BatchResult,
+    batch_seed,
+    focus_suites,
+    next_suite,
+    run_batch,
+)
 from raftkv.sim import Violation
 
-__all__ = ["DASK_EXTRA", "DaskError", "Fingerprint", "VersionSkewError", "check_versions", "connect",
-           "fingerprint", "start_dask"]
+__all__ = ["DASK_EXTRA", "LEAN_DASK_CONFIG", "DaskError", "Fingerprint", "VersionSkewError", "check_versions",
+           "connect", "fingerprint", "local_cluster", "start_dask"]
 
 DASK_EXTRA = "pip install 'raftkv[distributed]'"
-# Batches in flight beyond one per worker thread, so a thread that finishes finds work queued.
-_SPARE_BATCHES = 1
-# Scenarios per batch: small, so suites rotate and a lost batch costs little.
-_BATCH_EXAMPLES = 10
-# A worker sends its example events at most this often (a finding at once).
+# Batches in flight per worker thread: one running and one queued behind it, so a thread that
+# ends a batch starts the next without waiting for the client to hear of it.
+_BATCHES_PER_THREAD = 2
+# A worker sends the example events of a long batch this often (a shrink or finding at once;
+# a short batch's come back with its result).
 _FLUSH_S = 0.5
+# The client reads the event queue at least this often while batches run.
+_POLL_S = 0.5
+# ... and asks the scheduler how many worker threads there are this often.
+_WORKERS_POLL_S = 1.0
 # Seconds to wait for a first worker on a scheduler that has none.
 _FIRST_WORKER_S = 30.0
 
@@ -125,6 +140,31 @@ def _distributed() -> Any:
         raise DaskError(f"--dask needs Dask distributed, which is not installed: {DASK_EXTRA}") from None
 
 
+# Dask's own periodic work, made rarer on the clusters ``local:N`` starts: on a machine whose
+# cores all run scenarios, every millisecond of it is taken from them.  On other clusters the
+# same settings can be given to ``dask worker`` (see the README).
+LEAN_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,  # a sample of every thread's stack each 10 ms
+    "distributed.admin.tick.interval": "1s",  # event-loop latency checks, each 20 ms
+    "distributed.admin.system-monitor.interval": "2s",  # CPU, memory and network figures, each 0.5 s
+    "distributed.worker.memory.monitor-interval": "1s",  # each nanny's, 0.1 s
+}
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask cluster of ``workers`` single-threaded worker processes on this machine (``--dask
+    local:N``): a scenario is pure Python and holds the GIL, so one thread per process.  Each
+    worker process has a nanny, which starts a new one if it dies."""
+    assert workers >= 1, workers
+    dd = _distributed()
+    dask = importlib.import_module("dask")
+    # The scheduler and nannies read their settings when made; a nanny hands its own to the
+    # worker process it starts.
+    with dask.config.set(LEAN_DASK_CONFIG):
+        return dd.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+
+
 def connect(address: str) -> tuple[Any, Any]:
     """A Dask client for ``address`` (a scheduler, or ``local:N``) and the local cluster it started, if any."""
     dd = _distributed()
@@ -133,9 +173,7 @@ def connect(address: str) -> tuple[Any, Any]:
         count = address.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
             raise DaskError(f"--dask {address}: local:N needs a positive number of worker processes")
-        # One thread per worker process: a scenario is pure Python and holds the GIL.
-        cluster = dd.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = local_cluster(int(count))
         address = cluster.scheduler_address
     try:
         client = dd.Client(address, timeout="10s", set_as_default=False)
@@ -177,18 +215,37 @@ async def _release_claims(campaign: str) -> int:
     return len(names)
 
 
-def _batch_task(batch: Batch, key: int, campaign: str, expected: Fingerprint) -> BatchResult:
-    """What a Dask worker runs: one batch, its events sent to the campaign's queue."""
+_PREPARED: list[bool] = []  # whether this worker process is ready for batches
+
+
+def _prepare_process() -> None:
+    """Once per worker process, before its first batch.
+
+    - Move what Dask and the imports allocated out of the cyclic collector's sight
+      (``gc.freeze``): a Dask worker's heap is many times a local worker's, and every full
+      collection a scenario run triggers would walk all of it.
+    - Hypothesis warns when the global random state changes while it draws a scenario; on a
+      Dask worker the worker's own event loop thread changes it (scenarios never use it).
+    """
+    if not _PREPARED:
+        warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
+                                category=HypothesisDeprecationWarning)
+        gc.collect()
+        gc.freeze()
+        _PREPARED.append(True)
+
+
+def _batch_task(batch: Batch, key: int, campaign: str,
+                expected: Fingerprint) -> tuple[BatchResult, list[tuple[Any, ...]]]:
+    """What a Dask worker runs: one batch.  Shrinks and findings go to the campaign's queue at
+    once, examples every ``_FLUSH_S`` of a long batch; what is left comes back with the result."""
     dd = _distributed()
+    _prepare_process()
     worker = dd.get_worker().address
-    # Hypothesis warns when the global random state changes while it draws a scenario; on a
-    # Dask worker the worker's own event loop thread changes it (scenarios never use it).
-    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
-                            category=HypothesisDeprecationWarning)
     if fingerprint() != expected:
         raise VersionSkewError(f"Dask worker {worker} runs {fingerprint().describe()}, this client "
                                f"{expected.describe()}", worker)
-    events = dd.Queue(f"raftkv-explore-{campaign}")
+    events: list[Any] = []  # the campaign's queue, opened (a scheduler round trip) when first needed
     pending: list[tuple[Any, ...]] = []
     examples = 0
     last_flush = time.time()
@@ -196,7 +253,9 @@ def _batch_task(batch: Batch, key: int, campaign: str, expected: Fingerprint) ->
     def flush() -> None:
         nonlocal last_flush
         if pending:
-            events.put(list(pending))
+            if not events:
+                events.append(dd.Queue(f"raftkv-explore-{campaign}"))
+            events[0].put(list(pending))
             pending.clear()
         last_flush = time.time()
 
@@ -207,15 +266,14 @@ def _batch_task(batch: Batch, key: int, campaign: str, expected: Fingerprint) ->
             pending.append((*event, key, examples))  # (key, n): counted once if the batch runs again
             if time.time() - last_flush >= _FLUSH_S:
                 flush()
+        elif event[0] == "not_found":
+            pending.append(event)  # the batch's last event: it comes with the result
         else:
             pending.append(event)
             flush()
 
-    try:
-        return run_batch(batch, worker, emit,
-                         claim=lambda violation: _claim(campaign, batch.suite, violation))
-    finally:
-        flush()
+    result = run_batch(batch, worker, emit, claim=lambda violation: _claim(campaign, batch.suite, violation))
+    return result, pending
 
 
 class _Driver(threading.Thread):
@@ -255,8 +313,9 @@ class _Driver(threading.Thread):
             raise error
 
     def _campaign(self) -> None:
+        dd = _distributed()
         expected = fingerprint()
-        inbox = _distributed().Queue(f"raftkv-explore-{self.campaign}", client=self.client)
+        inbox = dd.Queue(f"raftkv-explore-{self.campaign}", client=self.client)
         in_flight: dict[Any, tuple[int, Batch]] = {}
         counted: dict[int, int] = {}  # batch key -> examples counted
         done_suites: set[str] = set()
@@ -264,27 +323,17 @@ class _Driver(threading.Thread):
         replayed: set[str] = set()  # suites whose saved examples a batch replays (the first of each)
         next_key = 0
         submitted = 0
+        threads = 0
+        threads_checked_at = 0.0
         while True:
-            self._forward(inbox, counted, done_suites, wait_s=0.25 if in_flight else 0.0)
-            for future in [f for f in in_flight if f.done()]:
-                key, batch = in_flight.pop(future)
-                if future.status == "error":
-                    exc = future.exception()
-                    if not isinstance(exc, VersionSkewError):
-                        self._raise_for(exc, batch)
-                    print(f"raftkv: {exc}: retired it", file=sys.stderr)
-                    self.client.retire_workers(workers=[exc.worker], close_workers=True)
-                    in_flight[self._submit(key, batch, expected)] = (key, batch)
-                elif future.status != "finished":
-                    raise DaskError(f"the Dask scheduler dropped a batch of suite {batch.suite} "
-                                    f"({future.status})")
-                elif future.result().found:
-                    done_suites.add(batch.suite)
-            threads = max(1, sum(self.client.nthreads().values()))
-            while (next_suite(self.suites, focus, done_suites, next_key) is not None and time.time() < self.deadline and len(in_flight) < threads + _SPARE_BATCHES
+            if time.time() - threads_checked_at >= _WORKERS_POLL_S:  # workers join and leave
+                threads = max(1, sum(self.client.nthreads().values()))
+                threads_checked_at = time.time()
+            while (next_suite(self.suites, focus, done_suites, next_key) is not None
+                   and time.time() < self.deadline and len(in_flight) < _BATCHES_PER_THREAD * threads
                    and (self.max_examples is None or submitted < self.max_examples)):
-                size = _BATCH_EXAMPLES if self.max_examples is None else min(
-                    _BATCH_EXAMPLES, self.max_examples - submitted)
+                size = BATCH_EXAMPLES if self.max_examples is None else min(
+                    BATCH_EXAMPLES, self.max_examples - submitted)
                 suite = next_suite(self.suites, focus, done_suites, next_key)
                 assert suite is not None
                 batch = Batch(suite=suite, bugs=self.bugs, examples=size,
@@ -296,8 +345,34 @@ class _Driver(threading.Thread):
                 next_key += 1
                 submitted += size
             if not in_flight:
-                self._forward(inbox, counted, done_suites, wait_s=0.0)
+                self._forward(inbox.get(batch=True), counted, done_suites)
                 return
+            try:  # woken by the first batch to end, so its worker gets the next one at once
+                with self.client.as_current():
+                    dd.wait(list(in_flight), timeout=_POLL_S, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            ended = [f for f in in_flight if f.done()]
+            # What the ended batches sent through the queue is there by now: forwarded before
+            # the events that came back with their results.
+            self._forward(inbox.get(batch=True), counted, done_suites)
+            for future in ended:
+                key, batch = in_flight.pop(future)
+                if future.status == "error":
+                    exc = future.exception()
+                    if not isinstance(exc, VersionSkewError):
+                        self._raise_for(exc, batch)
+                    print(f"raftkv: {exc}: retired it", file=sys.stderr)
+                    self.client.retire_workers(workers=[exc.worker], close_workers=True)
+                    in_flight[self._submit(key, batch, expected)] = (key, batch)
+                elif future.status != "finished":
+                    raise DaskError(f"the Dask scheduler dropped a batch of suite {batch.suite} "
+                                    f"({future.status})")
+                else:
+                    result, events = future.result()
+                    self._forward([events], counted, done_suites)
+                    if result.found:
+                        done_suites.add(batch.suite)
 
     def _submit(self, key: int, batch: Batch, expected: Fingerprint) -> Any:
         return self.client.submit(_batch_task, batch, key, self.campaign, expected, pure=False,
@@ -310,12 +385,8 @@ class _Driver(threading.Thread):
         assert exc is not None
         raise exc
 
-    def _forward(self, inbox: Any, counted: dict[int, int], done_suites: set[str], *, wait_s: float) -> None:
-        # Polled: a blocking get that times out is logged as an error by the scheduler.
-        items = inbox.get(batch=True)
-        if not items and wait_s > 0:
-            time.sleep(wait_s)
-            items = inbox.get(batch=True)
+    def _forward(self, items: Sequence[Sequence[Any]], counted: dict[int, int], done_suites: set[str]) -> None:
+        """Pass the workers' events (lists of them, from the queue or a batch's result) on to ``explore``."""
         for item in items:
             for raw in item:
                 # The queue's wire format may turn tuples into lists: back to the events' tuples.

@@ -5,7 +5,15 @@ from __future__ import annotations
 import queue
 import time
 
-from raftkv.explore import SuiteStats, _doing, _worker, focus_suites, next_suite
+from raftkv.explore import (
+    ExploreSummary,
+    SuiteStats,
+    _doing,
+    _worker,
+    explore,
+    focus_suites,
+    next_suite,
+)
 
 
 def test_a_worker_says_when_it_starts_shrinking_and_how_long_it_took() -> None:
@@ -52,3 +60,16 @@ def test_suites_take_turns_and_a_bug_switched_on_gets_every_other_batch_for_its_
     assert next_suite(suites, focus, set(suites), 0) is None
     # a bug whose suite was not selected focuses nothing
     assert focus_suites(["watch"], ["leaving_leader_appends"]) == ()
+
+
+def test_the_steady_rate_leaves_the_start_up_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    stats = {"raft_safety": SuiteStats(examples=70)}
+    summary = ExploreSummary(seconds=12.0, stats=stats, failures=[], ramp_up=(2.0, 10))
+    assert summary.steady_rate_per_min() == 60 / 10 * 60  # 60 scenarios in the last 10 s
+    assert ExploreSummary(seconds=12.0, stats=stats, failures=[]).steady_rate_per_min() is None
+    # Two local workers, two scenarios each: ramped up once both counted one.
+    ran = explore(suites=["raft_safety"], seconds=None, max_examples=4, workers=2, out_dir=tmp_path,
+                  show_progress=False)
+    assert ran.examples == 4 and ran.ramp_up is not None, ran
+    ramp_s, ramp_examples = ran.ramp_up
+    assert 2 <= ramp_examples <= 4 and 0 < ramp_s <= ran.seconds

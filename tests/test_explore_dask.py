@@ -137,6 +137,36 @@ def test_workers_with_another_raftkv_are_refused_and_failures_claimed_once(dask_
     assert f"{address} runs raftkv 0.1.0" in message or f"{address} runs raftkv " in message, message
 
 
+def test_a_local_cluster_runs_lean(dask_installed) -> None:  # type: ignore[no-untyped-def]
+    from distributed import Client
+
+    from raftkv.explore_dask import local_cluster
+
+    def settings(dask_worker) -> tuple[bool, bool, float]:  # type: ignore[no-untyped-def]
+        import dask
+
+        return (bool(dask.config.get("distributed.worker.profile.enabled")), "profile" in dask_worker.periodic_callbacks,
+                dask_worker.periodic_callbacks["tick"].callback_time)
+
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        answers = client.run(settings)
+        assert len(answers) == 2
+        # No stack sampling every 10 ms in the worker processes, no event-loop check every 20 ms.
+        assert all(answer == (False, False, 1000.0) for answer in answers.values()), answers
+        assert cluster.scheduler.periodic_callbacks["tick"].callback_time == 1000.0
+
+
+def test_the_readme_gives_dask_workers_the_lean_settings() -> None:
+    from raftkv.explore_dask import LEAN_DASK_CONFIG
+
+    readme = (BENCHMARKS.parent / "README.md").read_text()
+    given = dict(re.findall(r"\bDASK_([A-Z_]+)=(\S+)", readme))
+    # Dask reads DASK_A__B_C=v as the setting a.b-c (or a.b_c): v.
+    expected = {key.upper().replace(".", "__").replace("-", "_"): str(value)
+                for key, value in LEAN_DASK_CONFIG.items()}
+    assert given == expected
+
+
 def test_dask_errors_are_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "raftkv.cli", "explore", "--suite", "raft_safety",
