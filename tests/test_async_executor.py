@@ -169,7 +169,7 @@ def test_crash_cancels_tasks_at_their_await_and_restart_runs_main_again() -> Non
     rt = actor.runtime
     assert [t.name for t in rt.tasks] == ["main", "task2"]
     world.crash("app")
-    assert rt.tasks == [] and rt.stopped
+    assert not rt.tasks and rt.stopped
     assert log == [("start", 0), ("tick", 1, 100_000), ("tick", 1, 200_000), ("finally", 1)]
     world.run_for(1_000_000)  # nothing runs while down
     assert log[-1] == ("finally", 1)
