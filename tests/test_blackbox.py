@@ -17,7 +17,13 @@ import trio.testing
 from tools import require_tool
 
 from raftkv.blackbox.leaders import LeaderClaims
-from raftkv.blackbox.nemesis import REAL_NEMESES, draw_schedule, load_schedule, schedule_json
+from raftkv.blackbox.nemesis import (
+    REAL_NEMESES,
+    VOTE_DELAY_US,
+    draw_schedule,
+    load_schedule,
+    schedule_json,
+)
 from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
 from raftkv.blackbox.targets import etcd_member_id
 from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
@@ -159,22 +165,23 @@ def test_schedules_end_with_probe_episodes():
     assert drawn and max(f.at_us for f in drawn) <= 15_000_000
     assert probes[0].at_us == 16_000_000
     described = [(f.kind, f.node, f.shape) for f in probes]
-    isolate_leader = [("shape", "@leader", "isolate"), ("heal", "", "")]
     isolate_follower = [("shape", "@follower", "isolate"), ("heal", "", "")]
-    stale_leader = [("pause", "@leader", ""), ("shape", "@paused", "isolate"), ("resume", "@paused", ""),
-                    ("heal", "", "")]
-    assert described == isolate_leader + isolate_follower + stale_leader + isolate_leader + isolate_follower, \
-        described
-    # the stale leader is cut off before it wakes, and healed a second later
-    pause, cut, wake, heal = probes[4:8]
-    assert cut.at_us - pause.at_us == 2_000_000 and cut.at_us < wake.at_us < heal.at_us
-    assert heal.at_us - wake.at_us == 1_000_000
+    isolate_leader = [("shape", "@checked-leader", "isolate"), ("heal", "", "")]
+    lost_vote = [("shape", "@leader", "isolate"), ("network", "", ""), ("crash", "@voter", ""), ("network", "", ""),
+                 ("shape", "@leader", "isolate"), ("restart", "@crashed", ""), ("heal", "", "")]
+    assert described == isolate_follower + isolate_leader + lost_vote + isolate_leader, described
+    # the lost vote: every link slowed while the leader is cut off, back to speed once the
+    # voter is killed, the voter restarted next to the old leader
+    cut, slow, kill, fast, cut_new, restart, heal = probes[4:11]
+    assert slow.spike_prob == 1.0 and slow.spike_us == VOTE_DELAY_US and fast.spike_prob == 0.0
+    assert cut.at_us == slow.at_us < kill.at_us < fast.at_us == cut_new.at_us < restart.at_us < heal.at_us
+    assert heal.at_us - cut.at_us == 7_000_000 and not kill.torn
     # every episode heals before the next begins, and the last before the end
     heals = [f.at_us for f in probes if f.kind == "heal"]
-    starts = [f.at_us for f in probes if f.kind in ("shape", "pause") and f.node in ("@leader", "@follower")]
-    assert all(h < s for h, s in zip(heals, starts[1:], strict=False)) and heals[-1] < 30_000_000
-    # a short run is probes only: the leader, then a follower
-    assert [f.node for f in draw_schedule(7, 3, 6_000_000) if f.kind == "shape"] == ["@leader", "@follower"]
+    starts = [probes[0].at_us, probes[2].at_us, cut.at_us, probes[11].at_us]
+    assert all(h < s for h, s in zip(heals, starts[1:], strict=False)) and heals[-1] <= 30_000_000
+    # a short run is probes only: a follower, then the leader
+    assert [f.node for f in draw_schedule(7, 3, 6_000_000) if f.kind == "shape"] == ["@follower", "@checked-leader"]
 
 
 def test_etcd_member_ids_and_identification():
@@ -222,11 +229,18 @@ def test_two_leaders_in_one_term_break_election_safety():
     claims = LeaderClaims()
     for url, member, term, leads in [("u1", "a", 2, True), ("u1", "a", 2, True),  # a leads term 2
                                      ("u2", "b", 2, True), ("u2", "b", 3, True),  # b once in 2: not counted
-                                     ("u2", "b", 3, True), ("u1", "a", 3, False)]:  # b leads term 3
+                                     ("u2", "b", 3, True), ("u1", "a", 3, False),  # b leads term 3
+                                     # c's reported term lags (etcd: the last applied entry's):
+                                     # one stint, its last term counts
+                                     ("u3", "c", 2, True), ("u3", "c", 2, True), ("u3", "c", 4, True),
+                                     ("u3", "c", 4, True), ("u3", "c", 4, False)]:
         claims.saw(url, member, term, leads)
-    assert claims.violations == [] and claims.leaders == {2: "a", 3: "b"}
+    claims.finish()
+    assert claims.violations == [] and claims.leaders == {2: "a", 3: "b", 4: "c"}
     claims.saw("u3", "c", 3, True)
     claims.saw("u3", "c", 3, True)
     claims.saw("u3", "c", 3, True)
+    assert claims.violations == []  # counted when the stint ends
+    claims.finish()
     assert claims.violations == ["election safety: two leaders in term 3: members b and c each named "
                                  "themselves leader (status polls)"]
