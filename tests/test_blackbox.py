@@ -18,8 +18,10 @@ from tools import require_tool
 
 from raftkv.blackbox.leaders import LeaderClaims
 from raftkv.blackbox.nemesis import (
+    CHECKED_AFTER_S,
     REAL_NEMESES,
     VOTE_DELAY_US,
+    Nemesis,
     draw_schedule,
     load_schedule,
     schedule_json,
@@ -244,3 +246,66 @@ def test_two_leaders_in_one_term_break_election_safety():
     claims.finish()
     assert claims.violations == ["election safety: two leaders in term 3: members b and c each named "
                                  "themselves leader (status polls)"]
+
+
+class _StatusCluster:
+    """A cluster whose members' statuses follow a script (no processes): the nemesis's
+    look at who leads and who has just voted."""
+
+    names = ("n1", "n2", "n3")
+
+    def __init__(self, script: list[dict[str, tuple[int, str]]]) -> None:
+        self.script = script
+        self.asked = 0
+
+    def member_id(self, name: str) -> str:
+        return f"id-{name}"
+
+    def running(self, name: str) -> bool:
+        return True
+
+    def status(self, name: str) -> dict[str, object]:
+        step = self.script[min(self.asked // 3, len(self.script) - 1)]
+        self.asked += 1
+        term, leader = step[name]
+        return {"raftTerm": str(term), "leader": self.member_id(leader) if leader else "0"}
+
+
+def test_the_voter_is_a_member_in_a_new_leaders_term_that_names_no_leader():
+    script = [
+        {"n1": (2, "n1"), "n2": (2, "n1"), "n3": (2, "n1")},  # when the watch begins: term 2
+        {"n1": (2, "n1"), "n2": (2, ""), "n3": (2, "")},  # pre-candidates: no leader, old term
+        {"n1": (2, "n1"), "n2": (3, ""), "n3": (3, "")},  # n2 campaigns in 3, n3 voted
+        {"n1": (2, "n1"), "n2": (3, "n2"), "n3": (3, "")},  # n2 leads; n3 has not heard yet
+    ]
+
+    async def main_() -> tuple[list[str], list[str], str | None]:
+        nemesis = Nemesis(_StatusCluster(script), None, torn_tails=False, rng=random.Random(1))  # type: ignore[arg-type]
+        voter = await nemesis._resolve("@voter")
+        leader = await nemesis._leader()  # the highest term's leader, not the deposed n1
+        quiet = Nemesis(_StatusCluster(script[:2]), None, torn_tails=False, rng=random.Random(1))  # type: ignore[arg-type]
+        return voter, await quiet._voter(wait_s=0.3), leader
+
+    voter, none, leader = trio.run(main_)
+    assert voter == ["n3"] and none == [] and leader == "n2"
+
+
+def test_the_checked_leader_is_cut_just_after_a_quorum_check():
+    period_s = 0.2
+    claims = LeaderClaims()
+
+    async def main_() -> list[float]:
+        cluster = _StatusCluster([{"n1": (4, "n2"), "n2": (4, "n2"), "n3": (4, "n2")}])
+        nemesis = Nemesis(cluster, None, torn_tails=False, rng=random.Random(1), claims=claims,  # type: ignore[arg-type]
+                          election_timeout_s=period_s)
+        since = trio.current_time() - 0.05
+        claims.saw("u2", "id-n2", 4, True, since)
+        phases = []
+        for _ in range(3):
+            assert await nemesis._resolve("@checked-leader") == ["n2"]
+            phases.append((trio.current_time() - since - CHECKED_AFTER_S) % period_s)
+            await trio.sleep(0.07)
+        return phases
+
+    for phase in trio.run(main_):
+        assert min(phase, period_s - phase) < 0.03, phase
