@@ -38,9 +38,10 @@ REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
 
 
 # The last part of a run probes the faults that make violations visible from outside, in
-# turn: isolating the leader (a deposed leader that still answers its clients), a lost
-# vote, and isolating a follower (a lagging member that answers its clients), each
-# PROBE_CUT_US long but the lost vote, and healed for PROBE_HEAL_US after.
+# turn (PROBE_EPISODES): isolating a follower (a lagging member that answers its clients),
+# isolating the leader just after a quorum check (a deposed leader that still answers its
+# clients), each PROBE_CUT_US long, and a lost vote (VOTE_EPISODE_US); each is healed for
+# PROBE_HEAL_US after.
 #
 # The lost vote makes Raft's classic window for an unsynced vote: the leader is cut off
 # and every other link is slowed by VOTE_DELAY_US, so that a follower that votes for a new
@@ -50,7 +51,8 @@ REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
 # leader off and restarts the voter next to the old leader.  A member that fsynced its vote
 # (and raftkv members run with --lose-unsynced, so a SIGKILL is a power cut) refuses a
 # second vote in that term; one that lost it elects a second leader in the new leader's
-# term, which the election safety check sees.
+# term, which the election safety check sees.  (etcd's status reports the term of the last
+# entry applied, so there a new leader's term shows late and @voter seldom fires.)
 PROBE_CUT_US = {"@checked-leader": 2_000_000, "@follower": 1_500_000}
 PROBE_HEAL_US = 500_000
 # "@checked-leader" is the leader just after one of its quorum checks (CheckQuorum: one every
