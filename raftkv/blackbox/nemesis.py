@@ -62,8 +62,11 @@ PROBE_HEAL_US = 500_000
 # election timeouts after the cut, while the others elect one to two election timeouts
 # after their last heartbeat.  The cut lands CHECKED_AFTER_S after the reckoned check.
 CHECKED_AFTER_S = 0.03
-VOTE_DELAY_US = 200_000
-VOTE_WAIT_S = 4.0  # how long @voter waits for a vote to catch
+# long enough for the status polls to see the voter between the new leader's win and its
+# first append; short enough that an election (four delayed messages with pre-vote) seldom
+# splits the vote (at 0.2 s most elections did, and many runs saw no vote to catch)
+VOTE_DELAY_US = 100_000
+VOTE_WAIT_S = 5.0  # how long @voter waits for a vote to catch
 VOTE_EPISODE_US = 7_000_000
 PROBE_EPISODES = ("@follower", "@checked-leader", "lost-vote", "@checked-leader")
 
