@@ -30,7 +30,7 @@ from .proxy import PeerProxy
 from .targets import tear_wal_tail
 
 __all__ = ["CHECKED_AFTER_S", "PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "REAL_NEMESES", "VOTE_DELAY_US",
-           "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_faults",
+           "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_episode", "probe_faults",
            "schedule_json"]
 
 # The simulator's nemeses that real processes and the peer proxy can play.
@@ -71,7 +71,7 @@ VOTE_EPISODE_US = 7_000_000
 PROBE_EPISODES = ("@follower", "@checked-leader", "lost-vote", "@checked-leader")
 
 
-def _probe_episode(kind: str, at: int) -> tuple[list[Fault], int]:
+def probe_episode(kind: str, at: int) -> tuple[list[Fault], int]:
     """The faults of one episode starting at ``at``, and when it has ended (healed)."""
     if kind != "lost-vote":
         cut_us = PROBE_CUT_US[kind]
@@ -92,7 +92,7 @@ def probe_faults(start_us: int, end_us: int) -> list[Fault]:
     at = start_us
     n = 0
     while True:
-        faults, ends = _probe_episode(PROBE_EPISODES[n % len(PROBE_EPISODES)], at)
+        faults, ends = probe_episode(PROBE_EPISODES[n % len(PROBE_EPISODES)], at)
         if ends > end_us:
             return out
         out += faults
