@@ -4,7 +4,8 @@ For each bug that can show from outside a real raftkv cluster (stale reads on a 
 or a deposed leader, lost votes, watches resumed at the wrong revision), runs
 ``test-cluster --target raftkv --bug NAME`` with seeds 1..R (a schedule drawn from each),
 and prints the share of runs that found it (exit 1) and the median wall time of those runs
-(start to verdict).  Last line: ``real-mode bugs found: N of M``.  ``--quick`` runs one
+(start to verdict).  raftkv members run with ``--lose-unsynced`` (a SIGKILL is a power
+cut).  Last line: ``real-mode bugs found: N of M``.  ``--quick`` runs one
 short run of the first bug only.
 """
 
@@ -31,8 +32,8 @@ REAL_MODE_BUGS = ("follower_local_reads", "read_without_readindex", "watch_resum
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=4, help="runs (seeds) per bug")
-    parser.add_argument("--time", type=float, default=20.0,
-                        help="seconds of faults per run (20: the drawn faults, then each probe episode once)")
+    parser.add_argument("--time", type=float, default=60.0,
+                        help="seconds of faults per run (60: 30 s of drawn faults, then the probe episodes twice)")
     parser.add_argument("--bug", action="append", choices=REAL_MODE_BUGS, help="only this bug (repeatable)")
     parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()

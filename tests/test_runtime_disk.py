@@ -156,3 +156,61 @@ def test_codec_refuses_what_it_does_not_know():
     with pytest.raises(CodecError, match="unknown ext type 9"):
         decode(msgpack.packb(msgpack.ExtType(9, b"")))
     assert decode(encode((1, b"x", "s", None, {"a": (True,)}))) == (1, b"x", "s", None, {"a": (True,)})
+
+
+# ---------------------------------------------------------------- power cuts (lose_unsynced)
+def _write_then_sigkill(path: str, lose_unsynced: bool) -> None:
+    """In a child process: synced entries 1-2 and a vote, then entries 3-4 and a newer vote
+    written (and synced without an fsync asked for) but never fsynced; then SIGKILL."""
+    import signal
+
+    d = FileDisk(path, atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,), lose_unsynced=lose_unsynced)
+    d.append(LOG_FILE, _entries(1, 2))
+    d.append(HARDSTATE_FILE, HardState(term=1, vote="n1", commit=2))
+    d.fsync(HARDSTATE_FILE)
+    d.sync()
+    d.append(LOG_FILE, _entries(3, 2))
+    d.append(HARDSTATE_FILE, HardState(term=2, vote="n2", commit=2))
+    d.sync()  # the batch ends, no fsync asked for (a vote_not_persisted member)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _killed(path: str, lose_unsynced: bool) -> FileDisk:
+    import multiprocessing
+
+    proc = multiprocessing.get_context("fork").Process(target=_write_then_sigkill, args=(path, lose_unsynced))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == -9, proc.exitcode
+    return FileDisk(path, atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,), lose_unsynced=lose_unsynced)
+
+
+def test_lose_unsynced_a_sigkill_loses_what_was_not_fsynced(tmp_path):
+    rec = recover(_killed(str(tmp_path), lose_unsynced=True))
+    assert rec.hard_state == HardState(term=1, vote="n1", commit=2)  # the fsynced vote, not the later one
+    assert rec.log.last_index() == 2
+
+
+def test_without_lose_unsynced_the_page_cache_keeps_it(tmp_path):
+    # why the option exists: a plain SIGKILL loses nothing that reached the OS
+    rec = recover(_killed(str(tmp_path), lose_unsynced=False))
+    assert rec.hard_state == HardState(term=2, vote="n2", commit=2)
+    assert rec.log.last_index() == 4
+
+
+def test_lose_unsynced_writes_everything_in_order_at_the_next_fsync(tmp_path):
+    d = FileDisk(str(tmp_path), atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,), lose_unsynced=True)
+    d.append(LOG_FILE, _entries(1, 3))
+    d.sync()
+    assert not d.dirty and os.path.getsize(_last_segment(str(tmp_path))) == 0
+    d.truncate(LOG_FILE, 2)
+    d.append(HARDSTATE_FILE, HardState(term=3, vote="n3", commit=1))
+    d.fsync(HARDSTATE_FILE)
+    assert d.dirty
+    d.sync()
+    assert not d.dirty and d.fsync_count == 1
+    d.append(LOG_FILE, _entries(3, 1, term=3))
+    d.close()  # a clean shutdown writes the rest
+    rec = recover(FileDisk(str(tmp_path), atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,)))
+    assert rec.hard_state == HardState(term=3, vote="n3", commit=1)
+    assert [(e.index, e.term) for e in rec.log.slice(1, 4)] == [(1, 1), (2, 1), (3, 3)]

@@ -10,6 +10,7 @@ saved as plain data (``schedule.json``) with every fault as it was applied.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -24,40 +25,65 @@ from raftkv.sim.scenario import Fault, ScenarioError, _from_dict
 from raftkv.sim.shapes import shape_cuts
 from raftkv.strategies import fault_schedules
 
+from .leaders import LeaderClaims
 from .proxy import PeerProxy
 from .targets import tear_wal_tail
 
-__all__ = ["PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "PROBE_STALE_US", "REAL_NEMESES", "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_faults",
+__all__ = ["CHECKED_AFTER_S", "PROBE_CUT_US", "PROBE_EPISODES", "PROBE_HEAL_US", "REAL_NEMESES", "VOTE_DELAY_US",
+           "AppliedFault", "Nemesis", "SavedSchedule", "draw_schedule", "load_schedule", "probe_episode", "probe_faults",
            "schedule_json"]
 
 # The simulator's nemeses that real processes and the peer proxy can play.
 REAL_NEMESES = ("partition", "shape", "cut", "crash", "pause", "network")
 
 
-# The last part of a run probes the faults that make stale reads visible from outside, in
-# turn: isolating the leader (a deposed leader that still answers its clients), isolating
-# a follower (a lagging member that answers its clients), each PROBE_CUT_US long, and a
-# stale leader: the leader frozen (SIGSTOP) for PROBE_CUT_US while the others elect and
-# take writes, then cut off from its peers and woken (SIGCONT) for PROBE_STALE_US: it
-# still believes it leads until its quorum check, and answers its clients from old state
-# meanwhile (a process pause, as a long GC pause, is Jepsen's classic way to get there).
-# Each episode is healed for PROBE_HEAL_US after.
-PROBE_CUT_US = 2_000_000
-PROBE_STALE_US = 1_000_000
+# The last part of a run probes the faults that make violations visible from outside, in
+# turn (PROBE_EPISODES): isolating a follower (a lagging member that answers its clients),
+# isolating the leader just after a quorum check (a deposed leader that still answers its
+# clients), each PROBE_CUT_US long, and a lost vote (VOTE_EPISODE_US); each is healed for
+# PROBE_HEAL_US after.
+#
+# The lost vote makes Raft's classic window for an unsynced vote: the leader is cut off
+# and every other link is slowed by VOTE_DELAY_US, so that a follower that votes for a new
+# candidate hears from the new leader only a delay later; the nemesis watches the members'
+# status and SIGKILLs that voter (``@voter``: a member in the new leader's term that knows
+# no leader yet) before the new leader's first append reaches it, then cuts the new
+# leader off and restarts the voter next to the old leader.  A member that fsynced its vote
+# (and raftkv members run with --lose-unsynced, so a SIGKILL is a power cut) refuses a
+# second vote in that term; one that lost it elects a second leader in the new leader's
+# term, which the election safety check sees.  (etcd's status reports the term of the last
+# entry applied, so there a new leader's term shows late and @voter seldom fires.)
+PROBE_CUT_US = {"@checked-leader": 2_000_000, "@follower": 1_500_000}
 PROBE_HEAL_US = 500_000
-PROBE_EPISODES = ("@leader", "@follower", "stale-leader")
+# "@checked-leader" is the leader just after one of its quorum checks (CheckQuorum: one every
+# election timeout from its election; the nemesis waits for that moment, reckoned from when
+# the status polls first saw it lead): cut off then, it passes its next check on the
+# heartbeat answers that came in since, and is deposed only at the one after, about two
+# election timeouts after the cut, while the others elect one to two election timeouts
+# after their last heartbeat.  The cut lands CHECKED_AFTER_S after the reckoned check.
+CHECKED_AFTER_S = 0.03
+# long enough for the status polls to see the voter between the new leader's win and its
+# first append; short enough that an election (four delayed messages with pre-vote) seldom
+# splits the vote (at 0.2 s most elections did, and many runs saw no vote to catch)
+VOTE_DELAY_US = 100_000
+VOTE_WAIT_S = 5.0  # how long @voter waits for a vote to catch
+VOTE_EPISODE_US = 7_000_000
+PROBE_EPISODES = ("@follower", "@checked-leader", "lost-vote", "@checked-leader")
 
 
-def _probe_episode(kind: str, at: int) -> tuple[list[Fault], int]:
+def probe_episode(kind: str, at: int) -> tuple[list[Fault], int]:
     """The faults of one episode starting at ``at``, and when it has ended (healed)."""
-    if kind != "stale-leader":
+    if kind != "lost-vote":
+        cut_us = PROBE_CUT_US[kind]
         return [Fault(at_us=at, kind="shape", shape="isolate", node=kind),
-                Fault(at_us=at + PROBE_CUT_US, kind="heal")], at + PROBE_CUT_US
-    woken = at + PROBE_CUT_US + 1
-    return [Fault(at_us=at, kind="pause", node="@leader"),
-            Fault(at_us=at + PROBE_CUT_US, kind="shape", shape="isolate", node="@paused"),
-            Fault(at_us=woken, kind="resume", node="@paused"),
-            Fault(at_us=woken + PROBE_STALE_US, kind="heal")], woken + PROBE_STALE_US
+                Fault(at_us=at + cut_us, kind="heal")], at + cut_us
+    return [Fault(at_us=at, kind="shape", shape="isolate", node="@leader"),
+            Fault(at_us=at, kind="network", spike_prob=1.0, spike_us=VOTE_DELAY_US),
+            Fault(at_us=at + 1, kind="crash", node="@voter"),
+            Fault(at_us=at + 2, kind="network"),
+            Fault(at_us=at + 2, kind="shape", shape="isolate", node="@leader"),
+            Fault(at_us=at + 3, kind="restart", node="@crashed"),
+            Fault(at_us=at + VOTE_EPISODE_US, kind="heal")], at + VOTE_EPISODE_US
 
 
 def probe_faults(start_us: int, end_us: int) -> list[Fault]:
@@ -66,7 +92,7 @@ def probe_faults(start_us: int, end_us: int) -> list[Fault]:
     at = start_us
     n = 0
     while True:
-        faults, ends = _probe_episode(PROBE_EPISODES[n % len(PROBE_EPISODES)], at)
+        faults, ends = probe_episode(PROBE_EPISODES[n % len(PROBE_EPISODES)], at)
         if ends > end_us:
             return out
         out += faults
@@ -163,8 +189,11 @@ class Nemesis:
     (None: no peer faults).  ``leader``: who leads now (blocking; run in a thread)."""
 
     def __init__(self, cluster: LocalCluster | None, proxy: PeerProxy | None, *,
-                 torn_tails: bool, rng: random.Random) -> None:
+                 torn_tails: bool, rng: random.Random, claims: LeaderClaims | None = None,
+                 election_timeout_s: float = 0.5) -> None:
         self.cluster = cluster
+        self.claims = claims
+        self.election_timeout_s = election_timeout_s
         self.proxy = proxy
         self.torn_tails = torn_tails
         self.rng = rng
@@ -177,22 +206,78 @@ class Nemesis:
     def names(self) -> tuple[str, ...]:
         return self.cluster.names if self.cluster is not None else ()
 
-    async def _leader(self, wait_s: float = 2.0) -> str | None:
-        """Who leads, asking for up to ``wait_s`` while an election is under way."""
+    async def _statuses(self) -> dict[str, tuple[int, str | None]]:
+        """Each running member's term and the member it names as leader (None: none),
+        asked of all at once."""
         cluster = self.cluster
+        out: dict[str, tuple[int, str | None]] = {}
         if cluster is None:
+            return out
+        ids = {cluster.member_id(n): n for n in self.names}
+
+        async def one(name: str) -> None:
+            st = await trio.to_thread.run_sync(cluster.status, name)
+            if st is not None:
+                try:
+                    term = int(str(st.get("raftTerm", 0)))
+                except ValueError:
+                    return
+                out[name] = (term, ids.get(str(st.get("leader", ""))))
+
+        async with trio.open_nursery() as nursery:
+            for name in self.names:
+                if cluster.running(name) and name not in self.paused:
+                    nursery.start_soon(one, name)
+        return out
+
+    async def _leader(self, wait_s: float = 2.0) -> str | None:
+        """Who leads (named by the member in the highest term that names one: not a
+        deposed leader that has not heard yet), asking for up to ``wait_s`` while an
+        election is under way."""
+        if self.cluster is None:
             return None
         deadline = trio.current_time() + wait_s
         while True:
-            leader = await trio.to_thread.run_sync(cluster.leader)
-            if leader is not None or trio.current_time() >= deadline:
-                return leader
+            named = sorted((term, leader) for term, leader in (await self._statuses()).values() if leader)
+            if named or trio.current_time() >= deadline:
+                return named[-1][1] if named else None
             await trio.sleep(0.05)
+
+    async def _voter(self, wait_s: float = VOTE_WAIT_S) -> list[str]:
+        """A member that has just voted for a new leader and not heard from it yet: in the
+        term of a member that leads, a term newer than any when the watch began, naming no
+        leader (a pre-candidate names none either, but in the old term).  Watched for up to
+        ``wait_s``."""
+        deadline = trio.current_time() + wait_s
+        old_term = max((term for term, _ in (await self._statuses()).values()), default=0)
+        while trio.current_time() < deadline:
+            statuses = await self._statuses()
+            leading = {term for name, (term, leader) in statuses.items() if leader == name and term > old_term}
+            for name, (term, leader) in sorted(statuses.items()):
+                if leader is None and term in leading:
+                    return [name]
+            await trio.sleep(0.005)
+        return []
+
+    async def _checked_leader(self) -> list[str]:
+        """The leader, once it is CHECKED_AFTER_S past one of its quorum checks (reckoned
+        from when the status polls first saw it lead; at once when they have not)."""
+        leader = await self._leader()
+        if leader is None or self.cluster is None:
+            return []
+        since = self.claims.leading_since.get(self.cluster.member_id(leader)) if self.claims else None
+        if since is not None:
+            period_s, now = self.election_timeout_s, trio.current_time()
+            checks = math.ceil((now - since - CHECKED_AFTER_S) / period_s)
+            await trio.sleep_until(since + CHECKED_AFTER_S + max(checks, 1) * period_s)
+        return [leader]
 
     async def _resolve(self, node: str) -> list[str]:
         if node == "@leader":
             leader = await self._leader()
             return [leader] if leader else []
+        if node == "@checked-leader":
+            return await self._checked_leader()
         if node == "@follower":  # a running member that does not lead
             leader = await self._leader()
             if leader is None:
@@ -203,6 +288,8 @@ class Nemesis:
             return list(self.crashed)
         if node == "@paused":
             return list(self.paused)
+        if node == "@voter":
+            return await self._voter()
         return [node] if node in self.names else []
 
     async def apply(self, fault: Fault) -> None:

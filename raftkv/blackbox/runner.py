@@ -140,7 +140,8 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                     say(f"{spec.target}: {spec.members} members up, leader {leader}")
                 urls = list(spec.attach) if attached else cluster.client_urls  # type: ignore[union-attr]
                 nursery.start_soon(watch_leaders, urls, claims)
-                nemesis = Nemesis(cluster, proxy, torn_tails=spec.target == "raftkv", rng=random.Random(spec.seed))
+                nemesis = Nemesis(cluster, proxy, torn_tails=spec.target == "raftkv", rng=random.Random(spec.seed),
+                                  claims=claims)
                 stop, watches_closed = trio.Event(), trio.Event()
                 async with trio.open_nursery() as inner:
                     inner.start_soon(lambda: run_workload(urls, recorder, workload, seed=spec.seed,
@@ -168,6 +169,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
             f.write(schedule_json(spec.seed, faults, nemesis.applied if nemesis else (), client_faults.applied,
                                   members=spec.members, time_s=spec.time_s))
         recorder.write(os.path.join(spec.out_dir, "history.jsonl"))
+    claims.finish()
     say(f"status polls: {claims.polls}, leaders seen in {len(claims.leaders)} term(s)")
     problems.extend(claims.violations)
     return _check(spec, recorder, nemesis, problems, say)

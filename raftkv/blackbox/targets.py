@@ -67,8 +67,9 @@ class EtcdCluster(LocalCluster):
 
 
 def raftkv_cluster(members: int, *, bugs: tuple[str, ...], log_dir: str | None) -> LocalCluster:
-    """``raftkv serve`` members with short timeouts (a run lasts seconds)."""
-    extra = ("--request-timeout-ms", "1500", "--log-level", "info")
+    """``raftkv serve`` members with short timeouts (a run lasts seconds), each losing what
+    it had not fsynced when killed (``--lose-unsynced``: a SIGKILL is a power cut)."""
+    extra = ("--request-timeout-ms", "1500", "--log-level", "info", "--lose-unsynced")
     return LocalCluster(members, bugs=bugs, extra_args=extra, log_dir=log_dir)
 
 

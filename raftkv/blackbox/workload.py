@@ -41,7 +41,7 @@ class WorkloadSpec:
     lease_ttl_s: int = 5
     read_pause_s: float = 0.02  # between a bound reader's gets
     write_pause_s: float = 0.02  # between a bound writer's puts
-    bound_write_timeout_s: float = 0.25  # a bound writer gives up (outcome unknown) and writes again
+    bound_write_timeout_s: float = 0.12  # a bound writer gives up (outcome unknown) and writes again
     client_faults: bool = False  # faults on the clients' side (see the module docstring)
     fault_rate: float = 0.03  # with client_faults: the share of operations that meet one
     # catalogued client bugs the workload's clients have (watch_resume_at_last_revision)

@@ -17,6 +17,13 @@ a new base segment and removes the old segments.
 Files in ``atomic_files`` (the Raft snapshot) are kept apart, under ``DIR/snap``, each
 replaced whole by an atomic rewrite (temporary file, fsync, rename, directory fsync).
 
+With ``lose_unsynced`` (``raftkv serve --lose-unsynced``) the disk emulates a power cut
+at every crash, as lazyfs does: what was written but not fsynced stays in this object's
+own buffer, not in the OS page cache, and reaches the file only with the next
+:meth:`FileDisk.sync` that fsyncs; so a SIGKILL loses exactly what a power cut would
+(every write since the last fsync), where on a plain file it would survive in the page
+cache.  A clean :meth:`FileDisk.close` still writes it out, as a clean shutdown does.
+
 On start a torn tail of the last segment is truncated (logged in :attr:`torn`); a
 corrupt record anywhere else raises :class:`~raftkv.runtime.wal.WALCorruptError`.
 """
@@ -39,7 +46,8 @@ _SEGMENT = re.compile(r"^(\d{16})(\.base)?\.wal$")
 
 class FileDisk:
     def __init__(self, directory: str, *, atomic_files: Iterable[str] = (),
-                 compact_on: Iterable[str] = (), segment_bytes: int = 64 << 20) -> None:
+                 compact_on: Iterable[str] = (), segment_bytes: int = 64 << 20,
+                 lose_unsynced: bool = False) -> None:
         assert segment_bytes > 0, f"segment_bytes {segment_bytes} must be positive"
         self.directory = directory
         self.wal_dir = os.path.join(directory, "wal")
@@ -47,6 +55,7 @@ class FileDisk:
         self.atomic_files = frozenset(atomic_files)
         self.compact_on = frozenset(compact_on)
         self.segment_bytes = segment_bytes
+        self.lose_unsynced = lose_unsynced
         self._current: dict[str, list[Any]] = {}
         self._buffer = bytearray()
         self._sync_wanted = False
@@ -203,18 +212,15 @@ class FileDisk:
     # ------------------------------------------------------------------ group commit
     @property
     def dirty(self) -> bool:
-        return bool(self._buffer) or self._sync_wanted
+        """:meth:`sync` has something to do (with ``lose_unsynced``: only an fsync asked for)."""
+        return self._sync_wanted or (bool(self._buffer) and not self.lose_unsynced)
 
     def sync(self) -> None:
-        """Write what the batch buffered and fsync once (if anything asked for it)."""
-        if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-            self._segment_size += len(data)
+        """Write what the batch buffered and fsync once (if anything asked for it).  With
+        ``lose_unsynced``, nothing is written unless an fsync was asked for."""
+        if self.lose_unsynced and not self._sync_wanted:
+            return
+        self._write_buffer()
         if self._sync_wanted:
             os.fsync(self._fd)
             self._sync_wanted = False
@@ -223,8 +229,19 @@ class FileDisk:
             os.fsync(self._fd)
             self._new_segment()
 
+    def _write_buffer(self) -> None:
+        if self._buffer:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            self._segment_size += len(data)
+
     def close(self) -> None:
         if self._fd >= 0:
+            self._write_buffer()  # a clean shutdown: the page cache reaches the disk
             self.sync()
             os.close(self._fd)
             self._fd = -1

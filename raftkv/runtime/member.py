@@ -59,6 +59,8 @@ class MemberConfig:
     snapshot_interval_entries: int = 10_000
     request_timeout_us: int = 5_000_000
     seed: int | None = None
+    # a power cut at every crash: writes not fsynced are lost by SIGKILL (FileDisk lose_unsynced)
+    lose_unsynced: bool = False
 
     def __attrs_post_init__(self) -> None:
         names = [n for n, _ in self.initial_cluster]
@@ -150,7 +152,8 @@ async def run_member(config: MemberConfig, *,
                      task_status: trio.TaskStatus[RunningMember] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the member until cancelled; ``task_status.started(RunningMember)`` once it serves."""
     seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(8), "big")
-    disk = FileDisk(config.data_dir, atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,))
+    disk = FileDisk(config.data_dir, atomic_files=(SNAP_FILE,), compact_on=(LOG_FILE,),
+                    lose_unsynced=config.lose_unsynced)
     for what in disk.torn:
         log.warning("%s: cut off a torn write at the end of %s", config.name, what)
     peers = dict(config.initial_cluster)

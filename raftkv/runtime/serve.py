@@ -49,6 +49,10 @@ def add_serve_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--snapshot-count", type=int, default=10_000,
                    help="applied entries between snapshots (old WAL segments go after each)")
     p.add_argument("--request-timeout-ms", type=int, default=5_000)
+    p.add_argument("--lose-unsynced", action="store_true",
+                   help="emulate a power cut at every crash: keep writes that were not fsynced in "
+                        "the member's own memory (not the OS page cache), so that a SIGKILL loses "
+                        "them, as a power cut would (for fault testing)")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
@@ -78,7 +82,7 @@ def _member_config(args: argparse.Namespace) -> MemberConfig:
         election_timeout_ticks=args.election_timeout_ms // tick_ms,
         heartbeat_ticks=args.heartbeat_interval_ms // tick_ms,
         snapshot_interval_entries=args.snapshot_count,
-        request_timeout_us=args.request_timeout_ms * 1000)
+        request_timeout_us=args.request_timeout_ms * 1000, lose_unsynced=args.lose_unsynced)
 
 
 async def _serve_member(config: MemberConfig) -> None:
@@ -100,7 +104,8 @@ def _serve_cluster(args: argparse.Namespace) -> int:
     extra = ("--election-timeout-ms", str(args.election_timeout_ms),
              "--heartbeat-interval-ms", str(args.heartbeat_interval_ms),
              "--snapshot-count", str(args.snapshot_count),
-             "--request-timeout-ms", str(args.request_timeout_ms), "--log-level", args.log_level)
+             "--request-timeout-ms", str(args.request_timeout_ms), "--log-level", args.log_level,
+             *(("--lose-unsynced",) if args.lose_unsynced else ()))
     cluster = LocalCluster(args.cluster, data_dir=args.data_dir, bugs=tuple(args.bug), extra_args=extra)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
