@@ -354,11 +354,11 @@ def test_default_spreading_of_a_replicasets_pods() -> None:
     """kube-scheduler's system default spreading: a ReplicaSet's (or a Service's) pods
     without constraints of their own spread over nodes and zones when resources tie; a
     pod with neither is not spread (ties go to the first name)."""
-    from test_scheduler_index import _Rt
+    from fake_runtime import FakeRuntime
 
     from kube.controllers import Scheduler, SharedInformers
 
-    rt = _Rt()
+    rt = FakeRuntime()
     sched = Scheduler(rt, None, SharedInformers(rt, None))  # type: ignore[arg-type]
     for i in range(1, 7):  # m1..m6: zones a, b, c, a, b, c
         sched.nodes._put({**_node(i), "metadata": {**_node(i)["metadata"], "resourceVersion": "1"}})

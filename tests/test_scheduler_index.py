@@ -10,29 +10,14 @@ Service) and without, assumed pods and nominations."""
 from __future__ import annotations
 
 import random
-from typing import Any
+
+from fake_runtime import FakeRuntime
 
 from kube.controllers import Scheduler, SchedulingCycle, SharedInformers
 from kube.controllers.affinity import HOSTNAME_LABEL, ZONE_LABEL
 from kube.controllers.preemption import pod_priority
 from kube.controllers.resources import pod_requests
 from kube.controllers.scheduler import fits
-
-
-class _Queue:
-    def put_nowait(self, item: Any) -> None:
-        pass
-
-
-class _Rt:
-    def __init__(self) -> None:
-        self.now_us = 0
-
-    def queue(self) -> _Queue:
-        return _Queue()
-
-    def monotonic_us(self) -> int:
-        return self.now_us
 
 
 def _node(name: str, rng: random.Random) -> dict:
@@ -147,7 +132,7 @@ def test_the_indexed_pick_equals_the_full_scan() -> None:
     grouped = spread_grouped = scanned = unschedulable = 0
     for seed in range(16):
         rng = random.Random(seed)
-        rt = _Rt()
+        rt = FakeRuntime()
         sched = Scheduler(rt, None, SharedInformers(rt, None))  # type: ignore[arg-type]
         names = [f"n{i:02d}" for i in range(rng.randint(1, 30))]
         terms = rng.choice((0.0, 0.0, 0.1, 0.5))  # some runs with no terms at all: the grouped pick

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fake_runtime import FakeRuntime
+
 from kube import ApiServer, KubeClient, LocalTransport
 from kube.transport import _END, _SimWatch
 from raftkv.sim import TaskHost
@@ -93,28 +95,9 @@ def test_a_watch_older_than_the_window_goes_to_etcd() -> None:
     assert len(got["cached "]) == 10
 
 
-class _Queue:
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def put_nowait(self, item: Any) -> None:
-        self.items.append(item)
-
-
-class _Rt:
-    def __init__(self) -> None:
-        self.now_us = 0
-
-    def queue(self) -> _Queue:
-        return _Queue()
-
-    def monotonic_us(self) -> int:
-        return self.now_us
-
-
 class _Transport:
     def __init__(self) -> None:
-        self.rt = _Rt()
+        self.rt = FakeRuntime()
 
 
 def test_reordered_watch_events_are_put_back_in_order_within_the_window() -> None:
