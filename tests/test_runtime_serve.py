@@ -71,13 +71,18 @@ def test_serve_cluster_answers_the_readme_curl_call_and_stops_cleanly():
     assert not os.path.exists(data_dir), "the temporary data folder is removed"
 
 
+def _start_with_twenty_keys(cluster: LocalCluster) -> None:
+    """Start ``cluster`` and put key0..key19 through n1 once every member answers."""
+    cluster.start()
+    cluster.wait_ready(timeout_s=30)
+    url = cluster.client_url("n1")
+    for i in range(20):
+        _put(url, b"key%d" % i, b"value%d" % i)
+
+
 def test_restart_from_disk_and_a_wal_tail_cut_between_runs(tmp_path):
     with LocalCluster(3, data_dir=str(tmp_path)) as cluster:
-        cluster.start()
-        cluster.wait_ready(timeout_s=30)
-        url = cluster.client_url("n1")
-        for i in range(20):
-            _put(url, b"key%d" % i, b"value%d" % i)
+        _start_with_twenty_keys(cluster)
         for name in cluster.names:
             assert cluster.stop(name) == 0  # SIGTERM: a clean shutdown
         # n3's last WAL record is cut short, as by a crash in the middle of a write
@@ -157,11 +162,7 @@ def test_with_lose_unsynced_a_sigkill_of_every_member_loses_no_acknowledged_writ
     # fsync before they acknowledge, so every acknowledged write survives all of them dying
     with LocalCluster(3, data_dir=str(tmp_path), extra_args=("--lose-unsynced",)) as cluster:
         assert "--lose-unsynced" in cluster.command("n1")
-        cluster.start()
-        cluster.wait_ready(timeout_s=30)
-        url = cluster.client_url("n1")
-        for i in range(20):
-            _put(url, b"key%d" % i, b"value%d" % i)
+        _start_with_twenty_keys(cluster)
         for name in cluster.names:
             cluster.kill(name)
         cluster.start()
