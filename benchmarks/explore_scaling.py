@@ -101,23 +101,25 @@ def main() -> None:
     print(f"suite {args.suite}, {budget} per campaign, {max(1, args.repeat)} round(s); "
           f"{os.cpu_count()} cores, before: {_load()}")
     best: dict[tuple[str, int], tuple[float, float | None]] = {}
-    for _ in range(max(1, args.repeat)):
-        for mode in ("local", "dask"):
-            for workers in (1, 2):
-                with _OtherWork() as other:
-                    if mode == "local":
-                        rate, steady, n = _campaign(seconds, args.suite, workers=workers, max_examples=examples)
-                    else:
-                        with local_cluster(workers) as cluster:
-                            rate, steady, n = _campaign(seconds, args.suite, dask=cluster.scheduler_address,
-                                                        max_examples=examples)
-                label = "local pool," if mode == "local" else "dask,      "
-                shown = "n/a" if steady is None else f"{steady:.0f}"
-                print(f"{label} {workers} worker(s): {rate:6.0f} scenarios/min, steady {shown} ({n} scenarios; "
-                      f"other work {other.cores:.2f} cores, {_load()})")
-                old = best.get((mode, workers))
-                if old is None or (steady or rate) > (old[1] or old[0]):
-                    best[mode, workers] = (rate, steady)
+    campaigns = [(mode, workers) for mode in ("local", "dask") for workers in (1, 2)]
+    for round_ in range(max(1, args.repeat)):
+        # Every other round in the reverse order: a machine whose speed drifts during the
+        # rounds favours no campaign for running first.
+        for mode, workers in (campaigns if round_ % 2 == 0 else campaigns[::-1]):
+            with _OtherWork() as other:
+                if mode == "local":
+                    rate, steady, n = _campaign(seconds, args.suite, workers=workers, max_examples=examples)
+                else:
+                    with local_cluster(workers) as cluster:
+                        rate, steady, n = _campaign(seconds, args.suite, dask=cluster.scheduler_address,
+                                                    max_examples=examples)
+            label = "local pool," if mode == "local" else "dask,      "
+            shown = "n/a" if steady is None else f"{steady:.0f}"
+            print(f"{label} {workers} worker(s): {rate:6.0f} scenarios/min, steady {shown} ({n} scenarios; "
+                  f"other work {other.cores:.2f} cores, {_load()})")
+            old = best.get((mode, workers))
+            if old is None or (steady or rate) > (old[1] or old[0]):
+                best[mode, workers] = (rate, steady)
     print(f"after: {_load()}")
     # Steady rates, unless a campaign had none (a worker that never ran a scenario, as in --quick).
     steady_all = all(s is not None for _, s in best.values())

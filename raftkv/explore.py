@@ -47,12 +47,16 @@ class ExploreSummary:
     # (seconds from the start until every worker had counted a scenario, scenarios counted by
     # then): the start-up to leave out of a steady rate; None if some worker never counted one
     ramp_up: tuple[float, int] | None = None
+    # seconds from the start until the last scenario was counted (what follows is winding
+    # down: workers and their connections closing)
+    last_example_s: float = 0.0
 
     def steady_rate_per_min(self) -> float | None:
-        """Scenarios per minute once every worker was running (start-up left out), or None."""
-        if self.ramp_up is None or self.seconds <= self.ramp_up[0]:
+        """Scenarios per minute from when every worker was running until the last scenario was
+        counted (start-up and wind-down left out), or None."""
+        if self.ramp_up is None or self.last_example_s <= self.ramp_up[0]:
             return None
-        return (self.examples - self.ramp_up[1]) / (self.seconds - self.ramp_up[0]) * 60
+        return (self.examples - self.ramp_up[1]) / (self.last_example_s - self.ramp_up[0]) * 60
 
     @property
     def examples(self) -> int:
@@ -271,6 +275,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     found_after_s: dict[str, float] = {}
     started: set[int | str] = set()  # workers that counted a scenario
     ramp_up: tuple[float, int] | None = None
+    last_example_s = 0.0
     console = Console(stderr=True)
 
     def table() -> Table:
@@ -300,6 +305,7 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
                 _, w, name, sim_us = event
                 stats[name].examples += 1
                 stats[name].simulated_us += sim_us
+                last_example_s = time.time() - start
                 if ramp_up is None:
                     started.add(w)
                     if len(started) >= workers:
@@ -332,4 +338,4 @@ def explore(*, suites: Sequence[str], bugs: Sequence[str] = (), seconds: float |
     for s in stats.values():
         s.shrinking.clear()
     return ExploreSummary(seconds=time.time() - start, stats=stats, failures=failures,
-                          found_after_s=found_after_s, ramp_up=ramp_up)
+                          found_after_s=found_after_s, ramp_up=ramp_up, last_example_s=last_example_s)

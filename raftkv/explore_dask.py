@@ -148,6 +148,9 @@ LEAN_DASK_CONFIG: dict[str, Any] = {
     "distributed.admin.tick.interval": "1s",  # event-loop latency checks, each 20 ms
     "distributed.admin.system-monitor.interval": "2s",  # CPU, memory and network figures, each 0.5 s
     "distributed.worker.memory.monitor-interval": "1s",  # each nanny's, 0.1 s
+    # Batches are alike and each worker thread holds two at most: nothing to balance, and
+    # the scheduler's stealing pass runs each 100 ms.
+    "distributed.scheduler.work-stealing": False,
 }
 
 
@@ -236,9 +239,11 @@ def _prepare_process() -> None:
 
 
 def _batch_task(batch: Batch, key: int, campaign: str,
-                expected: Fingerprint) -> tuple[BatchResult, list[tuple[Any, ...]]]:
+                expected: Fingerprint) -> tuple[BatchResult, list[tuple[Any, ...]], int]:
     """What a Dask worker runs: one batch.  Shrinks and findings go to the campaign's queue at
-    once, examples every ``_FLUSH_S`` of a long batch; what is left comes back with the result."""
+    once, examples every ``_FLUSH_S`` of a long batch; what is left comes back with the result,
+    with the number of puts made to the queue (the client reads the queue before the events of
+    a result whose batch put some)."""
     dd = _distributed()
     _prepare_process()
     worker = dd.get_worker().address
@@ -248,14 +253,16 @@ def _batch_task(batch: Batch, key: int, campaign: str,
     events: list[Any] = []  # the campaign's queue, opened (a scheduler round trip) when first needed
     pending: list[tuple[Any, ...]] = []
     examples = 0
+    puts = 0
     last_flush = time.time()
 
     def flush() -> None:
-        nonlocal last_flush
+        nonlocal last_flush, puts
         if pending:
             if not events:
                 events.append(dd.Queue(f"raftkv-explore-{campaign}"))
             events[0].put(list(pending))
+            puts += 1
             pending.clear()
         last_flush = time.time()
 
@@ -273,7 +280,7 @@ def _batch_task(batch: Batch, key: int, campaign: str,
             flush()
 
     result = run_batch(batch, worker, emit, claim=lambda violation: _claim(campaign, batch.suite, violation))
-    return result, pending
+    return result, pending, puts
 
 
 class _Driver(threading.Thread):
@@ -325,6 +332,7 @@ class _Driver(threading.Thread):
         submitted = 0
         threads = 0
         threads_checked_at = 0.0
+        inbox_read_at = time.time()
         while True:
             if time.time() - threads_checked_at >= _WORKERS_POLL_S:  # workers join and leave
                 threads = max(1, sum(self.client.nthreads().values()))
@@ -353,9 +361,13 @@ class _Driver(threading.Thread):
             except TimeoutError:
                 pass
             ended = [f for f in in_flight if f.done()]
-            # What the ended batches sent through the queue is there by now: forwarded before
-            # the events that came back with their results.
-            self._forward(inbox.get(batch=True), counted, done_suites)
+            results = {f: f.result() for f in ended if f.status == "finished"}
+            # What the ended batches put in the queue is there by now: forwarded before the
+            # events that came back with their results.  A short batch puts nothing, and its
+            # end costs no read of the queue (a scheduler round trip).
+            if any(puts for _, _, puts in results.values()) or time.time() - inbox_read_at >= _POLL_S:
+                self._forward(inbox.get(batch=True), counted, done_suites)
+                inbox_read_at = time.time()
             for future in ended:
                 key, batch = in_flight.pop(future)
                 if future.status == "error":
@@ -369,7 +381,7 @@ class _Driver(threading.Thread):
                     raise DaskError(f"the Dask scheduler dropped a batch of suite {batch.suite} "
                                     f"({future.status})")
                 else:
-                    result, events = future.result()
+                    result, events, _ = results[future]
                     self._forward([events], counted, done_suites)
                     if result.found:
                         done_suites.add(batch.suite)

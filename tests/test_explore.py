@@ -62,14 +62,14 @@ def test_suites_take_turns_and_a_bug_switched_on_gets_every_other_batch_for_its_
     assert focus_suites(["watch"], ["leaving_leader_appends"]) == ()
 
 
-def test_the_steady_rate_leaves_the_start_up_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_steady_rate_leaves_the_start_up_and_wind_down_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
     stats = {"raft_safety": SuiteStats(examples=70)}
-    summary = ExploreSummary(seconds=12.0, stats=stats, failures=[], ramp_up=(2.0, 10))
-    assert summary.steady_rate_per_min() == 60 / 10 * 60  # 60 scenarios in the last 10 s
-    assert ExploreSummary(seconds=12.0, stats=stats, failures=[]).steady_rate_per_min() is None
+    summary = ExploreSummary(seconds=13.0, stats=stats, failures=[], ramp_up=(2.0, 10), last_example_s=12.0)
+    assert summary.steady_rate_per_min() == 60 / 10 * 60  # 60 scenarios from 2 s to 12 s
+    assert ExploreSummary(seconds=12.0, stats=stats, failures=[], last_example_s=12.0).steady_rate_per_min() is None
     # Two local workers, two scenarios each: ramped up once both counted one.
     ran = explore(suites=["raft_safety"], seconds=None, max_examples=4, workers=2, out_dir=tmp_path,
                   show_progress=False)
     assert ran.examples == 4 and ran.ramp_up is not None, ran
     ramp_s, ramp_examples = ran.ramp_up
-    assert 2 <= ramp_examples <= 4 and 0 < ramp_s <= ran.seconds
+    assert 2 <= ramp_examples <= 4 and 0 < ramp_s <= ran.last_example_s <= ran.seconds

@@ -154,6 +154,7 @@ def test_a_local_cluster_runs_lean(dask_installed) -> None:  # type: ignore[no-u
         # No stack sampling every 10 ms in the worker processes, no event-loop check every 20 ms.
         assert all(answer == (False, False, 1000.0) for answer in answers.values()), answers
         assert cluster.scheduler.periodic_callbacks["tick"].callback_time == 1000.0
+        assert "stealing" not in cluster.scheduler.extensions  # no balancing pass each 100 ms
 
 
 def test_the_readme_gives_dask_workers_the_lean_settings() -> None:
