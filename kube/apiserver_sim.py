@@ -61,7 +61,7 @@ _MIX = (("create", 3), ("get", 3), ("update", 4), ("patch", 2), ("delete", 1), (
         ("increment", 4))
 
 
-def _content(obj: dict | None) -> Any:
+def _content(obj: dict[str, Any] | None) -> Any:
     return None if obj is None else tuple(sorted((obj.get("data") or {}).items()))
 
 
@@ -79,7 +79,7 @@ class _Recorder:
         self.watch_id = ""
         self.lists = 0
 
-    def listed(self, resource_version: int, items: list[dict]) -> None:
+    def listed(self, resource_version: int, items: list[dict[str, Any]]) -> None:
         self.lists += 1
         self.watch_id = f"{self.node}#{self.incarnation}.{self.lists}"
 
@@ -88,7 +88,7 @@ class _Recorder:
                                     start_revision=resource_version + 1, resumed=resumed,
                                     time_us=self.s.world.now_us)
 
-    def event(self, event: dict) -> None:
+    def event(self, event: dict[str, Any]) -> None:
         obj = event["object"]
         rv = int(obj["metadata"]["resourceVersion"])
         now = self.s.world.now_us
@@ -186,7 +186,7 @@ class ApiserverSystem:
         else:  # certainly not applied (400, 410, 503...)
             self.rec.fail(rt.node_id, f, _hkey(name), value, time_us=now, error=err.reason)
 
-    async def _get(self, rt: SimRuntime, client: KubeClient, name: str) -> dict | None:
+    async def _get(self, rt: SimRuntime, client: KubeClient, name: str) -> dict[str, Any] | None:
         self._start(rt, "get", name)
         try:
             obj = await client.get(RESOURCE, name, NS)
@@ -199,7 +199,7 @@ class ApiserverSystem:
     async def _op_get(self, rt: SimRuntime, client: KubeClient, name: str, tag: str) -> None:
         await self._get(rt, client, name)
 
-    async def _create(self, rt: SimRuntime, client: KubeClient, name: str, data: dict) -> ApiError | None:
+    async def _create(self, rt: SimRuntime, client: KubeClient, name: str, data: dict[str, Any]) -> ApiError | None:
         value = _content({"data": data})
         self._start(rt, "create", name, value)
         try:
@@ -214,7 +214,7 @@ class ApiserverSystem:
     async def _op_create(self, rt: SimRuntime, client: KubeClient, name: str, tag: str) -> None:
         await self._create(rt, client, name, {"v": tag})
 
-    async def _update(self, rt: SimRuntime, client: KubeClient, name: str, obj: dict, data: dict) -> str:
+    async def _update(self, rt: SimRuntime, client: KubeClient, name: str, obj: dict[str, Any], data: dict[str, Any]) -> str:
         """PUT with obj's resourceVersion: "ok", "conflict", "gone", "unknown" or "failed"."""
         rv = int(obj["metadata"]["resourceVersion"])
         value = (rv, _content({"data": data}))
@@ -257,7 +257,7 @@ class ApiserverSystem:
         for name in (*self.names, COUNTER):
             self.rec.invoke(f"{rt.node_id}/list/{name}", "get", _hkey(name), time_us=self.world.now_us)
 
-    def _list_ended(self, rt: SimRuntime, items: list[dict] | None) -> None:
+    def _list_ended(self, rt: SimRuntime, items: list[dict[str, Any]] | None) -> None:
         by_name = {obj["metadata"]["name"]: obj for obj in items or ()}
         now = self.world.now_us
         for name in (*self.names, COUNTER):
@@ -283,7 +283,7 @@ class ApiserverSystem:
         self._list_started(rt)
         start = self.world.now_us
         pages: list[tuple[int, tuple[tuple[str, int, Any], ...]]] = []
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         token = ""
         try:
             while True:
@@ -344,7 +344,7 @@ class ApiserverSystem:
                 out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}" for name, e in actor.runtime.errors)
         return out
 
-    def _stored(self) -> dict[str, dict] | None:
+    def _stored(self) -> dict[str, dict[str, Any]] | None:
         end = _PREFIX[:-1] + bytes([_PREFIX[-1] + 1])
         store = self.kv.leader_kvs(_PREFIX, end)
         if store is None:

@@ -103,7 +103,7 @@ class LeaderElector:
     def leading(self) -> bool:
         return self.fence is not None
 
-    def _lease(self, spec: dict) -> dict:
+    def _lease(self, spec: dict[str, Any]) -> dict[str, Any]:
         c = self.config
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": c.lease_name, "namespace": c.lease_namespace}, "spec": spec}

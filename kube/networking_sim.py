@@ -80,7 +80,7 @@ CONVERGED_ROUNDS = 3  # requests per endpoint per node once converged
 
 
 def service_object(name: str, type_: str, *, selector: str | None = None, affinity_timeout_s: int = 0,
-                   headless: bool = False) -> dict:
+                   headless: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": type_, "selector": {"app": selector or name},
                             "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
     if affinity_timeout_s:
@@ -91,8 +91,8 @@ def service_object(name: str, type_: str, *, selector: str | None = None, affini
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS}, "spec": spec}
 
 
-def ingress_object(default: str, exact: str) -> dict:
-    def backend(svc: str) -> dict:
+def ingress_object(default: str, exact: str) -> dict[str, Any]:
+    def backend(svc: str) -> dict[str, Any]:
         return {"service": {"name": svc, "port": {"number": 80}}}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web", "namespace": NS},
             "spec": {"defaultBackend": backend(default),
@@ -118,7 +118,7 @@ class NetworkingSystem(ControlPlaneSystem):
         # (node, client, svc) -> (endpoint, at, which kube-proxy, its sync count)
         self.affinity: dict[tuple[str, str, str], tuple[str, int, int, int]] = {}
         workloads = (*self.names, *self.deployment_names)
-        self.service_objects: dict[str, dict] = {}
+        self.service_objects: dict[str, dict[str, Any]] = {}
         for i, name in enumerate(workloads):
             t = TYPES[i % len(TYPES)]
             self.service_objects[f"{name}-svc"] = service_object(
@@ -179,7 +179,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self.ingress = IngressController(rt, KubeClient(self._transport(rt, 2)))
         await self.ingress.run()
 
-    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
+    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict[str, Any]) -> None:
         if resource in ("replicasets", "deployments") and self.net.readiness_delay_ms:
             obj = copy.deepcopy(obj)
             for c in obj["spec"]["template"]["spec"]["containers"]:
@@ -188,7 +188,7 @@ class NetworkingSystem(ControlPlaneSystem):
                                        "initialDelaySeconds": self.net.readiness_delay_ms / 1000}
         await super()._create(rt, client, resource, obj)
 
-    async def _all_at_once(self, rt: SimRuntime, calls: list[tuple[str, str, dict | None]]) -> None:
+    async def _all_at_once(self, rt: SimRuntime, calls: list[tuple[str, str, dict[str, Any] | None]]) -> None:
         """Create (obj) or delete (None) at once, each through another apiserver."""
         tasks = []
         for i, (resource, name, obj) in enumerate(calls):
@@ -212,7 +212,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self.created[f"services/{name}" if resource == "services" else name] = False
 
     async def _user(self, rt: SimRuntime) -> None:
-        calls: list[tuple[str, str, dict | None]] = [("services", n, o) for n, o in self.service_objects.items()]
+        calls: list[tuple[str, str, dict[str, Any] | None]] = [("services", n, o) for n, o in self.service_objects.items()]
         calls.extend(("services", n, service_object(n, "NodePort")) for n in self.churn_names)
         if self.ingress_backends:
             calls.append(("ingresses", "web", ingress_object(*self.ingress_backends)))
@@ -300,7 +300,7 @@ class NetworkingSystem(ControlPlaneSystem):
             return
         trace.update(outcome="ok", node=delivery.node, pod=delivery.pod_key, uid=delivery.pod_uid)
 
-    def request(self, service: str, mode: str, *, client_node: str = "", src: str = "", path: str = "/") -> dict:
+    def request(self, service: str, mode: str, *, client_node: str = "", src: str = "", path: str = "/") -> dict[str, Any]:
         """Send one request and judge it; returns its trace."""
         trace: dict[str, Any] = {"t_us": self.world.now_us, "service": service, "mode": mode, "src": src,
                                  "client_node": client_node, "hops": [], "outcome": ""}
@@ -352,11 +352,11 @@ class NetworkingSystem(ControlPlaneSystem):
                     self._forward(trace, ing_node, ip, port, src)
         return self._judge(trace)
 
-    def _stored_service(self, name: str) -> dict | None:
+    def _stored_service(self, name: str) -> dict[str, Any] | None:
         stored = self._stored_objects if self._stored_objects is not None else self._services_by_name()
         return (stored or {}).get(name)
 
-    _stored_objects: dict[str, dict] | None = None
+    _stored_objects: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ judging requests
     def _judge(self, trace: dict[str, Any]) -> dict[str, Any]:
@@ -382,7 +382,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self._check_affinity(trace, svc)
         return trace
 
-    def _check_affinity(self, trace: dict[str, Any], svc: dict) -> None:
+    def _check_affinity(self, trace: dict[str, Any], svc: dict[str, Any]) -> None:
         """Within the timeout, a client's requests through one node's table reach the
         endpoint they reached before, unless that Service's endpoints changed since."""
         timeout_s = ((svc["spec"].get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
@@ -446,7 +446,7 @@ class NetworkingSystem(ControlPlaneSystem):
             self.request(name, mode, client_node=self.rng.choice(self.machines), src=self.rng.choice(EXTERNAL_IPS))
 
     # ------------------------------------------------------------------ ground truth
-    def _services_by_name(self) -> dict[str, dict] | None:
+    def _services_by_name(self) -> dict[str, dict[str, Any]] | None:
         services = self._stored("services")
         return None if services is None else {s["metadata"]["name"]: s for s in services}
 

@@ -40,7 +40,7 @@ PRIMITIVE_MERGE = frozenset({"finalizers"})
 _ORDER, _DELETE_FROM = "$setElementOrder/", "$deleteFromPrimitiveList/"
 
 
-def apply_patch(current: dict, patch: Any, content_type: str) -> Any:
+def apply_patch(current: dict[str, Any], patch: Any, content_type: str) -> Any:
     """``current`` with ``patch`` applied, by the patch type ``content_type`` names."""
     if content_type == JSON_PATCH:
         return json_patch(current, patch)
@@ -56,11 +56,11 @@ def apply_patch(current: dict, patch: Any, content_type: str) -> Any:
 
 
 # ---------------------------------------------------------------------- strategic merge
-def strategic_merge_patch(current: Any, patch: dict) -> Any:
+def strategic_merge_patch(current: Any, patch: dict[str, Any]) -> Any:
     return _merge_map(current if isinstance(current, dict) else {}, patch)
 
 
-def _merge_map(current: dict, patch: dict) -> Any:
+def _merge_map(current: dict[str, Any], patch: dict[str, Any]) -> Any:
     directive = patch.get("$patch")
     if directive == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}

@@ -70,7 +70,7 @@ class _ResourceWatchers:
 
     __slots__ = ("by_value", "getter", "unindexed", "values")
 
-    def __init__(self, getter: Callable[[dict], str] | None) -> None:
+    def __init__(self, getter: Callable[[dict[str, Any]], str] | None) -> None:
         self.getter = getter
         self.unindexed: dict[int, CacheWatcher] = {}
         self.by_value: dict[str, dict[int, CacheWatcher]] = {}
@@ -101,14 +101,14 @@ class WatchCache:
         self._next_watcher = 0
         self.watches_served = 0
 
-    def list(self, prefix: bytes) -> tuple[list[dict], int]:
+    def list(self, prefix: bytes) -> tuple[list[dict[str, Any]], int]:
         """The cached objects under ``prefix`` (sorted by key) and the cache's revision."""
         items = [self._decode(value, rev) for key, (value, rev) in sorted(self.objects.items())
                  if key.startswith(prefix)]
         return items, self.revision
 
     # ------------------------------------------------------------------ watchers
-    def index(self, resource: bytes, getter: Callable[[dict], str]) -> None:
+    def index(self, resource: bytes, getter: Callable[[dict[str, Any]], str]) -> None:
         """Index the watchers of ``resource`` (``/registry/<resource>/``) by ``getter(obj)``."""
         assert resource not in self._resources or self._resources[resource].getter is getter, resource
         self._resources.setdefault(resource, _ResourceWatchers(getter))
