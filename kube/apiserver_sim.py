@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from raftkv.check import (
+    History,
     HistoryBuilder,
     KubeObjectModel,
     PagedList,
@@ -95,7 +96,7 @@ class _Recorder:
         if event["type"] == "BOOKMARK":
             self.s.watch_rec.watch_response(self.node, self.watch_id, rv, progress_notify=True, time_us=now)
             return
-        typ = "DELETE" if event["type"] == "DELETED" else "PUT"
+        typ: Literal["PUT", "DELETE"] = "DELETE" if event["type"] == "DELETED" else "PUT"
         ev = WatchEvent(type=typ, key=_hkey(obj["metadata"]["name"]),
                         value=_content(obj) if typ == "PUT" else None, mod_revision=rv)
         self.s.watch_rec.watch_response(self.node, self.watch_id, rv, (ev,), time_us=now)
@@ -337,7 +338,7 @@ class ApiserverSystem:
         return self.world.is_up(node) and not self.world.is_paused(node)
 
     def _task_errors(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for node in (*self.apiservers, *self.clients, *self.informer_nodes):
             actor = self.world.actor(node)
             if isinstance(actor, TaskHost):
@@ -389,8 +390,8 @@ class ApiserverSystem:
         problems = "; ".join(self._informer_problems()[:3])
         return f"{self.kv.liveness_report()}; clients busy: {busy or 'none'}; informers: {problems or 'converged'}"
 
-    def history(self) -> list[Any]:
-        return list(self.rec.records)
+    def history(self) -> History:
+        return self.rec.history()
 
     def _etcd_form(self) -> Any:
         """The object history as etcd writes plus the informers' watch records, for the

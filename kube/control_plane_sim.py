@@ -83,6 +83,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from raftkv.check import History, make_history
 from raftkv.sim import SYSTEM_BUILDERS, Fault, Scenario, SimRuntime, TaskHost, Violation, World
 from raftkv.sim.scenario import control_plane_nodes
 
@@ -182,7 +183,7 @@ EVICTION_SLACK_US = 300_000
 def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int | None = None) -> dict[str, Any]:
     """``toleration_s``: the pods tolerate an unreachable or not-ready node that long
     (what kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
-    obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
+    obj: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
@@ -782,7 +783,7 @@ class ControlPlaneSystem:
         return (*self.apiservers, *self.controller_managers, *self.schedulers, *self.machines, "u1")
 
     def _task_errors(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for node in self._components():
             actor = self.world.actor(node)
             if isinstance(actor, TaskHost):
@@ -926,8 +927,8 @@ class ControlPlaneSystem:
         problems = "; ".join(self._convergence_problems()[:4])
         return f"{self.kv.liveness_report()}; control plane: {problems or 'converged'}"
 
-    def history(self) -> list[Any]:
-        return []
+    def history(self) -> History:
+        return make_history(())  # no client history: the checks read the object store and the traces
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         def wanted(name: str) -> bool:

@@ -163,7 +163,7 @@ class _Entries:
 def _changed(old: Any, new: Any, path: Path) -> bool:
     if path[-1].startswith("k:"):  # an element is taken by adding it, not by changing its fields
         return _at(old, path) is _MISSING
-    return _at(old, path) != _at(new, path)
+    return bool(_at(old, path) != _at(new, path))
 
 
 def track_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, subresource: str, now: str) -> None:
@@ -262,7 +262,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], *, manager: str, 
     for key, (api_version, paths, when) in entries.entries.items():
         if key != mine_key:
             entries.entries[key] = (api_version, paths - taken, when)
-    merged = _merge(live, {k: v for k, v in config.items() if k != "status" or subresource == "status"},
+    merged: dict[str, Any] = _merge(live, {k: v for k, v in config.items() if k != "status" or subresource == "status"},
                     kind_message(kind))
     merged["metadata"] = {**live.get("metadata", {}), **{k: v for k, v in merged.get("metadata", {}).items()
                                                          if k not in _IDENTITY}}

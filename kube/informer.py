@@ -6,7 +6,7 @@ is resumed from the last resourceVersion seen (event or bookmark); a 410 lists a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from raftkv.tasks import Runtime
 
@@ -36,6 +36,13 @@ class WatchObserver(Protocol):
 Handler = Callable[[dict[str, Any]], None]
 
 
+class _Selectors(TypedDict):
+    """The list and watch filters of an informer (keyword arguments of both calls)."""
+
+    label_selector: str
+    field_selector: str
+
+
 class Informer:
     def __init__(self, rt: Runtime, client: KubeClient, resource: str, namespace: str = "", *,
                  label_selector: str = "", field_selector: str = "",
@@ -46,7 +53,7 @@ class Informer:
         self.client = client
         self.resource = resource
         self.namespace = namespace
-        self.selectors = {"label_selector": label_selector, "field_selector": field_selector}
+        self.selectors = _Selectors(label_selector=label_selector, field_selector=field_selector)
         self.on_add, self.on_update, self.on_delete = on_add, on_update, on_delete
         self.observer = observer
         self.watch_timeout_s = watch_timeout_s

@@ -50,6 +50,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from raftkv.check import History, make_history
 from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World, derive_rng
 
 from .client import KubeClient
@@ -127,7 +128,7 @@ class NetworkingSystem(ControlPlaneSystem):
             self.service_objects[f"{workloads[0]}-hl"] = service_object(f"{workloads[0]}-hl", "ClusterIP",
                                                                          selector=workloads[0], headless=True)
         self.churn_names = tuple(f"churn-{i}" for i in range(self.net.churn_services))
-        self.ingress_backends = ((f"{workloads[0]}-svc", f"{workloads[min(1, len(workloads) - 1)]}-svc")
+        self.ingress_backends: tuple[str, ...] = ((f"{workloads[0]}-svc", f"{workloads[min(1, len(workloads) - 1)]}-svc")
                                  if workloads else ())
         self.outcomes: dict[str, int] = {}
         self._network_ok_at = -1
@@ -406,7 +407,7 @@ class NetworkingSystem(ControlPlaneSystem):
 
     def _clients(self) -> list[tuple[str, str]]:
         """(node, pod IP) of the pods running on running machines."""
-        out = []
+        out: list[tuple[str, str]] = []
         for node in self.machines:
             if self._synced_proxy(node) is not None:
                 out.extend((node, ip) for ip in sorted(self._pods_on(node)))
@@ -577,8 +578,8 @@ class NetworkingSystem(ControlPlaneSystem):
         out.extend(v for v in self.found if v.property.startswith("networking") and wanted(v.property))
         return out + late
 
-    def history(self) -> list[Any]:
-        return list(self.requests)
+    def history(self) -> History:
+        return make_history(())  # no etcd client history: the traffic traces are ``self.requests``
 
     def summary(self) -> dict[str, Any]:
         out = super().summary()

@@ -100,15 +100,15 @@ def _merge_map(current: dict[str, Any], patch: dict[str, Any]) -> Any:
     return out
 
 
-def _merge_key(field: str, elements: list) -> str | None:
+def _merge_key(field: str, elements: list[Any]) -> str | None:
     for key in MERGE_KEYS.get(field, ()):
         if any(isinstance(e, dict) and key in e for e in elements):
             return key
     return None
 
 
-def _merge_list(field: str, current: Any, patch: list) -> list:
-    current = current if isinstance(current, list) else []
+def _merge_list(field: str, live: Any, patch: list[Any]) -> list[Any]:
+    current: list[Any] = live if isinstance(live, list) else []
     if field in PRIMITIVE_MERGE:
         return current + [copy.deepcopy(x) for x in patch if x not in current]
     if any(isinstance(e, dict) and e.get("$patch") == "replace" for e in patch):
@@ -132,7 +132,7 @@ def _merge_list(field: str, current: Any, patch: list) -> list:
     return out
 
 
-def _reorder(field: str, items: list, order: list) -> list:
+def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
     """Elements named in ``order`` first in that order, the rest after (as they were)."""
     key = _merge_key(field, order) if order and isinstance(order[0], dict) else None
 

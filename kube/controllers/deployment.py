@@ -233,7 +233,7 @@ class DeploymentController:
         selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
         revision = max((_revision(rs) for rs in old), default=0) + 1
         replicas = self._new_replicas(d, 0, old, surge)
-        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        rs: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
               "metadata": {"name": f"{meta['name']}-{hash_}", "namespace": meta["namespace"],
                            "labels": dict(template["metadata"]["labels"]),
                            "annotations": self._annotations(d, revision, surge),
@@ -423,7 +423,8 @@ class DeploymentController:
 
     def _past_deadline(self, d: dict[str, Any], prev: dict[str, Any]) -> bool:
         deadline_s = int(d["spec"].get("progressDeadlineSeconds", 600))
-        return format_timestamp(self.rt.now_us() - deadline_s * 1_000_000) > prev.get("lastUpdateTime", "")
+        last_update: str = prev.get("lastUpdateTime", "")
+        return format_timestamp(self.rt.now_us() - deadline_s * 1_000_000) > last_update
 
     @staticmethod
     def _condition(prev: dict[str, Any] | None, type_: str, ok: bool, now: str, reason: str, message: str) -> dict[str, Any]:

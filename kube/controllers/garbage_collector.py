@@ -67,14 +67,16 @@ class GarbageCollector:
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> items of its dependents
         self.uids: dict[str, str] = {}  # uid -> item, of what the caches hold
         for resource in GC_RESOURCES.values():
-            self.informers.listen(resource, Listener(
-                on_add=lambda obj, r=resource: self._observed(r, obj),
-                on_update=lambda old, new, r=resource: self._updated(r, old, new),
-                on_delete=lambda obj, r=resource: self._gone(r, obj)))
+            self.informers.listen(resource, self._listener(resource))
         self.deleted = 0
         self.orphaned = 0
 
     # ------------------------------------------------------------------ the graph
+    def _listener(self, resource: str) -> Listener:
+        return Listener(on_add=lambda obj: self._observed(resource, obj),
+                        on_update=lambda old, new: self._updated(resource, old, new),
+                        on_delete=lambda obj: self._gone(resource, obj))
+
     def _observed(self, resource: str, obj: dict[str, Any]) -> None:
         item = _item(resource, obj)
         self.uids[obj["metadata"]["uid"]] = item
@@ -249,7 +251,7 @@ class GarbageCollector:
         uid = owner["metadata"]["uid"]
         blocking = 0
         for resource, dep in self._dependents_of(owner):
-            ref = next((r for r in dep["metadata"].get("ownerReferences") or () if r.get("uid") == uid), {})
+            ref: dict[str, Any] = next((r for r in dep["metadata"].get("ownerReferences") or () if r.get("uid") == uid), {})
             if ref.get("blockOwnerDeletion"):
                 blocking += 1
             if not dep["metadata"].get("deletionTimestamp"):

@@ -31,10 +31,11 @@ def _ready(node: dict[str, Any]) -> bool:
                for c in (node.get("status") or {}).get("conditions") or ())
 
 
-async def _delete(client: KubeClient, resource: str, obj: dict[str, Any], **options: int) -> bool:
+async def _delete(client: KubeClient, resource: str, obj: dict[str, Any], *, grace_period_s: int | None = None) -> bool:
     meta = obj["metadata"]
     try:
-        await client.delete(resource, meta["name"], meta.get("namespace", ""), uid=meta.get("uid", ""), **options)
+        await client.delete(resource, meta["name"], meta.get("namespace", ""), uid=meta.get("uid", ""),
+                            grace_period_s=grace_period_s)
     except ApiError as exc:
         if exc.code in (404, 409):  # gone already, or another object of that name now
             return False

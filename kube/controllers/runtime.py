@@ -127,8 +127,12 @@ class Controller:
         def enqueue(obj: dict[str, Any]) -> None:
             for key in keys(obj):
                 self.queue.add(key)
-        self.informers.listen(resource, Listener(on_add=enqueue, on_update=lambda old, new: (enqueue(old), enqueue(new)),
-                                                 on_delete=enqueue), namespace, field_selector=field_selector)
+
+        def enqueue_both(old: dict[str, Any], new: dict[str, Any]) -> None:
+            enqueue(old)
+            enqueue(new)
+        self.informers.listen(resource, Listener(on_add=enqueue, on_update=enqueue_both, on_delete=enqueue),
+                              namespace, field_selector=field_selector)
 
     async def _worker(self) -> None:
         while True:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from raftkv.tasks import Runtime
@@ -66,12 +67,12 @@ BUG_NO_ASSUME = "scheduler_stale_cache_double_book"
 BUG_AFFINITY_NO_ASSUME = "scheduler_affinity_ignores_assumed"
 
 
-def _node_ready(node: dict[str, Any]) -> bool:
+def _node_ready(node: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or ())
 
 
-def tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> bool:
+def tolerates(pod: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
     if taint.get("effect") not in ("NoSchedule", "NoExecute"):
         return True
     for tol in (pod.get("spec") or {}).get("tolerations") or ():
@@ -84,7 +85,11 @@ def tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> bool:
     return False
 
 
-def node_filter(pod: dict[str, Any], node: dict[str, Any]) -> str:
+#: A node group: its allocatable resources and its usage, each as sorted (resource, amount) pairs.
+_GroupKey = tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]
+
+
+def node_filter(pod: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     """Why ``node`` itself keeps ``pod`` off ("" when it does not): the filters that need
     neither the node's usage nor the other pods."""
     if not _node_ready(node):
@@ -168,8 +173,8 @@ class Scheduler:
                                           on_delete=self._pod_gone))
         # Nodes grouped by (allocatable, usage): group key -> its node names, sorted; a
         # node's group key; nodes whose object or usage changed since (_dirty).
-        self._groups: dict[tuple, list[str]] = {}
-        self._group_of: dict[str, tuple] = {}
+        self._groups: dict[_GroupKey, list[str]] = {}
+        self._group_of: dict[str, _GroupKey] = {}
         self._dirty: dict[str, None] = {}
         informers.listen("nodes", Listener(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
                                            on_delete=self._node_changed))

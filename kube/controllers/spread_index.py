@@ -14,7 +14,7 @@ informer events:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .affinity import HOSTNAME_LABEL, ZONE_LABEL, selector_matches
@@ -35,7 +35,7 @@ def _anchor(selector: Mapping[str, Any]) -> tuple[str, str] | None:
     for key, value in sorted((selector.get("matchLabels") or {}).items()):
         return str(key), str(value)
     for req in selector.get("matchExpressions") or ():
-        values = req.get("values") or ()
+        values: Sequence[Any] = req.get("values") or ()
         if req.get("operator") == "In" and len(values) == 1:
             return str(req.get("key")), str(values[0])
     return None
@@ -94,9 +94,12 @@ class SelectorCounts:
                 self._unanchored.setdefault(namespace, []).append(sel)
             else:
                 self._anchored.setdefault((namespace, *anchor), []).append(sel)
-            labels_ok = lambda pod: ((pod.get("metadata") or {}).get("namespace", "") == namespace  # noqa: E731
-                                     and not (pod.get("metadata") or {}).get("deletionTimestamp")
-                                     and selector_matches(selector, (pod.get("metadata") or {}).get("labels") or {}))
+
+            def labels_ok(pod: Mapping[str, Any]) -> bool:
+                meta = pod.get("metadata") or {}
+                return bool(meta.get("namespace", "") == namespace and not meta.get("deletionTimestamp")
+                            and selector_matches(selector, meta.get("labels") or {}))
+
             for key, node, pod in placed():
                 if key in self._pods and labels_ok(pod):
                     self._pods[key][1].append(sel)

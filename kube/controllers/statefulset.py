@@ -142,8 +142,8 @@ class StatefulSetController:
     async def _manage(self, sts: dict[str, Any], pods: dict[int, dict[str, Any]], strays: list[dict[str, Any]], replicas: int, ordered: bool,
                       revision: str) -> float:
         """Create, replace and condemn pods; the seconds to look again (0: on events only)."""
-        for pod in strays:
-            await self._delete_pod(pod)
+        for stray in strays:
+            await self._delete_pod(stray)
         for i in range(replicas):
             pod = pods.get(i)
             if pod is not None and pod["metadata"].get("deletionTimestamp"):

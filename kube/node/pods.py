@@ -46,7 +46,8 @@ class BackoffPolicy:
     def delay_s(self, restarts_in_a_row: int) -> float:
         """The wait before a restart that follows ``restarts_in_a_row`` restarts."""
         assert restarts_in_a_row >= 0
-        return min(self.initial_s * 2 ** min(restarts_in_a_row, 62), self.max_s)
+        factor: int = 2 ** min(restarts_in_a_row, 62)
+        return min(self.initial_s * factor, self.max_s)
 
 
 @attrs.frozen(kw_only=True)

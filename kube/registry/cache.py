@@ -24,6 +24,7 @@ streams; their clients resume from the last resourceVersion they saw.
 from __future__ import annotations
 
 import bisect
+import builtins
 import json
 from collections.abc import Callable
 from typing import Any
@@ -153,8 +154,8 @@ class WatchCache:
             if not table:
                 group.by_value.pop(w.index_value, None)
 
-    def _watchers(self) -> list[CacheWatcher]:
-        out = []
+    def _watchers(self) -> builtins.list[CacheWatcher]:  # ``list`` here is the method above
+        out: builtins.list[CacheWatcher] = []
         for group in self._resources.values():
             out.extend(group.unindexed.values())
             for table in group.by_value.values():

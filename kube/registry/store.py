@@ -190,9 +190,9 @@ class Store:
         if obj.get("kind", s.kind) != s.kind or obj.get("apiVersion", s.api_version) != s.api_version:
             raise errors.bad_request(f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, "
                                      f"not a {s.api_version}/{s.kind}")
-        obj = json_copy(obj)
-        obj["kind"], obj["apiVersion"] = s.kind, s.api_version
-        meta = obj.setdefault("metadata", {})
+        body: dict[str, Any] = json_copy(obj)
+        body["kind"], body["apiVersion"] = s.kind, s.api_version
+        meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be a JSON object")
         if s.namespaced:
@@ -206,7 +206,7 @@ class Store:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         if name is not None:
             meta["name"] = name
-        return obj
+        return body
 
     def _validate(self, obj: dict[str, Any]) -> None:
         causes = self.strategy.validate(obj)
@@ -551,9 +551,9 @@ class Store:
                                 yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
                             continue
                         for ev in resp.events:
-                            out = self._event(ev, matches)
-                            if out is not None:
-                                yield out
+                            event = self._event(ev, matches)
+                            if event is not None:
+                                yield event
                             start = ev.kv.mod_revision + 1
                 return
             except ErrCompacted as exc:

@@ -76,7 +76,7 @@ def _pod_term(term: Any, at: str, out: list[Cause]) -> None:
         out.append((f"{at}.namespaces", "FieldValueInvalid", "must be a list of strings"))
 
 
-def _list(value: Any, where: str, out: list[Cause]) -> list:
+def _list(value: Any, where: str, out: list[Cause]) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
