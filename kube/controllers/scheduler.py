@@ -211,7 +211,7 @@ class Scheduler:
         def owner(resource: str, ns: str, name: str) -> dict[str, Any] | None:
             cache = caches.get(resource)
             return None if cache is None else cache.get(f"{ns}/{name}")
-        return default_spread_selector(pod, services, owner)  # type: ignore[return-value]
+        return default_spread_selector(pod, services, owner)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return ((self.namespaces.cache.get(namespace) or {}).get("metadata") or {}).get("labels") or {}

@@ -70,7 +70,7 @@ _SELECTING_OWNERS = {("apps/v1", "ReplicaSet"): "replicasets", ("apps/v1", "Stat
 OwnerLookup = Callable[[str, str, str], Mapping[str, Any] | None]  # (resource, namespace, name) -> the object, if known
 
 
-def default_spread_selector(pod: Mapping[str, Any], services: Iterable[Mapping[str, Any]], owner: OwnerLookup) -> Mapping[str, Any] | None:
+def default_spread_selector(pod: Mapping[str, Any], services: Iterable[Mapping[str, Any]], owner: OwnerLookup) -> dict[str, Any] | None:
     """kube-scheduler's ``DefaultSelector`` as a LabelSelector (None when it is empty): the
     selectors of the ``services`` of the pod's namespace that select the pod (a Service
     with no selector selects nothing), merged, and the selector of the pod's controller
