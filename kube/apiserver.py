@@ -74,7 +74,7 @@ class Request:
 class Response:
     status: int
     body: Any = None
-    watch: AsyncIterator[dict] | None = attrs.field(default=None, eq=False)
+    watch: AsyncIterator[dict[str, Any]] | None = attrs.field(default=None, eq=False)
 
 
 def _json_body(body: Any) -> Any:
@@ -219,7 +219,7 @@ class ApiServer:
         return self._watch(store, req)
 
     async def _create_service(self, store: Store, namespace: str, body: Any, *, field_manager: str = "",
-                              guard: Guard | None = None) -> dict:
+                              guard: Guard | None = None) -> dict[str, Any]:
         """Allocate the Service's ClusterIP and NodePorts, then store it; a create that
         surely failed gives them back (one of unknown outcome leaves them to the repair)."""
         if not isinstance(body, dict):
@@ -235,7 +235,7 @@ class ApiServer:
             raise
 
     async def _update_service(self, store: Store, req: Request, *, field_manager: str = "",
-                              guard: Guard | None = None) -> dict:
+                              guard: Guard | None = None) -> dict[str, Any]:
         """An update or patch of a Service, as an update at the revision read: NodePorts a
         new type needs are allocated first (given back if the write fails), the ones it no
         longer needs are released after it succeeded."""
@@ -268,7 +268,7 @@ class ApiServer:
             except (errors.ApiError, KVError) as exc:
                 self.rt.record("service_repair.failed", error=str(exc))
 
-    async def _bind(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
+    async def _bind(self, store: Store, req: Request, guard: Guard | None = None) -> dict[str, Any]:
         """``POST pods/<name>/binding``: set ``spec.nodeName`` of a pod not yet bound (409
         Conflict when it is, or is being deleted); ``metadata.uid`` and
         ``metadata.resourceVersion`` of the Binding are preconditions."""
@@ -282,7 +282,7 @@ class ApiServer:
         meta = body.get("metadata") or {}
         rv = meta.get("resourceVersion")
 
-        def bind(pod: dict) -> dict:
+        def bind(pod: dict[str, Any]) -> dict[str, Any]:
             bound = pod.get("spec", {}).get("nodeName")
             if bound:
                 raise errors.conflict("pods/binding", req.name, f"pod {req.name} is already assigned to node {bound!r}")
@@ -298,7 +298,7 @@ class ApiServer:
         return {"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 201,
                 "metadata": {"resourceVersion": bound["metadata"]["resourceVersion"]}}
 
-    async def _scale(self, store: Store, req: Request, guard: Guard | None = None) -> dict:
+    async def _scale(self, store: Store, req: Request, guard: Guard | None = None) -> dict[str, Any]:
         """The scale subresource: read or set ``spec.replicas`` through a Scale object."""
         if req.verb == "get":
             return scale_of(await store.get(req.namespace, req.name))
@@ -311,7 +311,7 @@ class ApiServer:
             rv_text = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
             rv = parse_rv(rv_text) if rv_text else 0
 
-        def rescale(old: dict) -> dict:
+        def rescale(old: dict[str, Any]) -> dict[str, Any]:
             scale = body if req.verb == "update" else apply_patch(scale_of(old), body, req.patch_type)
             replicas = (scale.get("spec") or {}).get("replicas") if isinstance(scale, Mapping) else None
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -357,7 +357,7 @@ class ApiServer:
                         raise
                     continue  # created meanwhile: apply to it
 
-            def merge(old: dict) -> dict:
+            def merge(old: dict[str, Any]) -> dict[str, Any]:
                 live = {k: v for k, v in old.items() if k != "status"}
                 new = fieldmanager.apply(live, config, manager=manager, force=force, now=now)
                 if "status" in old:
@@ -371,7 +371,7 @@ class ApiServer:
                     raise
         raise errors.conflict(req.resource, req.name, "the object was created and deleted meanwhile; try again")
 
-    async def _delete(self, store: Store, req: Request, dry_run: bool, guard: Guard | None = None) -> dict:
+    async def _delete(self, store: Store, req: Request, dry_run: bool, guard: Guard | None = None) -> dict[str, Any]:
         opts = _json_body(req.body) or {}
         if not isinstance(opts, Mapping):
             raise errors.bad_request("DeleteOptions must be a JSON object")
@@ -398,7 +398,7 @@ class ApiServer:
         key = ns_store.key("", namespace)
         cached = self.cache.objects.get(key) if self.cache is not None and self.cache.synced else None
         if cached is not None:
-            obj: dict | None = json.loads(cached[0])
+            obj: dict[str, Any] | None = json.loads(cached[0])
         else:
             got = await ns_store._read(key)
             obj = got[0] if got is not None else None
@@ -406,7 +406,7 @@ class ApiServer:
             raise errors.forbidden(store.strategy.resource, f"unable to create new content in namespace "
                                                             f"{namespace} because it is being terminated")
 
-    async def _list(self, store: Store, req: Request) -> dict:
+    async def _list(self, store: Store, req: Request) -> dict[str, Any]:
         match = req.param("resourceVersionMatch") or ""
         if match not in ("", "Exact", "NotOlderThan"):
             raise errors.bad_request(f"unsupported resourceVersionMatch {match!r}")
@@ -437,7 +437,7 @@ class ApiServer:
         return Response(status=200, watch=_until(self.rt, events, timeout_s) if timeout_s > 0 else events)
 
 
-def scale_of(obj: dict) -> dict:
+def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
     """The ``autoscaling/v1`` Scale of a Deployment, ReplicaSet or StatefulSet."""
     meta = obj.get("metadata", {})
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -450,7 +450,7 @@ def scale_of(obj: dict) -> dict:
                        "selector": ",".join(f"{k}={v}" for k, v in sorted(match.items()))}}
 
 
-async def _until(rt: Runtime, events: AsyncIterator[dict], timeout_s: int) -> AsyncIterator[dict]:
+async def _until(rt: Runtime, events: AsyncIterator[dict[str, Any]], timeout_s: int) -> AsyncIterator[dict[str, Any]]:
     """``events`` until ``timeout_s`` passed (the server ends a watch at its timeout)."""
     deadline = rt.monotonic_us() + timeout_s * 1_000_000
     try:
@@ -474,7 +474,7 @@ async def _until(rt: Runtime, events: AsyncIterator[dict], timeout_s: int) -> As
         await close(events)
 
 
-async def close(events: AsyncIterator[dict]) -> None:
+async def close(events: AsyncIterator[dict[str, Any]]) -> None:
     """Close an async generator of events (a no-op once it has ended)."""
     aclose = getattr(events, "aclose", None)
     if aclose is not None:

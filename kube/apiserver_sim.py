@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from raftkv.check import (
+    History,
     HistoryBuilder,
     KubeObjectModel,
     PagedList,
@@ -61,7 +62,7 @@ _MIX = (("create", 3), ("get", 3), ("update", 4), ("patch", 2), ("delete", 1), (
         ("increment", 4))
 
 
-def _content(obj: dict | None) -> Any:
+def _content(obj: dict[str, Any] | None) -> Any:
     return None if obj is None else tuple(sorted((obj.get("data") or {}).items()))
 
 
@@ -79,7 +80,7 @@ class _Recorder:
         self.watch_id = ""
         self.lists = 0
 
-    def listed(self, resource_version: int, items: list[dict]) -> None:
+    def listed(self, resource_version: int, items: list[dict[str, Any]]) -> None:
         self.lists += 1
         self.watch_id = f"{self.node}#{self.incarnation}.{self.lists}"
 
@@ -88,14 +89,14 @@ class _Recorder:
                                     start_revision=resource_version + 1, resumed=resumed,
                                     time_us=self.s.world.now_us)
 
-    def event(self, event: dict) -> None:
+    def event(self, event: dict[str, Any]) -> None:
         obj = event["object"]
         rv = int(obj["metadata"]["resourceVersion"])
         now = self.s.world.now_us
         if event["type"] == "BOOKMARK":
             self.s.watch_rec.watch_response(self.node, self.watch_id, rv, progress_notify=True, time_us=now)
             return
-        typ = "DELETE" if event["type"] == "DELETED" else "PUT"
+        typ: Literal["PUT", "DELETE"] = "DELETE" if event["type"] == "DELETED" else "PUT"
         ev = WatchEvent(type=typ, key=_hkey(obj["metadata"]["name"]),
                         value=_content(obj) if typ == "PUT" else None, mod_revision=rv)
         self.s.watch_rec.watch_response(self.node, self.watch_id, rv, (ev,), time_us=now)
@@ -186,7 +187,7 @@ class ApiserverSystem:
         else:  # certainly not applied (400, 410, 503...)
             self.rec.fail(rt.node_id, f, _hkey(name), value, time_us=now, error=err.reason)
 
-    async def _get(self, rt: SimRuntime, client: KubeClient, name: str) -> dict | None:
+    async def _get(self, rt: SimRuntime, client: KubeClient, name: str) -> dict[str, Any] | None:
         self._start(rt, "get", name)
         try:
             obj = await client.get(RESOURCE, name, NS)
@@ -199,7 +200,7 @@ class ApiserverSystem:
     async def _op_get(self, rt: SimRuntime, client: KubeClient, name: str, tag: str) -> None:
         await self._get(rt, client, name)
 
-    async def _create(self, rt: SimRuntime, client: KubeClient, name: str, data: dict) -> ApiError | None:
+    async def _create(self, rt: SimRuntime, client: KubeClient, name: str, data: dict[str, Any]) -> ApiError | None:
         value = _content({"data": data})
         self._start(rt, "create", name, value)
         try:
@@ -214,7 +215,7 @@ class ApiserverSystem:
     async def _op_create(self, rt: SimRuntime, client: KubeClient, name: str, tag: str) -> None:
         await self._create(rt, client, name, {"v": tag})
 
-    async def _update(self, rt: SimRuntime, client: KubeClient, name: str, obj: dict, data: dict) -> str:
+    async def _update(self, rt: SimRuntime, client: KubeClient, name: str, obj: dict[str, Any], data: dict[str, Any]) -> str:
         """PUT with obj's resourceVersion: "ok", "conflict", "gone", "unknown" or "failed"."""
         rv = int(obj["metadata"]["resourceVersion"])
         value = (rv, _content({"data": data}))
@@ -257,7 +258,7 @@ class ApiserverSystem:
         for name in (*self.names, COUNTER):
             self.rec.invoke(f"{rt.node_id}/list/{name}", "get", _hkey(name), time_us=self.world.now_us)
 
-    def _list_ended(self, rt: SimRuntime, items: list[dict] | None) -> None:
+    def _list_ended(self, rt: SimRuntime, items: list[dict[str, Any]] | None) -> None:
         by_name = {obj["metadata"]["name"]: obj for obj in items or ()}
         now = self.world.now_us
         for name in (*self.names, COUNTER):
@@ -283,7 +284,7 @@ class ApiserverSystem:
         self._list_started(rt)
         start = self.world.now_us
         pages: list[tuple[int, tuple[tuple[str, int, Any], ...]]] = []
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         token = ""
         try:
             while True:
@@ -337,14 +338,14 @@ class ApiserverSystem:
         return self.world.is_up(node) and not self.world.is_paused(node)
 
     def _task_errors(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for node in (*self.apiservers, *self.clients, *self.informer_nodes):
             actor = self.world.actor(node)
             if isinstance(actor, TaskHost):
                 out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}" for name, e in actor.runtime.errors)
         return out
 
-    def _stored(self) -> dict[str, dict] | None:
+    def _stored(self) -> dict[str, dict[str, Any]] | None:
         end = _PREFIX[:-1] + bytes([_PREFIX[-1] + 1])
         store = self.kv.leader_kvs(_PREFIX, end)
         if store is None:
@@ -389,8 +390,8 @@ class ApiserverSystem:
         problems = "; ".join(self._informer_problems()[:3])
         return f"{self.kv.liveness_report()}; clients busy: {busy or 'none'}; informers: {problems or 'converged'}"
 
-    def history(self) -> list[Any]:
-        return list(self.rec.records)
+    def history(self) -> History:
+        return self.rec.history()
 
     def _etcd_form(self) -> Any:
         """The object history as etcd writes plus the informers' watch records, for the

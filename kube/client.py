@@ -20,9 +20,9 @@ __all__ = ["KubeClient", "LocalTransport", "Transport", "WatchEvents"]
 class WatchEvents(Protocol):
     """An open watch: an async iterator of ``{"type", "object"}``; ``aclose()`` ends it."""
 
-    def __aiter__(self) -> AsyncIterator[dict]: ...
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
 
-    async def __anext__(self) -> dict: ...
+    async def __anext__(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
 
@@ -52,8 +52,8 @@ class _Watch:
     def __aiter__(self) -> _Watch:
         return self
 
-    async def __anext__(self) -> dict:
-        event: dict = await self._events.__anext__()
+    async def __anext__(self) -> dict[str, Any]:
+        event: dict[str, Any] = await self._events.__anext__()
         return event
 
     async def aclose(self) -> None:
@@ -88,22 +88,22 @@ class KubeClient:
                            {"code": resp.status, "reason": "Unknown", "message": str(resp.body)})
         return resp.body
 
-    async def get(self, resource: str, name: str, namespace: str = "", *, subresource: str = "") -> dict:
-        out: dict = await self._call(Request(verb="get", resource=resource, namespace=namespace, name=name,
+    async def get(self, resource: str, name: str, namespace: str = "", *, subresource: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = await self._call(Request(verb="get", resource=resource, namespace=namespace, name=name,
                                              subresource=subresource))
         return out
 
     async def list(self, resource: str, namespace: str = "", *, resource_version: str | None = None,
                    resource_version_match: str = "", limit: int = 0, continue_: str = "",
-                   label_selector: str = "", field_selector: str = "") -> dict:
+                   label_selector: str = "", field_selector: str = "") -> dict[str, Any]:
         """One page (``limit``) or the whole list; ``metadata.continue`` asks for the next."""
-        out: dict = await self._call(Request(verb="list", resource=resource, namespace=namespace, query=_query(
+        out: dict[str, Any] = await self._call(Request(verb="list", resource=resource, namespace=namespace, query=_query(
             resourceVersion=resource_version, resourceVersionMatch=resource_version_match, limit=limit or None,
             labelSelector=label_selector, fieldSelector=field_selector, **{"continue": continue_})))
         return out
 
     async def list_all(self, resource: str, namespace: str = "", *, limit: int = 500,
-                       label_selector: str = "", field_selector: str = "") -> dict:
+                       label_selector: str = "", field_selector: str = "") -> dict[str, Any]:
         """Every page of a paged list, joined (one snapshot: the first page's revision)."""
         first = await self.list(resource, namespace, limit=limit, label_selector=label_selector,
                                 field_selector=field_selector)
@@ -128,38 +128,38 @@ class KubeClient:
                            {"code": resp.status, "reason": "Unknown", "message": "no watch stream"})
         return _Watch(resp.watch)
 
-    async def create(self, resource: str, obj: dict, namespace: str = "", *, name: str = "",
-                     subresource: str = "") -> dict:
+    async def create(self, resource: str, obj: dict[str, Any], namespace: str = "", *, name: str = "",
+                     subresource: str = "") -> dict[str, Any]:
         """Create ``obj``; with ``subresource``, POST it to ``name``'s subresource (``binding``)."""
         ns = namespace or obj.get("metadata", {}).get("namespace", "")
-        out: dict = await self._call(Request(verb="create", resource=resource, namespace=ns, name=name,
+        out: dict[str, Any] = await self._call(Request(verb="create", resource=resource, namespace=ns, name=name,
                                              subresource=subresource, body=obj))
         return out
 
-    async def bind(self, namespace: str, pod: str, node: str, *, uid: str = "") -> dict:
+    async def bind(self, namespace: str, pod: str, node: str, *, uid: str = "") -> dict[str, Any]:
         """Bind ``pod`` to ``node`` (``pods/<pod>/binding``; ``uid`` a precondition)."""
         meta = {"name": pod, "namespace": namespace, **({"uid": uid} if uid else {})}
         return await self.create("pods", {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
                                           "target": {"apiVersion": "v1", "kind": "Node", "name": node}},
                                  namespace, name=pod, subresource="binding")
 
-    async def update(self, resource: str, obj: dict, *, subresource: str = "") -> dict:
+    async def update(self, resource: str, obj: dict[str, Any], *, subresource: str = "") -> dict[str, Any]:
         """PUT ``obj``; its ``metadata.resourceVersion``, when set, is a precondition."""
         meta = obj.get("metadata", {})
-        out: dict = await self._call(Request(verb="update", resource=resource, namespace=meta.get("namespace", ""),
+        out: dict[str, Any] = await self._call(Request(verb="update", resource=resource, namespace=meta.get("namespace", ""),
                                              name=meta.get("name", ""), subresource=subresource, body=obj))
         return out
 
-    async def patch(self, resource: str, name: str, patch: dict, namespace: str = "", *,
-                    subresource: str = "") -> dict:
+    async def patch(self, resource: str, name: str, patch: dict[str, Any], namespace: str = "", *,
+                    subresource: str = "") -> dict[str, Any]:
         """A JSON merge patch (``application/merge-patch+json``)."""
-        out: dict = await self._call(Request(verb="patch", resource=resource, namespace=namespace, name=name,
+        out: dict[str, Any] = await self._call(Request(verb="patch", resource=resource, namespace=namespace, name=name,
                                              subresource=subresource, body=patch))
         return out
 
     async def delete(self, resource: str, name: str, namespace: str = "", *, uid: str = "",
                      resource_version: str = "", propagation_policy: str = "",
-                     grace_period_s: int | None = None) -> dict:
+                     grace_period_s: int | None = None) -> dict[str, Any]:
         """Delete (``DeleteOptions``: preconditions, ``propagationPolicy``,
         ``gracePeriodSeconds``); returns the object as of the deletion (with its
         ``deletionTimestamp`` when it stays for finalizers or a grace period)."""
@@ -171,11 +171,11 @@ class KubeClient:
             opts["preconditions"] = pre
         if propagation_policy:
             opts["propagationPolicy"] = propagation_policy
-        out: dict = await self._call(Request(verb="delete", resource=resource, namespace=namespace, name=name,
+        out: dict[str, Any] = await self._call(Request(verb="delete", resource=resource, namespace=namespace, name=name,
                                              body=opts))
         return out
 
-    async def create_if_absent(self, resource: str, obj: dict, namespace: str = "") -> bool:
+    async def create_if_absent(self, resource: str, obj: dict[str, Any], namespace: str = "") -> bool:
         """Create ``obj``; False (nothing done) when its name is taken (409)."""
         try:
             await self.create(resource, obj, namespace)

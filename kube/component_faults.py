@@ -87,15 +87,15 @@ class _FaultyWatch:
     """A watch stream as the faults say, read ahead by a pump task (so a lag is a delay,
     not a slower reader).  ``aclose`` awaits nothing: it may be called at any time."""
 
-    def __init__(self, rt: Runtime, events: AsyncIterator[dict], faults: ComponentFaults) -> None:
+    def __init__(self, rt: Runtime, events: AsyncIterator[dict[str, Any]], faults: ComponentFaults) -> None:
         self.rt = rt
         self.faults = faults
         self.arrived: Any = rt.queue()
-        self.ready: list[dict] = []
+        self.ready: list[dict[str, Any]] = []
         self.ended = False
         self.task = rt.spawn(self._pump(events), name="faulty-watch")
 
-    async def _pump(self, events: AsyncIterator[dict]) -> None:
+    async def _pump(self, events: AsyncIterator[dict[str, Any]]) -> None:
         try:
             async for event in events:
                 self.arrived.put_nowait((self.rt.monotonic_us(), event))
@@ -106,7 +106,7 @@ class _FaultyWatch:
     def __aiter__(self) -> _FaultyWatch:
         return self
 
-    async def __anext__(self) -> dict:
+    async def __anext__(self) -> dict[str, Any]:
         if self.ready:
             return self.ready.pop(0)
         if self.ended:
@@ -120,9 +120,9 @@ class _FaultyWatch:
         if wait_us > 0:
             await self.rt.sleep(wait_us / 1e6)
         if not f.coalesce_us:
-            out: dict = event
+            out: dict[str, Any] = event
             return out
-        window: dict[str, dict] = {_event_key(event): event}
+        window: dict[str, dict[str, Any]] = {_event_key(event): event}
         with self.rt.move_on_after(f.coalesce_us / 1e6):
             while True:
                 _at, more = await self.arrived.get()
@@ -142,7 +142,7 @@ class _FaultyWatch:
         self.task.cancel()
 
 
-def _event_key(event: dict) -> str:
+def _event_key(event: dict[str, Any]) -> str:
     obj = event.get("object") or {}
     if event.get("type") in ("BOOKMARK", "ERROR") or "name" not in (obj.get("metadata") or {}):
         return f"~{event.get('type')}"

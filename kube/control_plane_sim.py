@@ -83,6 +83,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from raftkv.check import History, make_history
 from raftkv.sim import SYSTEM_BUILDERS, Fault, Scenario, SimRuntime, TaskHost, Violation, World
 from raftkv.sim.scenario import control_plane_nodes
 
@@ -132,7 +133,7 @@ CRASHLOOP_CONTAINERS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
 )
 
 
-def crashloop_object(name: str, replicas: int, index: int, *, toleration_s: int | None = None) -> dict:
+def crashloop_object(name: str, replicas: int, index: int, *, toleration_s: int | None = None) -> dict[str, Any]:
     """A ReplicaSet whose pods (no CPU asked) never stay up, the ``index``-th way of
     :data:`CRASHLOOP_CONTAINERS` (``toleration_s``: as :func:`replicaset_object`'s)."""
     command, limits = CRASHLOOP_CONTAINERS[index % len(CRASHLOOP_CONTAINERS)]
@@ -147,7 +148,7 @@ def crashloop_object(name: str, replicas: int, index: int, *, toleration_s: int 
                      "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}}
 
 
-def spread_object(name: str, replicas: int, *, toleration_s: int | None = None) -> dict:
+def spread_object(name: str, replicas: int, *, toleration_s: int | None = None) -> dict[str, Any]:
     """A ReplicaSet whose pods (no CPU asked) keep off each other's node (a required pod
     anti-affinity on ``kubernetes.io/hostname``) and spread over zones (DoNotSchedule,
     maxSkew 1 on ``topology.kubernetes.io/zone``)."""
@@ -161,7 +162,7 @@ def spread_object(name: str, replicas: int, *, toleration_s: int | None = None) 
     return obj
 
 
-def unreachable_tolerations(toleration_s: int) -> list[dict]:
+def unreachable_tolerations(toleration_s: int) -> list[dict[str, Any]]:
     """Tolerating an unreachable or not-ready node for ``toleration_s`` (what
     kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
     return [{"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": toleration_s}
@@ -179,10 +180,10 @@ EVICTION_TIMING_SHARE = 0.75
 EVICTION_SLACK_US = 300_000
 
 
-def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int | None = None) -> dict:
+def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int | None = None) -> dict[str, Any]:
     """``toleration_s``: the pods tolerate an unreachable or not-ready node that long
     (what kube-apiserver's DefaultTolerationSeconds admission adds, with 300 s)."""
-    obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
+    obj: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": NS},
            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9",
@@ -193,7 +194,7 @@ def replicaset_object(name: str, replicas: int, cpu_m: int, *, toleration_s: int
 
 
 def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "registry.k8s.io/pause:3.9", *,
-                      toleration_s: int | None = None) -> dict:
+                      toleration_s: int | None = None) -> dict[str, Any]:
     obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
     obj["kind"] = "Deployment"
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
@@ -203,7 +204,7 @@ def deployment_object(name: str, replicas: int, cpu_m: int, image: str = "regist
 
 def statefulset_object(name: str, replicas: int, cpu_m: int, *, when_scaled: str = "Retain",
                        policy: str = "OrderedReady", access_mode: str = "ReadWriteOnce",
-                       toleration_s: int | None = None) -> dict:
+                       toleration_s: int | None = None) -> dict[str, Any]:
     """A StatefulSet with a headless Service of its name and one claim ``data`` per pod
     (``toleration_s``: as :func:`replicaset_object`'s)."""
     obj = replicaset_object(name, replicas, cpu_m, toleration_s=toleration_s)
@@ -221,7 +222,7 @@ def statefulset_object(name: str, replicas: int, cpu_m: int, *, when_scaled: str
     return obj
 
 
-def headless_service(name: str) -> dict:
+def headless_service(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
             "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 80}]}}
 
@@ -233,7 +234,7 @@ DELETE_POLICIES = ("Background", "Foreground", "Orphan")
 IMAGES = ("registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10")
 
 
-def _without_hash(template: dict) -> dict:
+def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
     labels = {k: v for k, v in template["metadata"]["labels"].items() if k != HASH_LABEL}
     return {**template, "metadata": {**template["metadata"], "labels": labels}}
 
@@ -267,7 +268,7 @@ class ControlPlaneSystem:
         self.csi = CsiDriver(on_change=self._volume_changed)
         self.attached: dict[str, dict[str, None]] = {}  # volume -> nodes it is attached to
         self.gc_deletes = 0
-        self._stored_cache: dict[str, tuple[tuple[str, int], list[dict]]] = {}
+        self._stored_cache: dict[str, tuple[tuple[str, int], list[dict[str, Any]]]] = {}
         self.max_replicas: dict[str, int] = {}
         self.unknown_creates: dict[str, int] = {}  # "default/rs-0" -> creates of unknown outcome
         self.running: dict[str, tuple[str, Sandbox]] = {}  # pod uid -> (node, sandbox)
@@ -406,7 +407,7 @@ class ControlPlaneSystem:
         self.controllers[node] = kubelet
         await kubelet.run()
 
-    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
+    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"] if resource != "services" else f"services/{obj['metadata']['name']}"
         while not self.created.get(name):
             try:
@@ -463,7 +464,7 @@ class ControlPlaneSystem:
                 continue
             if action == "rollout":
                 (kind, name), image = rng.choice(rolled), rng.choice(IMAGES)
-                patch: dict = {"spec": {"template": {"spec": {"containers": [
+                patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [
                     {"name": "app", "image": image, "resources": {"requests": {"cpu": f"{self.spec.pod_cpu_m}m"}}}]}}}}
                 if name in self.deleted:
                     continue
@@ -546,7 +547,7 @@ class ControlPlaneSystem:
     def _renewed(self, node: str) -> None:
         self.renewals.setdefault(node, []).append(self.world.now_us)
 
-    def _evicting(self, pod: dict, node: str) -> None:
+    def _evicting(self, pod: dict[str, Any], node: str) -> None:
         """``control_plane.early_eviction``: a pod is evicted from its node only once the
         node missed heartbeats for the grace period plus the pod's tolerationSeconds."""
         now = self.world.now_us
@@ -623,7 +624,7 @@ class ControlPlaneSystem:
         """``control_plane.anti_affinity``: a pod never starts in a topology domain where a
         running pod that its required anti-affinity terms match runs, nor where one runs
         whose terms match it (the terms of the workloads the user made)."""
-        def as_pod(s: Sandbox) -> dict:
+        def as_pod(s: Sandbox) -> dict[str, Any]:
             return {"metadata": {"namespace": s.key.split("/")[0], "labels": dict(s.labels)}}
 
         def terms(s: Sandbox) -> tuple[PodTerm, ...]:
@@ -682,7 +683,7 @@ class ControlPlaneSystem:
                                                       f"attached to {', '.join(sorted(nodes))}")
         nodes[node] = None
 
-    def _gc_deleted(self, resource: str, obj: dict, tries: int = 0) -> None:
+    def _gc_deleted(self, resource: str, obj: dict[str, Any], tries: int = 0) -> None:
         """The collector deleted ``obj`` (as of the deletion): none of its owners may be
         alive then (absent, or being deleted in the foreground, is what allows it)."""
         self.gc_deletes += tries == 0
@@ -702,7 +703,7 @@ class ControlPlaneSystem:
                     f"the garbage collector deleted {resource} {obj['metadata']['name']} while its owner "
                     f"{ref.get('kind')} {ref.get('name')} (uid {ref.get('uid')}) exists and is not being deleted"))
 
-    def _stored(self, resource: str) -> list[dict] | None:
+    def _stored(self, resource: str) -> list[dict[str, Any]] | None:
         """The objects the leader holds (decoded again only when its revision moved)."""
         leader = self.kv.leader()
         if leader is None:
@@ -719,19 +720,19 @@ class ControlPlaneSystem:
         self._stored_cache[resource] = ((leader, revision), items)
         return items
 
-    def _active_by_rs(self, pods: list[dict], rss: list[dict]) -> dict[str, list[dict]]:
+    def _active_by_rs(self, pods: list[dict[str, Any]], rss: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         uids = {rs["metadata"]["uid"]: rs["metadata"]["name"] for rs in rss}
-        out: dict[str, list[dict]] = {rs["metadata"]["name"]: [] for rs in rss}
+        out: dict[str, list[dict[str, Any]]] = {rs["metadata"]["name"]: [] for rs in rss}
         for pod in pods:
             ref = controller_of(pod)
             if ref is not None and ref.get("uid") in uids and is_active(pod):
                 out[uids[ref["uid"]]].append(pod)
         return out
 
-    def _check_bound(self, pods: list[dict]) -> None:
+    def _check_bound(self, pods: list[dict[str, Any]]) -> None:
         """``control_plane.scheduler_overcommit``: the active pods bound to a node in the
         store never ask for more than its allocatable (the scheduler never overcommits)."""
-        used: dict[str, list[dict]] = {}
+        used: dict[str, list[dict[str, Any]]] = {}
         for pod in pods:
             node = (pod.get("spec") or {}).get("nodeName")
             if node and is_active(pod):
@@ -782,7 +783,7 @@ class ControlPlaneSystem:
         return (*self.apiservers, *self.controller_managers, *self.schedulers, *self.machines, "u1")
 
     def _task_errors(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for node in self._components():
             actor = self.world.actor(node)
             if isinstance(actor, TaskHost):
@@ -815,7 +816,7 @@ class ControlPlaneSystem:
                 out.append(f"{name}: status says {(rs.get('status') or {}).get('readyReplicas', 0)} ready, wants {want}")
         return out + self._rollout_problems(rss) + self._statefulset_problems(pods) + self._garbage_problems()
 
-    def _statefulset_problems(self, pods: list[dict]) -> list[str]:
+    def _statefulset_problems(self, pods: list[dict[str, Any]]) -> list[str]:
         """Every StatefulSet has ordinals 0..n-1 running, each on its own bound claim (the
         volume its sandbox mounted), no pod beyond, and its status says all ready and updated."""
         stss, claims = self._stored("statefulsets"), self._stored("persistentvolumeclaims")
@@ -879,7 +880,7 @@ class ControlPlaneSystem:
                 out.append(f"node {name} not Ready again (Ready {ready}, {len(taints)} unreachable taints)")
         return out
 
-    def _rollout_problems(self, rss: list[dict]) -> list[str]:
+    def _rollout_problems(self, rss: list[dict[str, Any]]) -> list[str]:
         deployments = self._stored("deployments")
         if deployments is None:
             return ["no leader to read the store from"]
@@ -926,8 +927,8 @@ class ControlPlaneSystem:
         problems = "; ".join(self._convergence_problems()[:4])
         return f"{self.kv.liveness_report()}; control plane: {problems or 'converged'}"
 
-    def history(self) -> list[Any]:
-        return []
+    def history(self) -> History:
+        return make_history(())  # no client history: the checks read the object store and the traces
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         def wanted(name: str) -> bool:

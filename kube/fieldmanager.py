@@ -41,7 +41,7 @@ def _key_token(field_key: str, value: Any) -> str:
     return "k:" + json.dumps({field_key: value}, separators=(",", ":"), sort_keys=True)
 
 
-def _walk(value: dict, msg: Message | None, prefix: Path, out: set[Path]) -> None:
+def _walk(value: dict[str, Any], msg: Message | None, prefix: Path, out: set[Path]) -> None:
     for name in sorted(value, key=str):
         child = value[name]
         f = msg.field(str(name)) if msg is not None else None
@@ -65,7 +65,7 @@ def _walk(value: dict, msg: Message | None, prefix: Path, out: set[Path]) -> Non
             out.add(path)
 
 
-def field_set(obj: dict, kind: str, subresource: str = "") -> set[Path]:
+def field_set(obj: dict[str, Any], kind: str, subresource: str = "") -> set[Path]:
     """The paths ``obj`` sets that can be owned (only ``status`` for the status subresource)."""
     out: set[Path] = set()
     msg = kind_message(kind)
@@ -106,9 +106,9 @@ def _remove(obj: Any, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- fieldsV1
-def encode_fields(paths: set[Path]) -> dict:
+def encode_fields(paths: set[Path]) -> dict[str, Any]:
     """``fieldsV1``: nested ``{token: {...}}``; ``"."`` marks an element that is owned itself."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for path in sorted(paths):
         node = out
         for token in path:
@@ -136,7 +136,7 @@ def decode_fields(tree: Any, prefix: Path = ()) -> set[Path]:
 class _Entries:
     """An object's managedFields as (manager, operation, subresource) -> (apiVersion, paths)."""
 
-    def __init__(self, obj: dict) -> None:
+    def __init__(self, obj: dict[str, Any]) -> None:
         self.entries: dict[tuple[str, str, str], tuple[str, set[Path], str]] = {}
         for entry in obj.get("metadata", {}).get("managedFields") or ():
             if isinstance(entry, dict) and entry.get("manager") is not None:
@@ -144,7 +144,7 @@ class _Entries:
                 self.entries[key] = (str(entry.get("apiVersion", "")), decode_fields(entry.get("fieldsV1")),
                                      str(entry.get("time", "")))
 
-    def write(self, obj: dict) -> None:
+    def write(self, obj: dict[str, Any]) -> None:
         out = []
         for (manager, operation, subresource), (api_version, paths, when) in self.entries.items():
             if not paths:
@@ -163,10 +163,10 @@ class _Entries:
 def _changed(old: Any, new: Any, path: Path) -> bool:
     if path[-1].startswith("k:"):  # an element is taken by adding it, not by changing its fields
         return _at(old, path) is _MISSING
-    return _at(old, path) != _at(new, path)
+    return bool(_at(old, path) != _at(new, path))
 
 
-def track_update(old: dict | None, new: dict, *, manager: str, subresource: str, now: str) -> None:
+def track_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, subresource: str, now: str) -> None:
     """Record in ``new``'s managedFields that ``manager`` wrote it over ``old`` (None: created)."""
     kind = str(new.get("kind", ""))
     entries = _Entries(old if old is not None and "managedFields" not in new.get("metadata", {}) else new)
@@ -235,8 +235,8 @@ def _conflict(conflicts: list[tuple[tuple[str, str, str], str, Path]]) -> Confli
                                              "field": _dotted(p)} for key, api, p in conflicts]}})
 
 
-def apply(live: dict | None, config: dict, *, manager: str, force: bool, now: str,
-          subresource: str = "") -> dict:
+def apply(live: dict[str, Any] | None, config: dict[str, Any], *, manager: str, force: bool, now: str,
+          subresource: str = "") -> dict[str, Any]:
     """The object after ``manager`` applies ``config`` to ``live`` (None: it does not exist)."""
     kind = str(config.get("kind", ""))
     applied = field_set(config, kind, subresource)
@@ -262,7 +262,7 @@ def apply(live: dict | None, config: dict, *, manager: str, force: bool, now: st
     for key, (api_version, paths, when) in entries.entries.items():
         if key != mine_key:
             entries.entries[key] = (api_version, paths - taken, when)
-    merged = _merge(live, {k: v for k, v in config.items() if k != "status" or subresource == "status"},
+    merged: dict[str, Any] = _merge(live, {k: v for k, v in config.items() if k != "status" or subresource == "status"},
                     kind_message(kind))
     merged["metadata"] = {**live.get("metadata", {}), **{k: v for k, v in merged.get("metadata", {}).items()
                                                          if k not in _IDENTITY}}

@@ -255,7 +255,7 @@ class KubeHttp:
         await self._send(responder, resp.status, self._shape(resp, route.resource, as_table, params),
                          warnings if resp.status < 300 else ())
 
-    def _include(self, obj: dict, params: dict[str, str]) -> Any:
+    def _include(self, obj: dict[str, Any], params: dict[str, str]) -> Any:
         what = params.get("includeObject", "Metadata")
         if what == "None":
             return None
@@ -263,7 +263,7 @@ class KubeHttp:
             return obj
         return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
-    def _table(self, resource: str, objects: list[dict], params: dict[str, str], list_meta: dict | None = None) -> dict:
+    def _table(self, resource: str, objects: list[dict[str, Any]], params: dict[str, str], list_meta: dict[str, Any] | None = None) -> dict[str, Any]:
         out = table(resource, objects, now_s=int(self.clock_s()), list_meta=list_meta)
         for row in out["rows"]:
             row["object"] = self._include(row["object"], params)
@@ -280,14 +280,14 @@ class KubeHttp:
         return self._table(resource, [body], params, {"resourceVersion": body.get("metadata", {}).get("resourceVersion", "")})
 
     async def _stream(self, request: HttpRequest, responder: HttpResponder, resource: str,
-                      events: AsyncIterator[dict], as_table: bool, params: dict[str, str],
+                      events: AsyncIterator[dict[str, Any]], as_table: bool, params: dict[str, str],
                       timeout_s: float) -> None:
         """Send ``events`` as chunks until they end, ``timeout_s`` passes (0: never) or the
         client leaves.  The store's event generator runs in a task of its own (it holds
         the etcd watch's task group open across its yields, so no other cancel scope may
         come in between)."""
         await responder.start_stream(200, "application/json")
-        send, receive = trio.open_memory_channel[dict](256)
+        send, receive = trio.open_memory_channel[dict[str, Any]](256)
 
         async def pump() -> None:
             async with send:

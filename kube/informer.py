@@ -6,7 +6,7 @@ is resumed from the last resourceVersion seen (event or bookmark); a 410 lists a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from raftkv.tasks import Runtime
 
@@ -16,7 +16,7 @@ from .errors import ApiError
 __all__ = ["Informer", "WatchObserver", "object_key"]
 
 
-def object_key(obj: dict) -> str:
+def object_key(obj: dict[str, Any]) -> str:
     """``namespace/name`` (``name`` for cluster-scoped objects), as client-go's cache keys."""
     meta = obj.get("metadata", {})
     ns = meta.get("namespace", "")
@@ -26,38 +26,45 @@ def object_key(obj: dict) -> str:
 class WatchObserver(Protocol):
     """What a test or checker may see of an informer's lists and watches."""
 
-    def listed(self, resource_version: int, items: list[dict]) -> None: ...
+    def listed(self, resource_version: int, items: list[dict[str, Any]]) -> None: ...
 
     def watch_opened(self, resource_version: int, resumed: bool) -> None: ...
 
-    def event(self, event: dict) -> None: ...
+    def event(self, event: dict[str, Any]) -> None: ...
 
 
-Handler = Callable[[dict], None]
+Handler = Callable[[dict[str, Any]], None]
+
+
+class _Selectors(TypedDict):
+    """The list and watch filters of an informer (keyword arguments of both calls)."""
+
+    label_selector: str
+    field_selector: str
 
 
 class Informer:
     def __init__(self, rt: Runtime, client: KubeClient, resource: str, namespace: str = "", *,
                  label_selector: str = "", field_selector: str = "",
-                 on_add: Handler | None = None, on_update: Callable[[dict, dict], None] | None = None,
+                 on_add: Handler | None = None, on_update: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
                  on_delete: Handler | None = None, observer: WatchObserver | None = None,
                  watch_timeout_s: tuple[int, int] = (5, 10), retry_s: float = 0.2) -> None:
         self.rt = rt
         self.client = client
         self.resource = resource
         self.namespace = namespace
-        self.selectors = {"label_selector": label_selector, "field_selector": field_selector}
+        self.selectors = _Selectors(label_selector=label_selector, field_selector=field_selector)
         self.on_add, self.on_update, self.on_delete = on_add, on_update, on_delete
         self.observer = observer
         self.watch_timeout_s = watch_timeout_s
         self.retry_s = retry_s
-        self.cache: dict[str, dict] = {}
+        self.cache: dict[str, dict[str, Any]] = {}
         self.resource_version = 0
         self.synced = False
         self.lists = 0
         self.watches = 0
 
-    def _put(self, obj: dict) -> None:
+    def _put(self, obj: dict[str, Any]) -> None:
         key = object_key(obj)
         old = self.cache.get(key)
         self.cache[key] = obj

@@ -44,7 +44,7 @@ class _QueuedWatch:
     def __aiter__(self) -> _QueuedWatch:
         return self
 
-    async def __anext__(self) -> dict:
+    async def __anext__(self) -> dict[str, Any]:
         if self._closed:
             raise StopAsyncIteration
         item: Any = _END
@@ -58,7 +58,7 @@ class _QueuedWatch:
         if item is _END:
             await self.aclose()
             raise StopAsyncIteration
-        event: dict = item
+        event: dict[str, Any] = item
         return event
 
     async def aclose(self) -> None:

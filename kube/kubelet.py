@@ -176,7 +176,7 @@ class Kubelet:
         self.volumes_of: dict[str, tuple[str, ...]] = {}  # pod uid -> the volumes it needs
         self.volumes_dirty = True  # VolumeAttachments of this node may need cleaning up
 
-    def node_object(self) -> dict:
+    def node_object(self) -> dict[str, Any]:
         c = self.config
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": c.name, "labels": {HOSTNAME_LABEL: c.name, **dict(c.labels)}},
@@ -184,7 +184,7 @@ class Kubelet:
                          **({"taints": [{"key": k, "value": v, "effect": e} for k, v, e in c.taints]}
                             if c.taints else {})}}
 
-    def node_status(self) -> dict:
+    def node_status(self) -> dict[str, Any]:
         c = self.config
         resources = {"cpu": c.cpu, "memory": c.memory, "pods": str(c.pods)}
         return {"capacity": resources, "allocatable": resources,
@@ -335,7 +335,7 @@ class Kubelet:
         return Result(requeue_after_s=sync.requeue_after_s) if sync.requeue_after_s else None
 
     # ------------------------------------------------------------------ volumes
-    async def _prepare_volumes(self, pod: dict) -> tuple[str, ...] | None:
+    async def _prepare_volumes(self, pod: dict[str, Any]) -> tuple[str, ...] | None:
         """The persistent volumes of the pod's claims, attached here; None while a claim is
         not bound or a ReadWriteOnce volume is still attached to another node."""
         claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or ()

@@ -19,7 +19,7 @@ Timing alone cannot stop a paused or slow leader from writing after it was depos
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import attrs
@@ -83,7 +83,7 @@ class LeaderElectionConfig:
         assert self.identity and ":" not in self.identity, f"bad identity {self.identity!r}"
 
 
-Lead = Callable[[KubeClient], Awaitable[None]]
+Lead = Callable[[KubeClient], Coroutine[Any, Any, None]]
 
 
 class LeaderElector:
@@ -103,7 +103,7 @@ class LeaderElector:
     def leading(self) -> bool:
         return self.fence is not None
 
-    def _lease(self, spec: dict) -> dict:
+    def _lease(self, spec: dict[str, Any]) -> dict[str, Any]:
         c = self.config
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": c.lease_name, "namespace": c.lease_namespace}, "spec": spec}
@@ -118,7 +118,7 @@ class LeaderElector:
         except ApiError as exc:
             if exc.code != 404:
                 raise
-            spec = {"holderIdentity": c.identity, "leaseDurationSeconds": c.lease_duration_s,
+            spec: dict[str, Any] = {"holderIdentity": c.identity, "leaseDurationSeconds": c.lease_duration_s,
                     "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 0}
             await self.client.create("leases", self._lease(spec))
             self._observe((c.identity, stamp, 0), now_us)

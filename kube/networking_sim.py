@@ -50,6 +50,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from raftkv.check import History, make_history
 from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World, derive_rng
 
 from .client import KubeClient
@@ -80,7 +81,7 @@ CONVERGED_ROUNDS = 3  # requests per endpoint per node once converged
 
 
 def service_object(name: str, type_: str, *, selector: str | None = None, affinity_timeout_s: int = 0,
-                   headless: bool = False) -> dict:
+                   headless: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": type_, "selector": {"app": selector or name},
                             "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
     if affinity_timeout_s:
@@ -91,8 +92,8 @@ def service_object(name: str, type_: str, *, selector: str | None = None, affini
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS}, "spec": spec}
 
 
-def ingress_object(default: str, exact: str) -> dict:
-    def backend(svc: str) -> dict:
+def ingress_object(default: str, exact: str) -> dict[str, Any]:
+    def backend(svc: str) -> dict[str, Any]:
         return {"service": {"name": svc, "port": {"number": 80}}}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web", "namespace": NS},
             "spec": {"defaultBackend": backend(default),
@@ -118,7 +119,7 @@ class NetworkingSystem(ControlPlaneSystem):
         # (node, client, svc) -> (endpoint, at, which kube-proxy, its sync count)
         self.affinity: dict[tuple[str, str, str], tuple[str, int, int, int]] = {}
         workloads = (*self.names, *self.deployment_names)
-        self.service_objects: dict[str, dict] = {}
+        self.service_objects: dict[str, dict[str, Any]] = {}
         for i, name in enumerate(workloads):
             t = TYPES[i % len(TYPES)]
             self.service_objects[f"{name}-svc"] = service_object(
@@ -127,7 +128,7 @@ class NetworkingSystem(ControlPlaneSystem):
             self.service_objects[f"{workloads[0]}-hl"] = service_object(f"{workloads[0]}-hl", "ClusterIP",
                                                                          selector=workloads[0], headless=True)
         self.churn_names = tuple(f"churn-{i}" for i in range(self.net.churn_services))
-        self.ingress_backends = ((f"{workloads[0]}-svc", f"{workloads[min(1, len(workloads) - 1)]}-svc")
+        self.ingress_backends: tuple[str, ...] = ((f"{workloads[0]}-svc", f"{workloads[min(1, len(workloads) - 1)]}-svc")
                                  if workloads else ())
         self.outcomes: dict[str, int] = {}
         self._network_ok_at = -1
@@ -179,7 +180,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self.ingress = IngressController(rt, KubeClient(self._transport(rt, 2)))
         await self.ingress.run()
 
-    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict) -> None:
+    async def _create(self, rt: SimRuntime, client: KubeClient, resource: str, obj: dict[str, Any]) -> None:
         if resource in ("replicasets", "deployments") and self.net.readiness_delay_ms:
             obj = copy.deepcopy(obj)
             for c in obj["spec"]["template"]["spec"]["containers"]:
@@ -188,7 +189,7 @@ class NetworkingSystem(ControlPlaneSystem):
                                        "initialDelaySeconds": self.net.readiness_delay_ms / 1000}
         await super()._create(rt, client, resource, obj)
 
-    async def _all_at_once(self, rt: SimRuntime, calls: list[tuple[str, str, dict | None]]) -> None:
+    async def _all_at_once(self, rt: SimRuntime, calls: list[tuple[str, str, dict[str, Any] | None]]) -> None:
         """Create (obj) or delete (None) at once, each through another apiserver."""
         tasks = []
         for i, (resource, name, obj) in enumerate(calls):
@@ -212,7 +213,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self.created[f"services/{name}" if resource == "services" else name] = False
 
     async def _user(self, rt: SimRuntime) -> None:
-        calls: list[tuple[str, str, dict | None]] = [("services", n, o) for n, o in self.service_objects.items()]
+        calls: list[tuple[str, str, dict[str, Any] | None]] = [("services", n, o) for n, o in self.service_objects.items()]
         calls.extend(("services", n, service_object(n, "NodePort")) for n in self.churn_names)
         if self.ingress_backends:
             calls.append(("ingresses", "web", ingress_object(*self.ingress_backends)))
@@ -300,7 +301,7 @@ class NetworkingSystem(ControlPlaneSystem):
             return
         trace.update(outcome="ok", node=delivery.node, pod=delivery.pod_key, uid=delivery.pod_uid)
 
-    def request(self, service: str, mode: str, *, client_node: str = "", src: str = "", path: str = "/") -> dict:
+    def request(self, service: str, mode: str, *, client_node: str = "", src: str = "", path: str = "/") -> dict[str, Any]:
         """Send one request and judge it; returns its trace."""
         trace: dict[str, Any] = {"t_us": self.world.now_us, "service": service, "mode": mode, "src": src,
                                  "client_node": client_node, "hops": [], "outcome": ""}
@@ -352,11 +353,11 @@ class NetworkingSystem(ControlPlaneSystem):
                     self._forward(trace, ing_node, ip, port, src)
         return self._judge(trace)
 
-    def _stored_service(self, name: str) -> dict | None:
+    def _stored_service(self, name: str) -> dict[str, Any] | None:
         stored = self._stored_objects if self._stored_objects is not None else self._services_by_name()
         return (stored or {}).get(name)
 
-    _stored_objects: dict[str, dict] | None = None
+    _stored_objects: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ judging requests
     def _judge(self, trace: dict[str, Any]) -> dict[str, Any]:
@@ -382,7 +383,7 @@ class NetworkingSystem(ControlPlaneSystem):
         self._check_affinity(trace, svc)
         return trace
 
-    def _check_affinity(self, trace: dict[str, Any], svc: dict) -> None:
+    def _check_affinity(self, trace: dict[str, Any], svc: dict[str, Any]) -> None:
         """Within the timeout, a client's requests through one node's table reach the
         endpoint they reached before, unless that Service's endpoints changed since."""
         timeout_s = ((svc["spec"].get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
@@ -406,7 +407,7 @@ class NetworkingSystem(ControlPlaneSystem):
 
     def _clients(self) -> list[tuple[str, str]]:
         """(node, pod IP) of the pods running on running machines."""
-        out = []
+        out: list[tuple[str, str]] = []
         for node in self.machines:
             if self._synced_proxy(node) is not None:
                 out.extend((node, ip) for ip in sorted(self._pods_on(node)))
@@ -446,7 +447,7 @@ class NetworkingSystem(ControlPlaneSystem):
             self.request(name, mode, client_node=self.rng.choice(self.machines), src=self.rng.choice(EXTERNAL_IPS))
 
     # ------------------------------------------------------------------ ground truth
-    def _services_by_name(self) -> dict[str, dict] | None:
+    def _services_by_name(self) -> dict[str, dict[str, Any]] | None:
         services = self._stored("services")
         return None if services is None else {s["metadata"]["name"]: s for s in services}
 
@@ -577,8 +578,8 @@ class NetworkingSystem(ControlPlaneSystem):
         out.extend(v for v in self.found if v.property.startswith("networking") and wanted(v.property))
         return out + late
 
-    def history(self) -> list[Any]:
-        return list(self.requests)
+    def history(self) -> History:
+        return make_history(())  # no etcd client history: the traffic traces are ``self.requests``
 
     def summary(self) -> dict[str, Any]:
         out = super().summary()

@@ -74,7 +74,7 @@ def _message_schema(msg: Message, strategy: Strategy | None) -> dict[str, Any]:
 def component_schemas(kinds: list[Strategy]) -> dict[str, Any]:
     """``components.schemas``: the messages of ``kinds`` and every message they use."""
     out: dict[str, Any] = {}
-    pending = [(MESSAGES[s.kind], s) for s in kinds if s.kind in MESSAGES]
+    pending: list[tuple[Message, Strategy | None]] = [(MESSAGES[s.kind], s) for s in kinds if s.kind in MESSAGES]
     while pending:
         msg, strategy = pending.pop(0)
         if msg.qualified in out:

@@ -40,7 +40,7 @@ PRIMITIVE_MERGE = frozenset({"finalizers"})
 _ORDER, _DELETE_FROM = "$setElementOrder/", "$deleteFromPrimitiveList/"
 
 
-def apply_patch(current: dict, patch: Any, content_type: str) -> Any:
+def apply_patch(current: dict[str, Any], patch: Any, content_type: str) -> Any:
     """``current`` with ``patch`` applied, by the patch type ``content_type`` names."""
     if content_type == JSON_PATCH:
         return json_patch(current, patch)
@@ -56,11 +56,11 @@ def apply_patch(current: dict, patch: Any, content_type: str) -> Any:
 
 
 # ---------------------------------------------------------------------- strategic merge
-def strategic_merge_patch(current: Any, patch: dict) -> Any:
+def strategic_merge_patch(current: Any, patch: dict[str, Any]) -> Any:
     return _merge_map(current if isinstance(current, dict) else {}, patch)
 
 
-def _merge_map(current: dict, patch: dict) -> Any:
+def _merge_map(current: dict[str, Any], patch: dict[str, Any]) -> Any:
     directive = patch.get("$patch")
     if directive == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
@@ -100,15 +100,15 @@ def _merge_map(current: dict, patch: dict) -> Any:
     return out
 
 
-def _merge_key(field: str, elements: list) -> str | None:
+def _merge_key(field: str, elements: list[Any]) -> str | None:
     for key in MERGE_KEYS.get(field, ()):
         if any(isinstance(e, dict) and key in e for e in elements):
             return key
     return None
 
 
-def _merge_list(field: str, current: Any, patch: list) -> list:
-    current = current if isinstance(current, list) else []
+def _merge_list(field: str, live: Any, patch: list[Any]) -> list[Any]:
+    current: list[Any] = live if isinstance(live, list) else []
     if field in PRIMITIVE_MERGE:
         return current + [copy.deepcopy(x) for x in patch if x not in current]
     if any(isinstance(e, dict) and e.get("$patch") == "replace" for e in patch):
@@ -132,7 +132,7 @@ def _merge_list(field: str, current: Any, patch: list) -> list:
     return out
 
 
-def _reorder(field: str, items: list, order: list) -> list:
+def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
     """Elements named in ``order`` first in that order, the rest after (as they were)."""
     key = _merge_key(field, order) if order and isinstance(order[0], dict) else None
 

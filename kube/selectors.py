@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -105,7 +106,7 @@ class LabelSelector:
         return not self.requirements
 
 
-FieldGetter = Callable[[dict], str]
+FieldGetter = Callable[[dict[str, Any]], str]
 
 
 @attrs.frozen(kw_only=True)
@@ -127,7 +128,7 @@ class FieldSelector:
             reqs.append((field, op, value))
         return cls(requirements=tuple(reqs))
 
-    def matches(self, obj: dict, fields: Mapping[str, FieldGetter]) -> bool:
+    def matches(self, obj: dict[str, Any], fields: Mapping[str, FieldGetter]) -> bool:
         for field, op, value in self.requirements:
             got = fields[field](obj)
             if (got == value) != (op == "="):

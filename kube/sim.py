@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from raftkv.check import HistoryBuilder
+from raftkv.check import History, HistoryBuilder
 from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
 from raftkv.sim.scenario import instance_names, watcher_names
 
@@ -132,8 +132,9 @@ class DiscoverySystem:
         silent watch on another member, and :data:`EXPIRY_SLACK_US`."""
         c = self.scenario.cluster
         election_us = c.election_timeout_ticks * c.tick_us
-        return (self.kv.server_config.lease_check_interval_us + 3 * election_us
-                + self.kv.client_config.watch_session_timeout_us + EXPIRY_SLACK_US)
+        sweep_us: int = self.kv.server_config.lease_check_interval_us
+        session_us: int = self.kv.client_config.watch_session_timeout_us
+        return sweep_us + 3 * election_us + session_us + EXPIRY_SLACK_US
 
     def _on_trace(self, ev: Any) -> None:
         node = ev.node
@@ -190,7 +191,7 @@ class DiscoverySystem:
         return self.world.is_up(node) and not self.world.is_paused(node)
 
     def _task_errors(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for node in (*self.instances, *self.watchers, "compactor"):
             actor = self.world.actor(node)
             if isinstance(actor, TaskHost):
@@ -246,8 +247,9 @@ class DiscoverySystem:
         problems = "; ".join(why for _p, why in self._problems()[:4])
         return f"{self.kv.liveness_report()}; discovery: {problems or 'converged'}"
 
-    def history(self) -> list[Any]:
-        return list(self.kv.history())
+    def history(self) -> History:
+        records: History = self.kv.history()  # self.kv: the kv system, typed Any (not public API)
+        return records
 
     def check(self, properties: Sequence[str] | None = None) -> list[Violation]:
         out = [Violation(property="discovery.phantom", message=p) for p in self.phantoms[:1]]

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["age", "table", "wants_table"]
 
-Column = tuple[str, str, int, Callable[[dict, int], Any]]  # name, type, priority, cell(obj, now_s)
+Column = tuple[str, str, int, Callable[[dict[str, Any], int], Any]]  # name, type, priority, cell(obj, now_s)
 
 
 def wants_table(accept: str) -> bool:
@@ -34,22 +34,22 @@ def age(created: str, now_s: int) -> str:
     return f"{secs}s"
 
 
-def _get(obj: dict, *path: str, default: Any = "") -> Any:
+def _get(obj: dict[str, Any], *path: str, default: Any = "") -> Any:
     cur: Any = obj
     for p in path:
         cur = cur.get(p) if isinstance(cur, dict) else None
     return default if cur is None else cur
 
 
-def _name(obj: dict, now_s: int) -> str:
+def _name(obj: dict[str, Any], now_s: int) -> str:
     return str(_get(obj, "metadata", "name"))
 
 
-def _age(obj: dict, now_s: int) -> str:
+def _age(obj: dict[str, Any], now_s: int) -> str:
     return age(str(_get(obj, "metadata", "creationTimestamp")), now_s)
 
 
-def _ready_pods(obj: dict, now_s: int) -> str:
+def _ready_pods(obj: dict[str, Any], now_s: int) -> str:
     """Ready containers of all; a pod with no ``containerStatuses`` (the simulated
     kubelet reports only the pod's Ready condition) counts all or none by that condition."""
     statuses = _get(obj, "status", "containerStatuses", default=[])
@@ -61,32 +61,32 @@ def _ready_pods(obj: dict, now_s: int) -> str:
     return f"{sum(1 for c in statuses if isinstance(c, dict) and c.get('ready'))}/{total}"
 
 
-def _restarts(obj: dict, now_s: int) -> int:
+def _restarts(obj: dict[str, Any], now_s: int) -> int:
     return sum(int(c.get("restartCount", 0)) for c in _get(obj, "status", "containerStatuses", default=[])
                if isinstance(c, dict))
 
 
-def _ports(obj: dict, now_s: int) -> str:
+def _ports(obj: dict[str, Any], now_s: int) -> str:
     ports = _get(obj, "spec", "ports", default=[])
     return ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports if isinstance(p, dict)) or "<none>"
 
 
-def _selector(obj: dict, now_s: int) -> str:
+def _selector(obj: dict[str, Any], now_s: int) -> str:
     sel = _get(obj, "spec", "selector", default={})
     labels = sel.get("matchLabels", sel) if isinstance(sel, dict) else {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if isinstance(v, str)) or "<none>"
 
 
-def _images(obj: dict, now_s: int) -> str:
+def _images(obj: dict[str, Any], now_s: int) -> str:
     containers = _get(obj, "spec", "template", "spec", "containers", default=[])
     return ",".join(str(c.get("image", "")) for c in containers if isinstance(c, dict))
 
 
-def _field(*path: str, default: Any = "<none>") -> Callable[[dict, int], Any]:
+def _field(*path: str, default: Any = "<none>") -> Callable[[dict[str, Any], int], Any]:
     return lambda obj, now_s: _get(obj, *path, default=default)
 
 
-def _ready_of(obj: dict, now_s: int) -> str:
+def _ready_of(obj: dict[str, Any], now_s: int) -> str:
     return f"{_get(obj, 'status', 'readyReplicas', default=0)}/{_get(obj, 'spec', 'replicas', default=0)}"
 
 
@@ -118,7 +118,7 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
-def table(resource: str, objects: list[dict], *, now_s: int, list_meta: dict | None = None) -> dict:
+def table(resource: str, objects: list[dict[str, Any]], *, now_s: int, list_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Table of ``objects`` (all of ``resource``)."""
     columns = COLUMNS.get(resource, [_NAME, _AGE])
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": dict(list_meta or {}),

@@ -160,7 +160,7 @@ class _SimWatch:
     def __aiter__(self) -> _SimWatch:
         return self
 
-    async def __anext__(self) -> dict:
+    async def __anext__(self) -> dict[str, Any]:
         if self.closed:
             raise StopAsyncIteration
         item: Any = _END
@@ -169,7 +169,7 @@ class _SimWatch:
         if scope.cancelled_caught or item is _END:
             await self.aclose()
             raise StopAsyncIteration
-        event: dict = item
+        event: dict[str, Any] = item
         return event
 
     async def aclose(self) -> None:

@@ -22,6 +22,6 @@ def test_ruff() -> None:
 
 
 def test_mypy() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mypy", "raftkv"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mypy", "raftkv", "kube"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -29,6 +29,7 @@ anti-affinity terms, either way round.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -58,7 +59,7 @@ def int_field(value: object, default: int) -> int:
     return default if number is None else number
 
 
-def _requirement_matches(req: Mapping, value_of: Callable[[str], str | None], *, numeric: bool) -> bool:
+def _requirement_matches(req: Mapping[str, Any], value_of: Callable[[str], str | None], *, numeric: bool) -> bool:
     """One requirement (key, operator, values); an operator not known (or Gt/Lt where only
     set operators are allowed) matches nothing."""
     op, values = req.get("operator"), [str(v) for v in req.get("values") or ()]
@@ -79,7 +80,7 @@ def _requirement_matches(req: Mapping, value_of: Callable[[str], str | None], *,
     return False
 
 
-def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> bool:
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """A LabelSelector (``matchLabels`` and ``matchExpressions`` ANDed): None matches
     nothing, ``{}`` everything."""
     if selector is None:
@@ -89,11 +90,11 @@ def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> boo
     return all(_requirement_matches(req, labels.get, numeric=False) for req in selector.get("matchExpressions") or ())
 
 
-def _labels(obj: Mapping) -> Mapping[str, str]:
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return (obj.get("metadata") or {}).get("labels") or {}
 
 
-def node_selector_term_matches(term: Mapping, node: Mapping) -> bool:
+def node_selector_term_matches(term: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     exprs, fields = term.get("matchExpressions") or (), term.get("matchFields") or ()
     if not exprs and not fields:
         return False
@@ -103,11 +104,11 @@ def node_selector_term_matches(term: Mapping, node: Mapping) -> bool:
             and all(_requirement_matches(r, by_field.get, numeric=False) for r in fields))
 
 
-def _node_affinity(pod: Mapping) -> Mapping:
+def _node_affinity(pod: Mapping[str, Any]) -> Mapping[str, Any]:
     return (((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity")) or {}
 
 
-def node_affinity_matches(pod: Mapping, node: Mapping) -> bool:
+def node_affinity_matches(pod: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     """``nodeSelector`` and the required node affinity both hold on ``node``."""
     labels = _labels(node)
     if any(labels.get(k) != v for k, v in ((pod.get("spec") or {}).get("nodeSelector") or {}).items()):
@@ -118,7 +119,7 @@ def node_affinity_matches(pod: Mapping, node: Mapping) -> bool:
     return any(node_selector_term_matches(term, node) for term in required.get("nodeSelectorTerms") or ())
 
 
-def node_affinity_score(pod: Mapping, node: Mapping) -> int:
+def node_affinity_score(pod: Mapping[str, Any], node: Mapping[str, Any]) -> int:
     """The sum of the weights of the preferred node affinity terms ``node`` matches."""
     return sum(int_field(p.get("weight"), 0) for p in _node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution") or ()
                if node_selector_term_matches(p.get("preference") or {}, node))
@@ -135,13 +136,13 @@ def no_namespace_labels(namespace: str) -> Mapping[str, str]:
 class PodTerm:
     """A pod (anti-)affinity term: its pod selector, the namespaces it lists (its own pod's
     when it lists none and has no namespace selector) and its namespace selector."""
-    selector: Mapping | None
+    selector: Mapping[str, Any] | None
     namespaces: tuple[str, ...]
-    namespace_selector: Mapping | None
+    namespace_selector: Mapping[str, Any] | None
     topology_key: str
     weight: int = 0
 
-    def matches(self, pod: Mapping, namespace_labels: NamespaceLabels = no_namespace_labels) -> bool:
+    def matches(self, pod: Mapping[str, Any], namespace_labels: NamespaceLabels = no_namespace_labels) -> bool:
         namespace = (pod.get("metadata") or {}).get("namespace", "")
         if namespace not in self.namespaces and not (
                 self.namespace_selector is not None and selector_matches(self.namespace_selector, namespace_labels(namespace))):
@@ -149,7 +150,7 @@ class PodTerm:
         return selector_matches(self.selector, _labels(pod))
 
 
-def pod_terms(pod: Mapping, kind: str, *, required: bool) -> tuple[PodTerm, ...]:
+def pod_terms(pod: Mapping[str, Any], kind: str, *, required: bool) -> tuple[PodTerm, ...]:
     """The required (or preferred, with their weights) terms of ``kind`` (``podAffinity``
     or ``podAntiAffinity``) of ``pod``."""
     section = (((pod.get("spec") or {}).get("affinity") or {}).get(kind)) or {}
@@ -169,14 +170,14 @@ def pod_terms(pod: Mapping, kind: str, *, required: bool) -> tuple[PodTerm, ...]
     return tuple(out)
 
 
-Placed = Sequence[tuple[Mapping, Mapping]]  # (node, pod) of every pod placed on a node
+Placed = Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]  # (node, pod) of every pod placed on a node
 
 
 class InterPodAffinity:
     """The InterPodAffinity filter and raw score of ``pod`` among ``placed`` pods;
     ``namespace_labels`` gives the labels of a namespace (for namespace selectors)."""
 
-    def __init__(self, pod: Mapping, placed: Placed, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
+    def __init__(self, pod: Mapping[str, Any], placed: Placed, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
         self.required = pod_terms(pod, "podAffinity", required=True)
         self.required_anti = pod_terms(pod, "podAntiAffinity", required=True)
         preferred = pod_terms(pod, "podAffinity", required=False)
@@ -187,7 +188,7 @@ class InterPodAffinity:
         self.existing_anti: dict[tuple[str, str], int] = {}  # domains a placed pod's anti-affinity forbids
         self.topology_score: dict[tuple[str, str], int] = {}
 
-        def add(into: dict[tuple[str, str], int], term: PodTerm, node: Mapping, n: int) -> None:
+        def add(into: dict[tuple[str, str], int], term: PodTerm, node: Mapping[str, Any], n: int) -> None:
             value = _labels(node).get(term.topology_key)
             if value is not None:
                 into[(term.topology_key, value)] = into.get((term.topology_key, value), 0) + n
@@ -218,7 +219,7 @@ class InterPodAffinity:
                     add(self.topology_score, term, node, -term.weight)
         self.first_of_group = not self.affinity_counts and all(t.matches(pod, namespace_labels) for t in self.required)
 
-    def filter(self, node: Mapping) -> str:
+    def filter(self, node: Mapping[str, Any]) -> str:
         """Why ``node`` is not for the pod ("" when it is)."""
         labels = _labels(node)
         if self.required:
@@ -234,7 +235,7 @@ class InterPodAffinity:
             return EXISTING_ANTI_AFFINITY_REASON
         return ""
 
-    def score(self, node: Mapping) -> int:
+    def score(self, node: Mapping[str, Any]) -> int:
         """The raw preference (may be negative) for ``node``."""
         labels = _labels(node)
         return sum(n for (key, value), n in sorted(self.topology_score.items()) if labels.get(key) == value)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from typing import Any
 
 from raftkv.tasks import Runtime
 
@@ -56,7 +57,7 @@ MAX_ANNOTATION = "deployment.kubernetes.io/max-replicas"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def pod_template_hash(template: dict, collision_count: int = 0) -> str:
+def pod_template_hash(template: dict[str, Any], collision_count: int = 0) -> str:
     """A short name-safe hash of a pod template (the same for equal templates, anywhere)."""
     data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
     if collision_count:
@@ -78,7 +79,7 @@ def _int_or_percent(value: object, total: int, *, round_up: bool, field: str) ->
     raise ValueError(f"{field}: {value!r} is not an int or a percentage")
 
 
-def resolve_fenceposts(deployment: dict) -> tuple[int, int]:
+def resolve_fenceposts(deployment: dict[str, Any]) -> tuple[int, int]:
     """(maxSurge, maxUnavailable) in pods for the Deployment's ``replicas``."""
     spec = deployment.get("spec") or {}
     replicas = int(spec.get("replicas", 1))
@@ -91,7 +92,7 @@ def resolve_fenceposts(deployment: dict) -> tuple[int, int]:
     return surge, unavailable
 
 
-def _strip_hash(template: dict) -> dict:
+def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(template)
     labels = (out.get("metadata") or {}).get("labels")
     if labels:
@@ -99,20 +100,20 @@ def _strip_hash(template: dict) -> dict:
     return out
 
 
-def _revision(rs: dict) -> int:
+def _revision(rs: dict[str, Any]) -> int:
     text = (rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, "0")
     return int(text) if text.isdigit() else 0
 
 
-def _spec_replicas(rs: dict) -> int:
+def _spec_replicas(rs: dict[str, Any]) -> int:
     return int((rs.get("spec") or {}).get("replicas", 1))
 
 
-def _status(rs: dict, field: str) -> int:
+def _status(rs: dict[str, Any], field: str) -> int:
     return int((rs.get("status") or {}).get(field, 0))
 
 
-def rollback_template(deployment: dict, replicasets: list[dict], to_revision: int = 0) -> dict:
+def rollback_template(deployment: dict[str, Any], replicasets: list[dict[str, Any]], to_revision: int = 0) -> dict[str, Any]:
     """The pod template of the ReplicaSet at ``to_revision`` (0: the one before the current
     revision) of those the Deployment owns, without its pod-template-hash label: set it as
     the Deployment's template to roll back (``kubectl rollout undo``)."""
@@ -132,7 +133,7 @@ def rollback_template(deployment: dict, replicasets: list[dict], to_revision: in
     raise ValueError(f"deployment {deployment['metadata']['name']}: no revision {to_revision}")
 
 
-def rollout_status(deployment: dict) -> tuple[str, bool]:
+def rollout_status(deployment: dict[str, Any]) -> tuple[str, bool]:
     """What ``kubectl rollout status`` says of the Deployment, and whether it is done.
     A rollout past its progress deadline raises ValueError (kubectl exits 1)."""
     name = deployment["metadata"]["name"]
@@ -157,7 +158,7 @@ def rollout_status(deployment: dict) -> tuple[str, bool]:
     return f'deployment "{name}" successfully rolled out', True
 
 
-def _owner_uid(obj: dict) -> str | None:
+def _owner_uid(obj: dict[str, Any]) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or ():
         if ref.get("controller") and ref.get("kind") == "Deployment":
             return str(ref.get("uid"))
@@ -181,13 +182,13 @@ class DeploymentController:
     async def run(self) -> None:
         await self.controller.run()
 
-    def _owner_keys(self, rs: dict) -> list[str]:
+    def _owner_keys(self, rs: dict[str, Any]) -> list[str]:
         for ref in rs["metadata"].get("ownerReferences") or ():
             if ref.get("controller") and ref.get("kind") == "Deployment":
                 return [f"{rs['metadata']['namespace']}/{ref['name']}"]
         return []
 
-    def owned(self, d: dict) -> list[dict]:
+    def owned(self, d: dict[str, Any]) -> list[dict[str, Any]]:
         uid, ns = d["metadata"]["uid"], d["metadata"]["namespace"]
         return [rs for rs in self.replicasets.items()
                 if rs["metadata"]["namespace"] == ns and _owner_uid(rs) == uid]
@@ -222,7 +223,7 @@ class DeploymentController:
         await self._write_status(d, new, old, unavailable)
         return None
 
-    async def _create_new(self, d: dict, old: list[dict], surge: int) -> dict | None:
+    async def _create_new(self, d: dict[str, Any], old: list[dict[str, Any]], surge: int) -> dict[str, Any] | None:
         meta = d["metadata"]
         template = copy.deepcopy(d["spec"].get("template") or {})
         collisions = int((d.get("status") or {}).get("collisionCount", 0))
@@ -232,7 +233,7 @@ class DeploymentController:
         selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
         revision = max((_revision(rs) for rs in old), default=0) + 1
         replicas = self._new_replicas(d, 0, old, surge)
-        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        rs: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
               "metadata": {"name": f"{meta['name']}-{hash_}", "namespace": meta["namespace"],
                            "labels": dict(template["metadata"]["labels"]),
                            "annotations": self._annotations(d, revision, surge),
@@ -262,12 +263,12 @@ class DeploymentController:
         await self._set_deployment_revision(d, revision)
         return created
 
-    def _annotations(self, d: dict, revision: int, surge: int) -> dict[str, str]:
+    def _annotations(self, d: dict[str, Any], revision: int, surge: int) -> dict[str, str]:
         replicas = int(d["spec"].get("replicas", 1))
         return {REVISION_ANNOTATION: str(revision), DESIRED_ANNOTATION: str(replicas),
                 MAX_ANNOTATION: str(replicas + surge)}
 
-    async def _promote(self, d: dict, new: dict, old: list[dict], surge: int) -> dict:
+    async def _promote(self, d: dict[str, Any], new: dict[str, Any], old: list[dict[str, Any]], surge: int) -> dict[str, Any]:
         """Give the new ReplicaSet the newest revision (a rollback makes an old one new)."""
         revision = max((_revision(rs) for rs in old), default=0) + 1
         if _revision(new) >= revision:
@@ -277,24 +278,24 @@ class DeploymentController:
         await self._set_deployment_revision(d, revision)
         return new
 
-    async def _set_deployment_revision(self, d: dict, revision: int) -> None:
+    async def _set_deployment_revision(self, d: dict[str, Any], revision: int) -> None:
         if (d["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) != str(revision):
             await self.client.patch("deployments", d["metadata"]["name"],
                                     {"metadata": {"annotations": {REVISION_ANNOTATION: str(revision)}}},
                                     d["metadata"]["namespace"])
 
-    async def _update_rs(self, rs: dict, *, replicas: int | None = None,
-                         annotations: dict[str, str] | None = None) -> dict:
+    async def _update_rs(self, rs: dict[str, Any], *, replicas: int | None = None,
+                         annotations: dict[str, str] | None = None) -> dict[str, Any]:
         body = copy.deepcopy(rs)
         if replicas is not None:
             body["spec"]["replicas"] = replicas
         if annotations:
             body["metadata"].setdefault("annotations", {}).update(annotations)
-        out: dict = await self.client.update("replicasets", body)
+        out: dict[str, Any] = await self.client.update("replicasets", body)
         self.scaled += replicas is not None
         return out
 
-    def _new_replicas(self, d: dict, new_replicas: int, old: list[dict], surge: int) -> int:
+    def _new_replicas(self, d: dict[str, Any], new_replicas: int, old: list[dict[str, Any]], surge: int) -> int:
         want = int(d["spec"].get("replicas", 1))
         if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
             return 0 if any(_spec_replicas(rs) > 0 or _status(rs, "replicas") > 0 for rs in old) else want
@@ -304,7 +305,7 @@ class DeploymentController:
             return new_replicas
         return new_replicas + min(room, max(0, want - new_replicas))
 
-    async def _rolling(self, d: dict, new: dict, old: list[dict], surge: int, unavailable: int) -> None:
+    async def _rolling(self, d: dict[str, Any], new: dict[str, Any], old: list[dict[str, Any]], surge: int, unavailable: int) -> None:
         want = int(d["spec"].get("replicas", 1))
         new_replicas = _spec_replicas(new)
         if new_replicas > want:
@@ -345,7 +346,7 @@ class DeploymentController:
             if plan[rs["metadata"]["name"]] != _spec_replicas(rs):
                 await self._update_rs(rs, replicas=plan[rs["metadata"]["name"]])
 
-    async def _recreate(self, d: dict, new: dict, old: list[dict]) -> None:
+    async def _recreate(self, d: dict[str, Any], new: dict[str, Any], old: list[dict[str, Any]]) -> None:
         for rs in old:
             if _spec_replicas(rs) > 0:
                 await self._update_rs(rs, replicas=0)
@@ -355,7 +356,7 @@ class DeploymentController:
         if _spec_replicas(new) != want:
             await self._update_rs(new, replicas=want)
 
-    async def _cleanup(self, d: dict, old: list[dict]) -> None:
+    async def _cleanup(self, d: dict[str, Any], old: list[dict[str, Any]]) -> None:
         limit = int(d["spec"].get("revisionHistoryLimit", 10))
         idle = [rs for rs in old if _spec_replicas(rs) == 0 and _status(rs, "replicas") == 0
                 and not rs["metadata"].get("deletionTimestamp")]
@@ -369,11 +370,11 @@ class DeploymentController:
                     raise
 
     # -------------------------------------------------------------- status
-    async def _write_status(self, d: dict, new: dict, old: list[dict], unavailable: int) -> None:
+    async def _write_status(self, d: dict[str, Any], new: dict[str, Any], old: list[dict[str, Any]], unavailable: int) -> None:
         meta, want = d["metadata"], int(d["spec"].get("replicas", 1))
         every = [new, *old]
         current = d.get("status") or {}
-        status: dict = {
+        status: dict[str, Any] = {
             "observedGeneration": meta.get("generation", 1),
             "replicas": sum(_status(rs, "replicas") for rs in every),
             "updatedReplicas": _status(new, "replicas"),
@@ -420,12 +421,13 @@ class DeploymentController:
         await self.client.patch("deployments", meta["name"], {"status": status}, meta["namespace"],
                                 subresource="status")
 
-    def _past_deadline(self, d: dict, prev: dict) -> bool:
+    def _past_deadline(self, d: dict[str, Any], prev: dict[str, Any]) -> bool:
         deadline_s = int(d["spec"].get("progressDeadlineSeconds", 600))
-        return format_timestamp(self.rt.now_us() - deadline_s * 1_000_000) > prev.get("lastUpdateTime", "")
+        last_update: str = prev.get("lastUpdateTime", "")
+        return format_timestamp(self.rt.now_us() - deadline_s * 1_000_000) > last_update
 
     @staticmethod
-    def _condition(prev: dict | None, type_: str, ok: bool, now: str, reason: str, message: str) -> dict:
+    def _condition(prev: dict[str, Any] | None, type_: str, ok: bool, now: str, reason: str, message: str) -> dict[str, Any]:
         status = "True" if ok else "False"
         if prev is not None and prev.get("status") == status and prev.get("reason") == reason \
                 and prev.get("message") == message:

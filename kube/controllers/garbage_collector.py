@@ -47,14 +47,14 @@ GC_RESOURCES = {"Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims"
                 "ReplicaSet": "replicasets", "StatefulSet": "statefulsets"}
 
 
-def _item(resource: str, obj: dict) -> str:
+def _item(resource: str, obj: dict[str, Any]) -> str:
     return f"{resource}|{object_key(obj)}"
 
 
 class GarbageCollector:
     def __init__(self, rt: Runtime, client: KubeClient, informers: SharedInformers | None = None, *,
                  workers: int = 1, resync_s: float = 10.0, bugs: frozenset[str] = frozenset(),
-                 on_delete: Callable[[str, dict], None] | None = None) -> None:
+                 on_delete: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         assert workers >= 1
         self.rt = rt
         self.client = client
@@ -67,15 +67,17 @@ class GarbageCollector:
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> items of its dependents
         self.uids: dict[str, str] = {}  # uid -> item, of what the caches hold
         for resource in GC_RESOURCES.values():
-            self.informers.listen(resource, Listener(
-                on_add=lambda obj, r=resource: self._observed(r, obj),
-                on_update=lambda old, new, r=resource: self._updated(r, old, new),
-                on_delete=lambda obj, r=resource: self._gone(r, obj)))
+            self.informers.listen(resource, self._listener(resource))
         self.deleted = 0
         self.orphaned = 0
 
     # ------------------------------------------------------------------ the graph
-    def _observed(self, resource: str, obj: dict) -> None:
+    def _listener(self, resource: str) -> Listener:
+        return Listener(on_add=lambda obj: self._observed(resource, obj),
+                        on_update=lambda old, new: self._updated(resource, old, new),
+                        on_delete=lambda obj: self._gone(resource, obj))
+
+    def _observed(self, resource: str, obj: dict[str, Any]) -> None:
         item = _item(resource, obj)
         self.uids[obj["metadata"]["uid"]] = item
         refs = obj["metadata"].get("ownerReferences") or ()
@@ -86,11 +88,11 @@ class GarbageCollector:
                     ("foregroundDeletion" in finalizers or "orphan" in finalizers)):
             self.queue.add(item)
 
-    def _updated(self, resource: str, old: dict, new: dict) -> None:
+    def _updated(self, resource: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         self._unindex(resource, old)
         self._observed(resource, new)
 
-    def _unindex(self, resource: str, obj: dict) -> None:
+    def _unindex(self, resource: str, obj: dict[str, Any]) -> None:
         item = _item(resource, obj)
         for ref in obj["metadata"].get("ownerReferences") or ():
             deps = self.dependents.get(str(ref.get("uid")), {})
@@ -98,7 +100,7 @@ class GarbageCollector:
             if not deps:
                 self.dependents.pop(str(ref.get("uid")), None)
 
-    def _gone(self, resource: str, obj: dict) -> None:
+    def _gone(self, resource: str, obj: dict[str, Any]) -> None:
         self._unindex(resource, obj)
         uid = obj["metadata"]["uid"]
         self.uids.pop(uid, None)
@@ -109,7 +111,7 @@ class GarbageCollector:
             if owner is not None:
                 self.queue.add(owner)  # a foreground owner may be waiting for this one
 
-    def _cached(self, item: str) -> dict | None:
+    def _cached(self, item: str) -> dict[str, Any] | None:
         resource, key = item.split("|", 1)
         return self.informers.get(resource).cache.get(key)
 
@@ -158,7 +160,7 @@ class GarbageCollector:
             await self._collect_if_dangling(item, obj)
 
     # ------------------------------------------------------------------ owners
-    async def _owner_state(self, namespace: str, ref: dict) -> str:
+    async def _owner_state(self, namespace: str, ref: dict[str, Any]) -> str:
         """"solid", "waiting" (being deleted in the foreground) or "absent"."""
         resource = GC_RESOURCES.get(str(ref.get("kind")))
         if resource is None:
@@ -179,7 +181,7 @@ class GarbageCollector:
             return "waiting"
         return "solid"
 
-    async def _collect_if_dangling(self, item: str, obj: dict) -> None:
+    async def _collect_if_dangling(self, item: str, obj: dict[str, Any]) -> None:
         resource = item.split("|", 1)[0]
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
@@ -211,7 +213,7 @@ class GarbageCollector:
         policy = "Foreground" if chain else "Background"
         await self._delete(resource, obj, policy)
 
-    async def _delete(self, resource: str, obj: dict, policy: str) -> None:
+    async def _delete(self, resource: str, obj: dict[str, Any], policy: str) -> None:
         meta = obj["metadata"]
         rv = "" if BUG_OWNER_FROM_CACHE in self.bugs else meta.get("resourceVersion", "")
         try:
@@ -227,7 +229,7 @@ class GarbageCollector:
             self.on_delete(resource, gone)
 
     # ------------------------------------------------------------------ finalizers
-    def _dependents_of(self, obj: dict) -> list[tuple[str, dict]]:
+    def _dependents_of(self, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         out = []
         for dep in sorted(self.dependents.get(obj["metadata"]["uid"], {})):
             cached = self._cached(dep)
@@ -235,7 +237,7 @@ class GarbageCollector:
                 out.append((dep.split("|", 1)[0], cached))
         return out
 
-    async def _remove_finalizer(self, resource: str, obj: dict, finalizer: str) -> None:
+    async def _remove_finalizer(self, resource: str, obj: dict[str, Any], finalizer: str) -> None:
         meta = obj["metadata"]
         latest = await self.client.get(resource, meta["name"], meta.get("namespace", ""))
         if latest["metadata"]["uid"] != meta["uid"]:
@@ -245,11 +247,11 @@ class GarbageCollector:
             "finalizers": left or None, "resourceVersion": latest["metadata"]["resourceVersion"]}},
             meta.get("namespace", ""))
 
-    async def _delete_dependents(self, item: str, owner: dict) -> None:
+    async def _delete_dependents(self, item: str, owner: dict[str, Any]) -> None:
         uid = owner["metadata"]["uid"]
         blocking = 0
         for resource, dep in self._dependents_of(owner):
-            ref = next((r for r in dep["metadata"].get("ownerReferences") or () if r.get("uid") == uid), {})
+            ref: dict[str, Any] = next((r for r in dep["metadata"].get("ownerReferences") or () if r.get("uid") == uid), {})
             if ref.get("blockOwnerDeletion"):
                 blocking += 1
             if not dep["metadata"].get("deletionTimestamp"):
@@ -257,7 +259,7 @@ class GarbageCollector:
         if blocking == 0:
             await self._remove_finalizer(item.split("|", 1)[0], owner, "foregroundDeletion")
 
-    async def _orphan_dependents(self, item: str, owner: dict) -> None:
+    async def _orphan_dependents(self, item: str, owner: dict[str, Any]) -> None:
         uid = owner["metadata"]["uid"]
         for resource, dep in self._dependents_of(owner):
             meta = dep["metadata"]

@@ -22,6 +22,7 @@ cache, a slow heartbeat), and nothing is done.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from raftkv.tasks import Runtime
 
@@ -41,17 +42,17 @@ NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 BUG_EVICT_WITHOUT_GRACE = "node_eviction_without_grace"
 
 #: ``on_evict(pod, node)`` once the controller decided to evict ``pod`` (before the delete)
-EvictObserver = Callable[[dict, str], None]
+EvictObserver = Callable[[dict[str, Any], str], None]
 
 
-def _ready(node: dict) -> str:
+def _ready(node: dict[str, Any]) -> str:
     for c in (node.get("status") or {}).get("conditions") or ():
         if c.get("type") == "Ready":
             return str(c.get("status"))
     return "Unknown"
 
 
-def toleration_for(pod: dict, key: str, effect: str) -> dict | None:
+def toleration_for(pod: dict[str, Any], key: str, effect: str) -> dict[str, Any] | None:
     """The pod's toleration of taint ``key`` (any value) with ``effect``, if any."""
     for tol in (pod.get("spec") or {}).get("tolerations") or ():
         if tol.get("effect") not in (None, "", effect):
@@ -138,7 +139,7 @@ class NodeLifecycleController:
         self.tainted_us.pop(name, None)
         return Result(requeue_after_s=self.monitor_period_s)
 
-    async def _mark_lost(self, node: dict, taints: list[dict]) -> None:
+    async def _mark_lost(self, node: dict[str, Any], taints: list[dict[str, Any]]) -> None:
         name = node["metadata"]["name"]
         stamp = format_timestamp(self.rt.now_us())
         status = dict(node.get("status") or {})
@@ -154,14 +155,14 @@ class NodeLifecycleController:
         self.marked_lost += 1
         self.rt.record("node_lifecycle.lost", node=name)
 
-    def _due(self, name: str, since_us: int) -> tuple[list[dict], int | None]:
+    def _due(self, name: str, since_us: int) -> tuple[list[dict[str, Any]], int | None]:
         """The pods of ``name`` to evict now, and when the next toleration runs out.  A
         toleration counts from when the taint was seen, but never from before the node
         had been silent for the grace period (a node that came back for a moment and was
         not untainted yet starts again)."""
         now = self.rt.monotonic_us()
         start_us = max(since_us, self.probes[name][1] + self.grace_us) if name in self.probes else now
-        due: list[dict] = []
+        due: list[dict[str, Any]] = []
         next_us: int | None = None
         for key in sorted(self.pods.cache):
             pod = self.pods.cache[key]

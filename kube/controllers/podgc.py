@@ -16,6 +16,7 @@ from a lagging cache is not a deleted Node), and delete with the uid as a precon
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from raftkv.tasks import Runtime
 
@@ -25,15 +26,16 @@ from ..errors import ApiError
 __all__ = ["CloudNodeLifecycleController", "PodGC"]
 
 
-def _ready(node: dict) -> bool:
+def _ready(node: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or ())
 
 
-async def _delete(client: KubeClient, resource: str, obj: dict, **options: int) -> bool:
+async def _delete(client: KubeClient, resource: str, obj: dict[str, Any], *, grace_period_s: int | None = None) -> bool:
     meta = obj["metadata"]
     try:
-        await client.delete(resource, meta["name"], meta.get("namespace", ""), uid=meta.get("uid", ""), **options)
+        await client.delete(resource, meta["name"], meta.get("namespace", ""), uid=meta.get("uid", ""),
+                            grace_period_s=grace_period_s)
     except ApiError as exc:
         if exc.code in (404, 409):  # gone already, or another object of that name now
             return False

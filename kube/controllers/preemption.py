@@ -13,6 +13,7 @@ pod's ``status.nominatedNodeName``; the pod is scheduled again once they are gon
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -21,7 +22,7 @@ from .resources import pod_requests
 __all__ = ["Preemption", "pick_preemption", "pod_priority"]
 
 
-def pod_priority(pod: dict) -> int:
+def pod_priority(pod: dict[str, Any]) -> int:
     value = (pod.get("spec") or {}).get("priority")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -29,10 +30,10 @@ def pod_priority(pod: dict) -> int:
 @attrs.frozen(kw_only=True)
 class Preemption:
     node: str
-    victims: tuple[dict, ...]
+    victims: tuple[dict[str, Any], ...]
 
 
-def _shift(used: dict[str, int], pods: Sequence[dict], sign: int) -> dict[str, int]:
+def _shift(used: dict[str, int], pods: Sequence[dict[str, Any]], sign: int) -> dict[str, int]:
     """``used`` with the requests of ``pods`` added (sign 1) or taken away (sign -1)."""
     out = dict(used)
     for pod in pods:
@@ -41,8 +42,8 @@ def _shift(used: dict[str, int], pods: Sequence[dict], sign: int) -> dict[str, i
     return out
 
 
-def _victims(pod: dict, node: dict, on_node: Sequence[dict], used: dict[str, int],
-             fits: Callable[[dict, dict, dict[str, int]], str]) -> list[dict] | None:
+def _victims(pod: dict[str, Any], node: dict[str, Any], on_node: Sequence[dict[str, Any]], used: dict[str, int],
+             fits: Callable[[dict[str, Any], dict[str, Any], dict[str, int]], str]) -> list[dict[str, Any]] | None:
     priority = pod_priority(pod)
     lower = sorted((p for p in on_node if pod_priority(p) < priority),
                    key=lambda p: (-pod_priority(p), p["metadata"]["name"]))
@@ -61,9 +62,9 @@ def _victims(pod: dict, node: dict, on_node: Sequence[dict], used: dict[str, int
     return victims
 
 
-def pick_preemption(pod: dict, nodes: dict[str, dict], pods_by_node: dict[str, list[dict]],
+def pick_preemption(pod: dict[str, Any], nodes: dict[str, dict[str, Any]], pods_by_node: dict[str, list[dict[str, Any]]],
                     used: dict[str, dict[str, int]],
-                    fits: Callable[[dict, dict, dict[str, int]], str]) -> Preemption | None:
+                    fits: Callable[[dict[str, Any], dict[str, Any], dict[str, int]], str]) -> Preemption | None:
     """Where evicting lower-priority pods lets ``pod`` in (None: nowhere)."""
     best: tuple[tuple[int, int, str], Preemption] | None = None
     for name in sorted(nodes):

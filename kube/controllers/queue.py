@@ -72,7 +72,8 @@ class WorkQueue:
         self.rt.spawn(later(), name=f"requeue:{key}")
 
     def backoff_s(self, key: str) -> float:
-        return min(self.max_backoff_s, self.base_backoff_s * 2 ** self._failures.get(key, 0))
+        factor: int = 2 ** self._failures.get(key, 0)
+        return min(self.max_backoff_s, self.base_backoff_s * factor)
 
     def add_rate_limited(self, key: str) -> None:
         delay_s = self.backoff_s(key)

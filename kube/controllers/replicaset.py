@@ -30,19 +30,19 @@ BUG_NO_EXPECTATIONS = "replicaset_no_expectations"
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
-def controller_of(obj: dict) -> dict | None:
+def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
     for ref in obj.get("metadata", {}).get("ownerReferences") or ():
         if ref.get("controller"):
             return dict(ref)
     return None
 
 
-def is_active(pod: dict) -> bool:
+def is_active(pod: dict[str, Any]) -> bool:
     return (not pod["metadata"].get("deletionTimestamp")
             and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
 
 
-def is_ready(pod: dict) -> bool:
+def is_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or ())
 
@@ -81,13 +81,13 @@ class Expectations:
             table.pop(key, None)
 
 
-def _selector_matches(rs: dict, pod: dict) -> bool:
+def _selector_matches(rs: dict[str, Any], pod: dict[str, Any]) -> bool:
     want = ((rs.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     labels = pod["metadata"].get("labels") or {}
     return bool(want) and all(labels.get(k) == v for k, v in want.items())
 
 
-def _deletion_rank(pod: dict) -> tuple[Any, ...]:
+def _deletion_rank(pod: dict[str, Any]) -> tuple[Any, ...]:
     """Pods to delete first sort first (kube's ActivePodsWithRanks, simplified)."""
     status = pod.get("status") or {}
     return (bool(pod["spec"].get("nodeName")), _PHASE_RANK.get(status.get("phase", "Pending"), 0), is_ready(pod),
@@ -120,7 +120,7 @@ class ReplicaSetController:
         await self.controller.run()
 
     # -------------------------------------------------------------- pod events
-    def _owner_key(self, pod: dict) -> str | None:
+    def _owner_key(self, pod: dict[str, Any]) -> str | None:
         ref = controller_of(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return None
@@ -128,7 +128,7 @@ class ReplicaSetController:
         rs = self.replicasets.cache.get(key)
         return key if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
 
-    def _index(self, pod: dict, present: bool) -> None:
+    def _index(self, pod: dict[str, Any], present: bool) -> None:
         ref = controller_of(pod)
         uid = ref.get("uid") if ref is not None else None
         if not uid:
@@ -141,7 +141,7 @@ class ReplicaSetController:
             if not pods:
                 del self._by_owner[uid]
 
-    def pod_added(self, pod: dict) -> None:
+    def pod_added(self, pod: dict[str, Any]) -> None:
         self._index(pod, True)
         key = self._owner_key(pod)
         if key is not None:
@@ -151,7 +151,7 @@ class ReplicaSetController:
                 self.expectations.creation_observed(key)
             self.controller.queue.add(key)
 
-    def pod_updated(self, old: dict, new: dict) -> None:
+    def pod_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         self._index(old, False)
         self._index(new, True)
         key = self._owner_key(new)
@@ -160,7 +160,7 @@ class ReplicaSetController:
                 self.expectations.deletion_observed(key, object_key(new))
             self.controller.queue.add(key)
 
-    def pod_deleted(self, pod: dict) -> None:
+    def pod_deleted(self, pod: dict[str, Any]) -> None:
         self._index(pod, False)
         key = self._owner_key(pod)
         if key is not None:
@@ -168,7 +168,7 @@ class ReplicaSetController:
             self.controller.queue.add(key)
 
     # -------------------------------------------------------------- reconcile
-    def owned_pods(self, rs: dict) -> list[dict]:
+    def owned_pods(self, rs: dict[str, Any]) -> list[dict[str, Any]]:
         ns, uid = rs["metadata"]["namespace"], rs["metadata"]["uid"]
         out = []
         cache = self.pods.cache
@@ -191,7 +191,7 @@ class ReplicaSetController:
         await self._write_status(rs, active)
         return None
 
-    async def _manage(self, key: str, rs: dict, active: list[dict]) -> None:
+    async def _manage(self, key: str, rs: dict[str, Any], active: list[dict[str, Any]]) -> None:
         diff = len(active) - int(rs["spec"].get("replicas", 1))
         if diff < 0:
             want = min(-diff, self.burst)
@@ -231,7 +231,7 @@ class ReplicaSetController:
                 raise ApiError({"code": 500, "reason": "InternalError",
                                 "message": f"{errors} pod deletions for {key} failed"})
 
-    async def _create_pod(self, key: str, rs: dict) -> bool:
+    async def _create_pod(self, key: str, rs: dict[str, Any]) -> bool:
         meta, template = rs["metadata"], (rs["spec"].get("template") or {})
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"generateName": f"{meta['name']}-", "namespace": meta["namespace"],
@@ -250,7 +250,7 @@ class ReplicaSetController:
         self.creates += 1
         return True
 
-    async def _write_status(self, rs: dict, active: list[dict]) -> None:
+    async def _write_status(self, rs: dict[str, Any], active: list[dict[str, Any]]) -> None:
         ready = sum(is_ready(p) for p in active)
         status = {"replicas": len(active), "readyReplicas": ready, "availableReplicas": ready,
                   "observedGeneration": rs["metadata"].get("generation", 1)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["ResourceError", "node_allocatable", "parse_quantity", "pod_requests"]
 
 _SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -27,7 +29,7 @@ def parse_quantity(resource: str, value: object) -> int:
         raise ResourceError(f"{resource}: {value!r} is not a quantity") from None
 
 
-def pod_requests(pod: dict) -> dict[str, int]:
+def pod_requests(pod: dict[str, Any]) -> dict[str, int]:
     """The sum of the containers' requests, plus one ``pods`` slot."""
     out = {"cpu": 0, "memory": 0, "pods": 1}
     for c in (pod.get("spec") or {}).get("containers") or ():
@@ -37,6 +39,6 @@ def pod_requests(pod: dict) -> dict[str, int]:
     return out
 
 
-def node_allocatable(node: dict) -> dict[str, int]:
+def node_allocatable(node: dict[str, Any]) -> dict[str, int]:
     alloc = (node.get("status") or {}).get("allocatable") or {}
     return {res: parse_quantity(res, alloc[res]) for res in RESOURCES if res in alloc}

@@ -36,9 +36,9 @@ class Result:
 
 @attrs.frozen(kw_only=True)
 class Listener:
-    on_add: Callable[[dict], None] | None = None
-    on_update: Callable[[dict, dict], None] | None = None
-    on_delete: Callable[[dict], None] | None = None
+    on_add: Callable[[dict[str, Any]], None] | None = None
+    on_update: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+    on_delete: Callable[[dict[str, Any]], None] | None = None
 
 
 class SharedInformers:
@@ -57,17 +57,17 @@ class SharedInformers:
             listeners: list[Listener] = []
             self._listeners[key] = listeners
 
-            def add(obj: dict) -> None:
+            def add(obj: dict[str, Any]) -> None:
                 for li in listeners:
                     if li.on_add is not None:
                         li.on_add(obj)
 
-            def update(old: dict, new: dict) -> None:
+            def update(old: dict[str, Any], new: dict[str, Any]) -> None:
                 for li in listeners:
                     if li.on_update is not None:
                         li.on_update(old, new)
 
-            def delete(obj: dict) -> None:
+            def delete(obj: dict[str, Any]) -> None:
                 for li in listeners:
                     if li.on_delete is not None:
                         li.on_delete(obj)
@@ -121,14 +121,18 @@ class Controller:
         self.errors = 0
         self.watch(primary, lambda obj: [object_key(obj)], namespace, field_selector=field_selector)
 
-    def watch(self, resource: str, keys: Callable[[dict], list[str]], namespace: str = "", *,
+    def watch(self, resource: str, keys: Callable[[dict[str, Any]], list[str]], namespace: str = "", *,
               field_selector: str = "") -> None:
         """Queue ``keys(obj)`` on every add, update and delete of ``resource``."""
-        def enqueue(obj: dict) -> None:
+        def enqueue(obj: dict[str, Any]) -> None:
             for key in keys(obj):
                 self.queue.add(key)
-        self.informers.listen(resource, Listener(on_add=enqueue, on_update=lambda old, new: (enqueue(old), enqueue(new)),
-                                                 on_delete=enqueue), namespace, field_selector=field_selector)
+
+        def enqueue_both(old: dict[str, Any], new: dict[str, Any]) -> None:
+            enqueue(old)
+            enqueue(new)
+        self.informers.listen(resource, Listener(on_add=enqueue, on_update=enqueue_both, on_delete=enqueue),
+                              namespace, field_selector=field_selector)
 
     async def _worker(self) -> None:
         while True:

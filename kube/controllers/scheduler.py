@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from raftkv.tasks import Runtime
@@ -66,12 +67,12 @@ BUG_NO_ASSUME = "scheduler_stale_cache_double_book"
 BUG_AFFINITY_NO_ASSUME = "scheduler_affinity_ignores_assumed"
 
 
-def _node_ready(node: dict) -> bool:
+def _node_ready(node: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or ())
 
 
-def tolerates(pod: dict, taint: dict) -> bool:
+def tolerates(pod: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
     if taint.get("effect") not in ("NoSchedule", "NoExecute"):
         return True
     for tol in (pod.get("spec") or {}).get("tolerations") or ():
@@ -84,7 +85,11 @@ def tolerates(pod: dict, taint: dict) -> bool:
     return False
 
 
-def node_filter(pod: dict, node: dict) -> str:
+#: A node group: its allocatable resources and its usage, each as sorted (resource, amount) pairs.
+_GroupKey = tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]
+
+
+def node_filter(pod: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     """Why ``node`` itself keeps ``pod`` off ("" when it does not): the filters that need
     neither the node's usage nor the other pods."""
     if not _node_ready(node):
@@ -106,17 +111,17 @@ def resources_filter(alloc: dict[str, int], used: dict[str, int], need: dict[str
     return ""
 
 
-def fits(pod: dict, node: dict, used: dict[str, int]) -> str:
+def fits(pod: dict[str, Any], node: dict[str, Any], used: dict[str, int]) -> str:
     """Why ``pod`` cannot go to ``node`` ("" when it can)."""
     return node_filter(pod, node) or resources_filter(node_allocatable(node), used, pod_requests(pod))
 
 
-def _has_pod_terms(pod: dict) -> bool:
+def _has_pod_terms(pod: dict[str, Any]) -> bool:
     affinity = (pod.get("spec") or {}).get("affinity") or {}
     return bool(affinity.get("podAffinity") or affinity.get("podAntiAffinity"))
 
 
-def _needs_cycle(pod: dict) -> bool:
+def _needs_cycle(pod: dict[str, Any]) -> bool:
     """Whether ``pod``'s own terms make its scores or filters depend on more than each
     node's allocatable, usage and the node itself."""
     spec = pod.get("spec") or {}
@@ -146,7 +151,7 @@ class Scheduler:
         self.statefulsets = informers.get("statefulsets")
         self.namespaces = informers.get("namespaces")
         self.controller.watch("nodes", lambda node: self._unscheduled())
-        self.assumed: dict[str, tuple[str, dict, int]] = {}  # pod key -> (node, the pod bound there, since)
+        self.assumed: dict[str, tuple[str, dict[str, Any], int]] = {}  # pod key -> (node, the pod bound there, since)
         self.assume_ttl_us = round(assume_ttl_s * 1_000_000)
         self.bound = 0
         self.unschedulable = 0
@@ -157,7 +162,7 @@ class Scheduler:
         # Indexes of the pod cache, kept from the informer's events: the placed pods (bound,
         # not finished) with their requests, what they use on each node, those with pod
         # (anti-)affinity terms, the pending pods of this scheduler, the nominated pods.
-        self._placed: dict[str, tuple[str, dict, dict[str, int]]] = {}
+        self._placed: dict[str, tuple[str, dict[str, Any], dict[str, int]]] = {}
         self._bound_use: dict[str, dict[str, int]] = {}
         self._with_terms: dict[str, None] = {}
         self._pending: dict[str, None] = {}
@@ -168,12 +173,12 @@ class Scheduler:
                                           on_delete=self._pod_gone))
         # Nodes grouped by (allocatable, usage): group key -> its node names, sorted; a
         # node's group key; nodes whose object or usage changed since (_dirty).
-        self._groups: dict[tuple, list[str]] = {}
-        self._group_of: dict[str, tuple] = {}
+        self._groups: dict[_GroupKey, list[str]] = {}
+        self._group_of: dict[str, _GroupKey] = {}
         self._dirty: dict[str, None] = {}
         informers.listen("nodes", Listener(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
                                            on_delete=self._node_changed))
-        self._allocatable: dict[str, tuple[dict, dict[str, int]]] = {}  # name -> (node object, its allocatable)
+        self._allocatable: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}  # name -> (node object, its allocatable)
 
     async def run(self) -> None:
         try:
@@ -185,16 +190,16 @@ class Scheduler:
     def _unscheduled(self) -> list[str]:
         return sorted(self._pending)
 
-    def _wants(self, pod: dict) -> bool:
+    def _wants(self, pod: dict[str, Any]) -> bool:
         spec = pod.get("spec") or {}
         return (not spec.get("nodeName") and spec.get("schedulerName", "default-scheduler") == self.scheduler_name
                 and is_active(pod))
 
-    def _node_changed(self, node: dict) -> None:
+    def _node_changed(self, node: dict[str, Any]) -> None:
         self._dirty[node["metadata"]["name"]] = None
         self._eligible.changed(node["metadata"]["name"])
 
-    def default_selector(self, pod: dict) -> dict | None:
+    def default_selector(self, pod: dict[str, Any]) -> dict[str, Any] | None:
         """``pod``'s default spreading selector (None: no default spreading), from the
         Service, ReplicaSet and StatefulSet informers' caches."""
         if (pod.get("spec") or {}).get("topologySpreadConstraints"):
@@ -203,15 +208,15 @@ class Scheduler:
         services = [svc for key, svc in sorted(self.services.cache.items()) if key.startswith(namespace + "/")]
         caches = {"replicasets": self.replicasets.cache, "statefulsets": self.statefulsets.cache}
 
-        def owner(resource: str, ns: str, name: str) -> dict | None:
+        def owner(resource: str, ns: str, name: str) -> dict[str, Any] | None:
             cache = caches.get(resource)
             return None if cache is None else cache.get(f"{ns}/{name}")
-        return default_spread_selector(pod, services, owner)  # type: ignore[return-value]
+        return default_spread_selector(pod, services, owner)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return ((self.namespaces.cache.get(namespace) or {}).get("metadata") or {}).get("labels") or {}
 
-    def _pod_gone(self, pod: dict) -> None:
+    def _pod_gone(self, pod: dict[str, Any]) -> None:
         key = object_key(pod)
         self._pending.pop(key, None)
         self._nominated.pop(key, None)
@@ -221,7 +226,7 @@ class Scheduler:
         if placed is not None:
             self._add_use(placed[0], placed[2], -1)
 
-    def _pod_changed(self, pod: dict) -> None:
+    def _pod_changed(self, pod: dict[str, Any]) -> None:
         self._pod_gone(pod)
         key = object_key(pod)
         if self._wants(pod):
@@ -245,7 +250,7 @@ class Scheduler:
         if not any(into.values()):
             del self._bound_use[node]
 
-    def _node_allocatable(self, name: str, node: dict) -> dict[str, int]:
+    def _node_allocatable(self, name: str, node: dict[str, Any]) -> dict[str, int]:
         cached = self._allocatable.get(name)
         if cached is None or cached[0] is not node:
             cached = self._allocatable[name] = (node, node_allocatable(node))
@@ -256,7 +261,7 @@ class Scheduler:
         index) plus the assumed ones'."""
         return self._usage(self._assumed_pods())
 
-    def _usage(self, assumed: list[tuple[str, dict]]) -> dict[str, dict[str, int]]:
+    def _usage(self, assumed: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, int]]:
         used = dict(self._bound_use)  # (an inner dict is copied before it changes)
         if BUG_NO_ASSUME not in self.bugs:
             for node, pod in assumed:
@@ -265,7 +270,7 @@ class Scheduler:
                     into[res] = into.get(res, 0) + n
         return used
 
-    def _assumed_pods(self) -> list[tuple[str, dict]]:
+    def _assumed_pods(self) -> list[tuple[str, dict[str, Any]]]:
         """(node, pod) of the assumed pods still pending, by pod key (an assumed pod is
         forgotten once the cache shows it bound or gone, or after ``assume_ttl_s``: a
         binding of unknown outcome that never happened)."""
@@ -282,14 +287,14 @@ class Scheduler:
                 out.append((node, bound))
         return out
 
-    def placed(self, assumed: list[tuple[str, dict]] | None = None) -> list[tuple[str, dict, bool]]:
+    def placed(self, assumed: list[tuple[str, dict[str, Any]]] | None = None) -> list[tuple[str, dict[str, Any], bool]]:
         """(node, pod, assumed) of every pod on a node: the informer's bound pods not
         finished (being deleted included: a graceful deletion ends when the kubelet stopped
         the pod) plus the assumed ones (by default :meth:`_assumed_pods`)."""
         out = [(self._placed[key][0], self._placed[key][1], False) for key in sorted(self._placed)]
         return out + [(node, pod, True) for node, pod in (self._assumed_pods() if assumed is None else assumed)]
 
-    def _cycle(self, pod: dict, placed: list[tuple[str, dict, bool]]) -> SchedulingCycle:
+    def _cycle(self, pod: dict[str, Any], placed: list[tuple[str, dict[str, Any], bool]]) -> SchedulingCycle:
         """``pod``'s filters and scores against the pods placed on known nodes."""
         nodes = self.nodes.cache
         counted = [(nodes[node], other) for node, other, assumed in placed
@@ -297,7 +302,7 @@ class Scheduler:
         return SchedulingCycle(pod, nodes, counted, default_selector=self.default_selector(pod),
                                namespace_labels=self.namespace_labels)
 
-    def _with_nominated(self, pod: dict, used: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    def _with_nominated(self, pod: dict[str, Any], used: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         """``used`` plus the pending pods nominated to a node (after a preemption) whose
         priority is at least ``pod``'s: the room they preempted is theirs."""
         priority = pod_priority(pod)
@@ -315,7 +320,7 @@ class Scheduler:
                     into[res] = into.get(res, 0) + n
         return out
 
-    async def _preempt(self, pod: dict, used: dict[str, dict[str, int]], cycle: SchedulingCycle) -> None:
+    async def _preempt(self, pod: dict[str, Any], used: dict[str, dict[str, int]], cycle: SchedulingCycle) -> None:
         """Evict lower-priority pods from one node so that ``pod`` fits there
         (:mod:`kube.controllers.preemption`), and nominate that node for it.  A pod whose
         nominated node still has a lower-priority pod terminating preempts nothing more: it
@@ -329,7 +334,7 @@ class Scheduler:
                              and pod_priority(other) < pod_priority(pod)
                              for other in self.pods.cache.values()):
             return
-        by_node: dict[str, list[dict]] = {}
+        by_node: dict[str, list[dict[str, Any]]] = {}
         for key in sorted(self.pods.cache):
             other = self.pods.cache[key]
             node = (other.get("spec") or {}).get("nodeName")
@@ -368,7 +373,7 @@ class Scheduler:
             bisect.insort(self._groups.setdefault(key, []), name)
         self._dirty.clear()
 
-    def pick_by_groups(self, pod: dict, used: dict[str, dict[str, int]]) -> tuple[int, str] | None:
+    def pick_by_groups(self, pod: dict[str, Any], used: dict[str, dict[str, int]]) -> tuple[int, str] | None:
         """What :meth:`pick_by_scan` picks for a pod that no inter-pod affinity, spread
         constraint or preferred node affinity concerns (None when no node fits), without
         trying every node: the groups of nodes with equal (allocatable, usage), best score
@@ -394,7 +399,7 @@ class Scheduler:
                     break
         return best
 
-    def _spread_counts(self, pod: dict, selector: dict, assumed: list[tuple[str, dict]]) -> dict[str, int]:
+    def _spread_counts(self, pod: dict[str, Any], selector: dict[str, Any], assumed: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
         """Node -> the placed pods (assumed ones included) of ``pod``'s namespace, not being
         deleted, that ``selector`` matches."""
         namespace = pod["metadata"].get("namespace", "")
@@ -412,8 +417,8 @@ class Scheduler:
                 out[node] = out.get(node, 0) + 1
         return out
 
-    def pick_spread_by_groups(self, pod: dict, selector: dict, used: dict[str, dict[str, int]],
-                              assumed: list[tuple[str, dict]]) -> tuple[int, str] | None:
+    def pick_spread_by_groups(self, pod: dict[str, Any], selector: dict[str, Any], used: dict[str, dict[str, int]],
+                              assumed: list[tuple[str, dict[str, Any]]]) -> tuple[int, str] | None:
         """:meth:`pick_by_groups` for a pod whose only concern beyond resources is its
         default topology spreading with ``selector``: the feasible nodes are counted from
         the eligible-node index and the groups, the spread raw scores (which depend on a
@@ -493,7 +498,7 @@ class Scheduler:
                     break  # (no later name of the group does better)
         return best
 
-    def pick_by_scan(self, pod: dict, used: dict[str, dict[str, int]], placed: list[tuple[str, dict, bool]],
+    def pick_by_scan(self, pod: dict[str, Any], used: dict[str, dict[str, int]], placed: list[tuple[str, dict[str, Any], bool]],
                      reasons: dict[str, int]) -> tuple[tuple[int, str] | None, SchedulingCycle]:
         """The best node for ``pod`` ((score, name): the highest score, then the first
         name), filtering and scoring every node against ``used`` and the ``placed`` pods;
@@ -516,17 +521,17 @@ class Scheduler:
                 best = (score, name)  # ties to the first name
         return best, cycle
 
-    def _simple(self, pod: dict, assumed: list[tuple[str, dict]]) -> bool:
+    def _simple(self, pod: dict[str, Any], assumed: list[tuple[str, dict[str, Any]]]) -> bool:
         """Whether :meth:`pick_by_groups` picks for ``pod``: no term of its own, and no
         placed pod with pod (anti-)affinity terms (which may concern it)."""
         return not _needs_cycle(pod) and not self._with_terms and not any(_has_pod_terms(p) for _node, p in assumed)
 
-    def assume(self, key: str, pod: dict, node: str) -> None:
+    def assume(self, key: str, pod: dict[str, Any], node: str) -> None:
         """Count ``pod`` on ``node`` until the informer shows it bound (or ``assume_ttl_s``)."""
         self.assumed[key] = (node, {**pod, "spec": {**pod["spec"], "nodeName": node}}, self.rt.monotonic_us())
         self._dirty[node] = None
 
-    def pick(self, pod: dict, assumed: list[tuple[str, dict]] | None = None) -> tuple[
+    def pick(self, pod: dict[str, Any], assumed: list[tuple[str, dict[str, Any]]] | None = None) -> tuple[
             tuple[int, str] | None, dict[str, dict[str, int]], SchedulingCycle | None, dict[str, int]]:
         """The node for ``pod`` ((score, name), None when none fits), what is used on each
         node, the full scan's cycle (None when :meth:`pick_by_groups` picked) and why nodes
@@ -572,7 +577,7 @@ class Scheduler:
         self._binding[key] = self.rt.spawn(self._bind(key, pod, node_name), name=f"bind:{key}")
         return None
 
-    async def _bind(self, key: str, pod: dict, node_name: str) -> None:
+    async def _bind(self, key: str, pod: dict[str, Any], node_name: str) -> None:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         try:
             await self.client.bind(ns, name, node_name, uid=pod["metadata"]["uid"])

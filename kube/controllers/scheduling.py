@@ -18,6 +18,7 @@ Scores are integers, so equal nodes tie exactly; the scheduler breaks ties by no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .affinity import (
     InterPodAffinity,
@@ -38,11 +39,11 @@ SCORE_WEIGHTS = {"NodeResourcesLeastAllocated": 1, "NodeResourcesBalancedAllocat
 _SCORED = ("cpu", "memory")
 
 
-def least_allocated(node: Mapping, used: Mapping[str, int], need: Mapping[str, int]) -> int:
+def least_allocated(node: Mapping[str, Any], used: Mapping[str, int], need: Mapping[str, int]) -> int:
     return resource_score(node_allocatable(dict(node)), used, need)[0]
 
 
-def balanced_allocation(node: Mapping, used: Mapping[str, int], need: Mapping[str, int]) -> int:
+def balanced_allocation(node: Mapping[str, Any], used: Mapping[str, int], need: Mapping[str, int]) -> int:
     return resource_score(node_allocatable(dict(node)), used, need)[1]
 
 
@@ -79,18 +80,18 @@ class SchedulingCycle:
     (:func:`kube.controllers.topology_spread.default_spread_selector`), ``namespace_labels``:
     each namespace's labels (for the affinity terms' namespace selectors)."""
 
-    def __init__(self, pod: Mapping, nodes: Mapping[str, Mapping], placed: Placed, *,
-                 default_selector: Mapping | None = None, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
+    def __init__(self, pod: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]], placed: Placed, *,
+                 default_selector: Mapping[str, Any] | None = None, namespace_labels: NamespaceLabels = no_namespace_labels) -> None:
         self.pod = pod
         self.need = pod_requests(dict(pod))
         self.spread = TopologySpread(pod, nodes, placed, default_selector)
         self.affinity = InterPodAffinity(pod, placed, namespace_labels)
 
-    def filter(self, node: Mapping) -> str:
+    def filter(self, node: Mapping[str, Any]) -> str:
         """Why the other pods keep ``pod`` off ``node`` ("" when they do not)."""
         return self.spread.filter(node) or self.affinity.filter(node)
 
-    def scores(self, feasible: Sequence[tuple[Mapping, Mapping[str, int]]]) -> list[int]:
+    def scores(self, feasible: Sequence[tuple[Mapping[str, Any], Mapping[str, int]]]) -> list[int]:
         """The weighted score of each feasible (node, what is used on it)."""
         w = SCORE_WEIGHTS
         totals = [weighted_resource_score(node_allocatable(dict(node)), used, self.need) for node, used in feasible]
@@ -100,17 +101,17 @@ class SchedulingCycle:
                 totals[i] += weight * score
         return totals
 
-    def _node_affinity(self, nodes: list[Mapping]) -> list[int]:
+    def _node_affinity(self, nodes: list[Mapping[str, Any]]) -> list[int]:
         raw = [node_affinity_score(self.pod, node) for node in nodes]
         top = max(raw, default=0)
         return [r * MAX_NODE_SCORE // top if top > 0 else 0 for r in raw]
 
-    def _inter_pod(self, nodes: list[Mapping]) -> list[int]:
+    def _inter_pod(self, nodes: list[Mapping[str, Any]]) -> list[int]:
         raw = [self.affinity.score(node) for node in nodes]
         low, high = min(raw, default=0), max(raw, default=0)
         return [(r - low) * MAX_NODE_SCORE // (high - low) if high > low else 0 for r in raw]
 
-    def _spread(self, nodes: list[Mapping]) -> list[int]:
+    def _spread(self, nodes: list[Mapping[str, Any]]) -> list[int]:
         if not self.spread.scored():
             return [0] * len(nodes)
         raw = self.spread.scores(nodes)

@@ -14,7 +14,8 @@ informer events:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .affinity import HOSTNAME_LABEL, ZONE_LABEL, selector_matches
 
@@ -24,23 +25,23 @@ NodeClass = tuple[bool, str | None]  # (carries the hostname label, its zone lab
 _MAX_SIGNATURES = 16
 
 
-def node_class(node: Mapping) -> NodeClass:
+def node_class(node: Mapping[str, Any]) -> NodeClass:
     labels = (node.get("metadata") or {}).get("labels") or {}
     return HOSTNAME_LABEL in labels, labels.get(ZONE_LABEL)
 
 
-def _anchor(selector: Mapping) -> tuple[str, str] | None:
+def _anchor(selector: Mapping[str, Any]) -> tuple[str, str] | None:
     """A ``key=value`` that every pod the selector matches carries, if it has one."""
     for key, value in sorted((selector.get("matchLabels") or {}).items()):
         return str(key), str(value)
     for req in selector.get("matchExpressions") or ():
-        values = req.get("values") or ()
+        values: Sequence[Any] = req.get("values") or ()
         if req.get("operator") == "In" and len(values) == 1:
             return str(req.get("key")), str(values[0])
     return None
 
 
-def selector_key(namespace: str, selector: Mapping) -> str:
+def selector_key(namespace: str, selector: Mapping[str, Any]) -> str:
     return json.dumps([namespace, selector], sort_keys=True)
 
 
@@ -48,13 +49,13 @@ class SelectorCounts:
     """Matching placed pods per node, for each (namespace, selector) asked for."""
 
     def __init__(self) -> None:
-        self._selectors: dict[str, tuple[str, Mapping]] = {}
+        self._selectors: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self._counts: dict[str, dict[str, int]] = {}  # selector key -> node -> pods
         self._anchored: dict[tuple[str, str, str], list[str]] = {}  # (namespace, key, value) -> selector keys
         self._unanchored: dict[str, list[str]] = {}  # namespace -> selector keys
         self._pods: dict[str, tuple[str, list[str]]] = {}  # pod key -> (its node, the selectors counting it)
 
-    def _matching(self, pod: Mapping) -> list[str]:
+    def _matching(self, pod: Mapping[str, Any]) -> list[str]:
         meta = pod.get("metadata") or {}
         namespace, labels = meta.get("namespace", ""), meta.get("labels") or {}
         candidates = list(self._unanchored.get(namespace, ()))
@@ -62,7 +63,7 @@ class SelectorCounts:
             candidates += self._anchored.get((namespace, key, value), ())
         return [k for k in candidates if selector_matches(self._selectors[k][1], labels)]
 
-    def add(self, key: str, node: str, pod: Mapping) -> None:
+    def add(self, key: str, node: str, pod: Mapping[str, Any]) -> None:
         """``pod`` (key ``key``) is placed on ``node``."""
         self.remove(key)
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -81,7 +82,7 @@ class SelectorCounts:
             if not into[node]:
                 del into[node]
 
-    def counts(self, namespace: str, selector: Mapping, placed: Callable[[], list[tuple[str, str, Mapping]]]) -> dict[str, int]:
+    def counts(self, namespace: str, selector: Mapping[str, Any], placed: Callable[[], list[tuple[str, str, Mapping[str, Any]]]]) -> dict[str, int]:
         """Node -> matching placed pods; a selector not asked for before is counted over
         ``placed()`` ((pod key, node, pod) of every placed pod) and kept from then on."""
         sel = selector_key(namespace, selector)
@@ -93,9 +94,12 @@ class SelectorCounts:
                 self._unanchored.setdefault(namespace, []).append(sel)
             else:
                 self._anchored.setdefault((namespace, *anchor), []).append(sel)
-            labels_ok = lambda pod: ((pod.get("metadata") or {}).get("namespace", "") == namespace  # noqa: E731
-                                     and not (pod.get("metadata") or {}).get("deletionTimestamp")
-                                     and selector_matches(selector, (pod.get("metadata") or {}).get("labels") or {}))
+
+            def labels_ok(pod: Mapping[str, Any]) -> bool:
+                meta = pod.get("metadata") or {}
+                return bool(meta.get("namespace", "") == namespace and not meta.get("deletionTimestamp")
+                            and selector_matches(selector, meta.get("labels") or {}))
+
             for key, node, pod in placed():
                 if key in self._pods and labels_ok(pod):
                     self._pods[key][1].append(sel)
@@ -103,7 +107,7 @@ class SelectorCounts:
         return self._counts[sel]
 
 
-def filter_signature(pod: Mapping) -> str:
+def filter_signature(pod: Mapping[str, Any]) -> str:
     """The pod fields the node's own filters read."""
     spec = pod.get("spec") or {}
     required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -121,7 +125,7 @@ class EligibleNodes:
     """The nodes that pass the node's own filters (``node_filter(pod, node) == ""``), for
     the last few filter signatures asked for."""
 
-    def __init__(self, node_filter: Callable[[Mapping, Mapping], str]) -> None:
+    def __init__(self, node_filter: Callable[[Mapping[str, Any], Mapping[str, Any]], str]) -> None:
         self.node_filter = node_filter
         self._by_signature: dict[str, _Eligible] = {}
 
@@ -129,7 +133,7 @@ class EligibleNodes:
         for entry in self._by_signature.values():
             entry.stale[name] = None
 
-    def of(self, pod: Mapping, nodes: Mapping[str, Mapping]) -> tuple[dict[str, NodeClass], dict[NodeClass, int]]:
+    def of(self, pod: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, NodeClass], dict[NodeClass, int]]:
         sig = filter_signature(pod)
         entry = self._by_signature.pop(sig, None)
         if entry is None:

@@ -62,12 +62,12 @@ def ordinal_of(sts_name: str, pod_name: str) -> int:
     return int(tail) if tail.isdigit() and str(int(tail)) == tail else -1
 
 
-def _running_ready(pod: dict) -> bool:
+def _running_ready(pod: dict[str, Any]) -> bool:
     return (not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") == "Running"
             and is_ready(pod))
 
 
-def _owner_ref(obj: dict, kind: str, api_version: str, *, controller: bool) -> dict[str, Any]:
+def _owner_ref(obj: dict[str, Any], kind: str, api_version: str, *, controller: bool) -> dict[str, Any]:
     meta = obj["metadata"]
     ref: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "name": meta["name"], "uid": meta["uid"]}
     if controller:
@@ -96,21 +96,21 @@ class StatefulSetController:
     async def run(self) -> None:
         await self.controller.run()
 
-    def _owner_keys(self, obj: dict) -> list[str]:
+    def _owner_keys(self, obj: dict[str, Any]) -> list[str]:
         ref = controller_of(obj)
         if ref is None or ref.get("kind") != "StatefulSet":
             return []
         return [f"{obj['metadata']['namespace']}/{ref['name']}"]
 
-    def _claim_keys(self, claim: dict) -> list[str]:
+    def _claim_keys(self, claim: dict[str, Any]) -> list[str]:
         sts = (claim["metadata"].get("labels") or {}).get("statefulset.kubernetes.io/name")
         return [f"{claim['metadata']['namespace']}/{sts}"] if sts else []
 
     # ------------------------------------------------------------------ reconcile
-    def _pods_by_ordinal(self, sts: dict) -> tuple[dict[int, dict], list[dict]]:
+    def _pods_by_ordinal(self, sts: dict[str, Any]) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
         meta = sts["metadata"]
-        by_ordinal: dict[int, dict] = {}
-        strays: list[dict] = []
+        by_ordinal: dict[int, dict[str, Any]] = {}
+        strays: list[dict[str, Any]] = []
         for pod in self.pods.items():
             ref = controller_of(pod)
             if pod["metadata"]["namespace"] != meta["namespace"] or ref is None or ref.get("uid") != meta["uid"]:
@@ -139,11 +139,11 @@ class StatefulSetController:
         await self._write_status(sts, pods, revision)
         return Result(requeue_after_s=wait) if wait else None
 
-    async def _manage(self, sts: dict, pods: dict[int, dict], strays: list[dict], replicas: int, ordered: bool,
+    async def _manage(self, sts: dict[str, Any], pods: dict[int, dict[str, Any]], strays: list[dict[str, Any]], replicas: int, ordered: bool,
                       revision: str) -> float:
         """Create, replace and condemn pods; the seconds to look again (0: on events only)."""
-        for pod in strays:
-            await self._delete_pod(pod)
+        for stray in strays:
+            await self._delete_pod(stray)
         for i in range(replicas):
             pod = pods.get(i)
             if pod is not None and pod["metadata"].get("deletionTimestamp"):
@@ -193,7 +193,7 @@ class StatefulSetController:
         return 0.0
 
     # ------------------------------------------------------------------ claims
-    def _wanted_claim_owners(self, sts: dict, condemned: dict | None) -> list[dict]:
+    def _wanted_claim_owners(self, sts: dict[str, Any], condemned: dict[str, Any] | None) -> list[dict[str, Any]]:
         policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if condemned is not None and policy.get("whenScaled", "Retain") == "Delete":
             return [_owner_ref(condemned, "Pod", "v1", controller=False)]  # goes with the pod
@@ -201,7 +201,7 @@ class StatefulSetController:
             return [_owner_ref(sts, "StatefulSet", "apps/v1", controller=False)]
         return []
 
-    async def _ensure_claims(self, sts: dict, ordinal: int, *, condemned: dict | None) -> bool:
+    async def _ensure_claims(self, sts: dict[str, Any], ordinal: int, *, condemned: dict[str, Any] | None) -> bool:
         """Every claim of the ordinal exists with the owners the retention policy wants;
         False while one is being deleted (the pod waits for a fresh one)."""
         meta = sts["metadata"]
@@ -231,7 +231,7 @@ class StatefulSetController:
         return ok
 
     # ------------------------------------------------------------------ pods
-    async def _create_pod(self, sts: dict, ordinal: int, revision: str) -> None:
+    async def _create_pod(self, sts: dict[str, Any], ordinal: int, revision: str) -> None:
         meta, spec = sts["metadata"], sts["spec"]
         template = spec.get("template") or {}
         name = f"{meta['name']}-{ordinal}"
@@ -256,12 +256,12 @@ class StatefulSetController:
         if await self.client.create_if_absent("pods", pod):  # else the old pod is still there
             self.creates += 1
 
-    async def _delete_pod(self, pod: dict, *, grace_period_s: int | None = None) -> None:
+    async def _delete_pod(self, pod: dict[str, Any], *, grace_period_s: int | None = None) -> None:
         if await self.client.delete_if_present("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
                                                uid=pod["metadata"]["uid"], grace_period_s=grace_period_s):
             self.deletes += 1
 
-    async def _write_status(self, sts: dict, pods: dict[int, dict], revision: str) -> None:
+    async def _write_status(self, sts: dict[str, Any], pods: dict[int, dict[str, Any]], revision: str) -> None:
         active = [p for p in pods.values() if not p["metadata"].get("deletionTimestamp")]
         current = sts.get("status") or {}
         updated = sum((p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision for p in active)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -53,7 +54,7 @@ class SpreadConstraint:
     max_skew: int
     topology_key: str
     hard: bool  # whenUnsatisfiable: DoNotSchedule (a filter) or ScheduleAnyway (a score)
-    selector: Mapping | None
+    selector: Mapping[str, Any] | None
     min_domains: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -66,10 +67,10 @@ SYSTEM_DEFAULT_SKEWS = ((HOSTNAME_LABEL, 3), (ZONE_LABEL, 5))
 _SELECTING_OWNERS = {("apps/v1", "ReplicaSet"): "replicasets", ("apps/v1", "StatefulSet"): "statefulsets",
                      ("v1", "ReplicationController"): "replicationcontrollers"}
 
-OwnerLookup = Callable[[str, str, str], Mapping | None]  # (resource, namespace, name) -> the object, if known
+OwnerLookup = Callable[[str, str, str], Mapping[str, Any] | None]  # (resource, namespace, name) -> the object, if known
 
 
-def default_spread_selector(pod: Mapping, services: Iterable[Mapping], owner: OwnerLookup) -> Mapping | None:
+def default_spread_selector(pod: Mapping[str, Any], services: Iterable[Mapping[str, Any]], owner: OwnerLookup) -> dict[str, Any] | None:
     """kube-scheduler's ``DefaultSelector`` as a LabelSelector (None when it is empty): the
     selectors of the ``services`` of the pod's namespace that select the pod (a Service
     with no selector selects nothing), merged, and the selector of the pod's controller
@@ -83,7 +84,7 @@ def default_spread_selector(pod: Mapping, services: Iterable[Mapping], owner: Ow
         if ((service.get("metadata") or {}).get("namespace", "") == namespace and isinstance(selector, dict)
                 and all(labels.get(k) == v for k, v in selector.items())):
             merged.update(selector)
-    expressions: list[dict] = []
+    expressions: list[dict[str, Any]] = []
     controller = next((ref for ref in meta.get("ownerReferences") or () if ref.get("controller")), None)
     resource = _SELECTING_OWNERS.get((controller.get("apiVersion"), controller.get("kind"))) if controller else None
     obj = owner(resource, namespace, str(controller.get("name"))) if controller and resource else None
@@ -97,13 +98,13 @@ def default_spread_selector(pod: Mapping, services: Iterable[Mapping], owner: Ow
             expressions += list(selector.get("matchExpressions") or ())
     if not merged and not expressions:
         return None
-    out: dict = {"matchLabels": dict(sorted(merged.items()))}
+    out: dict[str, Any] = {"matchLabels": dict(sorted(merged.items()))}
     if expressions:
         out["matchExpressions"] = expressions
     return out
 
 
-def system_default_constraints(selector: Mapping) -> tuple[SpreadConstraint, ...]:
+def system_default_constraints(selector: Mapping[str, Any]) -> tuple[SpreadConstraint, ...]:
     return tuple(SpreadConstraint(max_skew=skew, topology_key=key, hard=False, selector=selector)
                  for key, skew in SYSTEM_DEFAULT_SKEWS)
 
@@ -113,7 +114,7 @@ def round_half_away(x: float) -> int:
     return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
-def spread_constraints(pod: Mapping) -> tuple[SpreadConstraint, ...]:
+def spread_constraints(pod: Mapping[str, Any]) -> tuple[SpreadConstraint, ...]:
     out = []
     for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or ():
         out.append(SpreadConstraint(max_skew=max(1, int_field(c.get("maxSkew"), 1)), topology_key=str(c.get("topologyKey", "")),
@@ -122,7 +123,7 @@ def spread_constraints(pod: Mapping) -> tuple[SpreadConstraint, ...]:
     return tuple(out)
 
 
-def _labels(obj: Mapping) -> Mapping[str, str]:
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return (obj.get("metadata") or {}).get("labels") or {}
 
 
@@ -132,8 +133,8 @@ class TopologySpread:
     ``default_selector``: the pod's :func:`default_spread_selector` (used when it has no
     constraints of its own)."""
 
-    def __init__(self, pod: Mapping, nodes: Mapping[str, Mapping], placed: Placed,
-                 default_selector: Mapping | None = None) -> None:
+    def __init__(self, pod: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]], placed: Placed,
+                 default_selector: Mapping[str, Any] | None = None) -> None:
         self.constraints = spread_constraints(pod)
         self.system_defaulted = not self.constraints and default_selector is not None
         if self.system_defaulted:
@@ -172,7 +173,7 @@ class TopologySpread:
                     self.counts[i][value] = self.counts[i].get(value, 0) + 1
         self.self_match = [int(selector_matches(c.selector, _labels(pod))) for c in self.constraints]
 
-    def filter(self, node: Mapping) -> str:
+    def filter(self, node: Mapping[str, Any]) -> str:
         labels = _labels(node)
         for i, c in enumerate(self.constraints):
             if not c.hard:
@@ -189,7 +190,7 @@ class TopologySpread:
     def scored(self) -> bool:
         return any(not c.hard for c in self.constraints)
 
-    def scores(self, feasible: Sequence[Mapping]) -> list[int | None]:
+    def scores(self, feasible: Sequence[Mapping[str, Any]]) -> list[int | None]:
         """The raw ScheduleAnyway score of each feasible node (lower is better; None: a
         node left out, without every key, which gets no spread score)."""
         soft = [i for i, c in enumerate(self.constraints) if not c.hard]

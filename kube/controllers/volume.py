@@ -11,6 +11,8 @@ with a CSI external-provisioner, in one small controller).
 
 from __future__ import annotations
 
+from typing import Any
+
 from raftkv.tasks import Runtime
 
 from ..client import KubeClient
@@ -21,7 +23,7 @@ from .runtime import Controller, Result, SharedInformers
 __all__ = ["PersistentVolumeController", "volume_name"]
 
 
-def volume_name(claim: dict) -> str:
+def volume_name(claim: dict[str, Any]) -> str:
     return f"pvc-{claim['metadata']['uid']}"
 
 
@@ -40,7 +42,7 @@ class PersistentVolumeController:
     async def run(self) -> None:
         await self.controller.run()
 
-    def _claim_key(self, pv: dict) -> list[str]:
+    def _claim_key(self, pv: dict[str, Any]) -> list[str]:
         ref = (pv.get("spec") or {}).get("claimRef") or {}
         # the volume's own key too: a volume whose claim is gone is reclaimed
         return [f"{ref.get('namespace', '')}/{ref.get('name', '')}", f"pv:{pv['metadata']['name']}"]

@@ -13,6 +13,8 @@ answers lag the store as CoreDNS's do.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from raftkv.tasks import Runtime
@@ -40,7 +42,7 @@ def search_path(namespace: str, domain: str = CLUSTER_DOMAIN) -> tuple[str, ...]
     return (f"{namespace}.svc.{domain}", f"svc.{domain}", domain)
 
 
-def _lookup_fqdn(fqdn: str, services: dict[str, dict], slices: list[dict], domain: str) -> tuple[str, ...]:
+def _lookup_fqdn(fqdn: str, services: dict[str, dict[str, Any]], slices: list[dict[str, Any]], domain: str) -> tuple[str, ...]:
     suffix = f".svc.{domain}"
     if not fqdn.endswith(suffix):
         return ()
@@ -68,7 +70,7 @@ def _lookup_fqdn(fqdn: str, services: dict[str, dict], slices: list[dict], domai
     return tuple(sorted(ips))
 
 
-def answer(name: str, namespace: str, services: dict[str, dict], slices: list[dict],
+def answer(name: str, namespace: str, services: dict[str, dict[str, Any]], slices: list[dict[str, Any]],
            domain: str = CLUSTER_DOMAIN) -> DnsAnswer:
     """The A records for ``name`` asked from a pod of ``namespace``."""
     name = name.rstrip(".")

@@ -34,7 +34,7 @@ BUG_PUBLISH_NOT_READY = "endpoints_publish_not_ready"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
-def selector_matches(selector: dict, labels: dict) -> bool:
+def selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -42,7 +42,7 @@ def slice_name(service: str) -> str:
     return f"{service}-slice"
 
 
-def _target_port(port: dict, pod: dict) -> int | None:
+def _target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | None:
     target = port.get("targetPort", port.get("port"))
     if isinstance(target, int):
         return target
@@ -53,7 +53,7 @@ def _target_port(port: dict, pod: dict) -> int | None:
     return None
 
 
-def desired_endpoints(svc: dict, pods: list[dict], bugs: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def desired_endpoints(svc: dict[str, Any], pods: list[dict[str, Any]], bugs: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """One entry per pod endpoint, sorted by IP: ip, ready, node, pod, uid, hostname, ports."""
     spec, ns, name = svc.get("spec") or {}, svc["metadata"]["namespace"], svc["metadata"]["name"]
     selector = spec.get("selector") or {}
@@ -76,7 +76,7 @@ def desired_endpoints(svc: dict, pods: list[dict], bugs: frozenset[str] = frozen
     return sorted(out, key=lambda e: (e["ip"], e["pod"]))
 
 
-def _address(ep: dict, ns: str) -> dict:
+def _address(ep: dict[str, Any], ns: str) -> dict[str, Any]:
     out: dict[str, Any] = {"ip": ep["ip"], "nodeName": ep["node"],
                            "targetRef": {"kind": "Pod", "namespace": ns, "name": ep["pod"], "uid": ep["uid"]}}
     if ep["hostname"]:
@@ -84,7 +84,7 @@ def _address(ep: dict, ns: str) -> dict:
     return out
 
 
-def _ports(eps: list[dict], svc: dict) -> list[dict]:
+def _ports(eps: list[dict[str, Any]], svc: dict[str, Any]) -> list[dict[str, Any]]:
     seen: dict[tuple[str, int, str], None] = {}
     for ep in eps:
         for p in ep["ports"]:
@@ -92,7 +92,7 @@ def _ports(eps: list[dict], svc: dict) -> list[dict]:
     return [{"name": n, "port": p, "protocol": proto} for n, p, proto in seen]
 
 
-def endpoints_object(svc: dict, eps: list[dict]) -> dict:
+def endpoints_object(svc: dict[str, Any], eps: list[dict[str, Any]]) -> dict[str, Any]:
     ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
     subsets = []
     if eps:
@@ -108,7 +108,7 @@ def endpoints_object(svc: dict, eps: list[dict]) -> dict:
             "metadata": {"name": name, "namespace": ns, "labels": {SERVICE_NAME_LABEL: name}}, "subsets": subsets}
 
 
-def slice_object(svc: dict, eps: list[dict]) -> dict:
+def slice_object(svc: dict[str, Any], eps: list[dict[str, Any]]) -> dict[str, Any]:
     ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
     endpoints = []
     for e in eps:
@@ -128,7 +128,7 @@ def slice_object(svc: dict, eps: list[dict]) -> dict:
             "addressType": "IPv4", "endpoints": endpoints, "ports": _ports(eps, svc)}
 
 
-def _same(current: dict | None, want: dict, fields: tuple[str, ...]) -> bool:
+def _same(current: dict[str, Any] | None, want: dict[str, Any], fields: tuple[str, ...]) -> bool:
     if current is None:
         return False
     labels = current["metadata"].get("labels") or {}
@@ -153,7 +153,7 @@ class EndpointsController:
             f"{obj['metadata']['namespace']}/{(obj['metadata'].get('labels') or {}).get(SERVICE_NAME_LABEL, '')}"])
         self.writes = 0
 
-    def _services_of(self, pod: dict) -> list[str]:
+    def _services_of(self, pod: dict[str, Any]) -> list[str]:
         ns, labels = pod["metadata"].get("namespace"), pod["metadata"].get("labels") or {}
         return sorted(key for key, svc in self.services.cache.items()
                       if svc["metadata"]["namespace"] == ns
@@ -170,7 +170,7 @@ class EndpointsController:
             if exc.code != 404:
                 raise
 
-    async def _put(self, resource: str, current: dict | None, want: dict) -> None:
+    async def _put(self, resource: str, current: dict[str, Any] | None, want: dict[str, Any]) -> None:
         ns = want["metadata"]["namespace"]
         if current is None:
             try:

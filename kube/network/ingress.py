@@ -12,6 +12,8 @@ a rule with a host beats one without; with no match the ``defaultBackend`` serve
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from raftkv.tasks import Runtime
@@ -36,12 +38,12 @@ def prefix_matches(prefix: str, path: str) -> bool:
     return have[: len(want)] == want
 
 
-def _port(backend: dict) -> int | str:
+def _port(backend: dict[str, Any]) -> int | str:
     port = (backend.get("service") or {}).get("port") or {}
     return port["number"] if "number" in port else str(port.get("name", ""))
 
 
-def match_ingress(ingresses: list[dict], host: str, path: str) -> Backend | None:
+def match_ingress(ingresses: list[dict[str, Any]], host: str, path: str) -> Backend | None:
     best: tuple[tuple[int, int, int], Backend] | None = None
     ordered = sorted(ingresses, key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"]))
     for rank, ing in enumerate(ordered):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -29,7 +30,7 @@ class Delivery:
     dropped: str = ""  # "" when delivered
 
 
-def routes_from_nodes(nodes: list[dict]) -> list[tuple[str, str, str]]:
+def routes_from_nodes(nodes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(pod CIDR, node name, node address) of every Node with both."""
     out = []
     for node in nodes:

@@ -81,9 +81,9 @@ class Route:
     verdict: str = "DNAT"
 
 
-def service_ports(services: list[dict], slices: list[dict]) -> list[ServicePort]:
+def service_ports(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> list[ServicePort]:
     """The ServicePorts of ``services`` with the ready endpoints of their slices."""
-    by_service: dict[str, list[dict]] = {}
+    by_service: dict[str, list[dict[str, Any]]] = {}
     for sl in slices:
         svc = (sl["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL)
         if svc:

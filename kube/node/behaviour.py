@@ -31,6 +31,8 @@ message names the container: the runtime reports it as ``CreateContainerError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from ..controllers.resources import ResourceError, parse_quantity
@@ -82,11 +84,11 @@ def _seconds(name: str, argv: list[str], i: int, default: float) -> float:
     return value
 
 
-def _argv(container: dict) -> list[str]:
+def _argv(container: dict[str, Any]) -> list[str]:
     return [str(a) for a in (*(container.get("command") or ()), *(container.get("args") or ()))]
 
 
-def behaviour_of(container: dict) -> Behaviour:
+def behaviour_of(container: dict[str, Any]) -> Behaviour:
     """The behaviour of ``container`` (a pod spec's container object)."""
     name, argv = str(container.get("name", "?")), _argv(container)
     verb = argv[0] if argv else ""
@@ -121,7 +123,7 @@ def behaviour_of(container: dict) -> Behaviour:
     return Behaviour()
 
 
-def _pre_stop_s(container: dict) -> float:
+def _pre_stop_s(container: dict[str, Any]) -> float:
     hook = ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}
     argv = [str(a) for a in hook.get("command") or ()]
     if len(argv) == 2 and argv[0] == "sleep":
@@ -132,7 +134,7 @@ def _pre_stop_s(container: dict) -> float:
     return 0.0
 
 
-def pod_shutdown_s(pod: dict) -> float:
+def pod_shutdown_s(pod: dict[str, Any]) -> float:
     """How long ``pod``'s preStop hooks hold up its stop (they run side by side), at most
     its ``terminationGracePeriodSeconds`` (a hook that cannot be read takes no time)."""
     spec = pod.get("spec") or {}
@@ -142,7 +144,7 @@ def pod_shutdown_s(pod: dict) -> float:
     return min(max(hooks, default=0.0), limit_s)
 
 
-def probe_of(container: dict, field: str) -> Probe | None:
+def probe_of(container: dict[str, Any], field: str) -> Probe | None:
     """``container[field]`` (``readinessProbe`` or ``livenessProbe``) as a :class:`Probe`."""
     spec = container.get(field)
     if not spec:

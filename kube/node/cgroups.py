@@ -11,6 +11,8 @@ controller's ``cpu.stat`` ``throttled_usec`` does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from ..controllers.resources import RESOURCES, parse_quantity
@@ -27,7 +29,7 @@ class Limits:
     cpu_m: int = 0  # 0: no limit
 
 
-def limits_of(container: dict) -> Limits:
+def limits_of(container: dict[str, Any]) -> Limits:
     limits = (container.get("resources") or {}).get("limits") or {}
     return Limits(memory_bytes=parse_quantity("memory", limits["memory"]) if "memory" in limits else 0,
                   cpu_m=parse_quantity("cpu", limits["cpu"]) if "cpu" in limits else 0)

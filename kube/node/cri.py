@@ -116,7 +116,7 @@ class ContainerRuntime:
             self.stop_pod_sandbox(uid)
 
     # ------------------------------------------------------------------ containers
-    def create_container(self, uid: str, spec: dict, attempt: int) -> str:
+    def create_container(self, uid: str, spec: dict[str, Any], attempt: int) -> str:
         """CreateContainer: the new container's id (``<pod uid>/<name>/<attempt>``)."""
         if uid not in self.sandboxes:
             raise CriError(f"no sandbox {uid}")

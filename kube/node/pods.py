@@ -46,14 +46,15 @@ class BackoffPolicy:
     def delay_s(self, restarts_in_a_row: int) -> float:
         """The wait before a restart that follows ``restarts_in_a_row`` restarts."""
         assert restarts_in_a_row >= 0
-        return min(self.initial_s * 2 ** min(restarts_in_a_row, 62), self.max_s)
+        factor: int = 2 ** min(restarts_in_a_row, 62)
+        return min(self.initial_s * factor, self.max_s)
 
 
 @attrs.frozen(kw_only=True)
 class PodSync:
     phase: str
     ready: bool
-    container_statuses: tuple[dict, ...]
+    container_statuses: tuple[dict[str, Any], ...]
     requeue_after_s: float = 0.0
 
     @property
@@ -65,7 +66,7 @@ def should_restart(policy: str, exit_code: int) -> bool:
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
 
-def _terminated(s: ContainerStatus) -> dict:
+def _terminated(s: ContainerStatus) -> dict[str, Any]:
     return {"terminated": {"exitCode": s.exit_code, "reason": s.reason, "startedAt": s.started_at,
                            "finishedAt": s.finished_at, "containerID": f"sim://{s.id}"}}
 
@@ -88,7 +89,7 @@ class PodSyncer:
         for key in [k for k in self.in_a_row if k.startswith(f"{uid}/")]:
             del self.in_a_row[key]
 
-    def _start(self, uid: str, spec: dict, attempt: int) -> None:
+    def _start(self, uid: str, spec: dict[str, Any], attempt: int) -> None:
         cid = self.cri.create_container(uid, spec, attempt)
         self.cri.start_container(cid)
         self.prober.start(cid, spec)
@@ -100,13 +101,13 @@ class PodSyncer:
             self.prober.stop(s.id)
             self.cri.remove_container(s.id)
 
-    def sync(self, pod: dict) -> PodSync:
+    def sync(self, pod: dict[str, Any]) -> PodSync:
         """Start what has not started, restart what may restart now; the pod's status."""
         uid, spec = pod["metadata"]["uid"], pod["spec"]
         policy = spec.get("restartPolicy") or "Always"
         now_us = self.rt.monotonic_us()
         requeue_us = 0
-        statuses: list[dict] = []
+        statuses: list[dict[str, Any]] = []
         done = failed = ran = 0
         ready = True
         containers = spec.get("containers") or ()

@@ -32,7 +32,7 @@ class Prober:
         self.liveness_kills = 0
         self._tasks: dict[str, list[Any]] = {}
 
-    def start(self, cid: str, spec: dict) -> None:
+    def start(self, cid: str, spec: dict[str, Any]) -> None:
         """Probe the (just started) container ``cid`` as ``spec`` says."""
         tasks = []
         readiness = probe_of(spec, "readinessProbe")

@@ -217,16 +217,16 @@ class RangeAllocator:
         return int(changed)
 
 
-def wants_cluster_ip(svc: dict) -> bool:
+def wants_cluster_ip(svc: dict[str, Any]) -> bool:
     spec = svc.get("spec") or {}
     return spec.get("type", "ClusterIP") != "ExternalName" and spec.get("clusterIP") != "None"
 
 
-def wants_node_ports(svc: dict) -> bool:
+def wants_node_ports(svc: dict[str, Any]) -> bool:
     return (svc.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer")
 
 
-def service_node_ports(svc: dict) -> list[int]:
+def service_node_ports(svc: dict[str, Any]) -> list[int]:
     return [int(p["nodePort"]) for p in (svc.get("spec") or {}).get("ports") or ()
             if isinstance(p, dict) and isinstance(p.get("nodePort"), int)]
 
@@ -241,7 +241,7 @@ class ServiceAllocator:
         self.ports = RangeAllocator(rt, etcd, PORT_RANGE_KEY, Range.ports(*node_ports), bugs=bugs)
         self.repairs = 0
 
-    async def allocate(self, svc: dict) -> list[tuple[RangeAllocator, str | int]]:
+    async def allocate(self, svc: dict[str, Any]) -> list[tuple[RangeAllocator, str | int]]:
         """Fill in ``spec.clusterIP(s)`` and ``nodePort``s (mutates ``svc``); returns what
         it took, for :meth:`release_taken` if the Service is not stored after all."""
         taken: list[tuple[RangeAllocator, str | int]] = []
@@ -266,7 +266,7 @@ class ServiceAllocator:
             raise
         return taken
 
-    async def allocate_for_update(self, new: dict, old: dict) -> list[tuple[RangeAllocator, str | int]]:
+    async def allocate_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[tuple[RangeAllocator, str | int]]:
         """The NodePorts an updated Service needs and its stored version does not hold
         (fills them in, as :meth:`allocate` does)."""
         spec = new.get("spec")
@@ -282,8 +282,8 @@ class ServiceAllocator:
             raise
         return taken
 
-    async def _take_node_ports(self, spec: dict, taken: list[tuple[RangeAllocator, str | int]],
-                               held: set[int] | None = None, old_ports: list[dict] | None = None) -> None:
+    async def _take_node_ports(self, spec: dict[str, Any], taken: list[tuple[RangeAllocator, str | int]],
+                               held: set[int] | None = None, old_ports: list[dict[str, Any]] | None = None) -> None:
         """A NodePort for every port of ``spec``: the one asked for, the one the port held
         before (``held``, by position in ``old_ports``), or the next free one."""
         held, old_ports = held or set(), old_ports or []
@@ -301,7 +301,7 @@ class ServiceAllocator:
                 taken.append((self.ports, got))
                 port["nodePort"] = got
 
-    async def release_unused(self, old: dict, new: dict) -> None:
+    async def release_unused(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Release the NodePorts ``old`` held that ``new`` (stored instead) does not."""
         keep = set(service_node_ports(new)) if wants_node_ports(new) else set()
         await self.release_taken([(self.ports, p) for p in service_node_ports(old) if p not in keep])
@@ -313,7 +313,7 @@ class ServiceAllocator:
             except errors.ApiError as exc:  # the repair loop takes it back later
                 self.rt.record("service_allocator.release_failed", value=str(value), error=exc.reason)
 
-    async def release(self, svc: dict) -> None:
+    async def release(self, svc: dict[str, Any]) -> None:
         spec = svc.get("spec") or {}
         taken: list[tuple[RangeAllocator, str | int]] = []
         if wants_cluster_ip(svc) and spec.get("clusterIP"):
@@ -321,7 +321,7 @@ class ServiceAllocator:
         taken.extend((self.ports, p) for p in service_node_ports(svc))
         await self.release_taken(taken)
 
-    async def repair(self, services: list[dict]) -> None:
+    async def repair(self, services: list[dict[str, Any]]) -> None:
         """One pass of both repair loops over the stored Services."""
         ips: list[str | int] = [s["spec"]["clusterIP"] for s in services
                                 if wants_cluster_ip(s) and (s.get("spec") or {}).get("clusterIP")]

@@ -24,6 +24,7 @@ streams; their clients resume from the last resourceVersion they saw.
 from __future__ import annotations
 
 import bisect
+import builtins
 import json
 from collections.abc import Callable
 from typing import Any
@@ -70,7 +71,7 @@ class _ResourceWatchers:
 
     __slots__ = ("by_value", "getter", "unindexed", "values")
 
-    def __init__(self, getter: Callable[[dict], str] | None) -> None:
+    def __init__(self, getter: Callable[[dict[str, Any]], str] | None) -> None:
         self.getter = getter
         self.unindexed: dict[int, CacheWatcher] = {}
         self.by_value: dict[str, dict[int, CacheWatcher]] = {}
@@ -101,14 +102,14 @@ class WatchCache:
         self._next_watcher = 0
         self.watches_served = 0
 
-    def list(self, prefix: bytes) -> tuple[list[dict], int]:
+    def list(self, prefix: bytes) -> tuple[list[dict[str, Any]], int]:
         """The cached objects under ``prefix`` (sorted by key) and the cache's revision."""
         items = [self._decode(value, rev) for key, (value, rev) in sorted(self.objects.items())
                  if key.startswith(prefix)]
         return items, self.revision
 
     # ------------------------------------------------------------------ watchers
-    def index(self, resource: bytes, getter: Callable[[dict], str]) -> None:
+    def index(self, resource: bytes, getter: Callable[[dict[str, Any]], str]) -> None:
         """Index the watchers of ``resource`` (``/registry/<resource>/``) by ``getter(obj)``."""
         assert resource not in self._resources or self._resources[resource].getter is getter, resource
         self._resources.setdefault(resource, _ResourceWatchers(getter))
@@ -153,8 +154,8 @@ class WatchCache:
             if not table:
                 group.by_value.pop(w.index_value, None)
 
-    def _watchers(self) -> list[CacheWatcher]:
-        out = []
+    def _watchers(self) -> builtins.list[CacheWatcher]:  # ``list`` here is the method above
+        out: builtins.list[CacheWatcher] = []
         for group in self._resources.values():
             out.extend(group.unindexed.values())
             for table in group.by_value.values():

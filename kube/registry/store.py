@@ -66,12 +66,12 @@ def prefix_end(prefix: bytes) -> bytes:
     return prefix[:-1] + bytes([prefix[-1] + 1])
 
 
-def encode(obj: dict) -> bytes:
+def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def decode(value: bytes, mod_revision: int) -> dict:
-    obj: dict = json.loads(value)
+def decode(value: bytes, mod_revision: int) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return obj
 
@@ -115,7 +115,7 @@ def _parse_continue(token: str) -> tuple[int, str]:
 class ListResult:
     __slots__ = ("continue_", "items", "resource_version")
 
-    def __init__(self, items: list[dict], resource_version: int, continue_: str = "") -> None:
+    def __init__(self, items: list[dict[str, Any]], resource_version: int, continue_: str = "") -> None:
         self.items = items
         self.resource_version = resource_version
         self.continue_ = continue_
@@ -154,7 +154,7 @@ class Store:
         return namespace if self.strategy.namespaced else ""
 
     # ------------------------------------------------------------------ reads
-    async def _read(self, key: bytes) -> tuple[dict, int] | None:
+    async def _read(self, key: bytes) -> tuple[dict[str, Any], int] | None:
         try:
             resp = await self.etcd.get(key)
         except KVError as exc:
@@ -176,23 +176,23 @@ class Store:
             raise errors.ApiError(errors.status(403, "Forbidden", "fenced: the writer's lease moved on"))
         guard.confirmed(resp.header.revision)
 
-    async def get(self, namespace: str, name: str) -> dict:
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
         got = await self._read(self.key(self._scope(namespace), name))
         if got is None:
             raise errors.not_found(self.strategy.resource, name)
         return got[0]
 
     # ------------------------------------------------------------------ writes
-    def _check_body(self, obj: Any, namespace: str, name: str | None) -> dict:
+    def _check_body(self, obj: Any, namespace: str, name: str | None) -> dict[str, Any]:
         s = self.strategy
         if not isinstance(obj, dict):
             raise errors.bad_request(f"the body of a {s.kind} must be a JSON object")
         if obj.get("kind", s.kind) != s.kind or obj.get("apiVersion", s.api_version) != s.api_version:
             raise errors.bad_request(f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, "
                                      f"not a {s.api_version}/{s.kind}")
-        obj = json_copy(obj)
-        obj["kind"], obj["apiVersion"] = s.kind, s.api_version
-        meta = obj.setdefault("metadata", {})
+        body: dict[str, Any] = json_copy(obj)
+        body["kind"], body["apiVersion"] = s.kind, s.api_version
+        meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be a JSON object")
         if s.namespaced:
@@ -206,15 +206,15 @@ class Store:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         if name is not None:
             meta["name"] = name
-        return obj
+        return body
 
-    def _validate(self, obj: dict) -> None:
+    def _validate(self, obj: dict[str, Any]) -> None:
         causes = self.strategy.validate(obj)
         if causes:
             raise errors.invalid(self.strategy.kind, obj["metadata"].get("name", ""), causes)
 
     async def create(self, namespace: str, body: Any, *, dry_run: bool = False, field_manager: str = "",
-                     guard: Guard | None = None) -> dict:
+                     guard: Guard | None = None) -> dict[str, Any]:
         """Create ``body``; with ``dry_run``, everything but the write (defaults,
         validation, a name taken is 409): the object as it would be stored;
         ``field_manager``: who owns the fields it sets (``metadata.managedFields``);
@@ -261,8 +261,8 @@ class Store:
         meta["resourceVersion"] = str(resp.header.revision)
         return obj
 
-    async def _write(self, key: bytes, obj: dict, rv: int,
-                     guard: Guard | None = None) -> tuple[bool, int, tuple[dict, int] | None]:
+    async def _write(self, key: bytes, obj: dict[str, Any], rv: int,
+                     guard: Guard | None = None) -> tuple[bool, int, tuple[dict[str, Any], int] | None]:
         """Put ``obj`` (None: delete) if ``key`` is still at ``rv`` (and ``guard``'s
         compares hold): (done, revision, current)."""
         stored = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
@@ -285,9 +285,9 @@ class Store:
         kvs = getattr(got, "kvs", ())
         return False, 0, ((decode(kvs[0].value, kvs[0].mod_revision), kvs[0].mod_revision) if kvs else None)
 
-    async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict], dict], *,
+    async def guaranteed_update(self, namespace: str, name: str, try_update: Callable[[dict[str, Any]], dict[str, Any]], *,
                                 precondition_rv: int = 0, precondition_uid: str = "", dry_run: bool = False,
-                                guard: Guard | None = None) -> dict:
+                                guard: Guard | None = None) -> dict[str, Any]:
         """Read, ``try_update(current)``, write if nobody wrote since; else retry with what
         the failed write read (``storage.Interface.GuaranteedUpdate``).  ``dry_run``: the
         updated object, not written."""
@@ -318,14 +318,14 @@ class Store:
                 return new
         raise errors.conflict(self.strategy.resource, name, "too many concurrent updates, try again")
 
-    def _updater(self, body: dict, subresource: str, field_manager: str = "",
-                 tracked_as: str | None = None) -> Callable[[dict], dict]:
+    def _updater(self, body: dict[str, Any], subresource: str, field_manager: str = "",
+                 tracked_as: str | None = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """The update of an object to ``body`` (a GuaranteedUpdate's ``try_update``);
         ``field_manager`` takes the fields it changes, recorded for ``tracked_as``
         (default ``subresource``)."""
         s = self.strategy
 
-        def update(old: dict) -> dict:
+        def update(old: dict[str, Any]) -> dict[str, Any]:
             if subresource == "status":
                 new = s.prepare_for_status_update(body, old)
             else:
@@ -349,7 +349,7 @@ class Store:
         return update
 
     async def update(self, namespace: str, name: str, body: Any, *, subresource: str = "",
-                     dry_run: bool = False, field_manager: str = "", guard: Guard | None = None) -> dict:
+                     dry_run: bool = False, field_manager: str = "", guard: Guard | None = None) -> dict[str, Any]:
         """PUT: a precondition on ``metadata.resourceVersion`` when set (409 Conflict when
         it is not the current one), else an unconditional GuaranteedUpdate."""
         namespace = self._scope(namespace)
@@ -365,7 +365,7 @@ class Store:
 
     async def patch(self, namespace: str, name: str, patch: Any, *, subresource: str = "",
                     patch_type: str = MERGE_PATCH, dry_run: bool = False, field_manager: str = "",
-                    guard: Guard | None = None) -> dict:
+                    guard: Guard | None = None) -> dict[str, Any]:
         """A patch of the current object (JSON merge patch by default, RFC 7386; or a
         JSON patch or strategic merge patch, :mod:`kube.patch`) in a GuaranteedUpdate; a
         ``metadata.resourceVersion`` in a merge patch is a precondition."""
@@ -376,7 +376,7 @@ class Store:
         rv_text = meta.get("resourceVersion") if isinstance(meta, dict) else None
         rv = parse_rv(rv_text) if rv_text else 0
 
-        def apply(old: dict) -> dict:
+        def apply(old: dict[str, Any]) -> dict[str, Any]:
             merged = apply_patch(old, patch, patch_type)
             merged = self._check_body(merged, namespace, name)
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -386,7 +386,7 @@ class Store:
 
     async def delete(self, namespace: str, name: str, *, precondition_uid: str = "",
                      precondition_rv: int = 0, propagation_policy: str = "", dry_run: bool = False,
-                     guard: Guard | None = None, grace_period_s: int | None = None) -> dict:
+                     guard: Guard | None = None, grace_period_s: int | None = None) -> dict[str, Any]:
         """Delete (returns the object as of the deletion).  With finalizers (the
         policy's own included), the kind's own (a Namespace's ``spec.finalizers``) or a
         grace period (a bound pod: ``grace_period_s``, else the kind's default) the object
@@ -452,7 +452,7 @@ class Store:
         return (LabelSelector.parse(label_selector),
                 FieldSelector.parse(field_selector, self.strategy.fields, self.strategy.kind))
 
-    def matcher(self, label_selector: str, field_selector: str) -> Callable[[dict], bool]:
+    def matcher(self, label_selector: str, field_selector: str) -> Callable[[dict[str, Any]], bool]:
         labels, fields = self.selectors(label_selector, field_selector)
         getters = self.strategy.fields
         if labels.empty and fields.empty:
@@ -488,9 +488,9 @@ class Store:
             raise errors.timeout(f"Too large resource version: {min_rv}, current: {result.resource_version}")
         return result
 
-    async def _range(self, start: bytes, end: bytes, rv: int, limit: int, matches: Callable[[dict], bool], *,
+    async def _range(self, start: bytes, end: bytes, rv: int, limit: int, matches: Callable[[dict[str, Any]], bool], *,
                      continued: bool) -> ListResult:
-        items: list[tuple[bytes, dict]] = []
+        items: list[tuple[bytes, dict[str, Any]]] = []
         more = False
         while True:
             try:
@@ -523,7 +523,7 @@ class Store:
     # ------------------------------------------------------------------ watches
     async def watch(self, namespace: str = "", *, resource_version: str | None = None,
                     label_selector: str = "", field_selector: str = "", bookmarks: bool = False,
-                    bookmark_interval_s: float = 1.0) -> AsyncIterator[dict]:
+                    bookmark_interval_s: float = 1.0) -> AsyncIterator[dict[str, Any]]:
         """Watch events (``{"type", "object"}``) until cancelled or an ERROR event."""
         matches = self.matcher(label_selector, field_selector)
         prefix = self.list_prefix(namespace)
@@ -551,9 +551,9 @@ class Store:
                                 yield {"type": "BOOKMARK", "object": self._bookmark(resp.header_revision)}
                             continue
                         for ev in resp.events:
-                            out = self._event(ev, matches)
-                            if out is not None:
-                                yield out
+                            event = self._event(ev, matches)
+                            if event is not None:
+                                yield event
                             start = ev.kv.mod_revision + 1
                 return
             except ErrCompacted as exc:
@@ -585,8 +585,8 @@ class Store:
             return False
         return bool(cache.serves(start))
 
-    async def _watch_cached(self, prefix: bytes, start: int, matches: Callable[[dict], bool], field_selector: str,
-                            bookmarks: bool, bookmark_interval_s: float) -> AsyncIterator[dict]:
+    async def _watch_cached(self, prefix: bytes, start: int, matches: Callable[[dict[str, Any]], bool], field_selector: str,
+                            bookmarks: bool, bookmark_interval_s: float) -> AsyncIterator[dict[str, Any]]:
         """A watch served from the apiserver's watch cache (indexed by the strategy's
         ``watch_index`` field when the field selector asks for one value of it)."""
         cache = self.cache
@@ -626,16 +626,16 @@ class Store:
             await self.rt.sleep(interval_s)
             stream.request_progress()
 
-    def _bookmark(self, revision: int) -> dict:
+    def _bookmark(self, revision: int) -> dict[str, Any]:
         s = self.strategy
         return {"kind": s.kind, "apiVersion": s.api_version, "metadata": {"resourceVersion": str(revision)}}
 
-    def _event(self, ev: Any, matches: Callable[[dict], bool]) -> dict | None:
+    def _event(self, ev: Any, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
         return self._change(ev.kv.mod_revision, None if ev.type.name == "DELETE" else ev.kv.value,
                             ev.prev_kv.value if ev.prev_kv is not None else None, matches)
 
     def _change(self, rev: int, value: bytes | None, prev_value: bytes | None,
-                matches: Callable[[dict], bool]) -> dict | None:
+                matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
         """The watch event of a change at ``rev`` (``value`` None: a delete), if it concerns
         the watcher: ADDED/MODIFIED/DELETED as the object enters, stays in or leaves its
         selection."""

@@ -18,12 +18,12 @@ from kube.meta import dns1123_label, dns1123_subdomain, json_copy, validate_labe
 __all__ = ["Cause", "Strategy", "field", "meta_fields"]
 
 Cause = tuple[str, str, str]  # (field path, reason type, message)
-Getter = Callable[[dict], str]
+Getter = Callable[[dict[str, Any]], str]
 
 
 def field(*path: str) -> Getter:
     """A getter of a nested string field (``""`` when absent)."""
-    def get(obj: dict) -> str:
+    def get(obj: dict[str, Any]) -> str:
         cur: Any = obj
         for part in path:
             cur = cur.get(part) if isinstance(cur, dict) else None
@@ -38,19 +38,19 @@ def meta_fields(namespaced: bool) -> dict[str, Getter]:
     return out
 
 
-def _no_causes(obj: dict) -> list[Cause]:
+def _no_causes(obj: dict[str, Any]) -> list[Cause]:
     return []
 
 
-def _keep(obj: dict) -> None:
+def _keep(obj: dict[str, Any]) -> None:
     return None
 
 
-def _no_grace(obj: dict) -> int:
+def _no_grace(obj: dict[str, Any]) -> int:
     return 0
 
 
-def _nothing_pending(obj: dict) -> bool:
+def _nothing_pending(obj: dict[str, Any]) -> bool:
     return False
 
 
@@ -72,27 +72,27 @@ class Strategy:
     # a selectable field by whose value the watch cache indexes watchers ("" for none)
     watch_index: str = ""
     # defaults filled in on create and update (mutates the object)
-    defaults: Callable[[dict], None] = _keep
-    validate_spec: Callable[[dict], list[Cause]] = _no_causes
+    defaults: Callable[[dict[str, Any]], None] = _keep
+    validate_spec: Callable[[dict[str, Any]], list[Cause]] = _no_causes
     # graceful deletion: the grace period (seconds) of a delete that names none (0: at once)
-    default_grace_s: Callable[[dict], int] = _no_grace
+    default_grace_s: Callable[[dict[str, Any]], int] = _no_grace
     # finalizers of the kind's own beside metadata.finalizers (a Namespace's spec.finalizers)
-    kind_finalizers_pending: Callable[[dict], bool] = _nothing_pending
+    kind_finalizers_pending: Callable[[dict[str, Any]], bool] = _nothing_pending
     # what a delete that leaves the object in place (deletionTimestamp set) changes besides
-    prepare_for_delete: Callable[[dict], None] = _keep
+    prepare_for_delete: Callable[[dict[str, Any]], None] = _keep
 
     @property
     def fields(self) -> dict[str, Getter]:
         return {**meta_fields(self.namespaced), **self.selectable}
 
-    def prepare_for_create(self, obj: dict) -> None:
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
         if self.status_subresource:
             obj["status"] = copy.deepcopy(dict(self.initial_status))
         self.defaults(obj)
         if self.generation_fields:
             obj["metadata"]["generation"] = 1
 
-    def prepare_for_update(self, new: dict, old: dict) -> None:
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         """Main resource update: status stays as it was; generation bumps on spec changes."""
         if self.status_subresource:
             if "status" in old:
@@ -105,14 +105,14 @@ class Strategy:
             changed = any(new.get(f) != old.get(f) for f in self.generation_fields)
             new["metadata"]["generation"] = gen + 1 if changed else gen
 
-    def prepare_for_status_update(self, new: dict, old: dict) -> dict:
+    def prepare_for_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         """Status subresource update: only status changes."""
         status = json_copy(new.get("status", {}))
         out = {k: status if k == "status" else json_copy(v) for k, v in old.items()}
         out["status"] = status
         return out
 
-    def validate(self, obj: dict) -> list[Cause]:
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
         meta = obj.get("metadata", {})
         out: list[Cause] = []
         name = meta.get("name", "")

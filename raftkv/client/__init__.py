@@ -1,6 +1,8 @@
 """raftkv.client: the etcd-like client API for actors, the async client interface and its
 simulated implementation, and the Jepsen-style workload client."""
 
+from typing import TYPE_CHECKING
+
 from raftkv.kv import ErrCompacted, ErrLeaseNotFound, ErrTimeout, KVError
 
 from .aio import SimEtcdClient, SimWatchStream
@@ -8,6 +10,9 @@ from .client import Client, ClientConfig, HistSpec, Result, Watch
 from .interface import AsyncEtcdClient, WatchStream, keep_lease_alive
 from .txn import Txn
 from .workload import WorkloadClient, WorkloadParams
+
+if TYPE_CHECKING:  # the checker sees the class that __getattr__ below loads lazily
+    from .gateway import GatewayEtcdClient
 
 # (ErrCompacted, ErrLeaseNotFound, ErrTimeout, KVError: what the async client raises)
 __all__ = ["AsyncEtcdClient", "GatewayEtcdClient", "Client", "ClientConfig", "ErrCompacted", "ErrLeaseNotFound",

@@ -50,7 +50,7 @@ def _selector(sel: Any, where: str, out: list[Cause]) -> None:
     _requirements(sel.get("matchExpressions"), f"{where}.matchExpressions", _SET_OPS, out)
 
 
-def _weight(entry: dict, at: str, out: list[Cause]) -> None:
+def _weight(entry: dict[str, Any], at: str, out: list[Cause]) -> None:
     weight = entry.get("weight")
     if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
         out.append((f"{at}.weight", "FieldValueInvalid", f"Invalid value: {weight!r}: must be in the range 1-100"))
@@ -76,7 +76,7 @@ def _pod_term(term: Any, at: str, out: list[Cause]) -> None:
         out.append((f"{at}.namespaces", "FieldValueInvalid", "must be a list of strings"))
 
 
-def _list(value: Any, where: str, out: list[Cause]) -> list:
+def _list(value: Any, where: str, out: list[Cause]) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -85,7 +85,7 @@ def _list(value: Any, where: str, out: list[Cause]) -> list:
     return value
 
 
-def _entry(value: Any, at: str, out: list[Cause]) -> dict:
+def _entry(value: Any, at: str, out: list[Cause]) -> dict[str, Any]:
     if not isinstance(value, dict):
         out.append((at, "FieldValueInvalid", "must be an object"))
         return {}
@@ -145,7 +145,7 @@ def _spread(constraints: Any, out: list[Cause]) -> None:
         _selector(c.get("labelSelector"), f"{at}.labelSelector", out)
 
 
-def validate_scheduling(spec: dict) -> list[Cause]:
+def validate_scheduling(spec: dict[str, Any]) -> list[Cause]:
     """The causes (field path, reason, message) of what is wrong in ``spec``'s affinity
     and topology spread constraints (none: they are fine)."""
     out: list[Cause] = []

@@ -1,16 +1,18 @@
 """What ReplicaSet, Deployment and StatefulSet share: a selector matching the template."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause
 
 from ._scheduling import validate_scheduling
 
 
-def defaults(obj: dict) -> None:
+def defaults(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
 
 
-def validate(obj: dict) -> list[Cause]:
+def validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec", {})
     out: list[Cause] = []
     replicas = spec.get("replicas")

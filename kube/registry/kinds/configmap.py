@@ -1,9 +1,11 @@
 """ConfigMap (v1): data and binaryData, no spec and no status."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     out: list[Cause] = []
     for name in ("data", "binaryData"):
         value = obj.get(name)

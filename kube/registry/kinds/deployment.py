@@ -1,10 +1,12 @@
 """Deployment (apps/v1): strategy RollingUpdate by default."""
 
+from typing import Any
+
 from kube.registry.kinds import _workload
 from kube.registry.strategy import Strategy
 
 
-def _defaults(obj: dict) -> None:
+def _defaults(obj: dict[str, Any]) -> None:
     _workload.defaults(obj)
     obj["spec"].setdefault("strategy", {"type": "RollingUpdate",
                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})

@@ -1,9 +1,11 @@
 """EndpointSlice (discovery.k8s.io/v1): an address type, endpoints and ports."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     out: list[Cause] = []
     if obj.get("addressType") not in ("IPv4", "IPv6", "FQDN"):
         out.append(("addressType", "FieldValueNotSupported", f"Unsupported value: {obj.get('addressType')!r}"))

@@ -1,12 +1,14 @@
 """Ingress (networking.k8s.io/v1): rules by host and path (Exact, Prefix or
 ImplementationSpecific) to Service backends, and a default backend."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec") or {}
     out: list[Cause] = []
     if not spec.get("rules") and not spec.get("defaultBackend"):

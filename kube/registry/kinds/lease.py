@@ -1,9 +1,11 @@
 """Lease (coordination.k8s.io/v1): leader election and node heartbeats."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec") or {}
     d = spec.get("leaseDurationSeconds")
     if d is not None and (not isinstance(d, int) or d <= 0):

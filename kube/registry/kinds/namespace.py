@@ -2,19 +2,21 @@
 sets phase Terminating and the namespace stays until the namespace controller has emptied
 it and removed ``kubernetes`` from ``spec.finalizers``."""
 
+from typing import Any
+
 from kube.registry.strategy import Strategy, field
 
 
-def _defaults(obj: dict) -> None:
+def _defaults(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("finalizers", ["kubernetes"])
 
 
-def _pending(obj: dict) -> bool:
+def _pending(obj: dict[str, Any]) -> bool:
     return bool((obj.get("spec") or {}).get("finalizers"))
 
 
-def _terminating(obj: dict) -> None:
+def _terminating(obj: dict[str, Any]) -> None:
     obj.setdefault("status", {})["phase"] = "Terminating"
 
 

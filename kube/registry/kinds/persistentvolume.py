@@ -1,11 +1,13 @@
 """PersistentVolume (v1, cluster-scoped): capacity and access modes required."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy, field
 
 _MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec", {})
     out: list[Cause] = []
     if not (spec.get("capacity") or {}).get("storage"):

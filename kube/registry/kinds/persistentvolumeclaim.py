@@ -1,9 +1,11 @@
 """PersistentVolumeClaim (v1): access modes and a storage request required."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy, field
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec", {})
     out: list[Cause] = []
     if not spec.get("accessModes"):

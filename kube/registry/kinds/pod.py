@@ -1,20 +1,22 @@
 """Pod (v1): at least one container; spec.nodeName and status.phase are selectable; a
 bound pod is deleted gracefully (its kubelet stops it, then deletes it with grace 0)."""
 
+from typing import Any
+
 from kube.meta import dns1123_label
 from kube.registry.strategy import Cause, Strategy, field
 
 from ._scheduling import validate_scheduling
 
 
-def _defaults(obj: dict) -> None:
+def _defaults(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("terminationGracePeriodSeconds", 30)
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     containers = obj.get("spec", {}).get("containers")
     if not isinstance(containers, list) or not containers:
         return [("spec.containers", "FieldValueRequired", "Required value")]
@@ -28,7 +30,7 @@ def _validate(obj: dict) -> list[Cause]:
     return out + validate_scheduling(obj.get("spec", {}))
 
 
-def _grace_s(obj: dict) -> int:
+def _grace_s(obj: dict[str, Any]) -> int:
     """A pod bound to a node and not finished is stopped by its kubelet first (graceful
     deletion); one never scheduled, or already finished, goes at once."""
     spec, phase = obj.get("spec") or {}, (obj.get("status") or {}).get("phase")

@@ -6,6 +6,8 @@ stored one back; it may not change) and may change the type between ClusterIP, N
 and LoadBalancer (the apiserver allocates or releases the NodePorts).
 """
 
+from typing import Any
+
 import attrs
 
 from kube import errors
@@ -14,7 +16,7 @@ from kube.registry.strategy import Cause, Strategy
 _TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 
 
-def _defaults(obj: dict) -> None:
+def _defaults(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -24,7 +26,7 @@ def _defaults(obj: dict) -> None:
             port.setdefault("targetPort", port.get("port"))
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec", {})
     out: list[Cause] = []
     for i, port in enumerate(spec.get("ports") or ()):
@@ -43,13 +45,13 @@ def _validate(obj: dict) -> list[Cause]:
     return out
 
 
-def _cluster_ip(spec: dict) -> object:
+def _cluster_ip(spec: dict[str, Any]) -> object:
     return spec.get("clusterIP")
 
 
 @attrs.frozen(kw_only=True)
 class ServiceStrategy(Strategy):
-    def prepare_for_update(self, new: dict, old: dict) -> None:
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         super().prepare_for_update(new, old)
         spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
         for key in ("clusterIP", "clusterIPs"):

@@ -3,10 +3,12 @@ node by a CSI driver (``spec.attacher``, ``spec.nodeName``,
 ``spec.source.persistentVolumeName``; ``status.attached``).  The simulated kubelets name
 it after the volume (``csi-<pv>``), so one volume has one attachment at a time."""
 
+from typing import Any
+
 from kube.registry.strategy import Cause, Strategy, field
 
 
-def _validate(obj: dict) -> list[Cause]:
+def _validate(obj: dict[str, Any]) -> list[Cause]:
     spec = obj.get("spec") or {}
     out: list[Cause] = [(f"spec.{name}", "FieldValueRequired", "Required value")
                         for name in ("attacher", "nodeName") if not spec.get(name)]
