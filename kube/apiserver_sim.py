@@ -43,7 +43,15 @@ from raftkv.check import (
     check_watches,
     make_history,
 )
-from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim import (
+    SYSTEM_BUILDERS,
+    Scenario,
+    SimRuntime,
+    TaskHost,
+    Violation,
+    World,
+    task_errors,
+)
 from raftkv.sim.scenario import apiserver_nodes
 
 from .apiserver import ApiServer
@@ -338,12 +346,7 @@ class ApiserverSystem:
         return self.world.is_up(node) and not self.world.is_paused(node)
 
     def _task_errors(self) -> list[str]:
-        out: list[str] = []
-        for node in (*self.apiservers, *self.clients, *self.informer_nodes):
-            actor = self.world.actor(node)
-            if isinstance(actor, TaskHost):
-                out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}" for name, e in actor.runtime.errors)
-        return out
+        return task_errors(self.world, (*self.apiservers, *self.clients, *self.informer_nodes))
 
     def _stored(self) -> dict[str, dict[str, Any]] | None:
         end = _PREFIX[:-1] + bytes([_PREFIX[-1] + 1])

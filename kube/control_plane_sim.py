@@ -84,7 +84,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from raftkv.check import History, make_history
-from raftkv.sim import SYSTEM_BUILDERS, Fault, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim import (
+    SYSTEM_BUILDERS,
+    Fault,
+    Scenario,
+    SimRuntime,
+    TaskHost,
+    Violation,
+    World,
+    task_errors,
+)
 from raftkv.sim.scenario import control_plane_nodes
 
 from .apiserver import ApiServer
@@ -783,12 +792,7 @@ class ControlPlaneSystem:
         return (*self.apiservers, *self.controller_managers, *self.schedulers, *self.machines, "u1")
 
     def _task_errors(self) -> list[str]:
-        out: list[str] = []
-        for node in self._components():
-            actor = self.world.actor(node)
-            if isinstance(actor, TaskHost):
-                out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}" for name, e in actor.runtime.errors)
-        return out
+        return task_errors(self.world, self._components())
 
     def _convergence_problems(self) -> list[str]:
         pods, rss = self._stored("pods"), self._stored("replicasets")

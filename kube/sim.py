@@ -36,7 +36,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from raftkv.check import History, HistoryBuilder
-from raftkv.sim import SYSTEM_BUILDERS, Scenario, SimRuntime, TaskHost, Violation, World
+from raftkv.sim import (
+    SYSTEM_BUILDERS,
+    Scenario,
+    SimRuntime,
+    TaskHost,
+    Violation,
+    World,
+    task_errors,
+)
 from raftkv.sim.scenario import instance_names, watcher_names
 
 from .discovery import (
@@ -191,13 +199,7 @@ class DiscoverySystem:
         return self.world.is_up(node) and not self.world.is_paused(node)
 
     def _task_errors(self) -> list[str]:
-        out: list[str] = []
-        for node in (*self.instances, *self.watchers, "compactor"):
-            actor = self.world.actor(node)
-            if isinstance(actor, TaskHost):
-                out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}"
-                           for name, e in actor.runtime.errors)
-        return out
+        return task_errors(self.world, (*self.instances, *self.watchers, "compactor"))
 
     def _problems(self) -> list[tuple[str, str]]:
         """Why the views have not converged on the running instances: (property, why)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from raftkv.sim import SimRuntime, TaskHost, World
+from raftkv.sim import SimRuntime, TaskHost, World, task_errors
 from raftkv.tasks import Cancelled, WouldBlock
 
 Main = Callable[[SimRuntime], Coroutine[Any, Any, Any]]
@@ -212,3 +212,27 @@ def test_awaiting_a_foreign_awaitable_is_an_error() -> None:
     assert isinstance(actor, TaskHost)
     [(name, error)] = actor.runtime.errors
     assert name == "main" and "not of this runtime" in str(error)
+
+
+def test_task_errors_name_each_dead_task_of_the_nodes_asked_about() -> None:
+    async def main(rt: SimRuntime) -> None:
+        async def failing() -> None:
+            await rt.sleep(0.1)
+            raise ValueError("bad object")
+
+        rt.spawn(failing(), name="sync")
+        await rt.event().wait()
+
+    async def quiet(rt: SimRuntime) -> None:
+        await rt.event().wait()
+
+    world = World(1)
+    world.add_node("app", lambda env: TaskHost(env, main))
+    world.add_node("other", lambda env: TaskHost(env, quiet))
+    world.run_for(50_000)
+    assert task_errors(world, ["app", "other"]) == []  # nothing has died yet
+    world.run_for(100_000)
+    assert task_errors(world, ["other", "app"]) == ["app: task sync died: ValueError: bad object"]
+    assert task_errors(world, ["other"]) == []
+    world.crash("app")  # a node that is down has no tasks to report
+    assert task_errors(world, ["app"]) == []

@@ -16,7 +16,7 @@ def test_ruff() -> None:
     beside = pathlib.Path(sys.executable).with_name("ruff")
     exe = str(beside) if beside.exists() else shutil.which("ruff")
     assert exe, "ruff is not installed (pip install -e '.[test]')"
-    proc = subprocess.run([exe, "check", "raftkv", "tests", "property_tests", "benchmarks"],
+    proc = subprocess.run([exe, "check", "raftkv", "kube", "tests", "property_tests", "benchmarks"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -6,7 +6,16 @@ Also the scenario data model (:class:`Scenario`, JSON and tokens) and
 
 from .clock import NodeClock
 from .disk import SimDisk
-from .executor import SimCancelScope, SimEvent, SimQueue, SimRuntime, SimTask, TaskHost, cut_off
+from .executor import (
+    SimCancelScope,
+    SimEvent,
+    SimQueue,
+    SimRuntime,
+    SimTask,
+    TaskHost,
+    cut_off,
+    task_errors,
+)
 from .faults import apply_fault, heal_everything
 from .generate import random_scenario
 from .network import Latency, NetworkModel, cuts_for_groups
@@ -46,5 +55,5 @@ __all__ = [
     "System", "TaskHost", "Trace", "TraceEvent", "Violation", "WorkloadSpec", "World",
     "apply_fault", "client_names", "cut_off", "cuts_for_groups", "derive_rng", "format_time_us",
     "heal_everything", "member_names", "random_scenario", "run_scenario", "scenario_from_json",
-    "scenario_from_token", "scenario_to_json", "scenario_to_token", "shape_cuts",
+    "scenario_from_token", "scenario_to_json", "scenario_to_token", "shape_cuts", "task_errors",
 ]

@@ -39,7 +39,7 @@ from raftkv.tasks import Cancelled, WouldBlock
 
 from .world import World
 
-__all__ = ["SimCancelScope", "SimEvent", "SimQueue", "SimRuntime", "SimTask", "TaskHost", "cut_off"]
+__all__ = ["SimCancelScope", "SimEvent", "SimQueue", "SimRuntime", "SimTask", "TaskHost", "cut_off", "task_errors"]
 
 T = TypeVar("T")
 TAG = "task"  # timer tags of the runtime: (TAG, kind, ident)
@@ -542,3 +542,14 @@ def cut_off(world: World, node: str, others: Iterable[str]) -> None:
     for other in others:
         world.cut(node, other)
         world.cut(other, node)
+
+
+def task_errors(world: World, nodes: Iterable[str]) -> list[str]:
+    """The tasks that died on these nodes' :class:`TaskHost` actors (nodes that are up), a line
+    each, ``node: task NAME died: Error: message``: what a system's ``task_error`` property reports."""
+    out: list[str] = []
+    for node in nodes:
+        actor = world.actor(node)
+        if isinstance(actor, TaskHost):
+            out.extend(f"{node}: task {name} died: {type(e).__name__}: {e}" for name, e in actor.runtime.errors)
+    return out
