@@ -29,7 +29,7 @@ from raftkv.blackbox.nemesis import (
     probe_episode,
     schedule_json,
 )
-from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
+from raftkv.blackbox.proxy import NO_RAFT, REFUSE, PeerProxy, identify_etcd, identify_raftkv
 from raftkv.blackbox.targets import etcd_member_id
 from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
 from raftkv.check.cli import main as check_main
@@ -212,9 +212,17 @@ def test_etcd_member_ids_and_identification():
     assert format(etcd_member_id(["http://127.0.0.1:46837"], "raftkv-test-cluster"), "x") == "1cacb0613f6ddeba"
     ident = identify_etcd({"1cacb0613f6ddeba": "n1"})
     probe = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert ident(probe) is None  # a probe first: keep looking
+    assert ident(probe) == NO_RAFT  # a probe first: forward it, keep looking
     assert ident(probe + b"POST /raft HTTP/1.1\r\nX-Server-From: 1cacb0613f6ddeba\r\n\r\n") == "n1"
+    assert ident(probe + b"POST /raft HTTP/1.1\r\nHost: x\r\n") is None  # held until its head is whole
     assert ident(b"GET / HTTP/1.1\r\nX-Server-From: 99\r\n\r\n") == ""
+    # raft requests that name no dialler are refused, whatever comes first
+    assert ident(probe + b"POST /raft HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc") == REFUSE
+    assert ident(b"GET /raft/stream/message/1cacb0613f6ddeba HTTP/1.1\r\n\r\n") == REFUSE
+    assert ident(b"POST /raft/snapshot HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == REFUSE
+    # a lease renewal a follower forwards: forwarded once its body is whole
+    renew = b"POST /leases HTTP/1.1\r\nContent-Length: 4\r\n\r\n"
+    assert ident(renew + b"ab") is None and ident(renew + b"abcd") == NO_RAFT
     hello = _frame({"from": "n2", "raftkv": 1})
     assert identify_raftkv(hello[:3]) is None and identify_raftkv(hello) == "n2"
 
@@ -246,6 +254,90 @@ def test_proxy_cuts_one_direction_of_a_link():
     echoed, delivered = trio.run(main_)
     assert echoed.endswith(b"|") and delivered
     assert len(echoed) > 1
+
+
+async def _through_proxy(identify, script):
+    """Run ``script(proxy, port_of_n2, got)`` against a PeerProxy in front of an echo server
+    standing for n2 (``got``: what reached it)."""
+    got: list[bytes] = []
+
+    async def echo_server(stream: trio.SocketStream) -> None:
+        try:
+            async for data in stream:
+                got.append(data)
+                await stream.send_all(data)
+        except trio.BrokenResourceError:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, echo_server, 0)
+        proxy = PeerProxy({"n2": listeners[0].socket.getsockname()[1]}, identify, rng=random.Random(1))
+        await nursery.start(proxy.run)
+        result = await script(proxy, proxy.ports["n2"], got)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def _receive_or_closed(stream: trio.SocketStream, timeout_s: float = 2.0) -> bytes:
+    with trio.move_on_after(timeout_s):
+        try:
+            return await stream.receive_some(1 << 16)
+        except trio.BrokenResourceError:
+            return b""
+    return b"(nothing)"
+
+
+def test_a_chunk_held_back_by_delay_is_lost_when_its_direction_is_cut():
+    # n1 dialled n2 (as an etcd stream's reader does): what n2 sends goes back on n1's own
+    # connection.  The answer is held back 0.5 s; n2 -> n1 is cut meanwhile: it must not arrive.
+    async def script(proxy, port, got):
+        s = await trio.open_tcp_stream("127.0.0.1", port)
+        hello = _frame({"from": "n1", "raftkv": 1})
+        await s.send_all(hello)
+        assert await _receive_or_closed(s) == hello
+        proxy.set_network(delay_prob=1.0, delay_s=0.5)
+        t0 = trio.current_time()
+        await s.send_all(b"ping")  # reaches n2 at t0 + 0.5, its answer is due back at t0 + 1.0
+        await trio.sleep_until(t0 + 0.75)
+        reached = b"ping" in got
+        proxy.set_cuts({("n2", "n1")})
+        return reached, await _receive_or_closed(s)
+
+    reached, answer = trio.run(_through_proxy, identify_raftkv, script)
+    assert reached, "n1 -> n2 stays open"
+    assert answer == b"", f"n2 -> n1 was cut, yet n1 received {answer!r}"
+
+
+ETCD_N1 = "1cacb0613f6ddeba"
+
+
+def test_etcd_traffic_from_no_known_dialler_does_not_cross_a_cut():
+    ident = identify_etcd({ETCD_N1: "n1"})
+    vote = b"POST /raft HTTP/1.1\r\nContent-Length: 4\r\n\r\nvote"
+
+    async def script(proxy, port, got):
+        proxy.set_cuts({("n1", "n2"), ("n2", "n1")})
+        # a probe on a kept-alive connection goes through and is answered...
+        s = await trio.open_tcp_stream("127.0.0.1", port)
+        probe = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
+        await s.send_all(probe)
+        answered = await _receive_or_closed(s) == probe
+        # ... a raft request on it that names no dialler does not
+        await s.send_all(vote)
+        refused = await _receive_or_closed(s)
+        # nor does one whose X-Server-From comes after the first bytes of its head
+        t = await trio.open_tcp_stream("127.0.0.1", port)
+        await t.send_all(b"POST /raft HTTP/1.1\r\nHost: x\r\n")
+        await trio.sleep(0.2)
+        await t.send_all(b"X-Server-From: " + ETCD_N1.encode() + b"\r\nContent-Length: 4\r\n\r\nvote")
+        cut = await _receive_or_closed(t)
+        await trio.sleep(0.2)
+        return answered, refused, cut, b"".join(got), proxy.refused
+
+    answered, refused, cut, got, n_refused = trio.run(_through_proxy, ident, script)
+    assert answered
+    assert refused == b"" and cut == b"" and n_refused == 1
+    assert b"vote" not in got and b"POST" not in got, got
 
 
 def test_two_leaders_in_one_term_break_election_safety():

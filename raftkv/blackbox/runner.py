@@ -158,7 +158,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                     watches_closed.set()
                 if proxy is not None:
                     say(f"peer proxy: {proxy.identified} connections from known members, "
-                        f"{proxy.closed_by_fault} closed by faults")
+                        f"{proxy.closed_by_fault} closed by faults, {proxy.refused} refused (no known dialler)")
                 nursery.cancel_scope.cancel()
 
         trio.run(main)
