@@ -30,7 +30,8 @@ from raftkv.blackbox.nemesis import (
     schedule_json,
 )
 from raftkv.blackbox.proxy import NO_RAFT, REFUSE, PeerProxy, identify_etcd, identify_raftkv
-from raftkv.blackbox.targets import etcd_member_id
+from raftkv.blackbox.sockets import dialler_of
+from raftkv.blackbox.targets import EtcdCluster, etcd_member_id, find_etcd, peer_proxy
 from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
 from raftkv.check.cli import main as check_main
 from raftkv.cli import main
@@ -338,6 +339,80 @@ def test_etcd_traffic_from_no_known_dialler_does_not_cross_a_cut():
     assert answered
     assert refused == b"" and cut == b"" and n_refused == 1
     assert b"vote" not in got and b"POST" not in got, got
+
+
+def _post_json(url: str, body: dict, timeout_s: float) -> dict | None:
+    """The answer of an etcd gateway POST, None when it failed or took over ``timeout_s``."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+@pytest.mark.timeout(90)
+def test_an_isolated_etcd_member_reaches_no_peer(tmp_path):
+    # 3 etcd members through the peer proxy as test-cluster sets it up; a follower cut off
+    # both ways must reach no peer: no lease renewal it forwards gets to the leader (etcd's
+    # /leases requests carry no X-Server-From), and no raft message from a peer reaches it.
+    require_tool("etcd", install="apt-get install -y etcd-server",
+                 why="the peer proxy is tested against etcd 3.4's own peer connections")
+    cluster = EtcdCluster(3, etcd=find_etcd(), log_dir=str(tmp_path))
+
+    async def main_() -> tuple[dict | None, dict | None, str, str, dict[str, str]]:
+        async with trio.open_nursery() as nursery:
+            proxy = peer_proxy(cluster, rng=random.Random(1))
+            await nursery.start(proxy.run)
+            cluster.start()
+            leader = await trio.to_thread.run_sync(cluster.wait_ready, 30.0)
+            follower = next(n for n in cluster.names if n != leader)
+            url = cluster.client_url(follower)
+            grant = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/grant", {"TTL": 30}, 10.0)
+            assert grant is not None, "a lease granted through the follower"
+            before = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/keepalive", {"ID": grant["ID"]}, 5.0)
+            proxy.set_cuts({(follower, n) for n in cluster.names if n != follower}
+                           | {(n, follower) for n in cluster.names if n != follower})
+            # the follower still takes the leader for leader (until its election timeout):
+            # it forwards the renewal to the leader's peer URL, through the proxy
+            await trio.sleep(0.1)
+            during = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/keepalive", {"ID": grant["ID"]}, 1.0)
+            await trio.sleep(0.3)  # what was in flight at the cut has landed by now
+            log_from = (tmp_path / f"{follower}.log").stat().st_size
+            await trio.sleep(2.0)  # the follower campaigns, the others keep their leader
+            nursery.cancel_scope.cancel()
+        with open(tmp_path / f"{follower}.log", "rb") as f:
+            f.seek(log_from)
+            cut_log = f.read().decode(errors="replace")
+        ids = {format(int(cluster.member_id(n)), "x"): n for n in cluster.names if n != follower}
+        return before, during, follower, cut_log, ids
+
+    try:
+        before, during, follower, cut_log, peer_ids = trio.run(main_)
+    finally:
+        cluster.close()
+    assert before is not None and "result" in before, before
+    assert during is None or "result" not in during, (
+        f"{follower}, cut off, renewed a lease at the leader: {during}")
+    # etcd's raft log names the sender of every message it acts on ("... from ID ...")
+    heard = [line for line in cut_log.splitlines() if "raft" in line and any(f"from {i}" in line for i in peer_ids)]
+    assert not heard, f"{follower}, cut off, heard from {peer_ids}: {heard}"
+    assert "became candidate" in cut_log, "the cut-off follower campaigned (the log covers the cut)"
+
+
+def test_the_process_that_dialled_a_loopback_connection():
+    import os
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as dialled:
+        source_port, dest_port = dialled.getsockname()[1], server.getsockname()[1]
+        assert dialler_of(source_port, dest_port, {"other": os.getppid(), "me": os.getpid()}) == "me"
+        assert dialler_of(source_port, dest_port, {"other": os.getppid()}) is None
+        assert dialler_of(dest_port, source_port, {"me": os.getpid()}) is None  # the accepted end dialled nothing
 
 
 def test_two_leaders_in_one_term_break_election_safety():

@@ -34,7 +34,7 @@ import trio
 
 from raftkv.runtime.cluster import free_port
 
-__all__ = ["NO_RAFT", "REFUSE", "Identify", "PeerProxy", "identify_etcd", "identify_raftkv"]
+__all__ = ["NO_RAFT", "REFUSE", "Identify", "Owner", "PeerProxy", "identify_etcd", "identify_raftkv"]
 
 log = logging.getLogger("raftkv.blackbox.proxy")
 
@@ -104,21 +104,30 @@ def identify_etcd(names_by_id: dict[str, str]) -> Identify:
     return identify
 
 
+# owner(source port, proxy port) -> the member whose process dialled that connection, if any
+Owner = Callable[[int, int], "str | None"]
+
+
 class _Conn:
-    def __init__(self, src: str | None, dst: str, scope: trio.CancelScope) -> None:
+    def __init__(self, src: str | None, dst: str, scope: trio.CancelScope, source_port: int) -> None:
         self.src = src  # None: not known yet; "": not a member
         self.sniffed = b""
         self.dst = dst
         self.scope = scope
+        self.source_port = source_port
 
 
 class PeerProxy:
-    """One listening port per member in ``targets`` (name -> real peer port)."""
+    """One listening port per member in ``targets`` (name -> real peer port).  ``owner``,
+    when given, names the member whose process dialled a connection whose bytes name none
+    (see :func:`raftkv.blackbox.sockets.dialler_of`)."""
 
-    def __init__(self, targets: dict[str, int], identify: Identify, *, rng: random.Random) -> None:
+    def __init__(self, targets: dict[str, int], identify: Identify, *, rng: random.Random,
+                 owner: Owner | None = None) -> None:
         self.targets = dict(targets)
         self.ports = {name: free_port() for name in sorted(targets)}
         self.identify = identify
+        self.owner = owner
         self.rng = rng
         self.cuts: frozenset[tuple[str, str]] = frozenset()
         self.loss = 0.0
@@ -169,7 +178,7 @@ class PeerProxy:
         async with client:
             upstream = await trio.open_tcp_stream("127.0.0.1", self.targets[dst])
             async with upstream:
-                conn = _Conn(None, dst, trio.CancelScope())
+                conn = _Conn(None, dst, trio.CancelScope(), int(client.socket.getpeername()[1]))
                 try:
                     with conn.scope:
                         async with trio.open_nursery() as nursery:
@@ -178,15 +187,19 @@ class PeerProxy:
                 finally:
                     self.conns.discard(conn)
 
-    def _sniff(self, conn: _Conn, data: bytes) -> bytes | None:
-        """Learn who dialled ``conn`` from what it sent that was not forwarded yet: the bytes
-        to forward now (b"": hold them back), or None to close the connection."""
+    async def _sniff(self, conn: _Conn, data: bytes) -> bytes | None:
+        """Learn who dialled ``conn`` from what it sent that was not forwarded yet (or, when
+        those bytes name nobody, from ``owner``): the bytes to forward now (b"": hold them
+        back), or None to close the connection."""
         conn.sniffed += data
         name = self.identify(conn.sniffed)
         if name is None:
             if len(conn.sniffed) < _SNIFF_LIMIT:
                 return b""
             name = REFUSE
+        if name in (NO_RAFT, REFUSE) and self.owner is not None:
+            owner, port = self.owner, self.ports[conn.dst]
+            name = await trio.to_thread.run_sync(lambda: owner(conn.source_port, port)) or name
         if name == REFUSE:
             self.refused += 1
             return None
@@ -205,7 +218,7 @@ class PeerProxy:
                 if not data:
                     break
                 if up and conn.src is None:
-                    forward = self._sniff(conn, data)
+                    forward = await self._sniff(conn, data)
                     if forward is None:
                         break
                     data = forward
