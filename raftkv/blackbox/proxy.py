@@ -6,21 +6,24 @@ proxy forwards to the member's real peer port.  The first bytes of a connection 
 member that dialled it (``identify``: raftkv's hello frame, or etcd's ``X-Server-From``
 header), so each connection belongs to a link ``src -> dst``: bytes the dialler sends go
 ``src -> dst``, bytes it receives go ``dst -> src`` (an etcd stream's dialler receives its
-peer's messages).  Until the dialler is known, what it sent is held back, not forwarded,
-except requests ``identify`` knows carry no raft message (etcd's ``/raft/probing``,
-``/version``, ``/members``...: :data:`NO_RAFT`), and a connection that names no dialler in
-its first ``_SNIFF_LIMIT`` bytes, or asks for a raft path without one (:data:`REFUSE`), is
-closed: no connection of unknown origin carries raft traffic across a cut.  Connections
-from outside the cluster (``""``) are forwarded untouched.
+peer's messages on it).  etcd's requests without ``X-Server-From`` (lease renewals and
+time-to-live lookups a follower forwards to the leader, version checks, probes) name no
+dialler: ``owner`` finds the member whose process holds the dialling socket
+(:func:`raftkv.blackbox.sockets.dialler_of`).  Until the dialler is known, what the
+connection sent is held back, not forwarded; without ``owner``, requests that carry no raft
+message (:data:`NO_RAFT`) are forwarded untouched.  A connection that names no dialler in
+its first ``_SNIFF_LIMIT`` bytes, or makes a raft request without one (:data:`REFUSE`), is
+closed, so nothing of unknown origin carries raft traffic across a cut.  Connections from
+outside the cluster (``""``) are forwarded untouched.
 
-Faults, per direction of a link, checked as each chunk is forwarded:
+Faults, per direction of a link, applied as each chunk goes out:
 
 * cut (:meth:`set_cuts`): a connection carrying a byte in a cut direction is closed (what
   was in flight is lost), as is each connection of a cut link when the cut starts;
 * loss (:meth:`set_network`): each chunk is lost with that probability, closing its
   connection (TCP has no lost messages, only lost connections);
-* delay: each chunk is held back ``delay_s`` with probability ``delay_prob`` (and is lost,
-  closing its connection, if its direction was cut meanwhile).
+* delay: each chunk is held back ``delay_s`` with probability ``delay_prob`` (and lost, its
+  connection closed, if its direction was cut meanwhile).
 """
 
 from __future__ import annotations
