@@ -29,8 +29,9 @@ from raftkv.blackbox.nemesis import (
     probe_episode,
     schedule_json,
 )
-from raftkv.blackbox.proxy import PeerProxy, identify_etcd, identify_raftkv
-from raftkv.blackbox.targets import etcd_member_id
+from raftkv.blackbox.proxy import NO_RAFT, REFUSE, PeerProxy, identify_etcd, identify_raftkv
+from raftkv.blackbox.sockets import dialler_of
+from raftkv.blackbox.targets import EtcdCluster, etcd_member_id, find_etcd, peer_proxy
 from raftkv.blackbox.workload import ClientFaults, WorkloadSpec
 from raftkv.check.cli import main as check_main
 from raftkv.cli import main
@@ -212,9 +213,17 @@ def test_etcd_member_ids_and_identification():
     assert format(etcd_member_id(["http://127.0.0.1:46837"], "raftkv-test-cluster"), "x") == "1cacb0613f6ddeba"
     ident = identify_etcd({"1cacb0613f6ddeba": "n1"})
     probe = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert ident(probe) is None  # a probe first: keep looking
+    assert ident(probe) == NO_RAFT  # a probe first: forward it, keep looking
     assert ident(probe + b"POST /raft HTTP/1.1\r\nX-Server-From: 1cacb0613f6ddeba\r\n\r\n") == "n1"
+    assert ident(probe + b"POST /raft HTTP/1.1\r\nHost: x\r\n") is None  # held until its head is whole
     assert ident(b"GET / HTTP/1.1\r\nX-Server-From: 99\r\n\r\n") == ""
+    # raft requests that name no dialler are refused, whatever comes first
+    assert ident(probe + b"POST /raft HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc") == REFUSE
+    assert ident(b"GET /raft/stream/message/1cacb0613f6ddeba HTTP/1.1\r\n\r\n") == REFUSE
+    assert ident(b"POST /raft/snapshot HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == REFUSE
+    # a lease renewal a follower forwards: forwarded once its body is whole
+    renew = b"POST /leases HTTP/1.1\r\nContent-Length: 4\r\n\r\n"
+    assert ident(renew + b"ab") is None and ident(renew + b"abcd") == NO_RAFT
     hello = _frame({"from": "n2", "raftkv": 1})
     assert identify_raftkv(hello[:3]) is None and identify_raftkv(hello) == "n2"
 
@@ -246,6 +255,164 @@ def test_proxy_cuts_one_direction_of_a_link():
     echoed, delivered = trio.run(main_)
     assert echoed.endswith(b"|") and delivered
     assert len(echoed) > 1
+
+
+async def _through_proxy(identify, script):
+    """Run ``script(proxy, port_of_n2, got)`` against a PeerProxy in front of an echo server
+    standing for n2 (``got``: what reached it)."""
+    got: list[bytes] = []
+
+    async def echo_server(stream: trio.SocketStream) -> None:
+        try:
+            async for data in stream:
+                got.append(data)
+                await stream.send_all(data)
+        except trio.BrokenResourceError:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, echo_server, 0)
+        proxy = PeerProxy({"n2": listeners[0].socket.getsockname()[1]}, identify, rng=random.Random(1))
+        await nursery.start(proxy.run)
+        result = await script(proxy, proxy.ports["n2"], got)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def _receive_or_closed(stream: trio.SocketStream, timeout_s: float = 2.0) -> bytes:
+    with trio.move_on_after(timeout_s):
+        try:
+            return await stream.receive_some(1 << 16)
+        except trio.BrokenResourceError:
+            return b""
+    return b"(nothing)"
+
+
+def test_a_chunk_held_back_by_delay_is_lost_when_its_direction_is_cut():
+    # n1 dialled n2 (as an etcd stream's reader does): what n2 sends goes back on n1's own
+    # connection.  The answer is held back 0.5 s; n2 -> n1 is cut meanwhile: it must not arrive.
+    async def script(proxy, port, got):
+        s = await trio.open_tcp_stream("127.0.0.1", port)
+        hello = _frame({"from": "n1", "raftkv": 1})
+        await s.send_all(hello)
+        assert await _receive_or_closed(s) == hello
+        proxy.set_network(delay_prob=1.0, delay_s=0.5)
+        t0 = trio.current_time()
+        await s.send_all(b"ping")  # reaches n2 at t0 + 0.5, its answer is due back at t0 + 1.0
+        await trio.sleep_until(t0 + 0.75)
+        reached = b"ping" in got
+        proxy.set_cuts({("n2", "n1")})
+        return reached, await _receive_or_closed(s)
+
+    reached, answer = trio.run(_through_proxy, identify_raftkv, script)
+    assert reached, "n1 -> n2 stays open"
+    assert answer == b"", f"n2 -> n1 was cut, yet n1 received {answer!r}"
+
+
+ETCD_N1 = "1cacb0613f6ddeba"
+
+
+def test_etcd_traffic_from_no_known_dialler_does_not_cross_a_cut():
+    ident = identify_etcd({ETCD_N1: "n1"})
+    vote = b"POST /raft HTTP/1.1\r\nContent-Length: 4\r\n\r\nvote"
+
+    async def script(proxy, port, got):
+        proxy.set_cuts({("n1", "n2"), ("n2", "n1")})
+        # a probe on a kept-alive connection goes through and is answered...
+        s = await trio.open_tcp_stream("127.0.0.1", port)
+        probe = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
+        await s.send_all(probe)
+        answered = await _receive_or_closed(s) == probe
+        # ... a raft request on it that names no dialler does not
+        await s.send_all(vote)
+        refused = await _receive_or_closed(s)
+        # nor does one whose X-Server-From comes after the first bytes of its head
+        t = await trio.open_tcp_stream("127.0.0.1", port)
+        await t.send_all(b"POST /raft HTTP/1.1\r\nHost: x\r\n")
+        await trio.sleep(0.2)
+        await t.send_all(b"X-Server-From: " + ETCD_N1.encode() + b"\r\nContent-Length: 4\r\n\r\nvote")
+        cut = await _receive_or_closed(t)
+        await trio.sleep(0.2)
+        return answered, refused, cut, b"".join(got), proxy.refused
+
+    answered, refused, cut, got, n_refused = trio.run(_through_proxy, ident, script)
+    assert answered
+    assert refused == b"" and cut == b"" and n_refused == 1
+    assert b"vote" not in got and b"POST" not in got, got
+
+
+def _post_json(url: str, body: dict, timeout_s: float) -> dict | None:
+    """The answer of an etcd gateway POST, None when it failed or took over ``timeout_s``."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+@pytest.mark.timeout(90)
+def test_an_isolated_etcd_member_reaches_no_peer(tmp_path):
+    # 3 etcd members through the peer proxy as test-cluster sets it up; a follower cut off
+    # both ways must reach no peer: no lease renewal it forwards gets to the leader (etcd's
+    # /leases requests carry no X-Server-From), and no raft message from a peer reaches it.
+    require_tool("etcd", install="apt-get install -y etcd-server",
+                 why="the peer proxy is tested against etcd 3.4's own peer connections")
+    cluster = EtcdCluster(3, etcd=find_etcd(), log_dir=str(tmp_path))
+
+    async def main_() -> tuple[dict | None, dict | None, str, str, dict[str, str]]:
+        async with trio.open_nursery() as nursery:
+            proxy = peer_proxy(cluster, rng=random.Random(1))
+            await nursery.start(proxy.run)
+            cluster.start()
+            leader = await trio.to_thread.run_sync(cluster.wait_ready, 30.0)
+            follower = next(n for n in cluster.names if n != leader)
+            url = cluster.client_url(follower)
+            grant = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/grant", {"TTL": 30}, 10.0)
+            assert grant is not None, "a lease granted through the follower"
+            before = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/keepalive", {"ID": grant["ID"]}, 5.0)
+            proxy.set_cuts({(follower, n) for n in cluster.names if n != follower}
+                           | {(n, follower) for n in cluster.names if n != follower})
+            # the follower still takes the leader for leader (until its election timeout):
+            # it forwards the renewal to the leader's peer URL, through the proxy
+            await trio.sleep(0.1)
+            during = await trio.to_thread.run_sync(_post_json, url + "/v3/lease/keepalive", {"ID": grant["ID"]}, 1.0)
+            await trio.sleep(0.3)  # what was in flight at the cut has landed by now
+            log_from = (tmp_path / f"{follower}.log").stat().st_size
+            await trio.sleep(2.0)  # the follower campaigns, the others keep their leader
+            nursery.cancel_scope.cancel()
+        with open(tmp_path / f"{follower}.log", "rb") as f:
+            f.seek(log_from)
+            cut_log = f.read().decode(errors="replace")
+        ids = {format(int(cluster.member_id(n)), "x"): n for n in cluster.names if n != follower}
+        return before, during, follower, cut_log, ids
+
+    try:
+        before, during, follower, cut_log, peer_ids = trio.run(main_)
+    finally:
+        cluster.close()
+    assert before is not None and "result" in before, before
+    assert during is None or "result" not in during, (
+        f"{follower}, cut off, renewed a lease at the leader: {during}")
+    # etcd's raft log names the sender of every message it acts on ("... from ID ...")
+    heard = [line for line in cut_log.splitlines() if "raft" in line and any(f"from {i}" in line for i in peer_ids)]
+    assert not heard, f"{follower}, cut off, heard from {peer_ids}: {heard}"
+    assert "became candidate" in cut_log, "the cut-off follower campaigned (the log covers the cut)"
+
+
+def test_the_process_that_dialled_a_loopback_connection():
+    import os
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as dialled:
+        source_port, dest_port = dialled.getsockname()[1], server.getsockname()[1]
+        assert dialler_of(source_port, dest_port, {"other": os.getppid(), "me": os.getpid()}) == "me"
+        assert dialler_of(source_port, dest_port, {"other": os.getppid()}) is None
+        assert dialler_of(dest_port, source_port, {"me": os.getpid()}) is None  # the accepted end dialled nothing
 
 
 def test_two_leaders_in_one_term_break_election_safety():

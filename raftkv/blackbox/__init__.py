@@ -12,11 +12,11 @@ import importlib
 from typing import Any
 
 __all__ = ["EtcdCluster", "Nemesis", "PeerProxy", "RunOutcome", "RunSpec", "WorkloadSpec", "draw_schedule",
-           "run_test_cluster"]
+           "peer_proxy", "run_test_cluster"]
 
 _WHERE = {"EtcdCluster": "targets", "Nemesis": "nemesis", "PeerProxy": "proxy", "RunOutcome": "runner",
           "RunSpec": "runner", "WorkloadSpec": "workload", "draw_schedule": "nemesis",
-          "run_test_cluster": "runner"}
+          "peer_proxy": "targets", "run_test_cluster": "runner"}
 
 
 def __getattr__(name: str) -> Any:

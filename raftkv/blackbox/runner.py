@@ -37,8 +37,8 @@ from raftkv.sim.scenario import Fault
 
 from .leaders import LeaderClaims, watch_leaders
 from .nemesis import Nemesis, draw_schedule, schedule_json
-from .proxy import PeerProxy, identify_etcd, identify_raftkv
-from .targets import EtcdCluster, find_etcd, raftkv_cluster
+from .proxy import PeerProxy
+from .targets import EtcdCluster, find_etcd, peer_proxy, raftkv_cluster
 from .workload import ClientFaults, WorkloadSpec, check_liveness, run_workload
 
 __all__ = ["CLIENT_BUGS", "RunOutcome", "RunSpec", "run_test_cluster"]
@@ -129,11 +129,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
             proxy: PeerProxy | None = None
             async with trio.open_nursery() as nursery:
                 if cluster is not None:
-                    proxy = PeerProxy(cluster.peer_ports, identify_raftkv, rng=random.Random(spec.seed))
-                    cluster.advertise_ports = dict(proxy.ports)  # etcd's member ids depend on them
-                    if spec.target == "etcd":
-                        proxy.identify = identify_etcd({format(int(cluster.member_id(n)), "x"): n
-                                                        for n in cluster.names})
+                    proxy = peer_proxy(cluster, rng=random.Random(spec.seed))
                     await nursery.start(proxy.run)
                     cluster.start()
                     leader = await trio.to_thread.run_sync(_wait_leader, cluster, 30.0)
@@ -158,7 +154,7 @@ def run_test_cluster(spec: RunSpec, *, say: Callable[[str], None] = print) -> Ru
                     watches_closed.set()
                 if proxy is not None:
                     say(f"peer proxy: {proxy.identified} connections from known members, "
-                        f"{proxy.closed_by_fault} closed by faults")
+                        f"{proxy.closed_by_fault} closed by faults, {proxy.refused} refused (no known dialler)")
                 nursery.cancel_scope.cancel()
 
         trio.run(main)

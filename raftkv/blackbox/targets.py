@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import struct
 
 from raftkv.runtime.cluster import LocalCluster
 
-__all__ = ["ETCD_CLUSTER_TOKEN", "EtcdCluster", "etcd_member_id", "find_etcd", "raftkv_cluster", "tear_wal_tail"]
+from .proxy import Owner, PeerProxy, identify_etcd, identify_raftkv
+from .sockets import dialler_of
+
+__all__ = ["ETCD_CLUSTER_TOKEN", "EtcdCluster", "etcd_member_id", "find_etcd", "member_dialling", "peer_proxy",
+           "raftkv_cluster", "tear_wal_tail"]
 
 ETCD_CLUSTER_TOKEN = "raftkv-test-cluster"
 
@@ -64,6 +69,29 @@ class EtcdCluster(LocalCluster):
                 "--initial-cluster-token", ETCD_CLUSTER_TOKEN,
                 "--heartbeat-interval", str(self.heartbeat_interval_ms),
                 "--election-timeout", str(self.election_timeout_ms)]
+
+
+def member_dialling(cluster: LocalCluster) -> Owner:
+    """The peer proxy's ``owner``: which of ``cluster`` 's running members dialled a
+    connection (by its source port)."""
+
+    def owner(source_port: int, dest_port: int) -> str | None:
+        pids = {n: p.pid for n, p in sorted(cluster.procs.items()) if p.poll() is None}
+        return dialler_of(source_port, dest_port, pids)
+
+    return owner
+
+
+def peer_proxy(cluster: LocalCluster, *, rng: random.Random) -> PeerProxy:
+    """The peer proxy in front of ``cluster`` 's members (made their advertised peer ports:
+    start it before the members).  etcd members' connections are known by ``X-Server-From``
+    or, for requests without it, by the process that dialled them."""
+    proxy = PeerProxy(cluster.peer_ports, identify_raftkv, rng=rng)
+    cluster.advertise_ports = dict(proxy.ports)  # etcd's member ids depend on them
+    if isinstance(cluster, EtcdCluster):
+        proxy.identify = identify_etcd({format(int(cluster.member_id(n)), "x"): n for n in cluster.names})
+        proxy.owner = member_dialling(cluster)
+    return proxy
 
 
 def raftkv_cluster(members: int, *, bugs: tuple[str, ...], log_dir: str | None) -> LocalCluster:
