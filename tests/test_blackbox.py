@@ -497,3 +497,19 @@ def test_the_checked_leader_is_cut_just_after_a_quorum_check():
 
     for phase in trio.run(main_):
         assert min(phase, period_s - phase) < 0.03, phase
+
+
+def test_the_leader_is_the_one_most_members_name_in_the_highest_term():
+    # etcd reports the term of its last applied entry: the deposed n3 and the new leader n1
+    # report the same term until n1 applies an entry of its own.
+    tied = [{"n1": (3, "n1"), "n2": (3, "n1"), "n3": (3, "n3")}]
+    newer = [{"n1": (4, "n1"), "n2": (3, "n3"), "n3": (3, "n3")}]  # a higher term wins over a count
+    none = [{"n1": (3, ""), "n2": (3, ""), "n3": (3, "")}]
+
+    async def leader(script: list[dict[str, tuple[int, str]]]) -> str | None:
+        nemesis = Nemesis(_StatusCluster(script), None, torn_tails=False, rng=random.Random(1))  # type: ignore[arg-type]
+        return await nemesis._leader(wait_s=0.2)
+
+    assert trio.run(leader, tied) == "n1"
+    assert trio.run(leader, newer) == "n1"
+    assert trio.run(leader, none) is None

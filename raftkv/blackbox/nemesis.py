@@ -231,16 +231,25 @@ class Nemesis:
         return out
 
     async def _leader(self, wait_s: float = 2.0) -> str | None:
-        """Who leads (named by the member in the highest term that names one: not a
-        deposed leader that has not heard yet), asking for up to ``wait_s`` while an
-        election is under way."""
+        """Who leads, asking for up to ``wait_s`` while an election is under way: the leader
+        named in the highest term any member reports (not a deposed leader that has not heard
+        yet), and of those named in that term, the one most members name.  etcd reports the
+        term of its last applied entry, so a new leader and the one it deposed report the same
+        term until the new one applies an entry of its own; the majority follows the new one."""
         if self.cluster is None:
             return None
         deadline = trio.current_time() + wait_s
         while True:
-            named = sorted((term, leader) for term, leader in (await self._statuses()).values() if leader)
-            if named or trio.current_time() >= deadline:
-                return named[-1][1] if named else None
+            named = [(term, leader) for term, leader in (await self._statuses()).values() if leader]
+            if named:
+                top = max(term for term, _ in named)
+                votes: dict[str, int] = {}
+                for term, leader in named:
+                    if term == top:
+                        votes[leader] = votes.get(leader, 0) + 1
+                return max(sorted(votes), key=lambda name: votes[name])
+            if trio.current_time() >= deadline:
+                return None
             await trio.sleep(0.05)
 
     async def _voter(self, wait_s: float = VOTE_WAIT_S) -> list[str]:
